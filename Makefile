@@ -1,0 +1,51 @@
+# btcfs — run `make help` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export BTCFS_DATA_DIR ?= $(CURDIR)/data
+export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
+
+.PHONY: help setup demo ingest build test lint bench shell docs clean
+
+help: ## Show this list of targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet --pre -c constraints.txt -e ".[dev,bigquery,ml,api]"
+	$(BIN)/pip check
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv with the btcfs command and every pinned dependency
+
+demo: setup ## Set up and run the whole pipeline offline (replay server -> lake -> dbt build)
+	$(BIN)/python scripts/demo.py
+
+ingest: setup ## Land every configured dataset up to now (btcfs ingest all)
+	$(BIN)/btcfs ingest all
+
+build: setup ## Build the dbt warehouse (dbt build, target dev)
+	source $(BIN)/activate && dbt build
+
+test: setup ## Set up, then run lint and every test
+	$(MAKE) lint
+	$(BIN)/pytest
+
+lint: setup ## ruff, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: setup ## Run the benchmarks in bench/ and print their figures
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+shell: setup ## Open the warehouse in the DuckDB CLI
+	$(BIN)/duckdb $(BTCFS_DATA_DIR)/warehouse/build.duckdb
+
+clean: ## Remove generated data and build artefacts (keeps .venv)
+	rm -rf data target logs .pytest_cache .mypy_cache .ruff_cache

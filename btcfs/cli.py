@@ -1,0 +1,32 @@
+"""The root `btcfs` command: each package contributes its own command group."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from btcfs import __version__
+from ingest.cli import ingest_group, lake_group, replay_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="btcfs")
+def cli() -> None:
+    """btcfs: a SQL feature store for BTCUSDT forecasting.
+
+    Example: btcfs ingest all && dbt build && btcfs lake status
+    """
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+cli.add_command(ingest_group)
+cli.add_command(replay_group)
+cli.add_command(lake_group)
+
+
+def main() -> None:
+    cli()

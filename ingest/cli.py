@@ -1,0 +1,20 @@
+"""Command groups of the ingest package: `ingest`, `replay` and `lake`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("ingest")
+def ingest_group() -> None:
+    """Land vendor data in the lake."""
+
+
+@click.group("replay")
+def replay_group() -> None:
+    """Offline replay server speaking the vendors' wire formats."""
+
+
+@click.group("lake")
+def lake_group() -> None:
+    """Inspect the Parquet lake."""

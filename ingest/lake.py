@@ -1,0 +1,271 @@
+"""The Parquet lake: whole-partition atomic writes with a MANIFEST and `_SUCCESS` per partition.
+
+Layout: ``<lake>/<vendor>/<table>/symbol=S/[interval=I/]date=YYYY-MM-DD/`` holding
+``part-0.parquet``, ``MANIFEST.json`` and ``_SUCCESS``. Quarantined rows of a partition live at
+``<lake>/_quarantine/vendor=V/dataset=T/symbol=S/interval=I/date=D/part-0.parquet``.
+
+A replace never exposes a partial file: the Parquet file is written to a hidden temporary
+name, fsynced and renamed over the old one; `_SUCCESS` is removed first and written last, so a
+partition without `_SUCCESS` is known to be unfinished and the next run rewrites it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from ingest.errors import IngestError
+from ingest.schemas import DATASETS, QUARANTINE, Dataset
+
+PART_FILE = "part-0.parquet"
+MANIFEST_FILE = "MANIFEST.json"
+SUCCESS_FILE = "_SUCCESS"
+MANIFEST_VERSION = 1
+_PROVENANCE_COLUMNS = ("ingested_at",)
+
+
+@dataclass(frozen=True)
+class PartitionKey:
+    dataset: Dataset
+    symbol: str
+    interval: str | None
+    day: date
+
+    def relative_dir(self) -> Path:
+        parts = [self.dataset.vendor, self.dataset.table, f"symbol={self.symbol}"]
+        if self.dataset.has_interval:
+            parts.append(f"interval={self.interval}")
+        parts.append(f"date={self.day.isoformat()}")
+        return Path(*parts)
+
+    def quarantine_dir(self) -> Path:
+        return Path(
+            QUARANTINE.table,
+            f"vendor={self.dataset.vendor}",
+            f"dataset={self.dataset.table}",
+            f"symbol={self.symbol}",
+            f"interval={self.interval or 'none'}",
+            f"date={self.day.isoformat()}",
+        )
+
+
+@dataclass
+class Manifest:
+    vendor: str
+    dataset: str
+    symbol: str
+    interval: str | None
+    date: str
+    rows: int
+    sha256: str  # of part-0.parquet as written
+    data_sha256: str  # of the rows without ingestion provenance: equal data, equal hash
+    source: str
+    ingested_at: str
+    expected_rows: int | None
+    is_complete: bool
+    missing_rows: int
+    first_at: str | None
+    last_at: str | None
+    quarantined_rows: int = 0
+    quarantine_sha256: str | None = None
+    duplicates_identical: int = 0
+    raw_pages: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    file: str = PART_FILE
+    manifest_version: int = MANIFEST_VERSION
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        payload: dict[str, Any] = json.loads(data)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in payload.items() if k in known})
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    key: PartitionKey
+    manifest: Manifest
+    written: bool  # False when the partition already held exactly this data
+
+
+def table_data_sha256(table: pa.Table) -> str:
+    """Hash of a table's content, ingestion provenance excluded, independent of chunking."""
+    content = table.drop_columns([c for c in _PROVENANCE_COLUMNS if c in table.column_names])
+    content = content.combine_chunks()
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, content.schema) as writer:
+        writer.write_table(content)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old bytes or the new bytes, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", write_statistics=True)
+    return sink.getvalue().to_pybytes()
+
+
+class Lake:
+    """A lake rooted at a folder; all writes go through `write_partition`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def partition_dir(self, key: PartitionKey) -> Path:
+        return self.root / key.relative_dir()
+
+    def read_manifest(self, key: PartitionKey) -> Manifest | None:
+        path = self.partition_dir(key) / MANIFEST_FILE
+        try:
+            return Manifest.from_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise IngestError(f"corrupt manifest {path}: {exc}") from exc
+
+    def is_finished(self, key: PartitionKey) -> bool:
+        """True when the partition was fully written (has `_SUCCESS`)."""
+        return (self.partition_dir(key) / SUCCESS_FILE).exists()
+
+    def read_partition(self, key: PartitionKey) -> pa.Table:
+        return pq.read_table(self.partition_dir(key) / PART_FILE, schema=key.dataset.schema)
+
+    def write_partition(
+        self,
+        key: PartitionKey,
+        table: pa.Table,
+        *,
+        source: str,
+        ingested_at: datetime,
+        expected_rows: int | None,
+        quarantine: pa.Table | None = None,
+        duplicates_identical: int = 0,
+        raw_pages: list[str] | None = None,
+        notes: list[str] | None = None,
+    ) -> WriteResult:
+        """Replace one partition whole; skip the write when it already holds this exact data."""
+        schema = key.dataset.schema
+        if not table.schema.equals(schema):
+            table = table.select(schema.names).cast(schema)
+        table = table.sort_by(key.dataset.time_column)
+        quarantine = quarantine if quarantine is not None and quarantine.num_rows else None
+        data_sha = table_data_sha256(table)
+        quarantine_sha = table_data_sha256(quarantine) if quarantine is not None else None
+
+        existing = self.read_manifest(key)
+        if (
+            existing is not None
+            and self.is_finished(key)
+            and existing.data_sha256 == data_sha
+            and existing.quarantine_sha256 == quarantine_sha
+        ):
+            return WriteResult(key, existing, written=False)
+
+        times = table.column(key.dataset.time_column)
+        payload = parquet_bytes(table)
+        rows = table.num_rows
+        manifest = Manifest(
+            vendor=key.dataset.vendor,
+            dataset=key.dataset.table,
+            symbol=key.symbol,
+            interval=key.interval,
+            date=key.day.isoformat(),
+            rows=rows,
+            sha256=hashlib.sha256(payload).hexdigest(),
+            data_sha256=data_sha,
+            source=source,
+            ingested_at=ingested_at.isoformat(),
+            expected_rows=expected_rows,
+            is_complete=expected_rows is None or rows >= expected_rows,
+            missing_rows=max(0, (expected_rows or 0) - rows),
+            first_at=times[0].as_py().isoformat() if rows else None,
+            last_at=times[-1].as_py().isoformat() if rows else None,
+            quarantined_rows=quarantine.num_rows if quarantine is not None else 0,
+            quarantine_sha256=quarantine_sha,
+            duplicates_identical=duplicates_identical,
+            raw_pages=sorted(raw_pages or []),
+            notes=list(notes or []),
+        )
+
+        part_dir = self.partition_dir(key)
+        part_dir.mkdir(parents=True, exist_ok=True)
+        success = part_dir / SUCCESS_FILE
+        with contextlib.suppress(FileNotFoundError):
+            success.unlink()
+        _fsync_dir(part_dir)
+        write_bytes_atomic(part_dir / PART_FILE, payload)
+        self._write_quarantine(key, quarantine)
+        write_bytes_atomic(part_dir / MANIFEST_FILE, manifest.to_json())
+        write_bytes_atomic(success, b"")
+        return WriteResult(key, manifest, written=True)
+
+    def _write_quarantine(self, key: PartitionKey, quarantine: pa.Table | None) -> None:
+        qdir = self.root / key.quarantine_dir()
+        if quarantine is None:
+            with contextlib.suppress(FileNotFoundError):
+                (qdir / PART_FILE).unlink()
+            return
+        qtable = quarantine.select(QUARANTINE.schema.names).cast(QUARANTINE.schema)
+        write_bytes_atomic(qdir / PART_FILE, parquet_bytes(qtable))
+
+    def iter_partitions(self, dataset: Dataset) -> Iterator[tuple[PartitionKey, Manifest | None]]:
+        """Every partition folder of a dataset, finished or not, in path order."""
+        base = self.root / dataset.vendor / dataset.table
+        pattern = "symbol=*/interval=*/date=*" if dataset.has_interval else "symbol=*/date=*"
+        for part_dir in sorted(base.glob(pattern)):
+            if not part_dir.is_dir():
+                continue
+            labels = dict(p.split("=", 1) for p in part_dir.relative_to(base).parts)
+            key = PartitionKey(
+                dataset=dataset,
+                symbol=labels["symbol"],
+                interval=labels.get("interval"),
+                day=date.fromisoformat(labels["date"]),
+            )
+            yield key, self.read_manifest(key)
+
+
+def dataset_by_table(table: str) -> Dataset:
+    for dataset in DATASETS.values():
+        if dataset.table == table:
+            return dataset
+    raise IngestError(f"unknown lake dataset {table!r}")
