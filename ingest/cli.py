@@ -18,3 +18,14 @@ def replay_group() -> None:
 @click.group("lake")
 def lake_group() -> None:
     """Inspect the Parquet lake."""
+
+
+def _attach() -> None:
+    from ingest.commands import ingest_all, ingest_binance, lake_status_command
+
+    ingest_group.add_command(ingest_binance)
+    ingest_group.add_command(ingest_all)
+    lake_group.add_command(lake_status_command)
+
+
+_attach()

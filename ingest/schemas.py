@@ -94,10 +94,20 @@ DATASETS: dict[str, Dataset] = {
     ds.name: ds
     for ds in (
         Dataset("spot-klines", "binance", "spot_klines", KLINE_SCHEMA, "open_time", True, "spot"),
-        Dataset("perp-klines", "binance", "perp_klines", KLINE_SCHEMA, "open_time", True, "futures"),
-        Dataset("mark-klines", "binance", "mark_klines", KLINE_SCHEMA, "open_time", True, "futures"),
         Dataset(
-            "premium-klines", "binance", "premium_klines", KLINE_SCHEMA, "open_time", True, "futures"
+            "perp-klines", "binance", "perp_klines", KLINE_SCHEMA, "open_time", True, "futures"
+        ),
+        Dataset(
+            "mark-klines", "binance", "mark_klines", KLINE_SCHEMA, "open_time", True, "futures"
+        ),
+        Dataset(
+            "premium-klines",
+            "binance",
+            "premium_klines",
+            KLINE_SCHEMA,
+            "open_time",
+            True,
+            "futures",
         ),
         Dataset("funding", "binance", "funding", FUNDING_SCHEMA, "funding_time", False, "futures"),
         Dataset(

@@ -56,7 +56,9 @@ def us_to_datetime(us: int) -> datetime:
 
 def datetime_to_us(moment: datetime) -> int:
     if moment.tzinfo is None:
-        raise ConfigError(f"naive datetime {moment.isoformat()} has no time zone; btcfs is UTC-only")
+        raise ConfigError(
+            f"naive datetime {moment.isoformat()} has no time zone; btcfs is UTC-only"
+        )
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * US_PER_S + delta.microseconds
 
@@ -81,7 +83,9 @@ def parse_moment(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ConfigError(f"invalid time {text!r}: expected ISO 8601, e.g. 2025-05-19T00:00Z") from exc
+        raise ConfigError(
+            f"invalid time {text!r}: expected ISO 8601, e.g. 2025-05-19T00:00Z"
+        ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

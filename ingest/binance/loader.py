@@ -1,0 +1,527 @@
+"""Land one Binance dataset for a range of UTC days: archive for history, REST for the tail.
+
+Work is done per UTC-day partition. A day that is already complete is skipped unless it
+falls in the refresh tail (the last N days) or `force` is set; everything else is fetched,
+validated, and written whole. Days missing bars are landed as they are, marked incomplete
+in the manifest with the missing ranges, and reported; no price is ever invented.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest._client import HttpClient
+from ingest.binance import archive as arch
+from ingest.binance.endpoints import (
+    ENDPOINTS,
+    OPEN_INTEREST_PERIODS,
+    OPEN_INTEREST_REST_DAYS,
+)
+from ingest.binance.parse import (
+    Parsed,
+    kline_page_summary,
+    parse_funding,
+    parse_kline_pages,
+    parse_open_interest,
+    quarantine_rows,
+)
+from ingest.errors import ConfigError, DataUnavailable, MalformedResponse, NotFound
+from ingest.lake import Lake, PartitionKey, WriteResult, write_bytes_atomic
+from ingest.schemas import DATASETS, QUARANTINE_SCHEMA, Dataset
+from ingest.timeutil import (
+    BINANCE_INTERVALS,
+    US_PER_DAY,
+    US_PER_MS,
+    datetime_to_us,
+    day_start_us,
+    days_between,
+    interval_us,
+    us_to_datetime,
+)
+
+log = logging.getLogger("ingest.binance")
+
+# Binance publishes a day's archive file the next day; leave one more day of slack.
+ARCHIVE_LAG_DAYS = 2
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    dataset: str
+    symbol: str
+    interval: str | None
+    start: date
+    end: date
+    refresh_tail: int = 2
+    force: bool = False
+
+
+@dataclass
+class DayOutcome:
+    day: date
+    action: str  # 'written' | 'unchanged' | 'skipped' | 'unavailable'
+    source: str = ""
+    rows: int = 0
+    expected_rows: int | None = None
+    quarantined: int = 0
+    missing: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def is_incomplete(self) -> bool:
+        return self.expected_rows is not None and self.rows < self.expected_rows
+
+
+@dataclass
+class LoadReport:
+    request: LoadRequest
+    days: list[DayOutcome] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.days if d.action in ("written", "unchanged"))
+
+    @property
+    def quarantined(self) -> int:
+        return sum(d.quarantined for d in self.days)
+
+    def count(self, action: str) -> int:
+        return sum(1 for d in self.days if d.action == action)
+
+
+def validate_request(req: LoadRequest) -> Dataset:
+    if req.dataset not in ENDPOINTS:
+        raise ConfigError(f"unknown dataset {req.dataset!r}; choose one of {', '.join(ENDPOINTS)}")
+    dataset = DATASETS[req.dataset]
+    if not req.symbol.isalnum() or not req.symbol.isupper() or len(req.symbol) > 20:
+        raise ConfigError(f"invalid symbol {req.symbol!r}: expected e.g. BTCUSDT")
+    if req.dataset == "open-interest":
+        if req.interval not in OPEN_INTEREST_PERIODS:
+            raise ConfigError(
+                f"open interest period {req.interval!r} not one of {', '.join(OPEN_INTEREST_PERIODS)}"
+            )
+    elif dataset.has_interval:
+        if req.interval not in BINANCE_INTERVALS or req.interval in ("3d", "1w", "1M"):
+            raise ConfigError(
+                f"interval {req.interval!r} not supported; use one of "
+                f"{', '.join(i for i in BINANCE_INTERVALS if i not in ('3d', '1w', '1M'))}"
+            )
+    if req.end < req.start:
+        raise ConfigError(f"--end {req.end} is before --start {req.start}")
+    if req.refresh_tail < 0:
+        raise ConfigError("--refresh-tail must be 0 or more")
+    return dataset
+
+
+class BinanceLoader:
+    """Lands Binance datasets in a lake. Clients are shared; `now` decides what is final."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        raw_root: Path,
+        *,
+        spot: HttpClient,
+        futures: HttpClient,
+        archive: arch.ArchiveSource | None,
+        now: datetime,
+        on_progress: Callable[[int], None] | None = None,
+    ):
+        self.lake = lake
+        self.raw_root = raw_root
+        self.spot = spot
+        self.futures = futures
+        self.archive = archive
+        self.now = now
+        self.now_us = datetime_to_us(now)
+        self.on_progress = on_progress or (lambda rows: None)
+
+    # ---- planning -------------------------------------------------------------------------
+
+    def plan(self, req: LoadRequest) -> tuple[list[date], list[date]]:
+        """(days to fetch, days skipped as already complete)."""
+        validate_request(req)
+        today = self.now.date()
+        end = min(req.end, today)
+        if req.start > today:
+            raise ConfigError(f"--start {req.start} is in the future (today is {today} UTC)")
+        tail_from = today - timedelta(days=max(req.refresh_tail - 1, 0))
+        fetch, skip = [], []
+        for day in days_between(req.start, end):
+            key = self._key(req, day)
+            manifest = self.lake.read_manifest(key)
+            complete = (
+                manifest is not None
+                and self.lake.is_finished(key)
+                and manifest.is_complete
+                and datetime.fromisoformat(manifest.ingested_at) >= _day_end(day)
+            )
+            in_tail = req.refresh_tail > 0 and day >= tail_from
+            (fetch if req.force or in_tail or not complete else skip).append(day)
+        return fetch, skip
+
+    def load(self, req: LoadRequest) -> LoadReport:
+        dataset = validate_request(req)
+        fetch, skipped = self.plan(req)
+        report = LoadReport(req, [DayOutcome(day, "skipped") for day in skipped])
+        today = self.now.date()
+        archive_days = [
+            d
+            for d in fetch
+            if self.archive is not None and d <= today - timedelta(ARCHIVE_LAG_DAYS)
+        ]
+        rest_days = [d for d in fetch if d not in set(archive_days)]
+        if req.dataset == "open-interest":
+            oldest_rest = (self.now - timedelta(days=OPEN_INTEREST_REST_DAYS)).date() + timedelta(1)
+            too_old = [d for d in rest_days if d < oldest_rest]
+            if too_old and self.archive is None:
+                raise DataUnavailable(
+                    f"open interest before {oldest_rest} is not on REST (Binance keeps only the "
+                    f"last {OPEN_INTEREST_REST_DAYS} days of openInterestHist); backfill it from the "
+                    "archive's daily `metrics` files with --archive "
+                    "(data/futures/um/daily/metrics/SYMBOL/SYMBOL-metrics-YYYY-MM-DD.zip)"
+                )
+        outcomes: list[DayOutcome] = []
+        if archive_days:
+            fallback = self._load_archive(req, dataset, archive_days, outcomes)
+            rest_days = sorted(set(rest_days) | set(fallback))
+        if rest_days:
+            self._load_rest(req, dataset, rest_days, outcomes)
+        report.days.extend(outcomes)
+        report.days.sort(key=lambda d: d.day)
+        return report
+
+    # ---- archive --------------------------------------------------------------------------
+
+    def _load_archive(
+        self, req: LoadRequest, dataset: Dataset, days: list[date], outcomes: list[DayOutcome]
+    ) -> list[date]:
+        """Land days from archive files; return the days the archive does not have."""
+        assert self.archive is not None
+        source = self.archive
+        if req.dataset == "funding":
+            units = sorted({d.replace(day=1) for d in days})
+            paths = {m: arch.monthly_path(req.dataset, req.symbol, None, m) for m in units}
+        else:
+            units = days
+            paths = {d: arch.daily_path(req.dataset, req.symbol, req.interval, d) for d in days}
+
+        def land(unit: date) -> tuple[date, list[DayOutcome] | None]:
+            try:
+                payload = arch.fetch_verified(source, paths[unit])
+            except NotFound:
+                return unit, None
+            self._keep_raw(dataset, unit, "archive", paths[unit].rsplit("/", 1)[-1], payload)
+            csv_bytes = arch.unzip_single_csv(payload, paths[unit])
+            ingested_at = datetime.now(UTC)
+            parsed = arch.parse_archive_csv(
+                req.dataset,
+                csv_bytes,
+                symbol=req.symbol,
+                interval=req.interval,
+                ingested_at=ingested_at,
+            )
+            wanted = [
+                d for d in days if (d.replace(day=1) if req.dataset == "funding" else d) == unit
+            ]
+            results = self._write_days(
+                req, dataset, wanted, parsed, "archive", ingested_at, [paths[unit]]
+            )
+            return unit, results
+
+        missing: list[date] = []
+        for unit, results in self._map(land, units):
+            if results is None:
+                log.info("archive has no %s; falling back to REST", paths[unit])
+                missing.extend(
+                    [d for d in days if d.replace(day=1) == unit]
+                    if req.dataset == "funding"
+                    else [unit]
+                )
+            else:
+                outcomes.extend(results)
+        return missing
+
+    # ---- REST -----------------------------------------------------------------------------
+
+    def _load_rest(
+        self, req: LoadRequest, dataset: Dataset, days: list[date], outcomes: list[DayOutcome]
+    ) -> None:
+        if req.dataset == "open-interest":
+            oldest = (self.now - timedelta(days=OPEN_INTEREST_REST_DAYS)).date() + timedelta(1)
+            for day in [d for d in days if d < oldest]:
+                outcomes.append(
+                    DayOutcome(
+                        day,
+                        "unavailable",
+                        note="not in the archive and older than the 30 days openInterestHist keeps",
+                    )
+                )
+            days = [d for d in days if d >= oldest]
+        chunks = _chunks(days, self._days_per_request(req))
+
+        def land(chunk: list[date]) -> list[DayOutcome]:
+            parsed, pages = self._fetch_chunk(req, dataset, chunk)
+            return self._write_days(req, dataset, chunk, parsed, "rest", datetime.now(UTC), pages)
+
+        for results in self._map(land, chunks):
+            outcomes.extend(results)
+
+    def _days_per_request(self, req: LoadRequest) -> int:
+        endpoint = ENDPOINTS[req.dataset]
+        if req.dataset == "funding":
+            return 30  # three a day at most: a month per page
+        if req.dataset == "open-interest":
+            return 1  # one day per request keeps every window well under the 500 limit
+        assert req.interval is not None
+        per_day = US_PER_DAY // interval_us(req.interval)
+        return max(1, endpoint.limit // per_day)
+
+    def _client(self, dataset: Dataset) -> HttpClient:
+        return self.spot if dataset.market == "spot" else self.futures
+
+    def _fetch_chunk(
+        self, req: LoadRequest, dataset: Dataset, chunk: list[date]
+    ) -> tuple[Parsed, list[str]]:
+        """Page through [first day 00:00, last day 24:00) exactly; parse all pages at once."""
+        endpoint = ENDPOINTS[req.dataset]
+        client = self._client(dataset)
+        start_ms = day_start_us(chunk[0]) // US_PER_MS
+        end_ms = day_start_us(chunk[-1] + timedelta(1)) // US_PER_MS - 1
+        bodies: list[bytes] = []
+        pages: list[str] = []
+        cursor = start_ms
+        while cursor <= end_ms:
+            params = endpoint.params(req.symbol, req.interval, cursor, end_ms)
+            fetched = client.get(endpoint.path, params, weight=endpoint.weight)
+            bodies.append(fetched.body)
+            pages.append(self._keep_raw(dataset, chunk[0], "rest", f"page-{cursor}", fetched.body))
+            count, last = _page_summary(fetched.body, req.dataset)
+            if last is None or count < endpoint.limit:
+                break
+            if last < cursor:
+                raise MalformedResponse(
+                    f"{endpoint.path}: page starting {cursor} ended at {last}; pagination would loop"
+                )
+            # Rows are keyed by open time, strictly increasing: the next page starts right
+            # after the last row, so nothing is fetched twice and nothing is skipped.
+            cursor = last + 1
+        ingested_at = datetime.now(UTC)
+        name = dataset.table
+        if dataset.schema.names[0] == "open_time":
+            parsed = parse_kline_pages(
+                bodies,
+                dataset=name,
+                interval_us=interval_us(req.interval or "1m"),
+                source="rest",
+                ingested_at=ingested_at,
+                allow_negative_prices=req.dataset == "premium-klines",
+            )
+        else:
+            rows: list[object] = []
+            for body in bodies:
+                decoded = _json_rows(body, endpoint.path)
+                rows.extend(decoded)
+            if req.dataset == "funding":
+                parsed = parse_funding(
+                    rows, symbol=req.symbol, source="rest", ingested_at=ingested_at
+                )  # type: ignore[arg-type]
+            else:
+                parsed = parse_open_interest(
+                    rows,  # type: ignore[arg-type]
+                    symbol=req.symbol,
+                    period_us=interval_us(req.interval or "5m"),
+                    source="rest",
+                    ingested_at=ingested_at,
+                )
+        return parsed, pages
+
+    # ---- writing --------------------------------------------------------------------------
+
+    def _write_days(
+        self,
+        req: LoadRequest,
+        dataset: Dataset,
+        days: list[date],
+        parsed: Parsed,
+        source: str,
+        ingested_at: datetime,
+        raw_pages: list[str],
+    ) -> list[DayOutcome]:
+        table = parsed.table
+        time_us = pc.cast(table.column(dataset.time_column), pa.int64()).to_numpy(
+            zero_copy_only=False
+        )
+        still_open = np.zeros(len(time_us), dtype=bool)
+        if dataset.has_interval and dataset.name != "open-interest":
+            close_us = pc.cast(table.column("close_time"), pa.int64()).to_numpy(
+                zero_copy_only=False
+            )
+            still_open = close_us >= self.now_us
+        else:
+            still_open = time_us > self.now_us
+        open_note = "the still-open bar was not landed" if still_open.any() else ""
+        table = table.filter(pa.array(~still_open))
+        time_us = time_us[~still_open]
+        day_of = time_us // US_PER_DAY
+        wanted = {(d - date(1970, 1, 1)).days: d for d in days}
+
+        # Rows outside the requested days are not ours to land: quarantine, don't drop.
+        outside = ~np.isin(day_of, list(wanted))
+        quarantine = parsed.quarantine
+        if outside.any():
+            stray = table.filter(pa.array(outside))
+            extra = quarantine_rows(
+                dataset.table,
+                [
+                    (row, "outside the requested days", int(t))
+                    for row, t in zip(stray.to_pylist(), time_us[outside], strict=True)
+                ],
+                source=source,
+                ingested_at=ingested_at,
+            )
+            quarantine = pa.concat_tables([quarantine, extra])
+        q_time = pc.cast(quarantine.column("event_time"), pa.int64()).to_numpy(zero_copy_only=False)
+        q_day = np.where(np.isnan(q_time.astype(float)), -1, np.nan_to_num(q_time) // US_PER_DAY)
+
+        outcomes = []
+        step = interval_us(req.interval) if dataset.has_interval else None
+        for day_index, day in sorted(wanted.items()):
+            rows = table.filter(pa.array(day_of == day_index))
+            # Quarantined rows without a parsable time go with the chunk's first day.
+            q_mask = (q_day == day_index) | ((q_day == -1) & (day == days[0]))
+            q_rows = quarantine.filter(pa.array(q_mask)) if quarantine.num_rows else None
+            expected = US_PER_DAY // step if step else None
+            present = time_us[day_of == day_index]
+            missing = _missing_ranges(day, present, step) if step else []
+            notes = [f"missing {m}" for m in missing]
+            if open_note and day == self.now.date():
+                notes.append(open_note)
+            if day == self.now.date():
+                notes.append("day not over yet: landed so far, refreshed on the next run")
+            result = self.lake.write_partition(
+                self._key(req, day),
+                rows,
+                source=source,
+                ingested_at=ingested_at,
+                expected_rows=expected,
+                quarantine=q_rows if q_rows is not None else QUARANTINE_SCHEMA.empty_table(),
+                duplicates_identical=parsed.duplicates_identical if day == days[0] else 0,
+                raw_pages=raw_pages,
+                notes=notes,
+            )
+            outcomes.append(self._outcome(result, day, source, missing))
+            self.on_progress(rows.num_rows)
+        return outcomes
+
+    @staticmethod
+    def _outcome(result: WriteResult, day: date, source: str, missing: list[str]) -> DayOutcome:
+        m = result.manifest
+        return DayOutcome(
+            day=day,
+            action="written" if result.written else "unchanged",
+            source=source if result.written else m.source,
+            rows=m.rows,
+            expected_rows=m.expected_rows,
+            quarantined=m.quarantined_rows,
+            missing=missing,
+        )
+
+    def _key(self, req: LoadRequest, day: date) -> PartitionKey:
+        dataset = DATASETS[req.dataset]
+        return PartitionKey(
+            dataset, req.symbol, req.interval if dataset.has_interval else None, day
+        )
+
+    def _keep_raw(self, dataset: Dataset, day: date, kind: str, stem: str, body: bytes) -> str:
+        """Keep a response exactly as received; the name carries its hash, so reruns don't pile up."""
+        digest = hashlib.sha256(body).hexdigest()[:12]
+        folder = self.raw_root / dataset.vendor / dataset.table / f"date={day.isoformat()}"
+        if kind == "archive":
+            path = folder / f"{stem}.{digest}"
+            data = body
+        else:
+            path = folder / f"{stem}-{digest}.json.gz"
+            data = gzip.compress(body, compresslevel=1, mtime=0)
+        if not path.exists():
+            write_bytes_atomic(path, data)
+        return str(path.relative_to(self.raw_root))
+
+    def _map(self, fn: Callable[[object], object], items: list) -> list:  # type: ignore[type-arg]
+        return self.spot.map(fn, items) if items else []
+
+
+def _day_end(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def _chunks(days: list[date], size: int) -> list[list[date]]:
+    """Consecutive runs of days, each at most `size` long."""
+    chunks: list[list[date]] = []
+    for day in sorted(days):
+        if chunks and len(chunks[-1]) < size and chunks[-1][-1] + timedelta(1) == day:
+            chunks[-1].append(day)
+        else:
+            chunks.append([day])
+    return chunks
+
+
+def _missing_ranges(day: date, present_us: np.ndarray, step: int) -> list[str]:
+    """Missing bar times of a day as 'HH:MM–HH:MM (n bars)' ranges."""
+    grid = np.arange(day_start_us(day), day_start_us(day) + US_PER_DAY, step, dtype=np.int64)
+    absent = grid[~np.isin(grid, present_us)]
+    if not len(absent):
+        return []
+    breaks = np.flatnonzero(np.diff(absent) != step)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(absent) - 1]])
+    ranges = []
+    for s, e in zip(starts, ends, strict=True):
+        first, last = us_to_datetime(int(absent[s])), us_to_datetime(int(absent[e]))
+        ranges.append(f"{first:%H:%M}–{last:%H:%M} ({e - s + 1} bars)")
+    return ranges
+
+
+def _json_rows(body: bytes, path: str) -> list[object]:
+    import orjson
+
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedResponse(f"{path}: response is not JSON ({exc})") from exc
+    if not isinstance(decoded, list):
+        raise MalformedResponse(f"{path}: expected a JSON array, got {type(decoded).__name__}")
+    return decoded
+
+
+_TIME_KEYS = {"funding": "fundingTime", "open-interest": "timestamp"}
+
+
+def _page_summary(body: bytes, dataset: str) -> tuple[int, int | None]:
+    """(rows, last row's time in ms) of a page, for the next page's startTime."""
+    if dataset.endswith("klines"):
+        count, last = kline_page_summary(body)
+    else:
+        rows = _json_rows(body, dataset)
+        if not rows:
+            return 0, None
+        try:
+            last = int(rows[-1][_TIME_KEYS[dataset]])  # type: ignore[index]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise MalformedResponse(
+                f"{dataset}: cannot read the time of the last row ({exc})"
+            ) from exc
+        count = len(rows)
+    if last is None:
+        return count, None
+    return count, last // US_PER_MS if last >= 10**14 else last

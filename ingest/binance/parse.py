@@ -1,0 +1,615 @@
+"""Vectorised parsing of Binance rows into the lake's Arrow schemas, with quarantine.
+
+Every row either becomes a typed lake row or a quarantine row with its reason; nothing is
+dropped silently. The fast path casts whole columns at once; only when a cast fails does it
+look at rows one by one to find the culprits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ingest.errors import MalformedResponse, SchemaDrift
+from ingest.schemas import (
+    FUNDING_SCHEMA,
+    KLINE_SCHEMA,
+    OPEN_INTEREST_SCHEMA,
+    PRICE,
+    QUARANTINE_SCHEMA,
+    RATE,
+    TIMESTAMP,
+)
+from ingest.timeutil import normalise_epoch_us
+
+KLINE_FIELDS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "trade_count",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+_KLINE_DECIMALS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+)
+
+
+@dataclass
+class Parsed:
+    """Typed rows for the lake, quarantined rows, and identical duplicates removed."""
+
+    table: pa.Table
+    quarantine: pa.Table
+    duplicates_identical: int = 0
+
+
+class _Rejects:
+    """Collects (row index, reason) pairs; the first reason found for a row wins."""
+
+    def __init__(self, n: int):
+        self.reason: list[str | None] = [None] * n
+        self.count = 0
+
+    def add(self, mask: np.ndarray, reason: str) -> None:
+        for i in np.flatnonzero(mask):
+            if self.reason[i] is None:
+                self.reason[i] = reason
+                self.count += 1
+
+    def keep_mask(self) -> np.ndarray:
+        return np.array([r is None for r in self.reason], dtype=bool)
+
+
+def _cast_column(values: pa.Array, target: pa.DataType, name: str, rejects: _Rejects) -> pa.Array:
+    """Cast a whole column; on failure, reject the rows that don't cast and null them."""
+    try:
+        return pc.cast(values, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    good: list[object] = []
+    bad = np.zeros(len(values), dtype=bool)
+    for i, value in enumerate(values.to_pylist()):
+        try:
+            good.append(pc.cast(pa.array([value], type=values.type), target)[0].as_py())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            good.append(None)
+            bad[i] = True
+    rejects.add(bad, f"unparsable {name}")
+    return pa.array(good, type=target)
+
+
+def _as_string_array(values: Sequence[object]) -> pa.Array:
+    """Binance sends decimals as strings; anything else (numbers, null) is kept as text."""
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(
+            [
+                None if v is None else (v if isinstance(v, str) else orjson.dumps(v).decode())
+                for v in values
+            ],
+            type=pa.string(),
+        )
+
+
+def _as_int_array(values: Sequence[object], name: str, rejects: _Rejects) -> np.ndarray:
+    """Integers (or integer strings, as in CSV and some OI responses) -> int64 (0 where bad)."""
+    try:
+        array = np.asarray(values)
+        if array.dtype.kind in "iu":
+            return array.astype(np.int64)
+    except (ValueError, OverflowError):
+        pass
+    casted = _cast_column(_as_string_array(values), pa.int64(), name, rejects)
+    return casted.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _timestamps(us: np.ndarray) -> pa.Array:
+    return pa.array(us, type=pa.int64()).cast(TIMESTAMP)
+
+
+def _quarantine_table(
+    dataset: str,
+    raw_row: Callable[[int], object],
+    rejects: _Rejects,
+    event_us: np.ndarray | None,
+    source: str,
+    ingested_at: datetime,
+    extra: list[tuple[object, str, int | None]] | None = None,
+) -> pa.Table:
+    rows_raw: list[str] = []
+    reasons: list[str] = []
+    times: list[int | None] = []
+    for i, reason in enumerate(rejects.reason):
+        if reason is None:
+            continue
+        rows_raw.append(orjson.dumps(raw_row(i), default=str).decode())
+        reasons.append(reason)
+        times.append(int(event_us[i]) if event_us is not None and event_us[i] > 0 else None)
+    for raw, reason, when in extra or []:
+        rows_raw.append(orjson.dumps(raw, default=str).decode())
+        reasons.append(reason)
+        times.append(when)
+    n = len(reasons)
+    return pa.table(
+        {
+            "dataset": pa.array([dataset] * n, type=pa.string()),
+            "event_time": pa.array(times, type=pa.int64()).cast(TIMESTAMP),
+            "reason": pa.array(reasons, type=pa.string()),
+            "raw": pa.array(rows_raw, type=pa.string()),
+            "source": pa.array([source] * n, type=pa.string()),
+            "ingested_at": pa.array([ingested_at] * n, type=TIMESTAMP),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def _dedupe(times: np.ndarray, value_rows: pa.Table, rejects: _Rejects, key_name: str) -> int:
+    """Identical duplicates collapse to one row; conflicting ones are all quarantined."""
+    keep = rejects.keep_mask()
+    candidates = times[keep]
+    dup_mask = np.zeros(len(times), dtype=bool)
+    if len(np.unique(candidates)) == len(candidates):
+        return dup_mask
+    order = np.flatnonzero(keep)
+    seen: dict[int, int] = {}
+    conflict_keys: set[int] = set()
+    rows = value_rows.to_pylist()
+    for i in order:
+        t = int(times[i])
+        if t not in seen:
+            seen[t] = i
+        elif rows[i] == rows[seen[t]]:
+            dup_mask[i] = True
+        else:
+            conflict_keys.add(t)
+    conflict_mask = np.isin(times, list(conflict_keys)) & keep & ~dup_mask
+    rejects.add(conflict_mask, f"duplicate {key_name} with conflicting values")
+    # Identical duplicates are removed (and counted in the manifest), not quarantined.
+    return dup_mask
+
+
+def _finish(
+    schema: pa.Schema,
+    columns: dict[str, pa.Array],
+    rejects: _Rejects,
+    dataset: str,
+    raw_row: Callable[[int], object],
+    event_us: np.ndarray,
+    source: str,
+    ingested_at: datetime,
+    duplicates: np.ndarray,
+) -> Parsed:
+    keep = rejects.keep_mask() & ~duplicates
+    n = len(keep)
+    columns = dict(columns)
+    columns["source"] = pa.repeat(pa.scalar(source, pa.string()), n)
+    columns["ingested_at"] = pa.repeat(pa.scalar(ingested_at, TIMESTAMP), n)
+    table = pa.table({name: columns[name] for name in schema.names})
+    table = table.filter(pa.array(keep)).cast(schema)
+    quarantine = _quarantine_table(dataset, raw_row, rejects, event_us, source, ingested_at)
+    return Parsed(table=table, quarantine=quarantine, duplicates_identical=int(duplicates.sum()))
+
+
+def parse_klines(
+    rows: Sequence[Sequence[object]],
+    *,
+    dataset: str,
+    interval_us: int | None,
+    source: str,
+    ingested_at: datetime,
+    allow_negative_prices: bool = False,
+) -> Parsed:
+    """Binance kline rows (JSON arrays or CSV records, 12 fields) -> lake rows + quarantine."""
+    n = len(rows)
+    if n == 0:
+        return Parsed(KLINE_SCHEMA.empty_table(), _empty_quarantine())
+    is_row = np.fromiter(
+        (isinstance(r, (list, tuple)) and len(r) == 12 for r in rows), dtype=bool, count=n
+    )
+    if not is_row.any():
+        widths = sorted({len(r) if isinstance(r, (list, tuple)) else -1 for r in rows})
+        raise SchemaDrift(f"{dataset}: kline rows have {widths} fields, expected 12")
+    rejects = _Rejects(n)
+    rejects.add(~is_row, "row does not have 12 fields")
+    padded = (
+        rows
+        if is_row.all()
+        else [r if ok else [None] * 12 for r, ok in zip(rows, is_row, strict=True)]
+    )
+    columns_raw = list(zip(*padded, strict=True))
+    open_us = _as_int_array(columns_raw[0], "open_time", rejects)
+    close_us = _as_int_array(columns_raw[6], "close_time", rejects)
+    trades = _as_int_array(columns_raw[8], "trade_count", rejects)
+    decimals = {
+        name: _cast_column(
+            _as_string_array(columns_raw[KLINE_FIELDS.index(name)]), PRICE, name, rejects
+        ).fill_null(0)
+        for name in _KLINE_DECIMALS
+    }
+    return _validate_klines(
+        open_us, close_us, trades, decimals, rejects,
+        raw_row=lambda i: rows[i], dataset=dataset, interval_us=interval_us, source=source,
+        ingested_at=ingested_at, allow_negative_prices=allow_negative_prices,
+    )  # fmt: skip
+
+
+_KLINE_CSV_TYPES = {
+    "open_time": pa.int64(),
+    "close_time": pa.int64(),
+    "trade_count": pa.int64(),
+    "ignore": pa.string(),
+    **dict.fromkeys(_KLINE_DECIMALS, PRICE),
+}
+
+
+def klines_from_csv_bytes(
+    data: bytes,
+    *,
+    dataset: str,
+    interval_us: int | None,
+    source: str,
+    ingested_at: datetime,
+    allow_negative_prices: bool = False,
+    has_header: bool = False,
+) -> Parsed:
+    """Kline CSV (the archive's format) -> lake rows; falls back to row-wise parsing on bad rows."""
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(
+                column_names=list(KLINE_FIELDS), skip_rows=1 if has_header else 0, use_threads=False
+            ),
+            convert_options=pacsv.ConvertOptions(column_types=_KLINE_CSV_TYPES),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        lines = data.decode("utf-8", errors="replace").splitlines()[1 if has_header else 0 :]
+        records = [line.split(",") for line in lines if line.strip()]
+        return parse_klines(
+            records, dataset=dataset, interval_us=interval_us, source=source,
+            ingested_at=ingested_at, allow_negative_prices=allow_negative_prices,
+        )  # fmt: skip
+    n = table.num_rows
+    if n == 0:
+        return Parsed(KLINE_SCHEMA.empty_table(), _empty_quarantine())
+    rejects = _Rejects(n)
+    return _validate_klines(
+        table.column("open_time").to_numpy(),
+        table.column("close_time").to_numpy(),
+        table.column("trade_count").to_numpy(),
+        {name: table.column(name).combine_chunks() for name in _KLINE_DECIMALS},
+        rejects,
+        raw_row=lambda i: table.slice(i, 1).to_pylist()[0],
+        dataset=dataset, interval_us=interval_us, source=source, ingested_at=ingested_at,
+        allow_negative_prices=allow_negative_prices,
+    )  # fmt: skip
+
+
+# Characters a Binance kline page is made of: anything else means "not the regular shape".
+_KLINE_PAGE_CHARS = b'0123456789[]",.-'
+_STRINGS_PER_KLINE = 9  # open, high, low, close, volume, quote, taker base, taker quote, ignore
+
+
+def _page_as_csv(body: bytes) -> bytes | None:
+    """A regular kline page (`[[int,"dec",...,"0"],...]`) rewritten as CSV, else None.
+
+    The counts checked here (rows, brackets, commas, quotes, and only the characters a kline
+    page is made of) make the rewrite exact; anything irregular takes the JSON path.
+    """
+    text = body.strip()
+    if text == b"[]":
+        return b""
+    if not (text.startswith(b"[[") and text.endswith(b"]]")) or text.translate(
+        None, _KLINE_PAGE_CHARS
+    ):
+        return None
+    rows = text.count(b"],[") + 1
+    if (
+        text.count(b"[") != rows + 1
+        or text.count(b",") != 12 * rows - 1
+        or text.count(b'"') != 2 * _STRINGS_PER_KLINE * rows
+    ):
+        return None
+    return text[2:-2].replace(b"],[", b"\n").replace(b'"', b"")
+
+
+def parse_kline_pages(
+    bodies: Sequence[bytes],
+    *,
+    dataset: str,
+    interval_us: int | None,
+    source: str,
+    ingested_at: datetime,
+    allow_negative_prices: bool = False,
+) -> Parsed:
+    """Raw `/klines` JSON bodies (the pages of one request window) -> lake rows, parsed at once.
+
+    Binance's pages are perfectly regular, so the fast path joins them as one CSV for Arrow's
+    C++ reader; a page of any other shape, or any row that fails validation, sends the whole
+    window through the general JSON parser so quarantined rows keep their JSON as received.
+    """
+    options = {
+        "dataset": dataset,
+        "interval_us": interval_us,
+        "source": source,
+        "ingested_at": ingested_at,
+        "allow_negative_prices": allow_negative_prices,
+    }
+    csv_pages = [_page_as_csv(body) for body in bodies]
+    if all(page is not None for page in csv_pages):
+        joined = b"\n".join(page for page in csv_pages if page)
+        parsed = klines_from_csv_bytes(joined, **options)  # type: ignore[arg-type]
+        if parsed.quarantine.num_rows == 0:
+            return parsed
+    rows: list[object] = []
+    for body in bodies:
+        try:
+            decoded = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedResponse(f"{dataset}: response is not JSON ({exc})") from exc
+        if not isinstance(decoded, list):
+            kind = type(decoded).__name__
+            raise MalformedResponse(f"{dataset}: expected a JSON array of klines, got {kind}")
+        rows.extend(decoded)
+    return parse_klines(rows, **options)  # type: ignore[arg-type]
+
+
+def kline_page_summary(body: bytes) -> tuple[int, int | None]:
+    """(row count, last row's open time as sent) of a kline page, without decoding it all."""
+    csv_page = _page_as_csv(body)
+    if csv_page is not None:
+        if not csv_page:
+            return 0, None
+        last_line = csv_page[csv_page.rfind(b"\n") + 1 :]
+        return csv_page.count(b"\n") + 1, int(last_line.split(b",", 1)[0])
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedResponse(f"kline page is not JSON ({exc})") from exc
+    if not isinstance(decoded, list):
+        raise MalformedResponse(f"expected a JSON array of klines, got {type(decoded).__name__}")
+    if not decoded:
+        return 0, None
+    try:
+        return len(decoded), int(decoded[-1][0])
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise MalformedResponse(f"cannot read the open time of the last kline ({exc})") from exc
+
+
+def _validate_klines(
+    open_raw: np.ndarray,
+    close_raw: np.ndarray,
+    trades: np.ndarray,
+    decimals: dict[str, pa.Array],
+    rejects: _Rejects,
+    *,
+    raw_row: Callable[[int], object],
+    dataset: str,
+    interval_us: int | None,
+    source: str,
+    ingested_at: datetime,
+    allow_negative_prices: bool,
+) -> Parsed:
+    """Shared kline checks: units, OHLC, signs, grid, close time, duplicates."""
+    n = len(open_raw)
+    open_us = normalise_epoch_us(open_raw)
+    close_us = normalise_epoch_us(close_raw)
+    floats = {
+        name: pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        for name, values in decimals.items()
+    }
+    o, h, lo, c = floats["open"], floats["high"], floats["low"], floats["close"]
+    rejects.add((h < lo) | (h < o) | (h < c) | (lo > o) | (lo > c), "OHLC inconsistent")
+    if not allow_negative_prices:
+        rejects.add(lo <= 0, "non-positive price")
+    negative = np.zeros(n, dtype=bool)
+    for name in ("volume", "quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume"):
+        negative |= floats[name] < 0
+    rejects.add(negative | (trades < 0), "negative volume or trade count")
+    rejects.add(
+        floats["taker_buy_base_volume"] > floats["volume"], "taker buy volume exceeds volume"
+    )
+    if interval_us is not None:
+        rejects.add(open_us % interval_us != 0, "open_time not on the interval grid")
+        rejects.add(
+            (close_us < open_us) | (close_us >= open_us + interval_us), "close_time outside the bar"
+        )
+    columns: dict[str, pa.Array] = {
+        "open_time": _timestamps(open_us),
+        "close_time": _timestamps(close_us),
+        "trade_count": pa.array(trades, type=pa.int64()),
+        **decimals,
+    }
+    value_rows = pa.table({k: columns[k] for k in (*_KLINE_DECIMALS, "close_time", "trade_count")})
+    duplicates = _dedupe(open_us, value_rows, rejects, "open_time")
+    return _finish(
+        KLINE_SCHEMA, columns, rejects, dataset, raw_row, open_us, source, ingested_at, duplicates
+    )
+
+
+def parse_funding(
+    rows: Sequence[dict[str, object]],
+    *,
+    symbol: str,
+    source: str,
+    ingested_at: datetime,
+) -> Parsed:
+    """Funding rows (REST dicts or archive records mapped to the same keys) -> lake rows."""
+    n = len(rows)
+    rejects = _Rejects(n)
+    if n == 0:
+        empty = {
+            name: pa.array([], type=FUNDING_SCHEMA.field(name).type)
+            for name in FUNDING_SCHEMA.names
+        }
+        return Parsed(pa.table(empty, schema=FUNDING_SCHEMA), _empty_quarantine())
+    is_dict = np.array([isinstance(r, dict) for r in rows])
+    rejects.add(~is_dict, "row is not an object")
+    safe = [r if isinstance(r, dict) else {} for r in rows]
+    missing = np.array([("fundingTime" not in r or "fundingRate" not in r) for r in safe]) & is_dict
+    rejects.add(missing, "missing fundingTime or fundingRate")
+    symbols = [r.get("symbol", symbol) for r in safe]
+    rejects.add(
+        np.array([s != symbol for s in symbols]) & is_dict, f"wrong symbol (expected {symbol})"
+    )
+
+    times = normalise_epoch_us(
+        _as_int_array([r.get("fundingTime", 0) for r in safe], "fundingTime", rejects)
+    )
+    rate = _cast_column(
+        _as_string_array([r.get("fundingRate") for r in safe]), RATE, "fundingRate", rejects
+    )
+    mark_raw = [r.get("markPrice") for r in safe]
+    mark = _cast_column(
+        _as_string_array([None if m in (None, "") else m for m in mark_raw]),
+        PRICE,
+        "markPrice",
+        rejects,
+    )
+    hours_raw = [r.get("fundingIntervalHours") for r in safe]
+    hours = _cast_column(_as_string_array(hours_raw), pa.int32(), "fundingIntervalHours", rejects)
+    rate_f = pc.cast(rate.fill_null(0), pa.float64()).to_numpy(zero_copy_only=False)
+    # Binance caps BTCUSDT funding at ±0.3 % (±3 % for any symbol); anything larger is not a rate.
+    rejects.add(np.abs(rate_f) > 0.03, "funding rate outside ±3 %")
+    rejects.add(times <= 0, "unparsable fundingTime")
+    columns = {
+        "funding_time": _timestamps(times),
+        "funding_rate": rate.fill_null(0),
+        "mark_price": mark,
+        "funding_interval_hours": hours,
+    }
+    value_rows = pa.table({"funding_rate": columns["funding_rate"], "mark_price": mark})
+    duplicates = _dedupe(times, value_rows, rejects, "fundingTime")
+    return _finish(
+        FUNDING_SCHEMA,
+        columns,
+        rejects,
+        "funding",
+        lambda i: rows[i],
+        times,
+        source,
+        ingested_at,
+        duplicates,
+    )
+
+
+_OI_RATIOS = (
+    "count_toptrader_long_short_ratio",
+    "sum_toptrader_long_short_ratio",
+    "count_long_short_ratio",
+    "sum_taker_long_short_vol_ratio",
+)
+
+
+def parse_open_interest(
+    rows: Sequence[dict[str, object]],
+    *,
+    symbol: str,
+    period_us: int,
+    source: str,
+    ingested_at: datetime,
+) -> Parsed:
+    """openInterestHist rows (or archive metrics mapped to the same keys) -> lake rows."""
+    n = len(rows)
+    rejects = _Rejects(n)
+    if n == 0:
+        empty = {
+            name: pa.array([], type=OPEN_INTEREST_SCHEMA.field(name).type)
+            for name in OPEN_INTEREST_SCHEMA.names
+        }
+        return Parsed(pa.table(empty, schema=OPEN_INTEREST_SCHEMA), _empty_quarantine())
+    is_dict = np.array([isinstance(r, dict) for r in rows])
+    rejects.add(~is_dict, "row is not an object")
+    safe = [r if isinstance(r, dict) else {} for r in rows]
+    missing = (
+        np.array(
+            [
+                any(k not in r for k in ("timestamp", "sumOpenInterest", "sumOpenInterestValue"))
+                for r in safe
+            ]
+        )
+        & is_dict
+    )
+    rejects.add(missing, "missing timestamp, sumOpenInterest or sumOpenInterestValue")
+    rejects.add(
+        np.array([r.get("symbol", symbol) != symbol for r in safe]) & is_dict,
+        f"wrong symbol (expected {symbol})",
+    )
+    # The timestamp is sometimes a string in Binance's own examples: coerce.
+    times = normalise_epoch_us(
+        _as_int_array([r.get("timestamp", 0) for r in safe], "timestamp", rejects)
+    )
+    oi = _cast_column(
+        _as_string_array([r.get("sumOpenInterest") for r in safe]),
+        PRICE,
+        "sumOpenInterest",
+        rejects,
+    )
+    oi_value = _cast_column(
+        _as_string_array([r.get("sumOpenInterestValue") for r in safe]),
+        PRICE,
+        "sumOpenInterestValue",
+        rejects,
+    )
+    oi_f = pc.cast(oi.fill_null(0), pa.float64()).to_numpy(zero_copy_only=False)
+    oiv_f = pc.cast(oi_value.fill_null(0), pa.float64()).to_numpy(zero_copy_only=False)
+    rejects.add((oi_f < 0) | (oiv_f < 0), "negative open interest")
+    rejects.add(times % period_us != 0, "timestamp not on the period grid")
+    columns: dict[str, pa.Array] = {
+        "measured_at": _timestamps(times),
+        "sum_open_interest": oi.fill_null(0),
+        "sum_open_interest_value": oi_value.fill_null(0),
+    }
+    for name in _OI_RATIOS:
+        columns[name] = _cast_column(
+            _as_string_array([r.get(name) for r in safe]), pa.float64(), name, rejects
+        )
+    value_rows = pa.table({k: columns[k] for k in ("sum_open_interest", "sum_open_interest_value")})
+    duplicates = _dedupe(times, value_rows, rejects, "timestamp")
+    return _finish(
+        OPEN_INTEREST_SCHEMA,
+        columns,
+        rejects,
+        "open_interest",
+        lambda i: rows[i],
+        times,
+        source,
+        ingested_at,
+        duplicates,
+    )
+
+
+def _empty_quarantine() -> pa.Table:
+    return QUARANTINE_SCHEMA.empty_table()
+
+
+def quarantine_rows(
+    dataset: str,
+    items: list[tuple[object, str, int | None]],
+    *,
+    source: str,
+    ingested_at: datetime,
+) -> pa.Table:
+    """Quarantine rows that never reached a parser (e.g. rows outside the requested window)."""
+    return _quarantine_table(dataset, lambda i: None, _Rejects(0), None, source, ingested_at, items)

@@ -1,0 +1,310 @@
+"""`btcfs ingest binance|all` and `btcfs lake status`: wiring of loaders, clients and the lake."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from btcfs.settings import DataPaths
+from ingest._client import HttpClient
+from ingest.binance.archive import ArchiveSource, HttpArchive, LocalArchive
+from ingest.binance.endpoints import ENDPOINTS, FUTURES_WEIGHT_BUDGET, SPOT_WEIGHT_BUDGET
+from ingest.binance.loader import BinanceLoader, LoadReport, LoadRequest, validate_request
+from ingest.config import Endpoints, load_config, resolve_now
+from ingest.errors import IngestError, NetworkUnavailable
+from ingest.lake import Lake
+from ingest.status import lake_status
+from ingest.timeutil import US_PER_DAY, interval_us, parse_day
+
+OFFLINE_HINT = "No network? `make demo` runs the whole pipeline offline against the replay server."
+
+
+def _fail(exc: IngestError) -> click.ClickException:
+    message = str(exc)
+    if isinstance(exc, NetworkUnavailable):
+        message = f"{message}. {OFFLINE_HINT}"
+    return click.ClickException(message)
+
+
+@contextmanager
+def _known_errors() -> Iterator[None]:
+    """Known failures become one clear line; nobody sees a traceback for them."""
+    try:
+        yield
+    except IngestError as exc:
+        raise _fail(exc) from exc
+
+
+def progress_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--no-progress", is_flag=True, help="Plain output, no progress bar (automatic off a TTY)."
+    )(fn)
+
+
+def debug_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--debug", is_flag=True, help="Log request parameters and response keys (keys redacted)."
+    )(fn)
+
+
+@contextmanager
+def _loader(
+    endpoints: Endpoints, *, debug: bool, on_progress: Callable[[int], None] | None, now: datetime
+) -> Iterator[BinanceLoader]:
+    if debug:
+        logging.getLogger("ingest").setLevel(logging.DEBUG)
+    paths = DataPaths.from_env()
+    spot = HttpClient(
+        endpoints.spot, vendor="binance-spot", weight_budget_1m=SPOT_WEIGHT_BUDGET, debug=debug
+    )
+    futures = HttpClient(
+        endpoints.futures,
+        vendor="binance-futures",
+        weight_budget_1m=FUTURES_WEIGHT_BUDGET,
+        debug=debug,
+    )
+    archive_client: HttpClient | None = None
+    archive: ArchiveSource | None = None
+    if endpoints.archive:
+        if endpoints.archive.startswith(("http://", "https://")):
+            archive_client = HttpClient(endpoints.archive, vendor="binance-archive", debug=debug)
+            archive = HttpArchive(archive_client)
+        else:
+            archive = LocalArchive(Path(endpoints.archive))
+    try:
+        yield BinanceLoader(
+            Lake(paths.lake),
+            paths.raw,
+            spot=spot,
+            futures=futures,
+            archive=archive,
+            now=now,
+            on_progress=on_progress,
+        )
+    finally:
+        spot.close()
+        futures.close()
+        if archive_client is not None:
+            archive_client.close()
+
+
+def _expected_rows(req: LoadRequest, days: int) -> int:
+    if req.interval is None:
+        return days * 3
+    return days * (US_PER_DAY // interval_us(req.interval))
+
+
+class _RowsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:>10,.0f} rows/s")
+
+
+@contextmanager
+def _progress(enabled: bool, total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RowsPerSecond(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda rows: bar.advance(task, rows)
+
+
+def _print_report(report: LoadReport) -> None:
+    req = report.request
+    label = f"{req.dataset} {req.symbol}" + (f" {req.interval}" if req.interval else "")
+    click.echo(
+        f"{label}: {report.count('written')} days written, {report.count('unchanged')} unchanged, "
+        f"{report.count('skipped')} already complete; {report.rows:,} rows, "
+        f"{report.quarantined:,} quarantined"
+    )
+    for day in report.days:
+        if day.action == "unavailable":
+            click.echo(f"  {day.day}: unavailable ({day.note})")
+        elif day.is_incomplete:
+            missing = "; ".join(day.missing[:5]) + (" …" if len(day.missing) > 5 else "")
+            click.echo(
+                f"  {day.day}: incomplete, {day.rows}/{day.expected_rows} rows"
+                + (f", missing {missing}" if missing else "")
+            )
+        if day.quarantined:
+            click.echo(f"  {day.day}: {day.quarantined} rows quarantined (see btcfs lake status)")
+
+
+def run_load(
+    req: LoadRequest, endpoints: Endpoints, *, debug: bool, show_progress: bool, now: datetime
+) -> LoadReport:
+    validate_request(req)
+    days = (min(req.end, now.date()) - req.start).days + 1
+    with (
+        _progress(show_progress, _expected_rows(req, max(days, 0)), req.dataset) as on_progress,
+        _loader(endpoints, debug=debug, on_progress=on_progress, now=now) as loader,
+    ):
+        return loader.load(req)
+
+
+@click.command("binance")
+@click.option("--dataset", required=True, type=click.Choice(list(ENDPOINTS)), help="What to land.")
+@click.option("--symbol", default="BTCUSDT", show_default=True, help="Binance symbol.")
+@click.option(
+    "--interval",
+    default=None,
+    help="Kline interval (1m, 5m, 1h, …) or OI period; none for funding.",
+)
+@click.option("--start", required=True, help="First UTC day, YYYY-MM-DD.")
+@click.option("--end", default=None, help="Last UTC day (default: today).")
+@click.option(
+    "--base-url", default=None, help="One host for spot and futures REST (mirror/replay)."
+)
+@click.option(
+    "--archive", default=None, help="Archive base URL or local folder; 'none' = REST only."
+)
+@click.option(
+    "--refresh-tail", default=2, show_default=True, help="Always re-fetch the last N days."
+)
+@click.option("--force", is_flag=True, help="Re-fetch every day, complete or not.")
+@debug_option
+@progress_option
+def ingest_binance(
+    dataset: str,
+    symbol: str,
+    interval: str | None,
+    start: str,
+    end: str | None,
+    base_url: str | None,
+    archive: str | None,
+    refresh_tail: int,
+    force: bool,
+    debug: bool,
+    no_progress: bool,
+) -> None:
+    """Land one Binance dataset for a range of UTC days.
+
+    History comes from Binance's archive (checksums verified), the recent tail from REST.
+
+    Example: btcfs ingest binance --dataset spot-klines --symbol BTCUSDT --interval 1m
+    --start 2025-05-19 --end 2025-05-25
+    """
+    with _known_errors():
+        now = resolve_now()
+        if interval is None and dataset not in ("funding",):
+            interval = "5m" if dataset == "open-interest" else "1m"
+        if dataset == "funding" and interval is not None:
+            raise click.BadParameter("funding has no interval", param_hint="--interval")
+        req = LoadRequest(
+            dataset=dataset,
+            symbol=symbol,
+            interval=interval,
+            start=parse_day(start),
+            end=parse_day(end) if end else now.date(),
+            refresh_tail=refresh_tail,
+            force=force,
+        )
+        report = run_load(
+            req,
+            Endpoints.resolve(base_url, archive),
+            debug=debug,
+            show_progress=not no_progress,
+            now=now,
+        )
+        _print_report(report)
+
+
+@click.command("all")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file (default: config/ingest.yml).",
+)
+@click.option(
+    "--base-url", default=None, help="One host for spot and futures REST (mirror/replay)."
+)
+@click.option(
+    "--archive", default=None, help="Archive base URL or local folder; 'none' = REST only."
+)
+@debug_option
+@progress_option
+def ingest_all(
+    config_path: Path | None,
+    base_url: str | None,
+    archive: str | None,
+    debug: bool,
+    no_progress: bool,
+) -> None:
+    """Land every configured dataset up to now (what `make ingest` runs).
+
+    Example: btcfs ingest all --config config/ingest.yml
+    """
+    with _known_errors():
+        now = resolve_now()
+        config = load_config(config_path, now)
+        endpoints = Endpoints.resolve(base_url, archive or config.archive)
+        requests = [
+            LoadRequest(
+                job.dataset, symbol, job.interval, config.start, now.date(), config.refresh_tail
+            )
+            for symbol in config.symbols
+            for job in config.jobs
+        ]
+        for req in requests:
+            validate_request(req)
+        for req in requests:
+            report = run_load(req, endpoints, debug=debug, show_progress=not no_progress, now=now)
+            _print_report(report)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def lake_status_command(as_json: bool) -> None:
+    """Per dataset: days, rows, first/last bar, gaps, incomplete days, quarantined rows.
+
+    Example: btcfs lake status --json
+    """
+    with _known_errors():
+        lake = Lake(DataPaths.from_env().lake)
+        statuses = lake_status(lake)
+        if as_json:
+            click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
+            return
+        if not statuses:
+            click.echo(f"the lake at {lake.root} is empty: run `make ingest` or `make demo`")
+            return
+        table = Table(title=f"lake: {lake.root}")
+        for column in ("dataset", "symbol", "interval", "days", "rows", "first", "last",
+                       "missing rows", "missing days", "incomplete", "quarantined"):  # fmt: skip
+            table.add_column(column)
+        for s in statuses:
+            table.add_row(
+                f"{s.vendor}/{s.dataset}", s.symbol, s.interval or "-", str(s.days), f"{s.rows:,}",
+                (s.first_at or "-")[:16], (s.last_at or "-")[:16], f"{s.missing_rows:,}",
+                str(len(s.missing_days)), str(len(s.incomplete_days)), f"{s.quarantined_rows:,}",
+            )  # fmt: skip
+        Console(width=200).print(table)
