@@ -16,6 +16,10 @@ class VendorHTTPError(IngestError):
         self.url = url
 
 
+class NotFound(VendorHTTPError):
+    """HTTP 404: the resource does not exist (archive loaders fall back to another source)."""
+
+
 class RateLimited(VendorHTTPError):
     """HTTP 429 persisted past the retry budget."""
 
