@@ -252,6 +252,11 @@ class HttpClient:
             raise error
         return [future.result() for future in futures]
 
+    @property
+    def base_url(self) -> str:
+        """The base URL relative paths are resolved against (e.g. for progress messages)."""
+        return redact(self._http.base_url)
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()

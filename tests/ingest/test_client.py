@@ -655,3 +655,9 @@ def test_fetched_is_frozen(make_client):
     assert isinstance(fetched, Fetched)
     with pytest.raises(AttributeError):
         fetched.status = 500  # type: ignore[misc]
+
+
+def test_base_url_is_exposed_redacted(make_client):
+    handler, _ = scripted(json_response({}))
+    client = make_client(handler)
+    assert client.base_url == "https://api.test"
