@@ -8,6 +8,7 @@ import sys
 import click
 
 from btcfs import __version__
+from ingest._redact import RedactingFilter
 from ingest.cli import ingest_group, lake_group, replay_group
 
 
@@ -18,9 +19,11 @@ def cli() -> None:
 
     Example: btcfs ingest all && dbt build && btcfs lake status
     """
-    logging.basicConfig(
-        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # Secrets are masked on the way out, whichever logger a line came from.
+    handler.addFilter(RedactingFilter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
 cli.add_command(ingest_group)

@@ -1,0 +1,134 @@
+"""Ingest benchmarks (issue #2): parse + write throughput, archive backfill, REST over loopback.
+
+Prints one line per figure: name, value, target. Real data comes from ../shared/data; the
+REST figure uses the replay server's synthetic market.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from ingest._client import HttpClient
+from ingest.binance.archive import LocalArchive
+from ingest.binance.loader import BinanceLoader, LoadRequest
+from ingest.binance.parse import parse_kline_pages
+from ingest.lake import Lake, parquet_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data" / "binance"
+SPOT_1M = SHARED / "spot" / "klines" / "1m"
+
+
+def report(name: str, value: float, unit: str, target: str) -> None:
+    print(f"{name:<48} {value:>14,.1f} {unit:<8} target {target}", flush=True)
+
+
+def real_pages() -> list[bytes]:
+    """Every real 2025 1m bar as Binance REST pages of 1000 rows (ms timestamps)."""
+    rows = []
+    for path in sorted(SPOT_1M.glob("BTCUSDT-1m-2025-*.csv.gz")):
+        for line in gzip.open(path, "rt"):
+            f = line.rstrip("\n").split(",")
+            rows.append([int(f[0]) // 1000, *f[1:6], int(f[6]) // 1000, f[7], int(f[8]), *f[9:12]])
+    return [orjson.dumps(rows[i : i + 1000]) for i in range(0, len(rows), 1000)]
+
+
+def bench_parse_write(pages: list[bytes]) -> None:
+    now = datetime.now(UTC)
+    # A day of 1m bars is two pages: the loader parses each request window at once.
+    for window in (2, 30):
+        started = time.perf_counter()
+        rows = 0
+        for i in range(0, len(pages), window):
+            parsed = parse_kline_pages(
+                pages[i : i + window],
+                dataset="spot_klines",
+                interval_us=60_000_000,
+                source="rest",
+                ingested_at=now,
+            )
+            parquet_bytes(parsed.table)
+            rows += parsed.table.num_rows
+        elapsed = time.perf_counter() - started
+        report(
+            f"parse+write kline pages, {window} pages/window",
+            rows / elapsed,
+            "rows/s",
+            ">= 1,000,000",
+        )
+
+
+def bench_archive_backfill(workdir: Path) -> None:
+    archive = workdir / "archive"
+    subprocess.run(
+        [str(Path(sys.executable).parent / "btcfs"), "replay", "export-archive", "--out",
+         str(archive), "--data", str(SHARED), "--datasets", "spot-klines"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    lake_root = workdir / "lake-archive"
+    with HttpClient("http://127.0.0.1:9", vendor="unused") as client:
+        loader = BinanceLoader(
+            Lake(lake_root / "lake"),
+            lake_root / "raw",
+            spot=client,
+            futures=client,
+            archive=LocalArchive(archive),
+            now=datetime.now(UTC),
+        )
+        started = time.perf_counter()
+        result = loader.load(
+            LoadRequest("spot-klines", "BTCUSDT", "1m", date(2025, 5, 19), date(2025, 8, 31))
+        )
+        elapsed = time.perf_counter() - started
+    report(f"archive backfill, 105 real days ({result.rows:,} rows)", elapsed, "s", "< 5 s")
+
+
+def bench_rest_loopback(workdir: Path) -> None:
+    from ingest.replay.server import ReplayServer
+    from ingest.replay.synthetic import SyntheticMarket
+
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    start = end - timedelta(days=29)
+    market = SyntheticMarket(seed=11, start=start - timedelta(days=1), end=end + timedelta(days=1))
+    with ReplayServer(market) as url, HttpClient(url, vendor="binance-spot") as client:
+        loader = BinanceLoader(
+            Lake(workdir / "lake-rest" / "lake"),
+            workdir / "lake-rest" / "raw",
+            spot=client,
+            futures=client,
+            archive=None,
+            now=datetime.now(UTC),
+        )
+        started = time.perf_counter()
+        result = loader.load(LoadRequest("spot-klines", "BTCUSDT", "1m", start, end))
+        elapsed = time.perf_counter() - started
+        requests = client.stats.requests
+    report("REST ingest 30 days 1m over loopback: requests", requests / elapsed, "req/s", "report")
+    report(f"REST ingest 30 days 1m over loopback ({result.rows:,} rows)", result.rows / elapsed,
+           "rows/s", "report")  # fmt: skip
+
+
+def main() -> None:
+    if not SPOT_1M.is_dir():
+        print(f"skipped: real data not found at {SPOT_1M} (../shared/data is absent)")
+    else:
+        bench_parse_write(real_pages())
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        if SPOT_1M.is_dir():
+            bench_archive_backfill(workdir)
+        bench_rest_loopback(workdir)
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()
