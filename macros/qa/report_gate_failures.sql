@@ -1,0 +1,2 @@
+{% macro report_gate_failures(results) %}
+{% endmacro %}
