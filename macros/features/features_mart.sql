@@ -1,0 +1,394 @@
+{#- The body of a features mart (features_5m, features_1h): causal features of the bars of
+    `interval_seconds` (a whole number of 5-minute bars, at most an hour). Every value at bar t
+    uses only rows whose available_at is at or before t's: lags and trailing ROWS frames on the
+    dense bar grid, funding and open interest joined as-of upstream, winsorisation bounds from
+    periods that ended before t's period began. Formulas are in _features__models.yml.
+
+    Winsorisation bounds are exact quantiles refreshed once per `features_quantile_refresh_seconds`
+    (a day) from the trailing `features_window_seconds` (30 days) before the period starts: a
+    sliding percentile has no portable form (BigQuery's PERCENTILE_CONT takes no frame), but a
+    per-period quantile over a GROUP BY of an explicit fan-out does. z-scores are sliding
+    (ROWS frames of the window's bar count over the winsorised values). -#}
+{#- Arguments: the bar width and the relations of that grain (bars, perp_bars, funding and
+    open_interest as of the bars); five_minute_bars (bars_5m) when the grain is wider than 5m,
+    for the 5m return and realised volatility inside each bar. -#}
+{% macro features_mart(interval_seconds, bars, perp_bars, funding, open_interest, five_minute_bars=none) -%}
+{%- set bars_per_hour = 3600 // interval_seconds -%}
+{%- set window_seconds = var('features_window_seconds') | int -%}
+{%- set refresh_seconds = var('features_quantile_refresh_seconds') | int -%}
+{%- set window_bars = window_seconds // interval_seconds -%}
+{%- set refresh_periods = window_seconds // refresh_seconds -%}
+{%- set ema_bars = var('features_ema_truncation_bars') | int -%}
+{#- A row needs this many bars of spot history for its longest non-normalised window. -#}
+{%- set spot_history_bars = [ema_bars, 60 + 1, 4 * bars_per_hour + 1] | max -%}
+{#- z-score inputs, each published as its winsorised trailing z-score. -#}
+{%- set normalised = {
+    'rv_5m': 'rv_5m_z',
+    'volume': 'vol_z',
+    'oi_change_1h': 'oi_z',
+    'funding_rate': 'fund_now_z',
+    'cvd_diff_60m': 'cvd_diff_z',
+} -%}
+
+
+{#- Incremental runs rewrite the rows from the bars marts' own look-back on, and read enough
+    history before that for a full z-score window of values winsorised with bounds that need a
+    full window of their own. -#}
+{%- set output_start = incremental_window_start('open_time', refresh_seconds) -%}
+{%- set read_start = shift_timestamp_text(
+    output_start,
+    -(2 * window_seconds + 2 * refresh_seconds + 2 * spot_history_bars * interval_seconds),
+) -%}
+
+with
+
+bars as (
+    select * from {{ bars }}
+    where {{ at_or_after('open_time', read_start) }}
+),
+
+perp_bars as (
+    select * from {{ perp_bars }}
+    where {{ at_or_after('open_time', read_start) }}
+),
+
+funding as (
+    select * from {{ funding }}
+    where {{ at_or_after('open_time', read_start) }}
+),
+
+open_interest as (
+    select * from {{ open_interest }}
+    where {{ at_or_after('open_time', read_start) }}
+),
+{%- if interval_seconds > 300 %}
+
+five_minute_bars as (
+    select * from {{ five_minute_bars }}
+    where {{ at_or_after('open_time', read_start) }}
+),
+
+five_minute_returns as (
+    select
+        symbol,
+        epoch_s,
+        epoch_s - mod(epoch_s, {{ interval_seconds }}) as bar_epoch_s,
+        ln(
+            cast(close as {{ type_double() }})
+            / cast(lag(close, 1) over (partition by symbol order by open_time) as {{ type_double() }})
+        ) as five_minute_return
+    from five_minute_bars
+),
+
+five_minute_returns_per_bar as (
+    -- the last 5m return of each bar, and realised volatility from all of them
+    select
+        symbol,
+        bar_epoch_s,
+        max(
+            case when epoch_s = bar_epoch_s + {{ interval_seconds - 300 }} then five_minute_return end
+        ) as ret_5m,
+        case
+            when count(five_minute_return) = {{ interval_seconds // 300 }}
+                then sqrt(sum(five_minute_return * five_minute_return))
+        end as rv_5m
+    from five_minute_returns
+    group by symbol, bar_epoch_s
+),
+{%- endif %}
+
+sources_joined as (
+    select
+        bars.symbol,
+        bars.open_time,
+        bars.available_at,
+        bars.epoch_s,
+        cast(bars.open as {{ type_double() }}) as open,
+        cast(bars.high as {{ type_double() }}) as high,
+        cast(bars.low as {{ type_double() }}) as low,
+        cast(bars.close as {{ type_double() }}) as close,
+        cast(bars.volume as {{ type_double() }}) as volume,
+        cast(bars.quote_volume as {{ type_double() }}) as quote_volume,
+        cast(bars.taker_buy_base_volume as {{ type_double() }}) as taker_buy_base_volume,
+        bars.imputed_minutes,
+        bars.is_imputed,
+        cast(perp_bars.close as {{ type_double() }}) as perp_close,
+        cast(perp_bars.volume as {{ type_double() }}) as perp_volume,
+        cast(perp_bars.quote_volume as {{ type_double() }}) as perp_quote_volume,
+        cast(perp_bars.taker_buy_base_volume as {{ type_double() }}) as perp_taker_buy_base_volume,
+        perp_bars.is_imputed as is_perp_imputed,
+        cast(funding.funding_rate as {{ type_double() }}) as funding_rate,
+        funding.funding_at,
+        cast(open_interest.sum_open_interest as {{ type_double() }}) as open_interest,
+        open_interest.is_oi_forward_filled,
+        {%- if interval_seconds > 300 %}
+        five_minute_returns_per_bar.ret_5m,
+        five_minute_returns_per_bar.rv_5m,
+        {%- endif %}
+        row_number() over (partition by bars.symbol order by bars.open_time) as bar_number
+    from bars
+    left join perp_bars
+        on bars.symbol = perp_bars.symbol
+        and bars.open_time = perp_bars.open_time
+    left join funding
+        on bars.symbol = funding.symbol
+        and bars.open_time = funding.open_time
+    left join open_interest
+        on bars.symbol = open_interest.symbol
+        and bars.open_time = open_interest.open_time
+    {%- if interval_seconds > 300 %}
+    left join five_minute_returns_per_bar
+        on bars.symbol = five_minute_returns_per_bar.symbol
+        and bars.epoch_s = five_minute_returns_per_bar.bar_epoch_s
+    {%- endif %}
+),
+
+returns_computed as (
+    select
+        *,
+        -- the one-bar log return (ret_5m at 5m, ret_1h at 1h)
+        ln(close / lag(close, 1) over (partition by symbol order by open_time)) as bar_return,
+        ln(close / lag(close, {{ bars_per_hour }}) over (partition by symbol order by open_time))
+            as ret_1h,
+        ln(close / lag(close, {{ 4 * bars_per_hour }}) over (partition by symbol order by open_time))
+            as ret_4h,
+        ln(close / lag(close, 10) over (partition by symbol order by open_time)) as momentum_10,
+        ln(high / low) as hl_range,
+        ln(close / open) as co_ret,
+        ln(
+            open_interest
+            / lag(open_interest, {{ bars_per_hour }}) over (partition by symbol order by open_time)
+        ) as oi_change_1h,
+        -- signed taker flow (buys minus sells, base asset): one bar's step of the CVD
+        2 * taker_buy_base_volume - volume as spot_taker_delta,
+        2 * perp_taker_buy_base_volume - perp_volume as perp_taker_delta
+    from sources_joined
+),
+
+windows_computed as (
+    select
+        *,
+        {%- if interval_seconds == 300 %}
+        bar_return as ret_5m,
+        sqrt({{ rolling_aggregate('sum', 'bar_return * bar_return', bars_per_hour) }}) as rv_5m,
+        {%- endif %}
+        {{ rolling_aggregate('sum', 'perp_taker_delta - spot_taker_delta', bars_per_hour) }}
+            as cvd_diff_60m,
+        {{ safe_divide(
+            rolling_aggregate('sum', 'perp_quote_volume', bars_per_hour),
+            rolling_aggregate('sum', 'perp_quote_volume + quote_volume', bars_per_hour),
+        ) }} as perp_share_60m,
+        {{ rolling_aggregate('avg', 'bar_return', 5) }} as ret_mean_5,
+        {{ rolling_aggregate('avg', 'bar_return', 15) }} as ret_mean_15,
+        {{ rolling_aggregate('avg', 'bar_return', 60) }} as ret_mean_60,
+        {{ rolling_aggregate('stddev_samp', 'bar_return', 15) }} as ret_std_15,
+        {{ rolling_aggregate('stddev_samp', 'bar_return', 60) }} as ret_std_60,
+        {{ rolling_aggregate('avg', 'volume', 20) }} as volume_mean_20,
+        {{ rolling_aggregate('stddev_samp', 'volume', 20) }} as volume_std_20,
+        {{ finite_ema('volume', 20, ema_bars) }} as volume_ema_20,
+        {{ rolling_aggregate('sum', 'imputed_minutes', bars_per_hour) }} as imputed_minutes_1h,
+        {{ rolling_aggregate('sum', 'imputed_minutes', 4 * bars_per_hour) }} as imputed_minutes_4h,
+        cast(floor(epoch_s / {{ refresh_seconds }}) as {{ dbt.type_bigint() }}) as quantile_period
+    from returns_computed
+),
+
+input_history as (
+    -- when each z-score input was first observed: a window is full once it lies after that
+    select
+        symbol,
+        {%- for column in normalised %}
+        min(case when {{ column }} is not null then epoch_s end) as {{ column }}_first_epoch_s,
+        min(case when {{ column }} is not null then epoch_s end)
+            as {{ column }}_first_epoch_s{{ "," if not loop.last }}
+        {%- endfor %}
+    from windows_computed
+    group by symbol
+),
+
+quantile_windows as (
+    -- each bar joins the trailing window of each of the {{ refresh_periods }} periods after its own
+    select
+        windows_computed.symbol,
+        windows_computed.quantile_period + cast(offsets.generated_number as {{ dbt.type_bigint() }})
+            as quantile_period,
+        {%- for column in normalised %}
+        windows_computed.{{ column }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from windows_computed
+    cross join ({{ dbt.generate_series(refresh_periods) }}) as offsets
+),
+
+quantiles_computed as (
+    select
+        symbol,
+        quantile_period,
+        {%- for column in normalised %}
+        {{ partition_quantile_cont(column, var('features_winsor_lower'), 'symbol, quantile_period') }}
+            as {{ column }}_lower,
+        {{ partition_quantile_cont(column, var('features_winsor_upper'), 'symbol, quantile_period') }}
+            as {{ column }}_upper{{ "," if not loop.last }}
+        {%- endfor %}
+    from quantile_windows
+),
+
+winsor_bounds as (
+    -- one row per symbol and period: the bounds every bar of that period is clipped to
+    select
+        symbol,
+        quantile_period,
+        {%- for column in normalised %}
+        max({{ column }}_lower) as {{ column }}_lower,
+        max({{ column }}_upper) as {{ column }}_upper{{ "," if not loop.last }}
+        {%- endfor %}
+    from quantiles_computed
+    group by symbol, quantile_period
+),
+
+values_winsorised as (
+    select
+        windows_computed.*,
+        {%- for column in normalised %}
+        case
+            -- the bounds' window must lie inside the input's observed history
+            when input_history.{{ column }}_first_epoch_s
+                > windows_computed.quantile_period * {{ refresh_seconds }} - {{ window_seconds }}
+                then null
+            when winsor_bounds.{{ column }}_lower is null then null
+            else {{ winsorise(
+                'windows_computed.' ~ column,
+                'winsor_bounds.' ~ column ~ '_lower',
+                'winsor_bounds.' ~ column ~ '_upper',
+            ) }}
+        end as {{ column }}_winsorised{{ "," if not loop.last }}
+        {%- endfor %}
+    from windows_computed
+    inner join input_history
+        on windows_computed.symbol = input_history.symbol
+    left join winsor_bounds
+        on windows_computed.symbol = winsor_bounds.symbol
+        and windows_computed.quantile_period = winsor_bounds.quantile_period
+),
+
+winsorised_history as (
+    select
+        symbol,
+        {%- for column in normalised %}
+        min(case when {{ column }}_winsorised is not null then epoch_s end)
+            as {{ column }}_winsorised_first_epoch_s{{ "," if not loop.last }}
+        {%- endfor %}
+    from values_winsorised
+    group by symbol
+),
+
+zscores_computed as (
+    select
+        *,
+        {%- for column, zscore in normalised.items() %}
+        {{ rolling_zscore(column ~ '_winsorised', window_bars) }} as {{ zscore }},
+        {%- endfor %}
+        -- no liquidation source yet: NULL until one lands (excluded from the no-NULL gate)
+        cast(null as {{ type_double() }}) as liq60_z
+    from values_winsorised
+),
+
+funding_events as (
+    select distinct
+        symbol,
+        funding_at,
+        cast(funding_rate as {{ type_double() }}) as funding_rate
+    from funding
+    where funding_at is not null
+),
+
+funding_history as (
+    select
+        symbol,
+        min(funding_at) as first_funding_at
+    from funding_events
+    group by symbol
+),
+
+funding_ranked as (
+    -- share of the trailing window's funding events at or below the current rate
+    select
+        current_event.symbol,
+        current_event.funding_at,
+        avg(case when past_event.funding_rate <= current_event.funding_rate then 1.0 else 0.0 end)
+            as funding_pctile_30d
+    from funding_events as current_event
+    inner join funding_history
+        on current_event.symbol = funding_history.symbol
+    inner join funding_events as past_event
+        on current_event.symbol = past_event.symbol
+        and past_event.funding_at <= current_event.funding_at
+        and past_event.funding_at
+            > {{ timestamp_add_seconds('current_event.funding_at', -window_seconds) }}
+    where funding_history.first_funding_at
+        <= {{ timestamp_add_seconds('current_event.funding_at', -window_seconds) }}
+    group by current_event.symbol, current_event.funding_at
+),
+
+final as (
+    select
+        zscores_computed.symbol,
+        zscores_computed.open_time,
+        zscores_computed.available_at,
+        zscores_computed.close,
+        zscores_computed.ret_5m,
+        zscores_computed.ret_1h,
+        zscores_computed.ret_4h,
+        zscores_computed.hl_range,
+        zscores_computed.co_ret,
+        zscores_computed.rv_5m_z,
+        zscores_computed.vol_z,
+        zscores_computed.oi_z,
+        zscores_computed.fund_now_z,
+        cast(funding_ranked.funding_pctile_30d as {{ type_double() }}) as funding_pctile_30d,
+        zscores_computed.cvd_diff_z,
+        zscores_computed.perp_share_60m,
+        zscores_computed.liq60_z,
+        10000 * (zscores_computed.perp_close - zscores_computed.close) / zscores_computed.close
+            as basis_bps,
+        case
+            when zscores_computed.volume > 0 then zscores_computed.spot_taker_delta / zscores_computed.volume
+            else 0
+        end as taker_imbalance,
+        sin({{ hour_of_week_angle('zscores_computed.epoch_s') }}) as hour_of_week_sin,
+        cos({{ hour_of_week_angle('zscores_computed.epoch_s') }}) as hour_of_week_cos,
+        zscores_computed.ret_mean_5,
+        zscores_computed.ret_mean_15,
+        zscores_computed.ret_mean_60,
+        zscores_computed.ret_std_15,
+        zscores_computed.ret_std_60,
+        zscores_computed.momentum_10,
+        zscores_computed.volume_mean_20,
+        zscores_computed.volume_std_20,
+        zscores_computed.volume_ema_20,
+        zscores_computed.is_imputed as is_imputed_bar,
+        zscores_computed.imputed_minutes_1h,
+        zscores_computed.imputed_minutes_4h,
+        zscores_computed.is_perp_imputed as is_perp_imputed_bar,
+        zscores_computed.is_oi_forward_filled
+    from zscores_computed
+    inner join winsorised_history
+        on zscores_computed.symbol = winsorised_history.symbol
+    left join funding_ranked
+        on zscores_computed.symbol = funding_ranked.symbol
+        and zscores_computed.funding_at = funding_ranked.funding_at
+    where
+        -- warm-up: every window is full
+        zscores_computed.bar_number >= {{ spot_history_bars }}
+        {%- for column in normalised %}
+        and winsorised_history.{{ column }}_winsorised_first_epoch_s
+            <= zscores_computed.epoch_s - {{ (window_bars - 1) * interval_seconds }}
+        {%- endfor %}
+        and funding_ranked.funding_at is not null
+        -- every source has a row at t (a late perp or stale funding/OI day waits for the next run)
+        and zscores_computed.perp_close is not null
+        and zscores_computed.funding_rate is not null
+        and zscores_computed.open_interest is not null
+        and {{ at_or_after('zscores_computed.open_time', output_start) }}
+)
+
+select * from final
+{%- endmacro %}

@@ -1,0 +1,60 @@
+{#- Window helpers for the feature and label marts. Every mart is one series per symbol ordered
+    by open_time on a dense (gap-filled) bar grid, so a window of n bars is a ROWS frame. -#}
+
+{#- `over (...)` of a trailing window of `bars` rows ending at the current row. -#}
+{% macro trailing_rows(bars) -%}
+    over (partition by symbol order by open_time rows between {{ bars - 1 }} preceding and current row)
+{%- endmacro %}
+
+{#- `function(expression)` over the trailing `bars` rows, NULL unless all of them have a value
+    (a partial window at the start of a series never leaks into a published row). -#}
+{% macro rolling_aggregate(function, expression, bars) -%}
+    case
+        when count({{ expression }}) {{ trailing_rows(bars) }} = {{ bars }}
+            then {{ function }}({{ expression }}) {{ trailing_rows(bars) }}
+    end
+{%- endmacro %}
+
+{#- Exponential moving average with span `span` (alpha = 2 / (span + 1)) as a finite weighted
+    sum over the trailing `bars` rows: weight alpha * (1 - alpha)^k for lag k, renormalised to
+    sum to 1. The weight left out, (1 - alpha)^bars, bounds the truncation error relative to the
+    infinite EMA: |finite - infinite| <= (1 - alpha)^bars * (max - min of the series). With span
+    20 and 100 bars it is 4.5e-5. LAG is a navigation function: it takes no frame. -#}
+{% macro finite_ema(expression, span, bars) -%}
+    {%- set alpha = 2.0 / (span + 1) -%}
+    {%- set kept = 1.0 - (1.0 - alpha) ** bars -%}
+    case
+        when count({{ expression }}) {{ trailing_rows(bars) }} = {{ bars }} then
+            {%- for lag in range(bars) %}
+            {{ "+ " if not loop.first }}{{ alpha * (1.0 - alpha) ** lag / kept }} * {% if lag == 0 -%}
+                {{ expression }}
+            {%- else -%}
+                lag({{ expression }}, {{ lag }}) over (partition by symbol order by open_time)
+            {%- endif -%}
+            {%- endfor %}
+    end
+{%- endmacro %}
+
+{#- x clipped to [lower, upper]. CASE rather than LEAST/GREATEST: DuckDB's skip NULLs, BigQuery's
+    return NULL. NULL when x is NULL; callers NULL the result when the bounds are not valid. -#}
+{% macro winsorise(expression, lower, upper) -%}
+    case
+        when {{ expression }} < {{ lower }} then {{ lower }}
+        when {{ expression }} > {{ upper }} then {{ upper }}
+        else {{ expression }}
+    end
+{%- endmacro %}
+
+{#- (x - mean) / sample standard deviation over the trailing `bars` rows (NULLs in the window are
+    skipped). A constant window (deviation <= 1e-12 of the mean's size, e.g. a funding rate that
+    did not move for 30 days) gives 0, never a division by zero. -#}
+{% macro rolling_zscore(expression, bars) -%}
+    case
+        when {{ expression }} is null then null
+        when stddev_samp({{ expression }}) {{ trailing_rows(bars) }}
+            <= 1e-12 * abs(avg({{ expression }}) {{ trailing_rows(bars) }}) then 0
+        else
+            ({{ expression }} - avg({{ expression }}) {{ trailing_rows(bars) }})
+            / stddev_samp({{ expression }}) {{ trailing_rows(bars) }}
+    end
+{%- endmacro %}
