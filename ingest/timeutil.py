@@ -22,7 +22,7 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 # Binance's kline intervals (case-sensitive: 1m is a minute, 1M a month).
 BINANCE_INTERVALS = (
-    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",  # noqa: E501
 )  # fmt: skip
 
 
@@ -79,14 +79,15 @@ def parse_day(text: str) -> date:
 
 
 def parse_moment(text: str) -> datetime:
-    """An ISO date or datetime; naive values are taken as UTC."""
+    """An ISO date or datetime, in UTC; naive values are taken as UTC, offsets converted."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ConfigError(
             f"invalid time {text!r}: expected ISO 8601, e.g. 2025-05-19T00:00Z"
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # Converted, not just tagged: callers take `.date()` of it as the UTC day.
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def days_between(start: date, end: date) -> list[date]:
