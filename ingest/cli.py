@@ -29,3 +29,13 @@ def _attach() -> None:
 
 
 _attach()
+
+
+def _attach_replay() -> None:
+    from ingest.replay.cli import COMMANDS
+
+    for command in COMMANDS:
+        replay_group.add_command(command)
+
+
+_attach_replay()
