@@ -7,9 +7,11 @@ look at rows one by one to find the culprits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import numpy as np
 import orjson
@@ -81,8 +83,16 @@ class _Rejects:
         return np.array([r is None for r in self.reason], dtype=bool)
 
 
-def _cast_column(values: pa.Array, target: pa.DataType, name: str, rejects: _Rejects) -> pa.Array:
-    """Cast a whole column; on failure, reject the rows that don't cast and null them."""
+def _cast_column(
+    values: pa.Array, target: pa.DataType, name: str, rejects: _Rejects, *, required: bool = True
+) -> pa.Array:
+    """Cast a whole column; on failure, reject the rows that don't cast and null them.
+
+    A null in a required column (JSON `null`, or a padded row) is rejected too: filling it
+    with 0 later would land an invented value.
+    """
+    if required and values.null_count:
+        rejects.add(values.is_null().to_numpy(zero_copy_only=False), f"missing {name}")
     try:
         return pc.cast(values, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -99,16 +109,21 @@ def _cast_column(values: pa.Array, target: pa.DataType, name: str, rejects: _Rej
     return pa.array(good, type=target)
 
 
+def _json_text(value: object) -> str:
+    """A decoded JSON value back as compact JSON text (integers of any size included)."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # an int beyond 64 bits, possibly nested: orjson refuses those
+        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+
+
 def _as_string_array(values: Sequence[object]) -> pa.Array:
     """Binance sends decimals as strings; anything else (numbers, null) is kept as text."""
     try:
         return pa.array(values, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array(
-            [
-                None if v is None else (v if isinstance(v, str) else orjson.dumps(v).decode())
-                for v in values
-            ],
+            [None if v is None else (v if isinstance(v, str) else _json_text(v)) for v in values],
             type=pa.string(),
         )
 
@@ -117,7 +132,10 @@ def _as_int_array(values: Sequence[object], name: str, rejects: _Rejects) -> np.
     """Integers (or integer strings, as in CSV and some OI responses) -> int64 (0 where bad)."""
     try:
         array = np.asarray(values)
-        if array.dtype.kind in "iu":
+        # ndim: equal-length nested lists make a 2-D array; uint64 above int64 would wrap.
+        if array.ndim == 1 and (
+            array.dtype.kind == "i" or (array.dtype.kind == "u" and array.max() < 2**63)
+        ):
             return array.astype(np.int64)
     except (ValueError, OverflowError):
         pass
@@ -144,11 +162,11 @@ def _quarantine_table(
     for i, reason in enumerate(rejects.reason):
         if reason is None:
             continue
-        rows_raw.append(orjson.dumps(raw_row(i), default=str).decode())
+        rows_raw.append(_json_text(raw_row(i)))
         reasons.append(reason)
         times.append(int(event_us[i]) if event_us is not None and event_us[i] > 0 else None)
     for raw, reason, when in extra or []:
-        rows_raw.append(orjson.dumps(raw, default=str).decode())
+        rows_raw.append(_json_text(raw))
         reasons.append(reason)
         times.append(when)
     n = len(reasons)
@@ -165,8 +183,13 @@ def _quarantine_table(
     )
 
 
-def _dedupe(times: np.ndarray, value_rows: pa.Table, rejects: _Rejects, key_name: str) -> int:
-    """Identical duplicates collapse to one row; conflicting ones are all quarantined."""
+def _dedupe(
+    times: np.ndarray, value_rows: pa.Table, rejects: _Rejects, key_name: str
+) -> np.ndarray:
+    """Identical duplicates collapse to one row; conflicting ones are all quarantined.
+
+    Returns the mask of identical copies to remove (they are counted in the manifest).
+    """
     keep = rejects.keep_mask()
     candidates = times[keep]
     dup_mask = np.zeros(len(times), dtype=bool)
@@ -179,15 +202,17 @@ def _dedupe(times: np.ndarray, value_rows: pa.Table, rejects: _Rejects, key_name
     for i in order:
         t = int(times[i])
         if t not in seen:
-            seen[t] = i
+            seen[t] = int(i)
         elif rows[i] == rows[seen[t]]:
             dup_mask[i] = True
         else:
             conflict_keys.add(t)
-    conflict_mask = np.isin(times, list(conflict_keys)) & keep & ~dup_mask
+    # Every row at a conflicting key goes to quarantine, a repeated copy of one version too:
+    # which version is right is not ours to decide, and none may vanish.
+    conflict_mask = np.isin(times, list(conflict_keys)) & keep
     rejects.add(conflict_mask, f"duplicate {key_name} with conflicting values")
     # Identical duplicates are removed (and counted in the manifest), not quarantined.
-    return dup_mask
+    return dup_mask & ~conflict_mask
 
 
 def _finish(
@@ -274,36 +299,59 @@ def klines_from_csv_bytes(
     allow_negative_prices: bool = False,
     has_header: bool = False,
 ) -> Parsed:
-    """Kline CSV (the archive's format) -> lake rows; falls back to row-wise parsing on bad rows."""
-    try:
-        table = pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(
-                column_names=list(KLINE_FIELDS), skip_rows=1 if has_header else 0, use_threads=False
-            ),
-            convert_options=pacsv.ConvertOptions(column_types=_KLINE_CSV_TYPES),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    """Kline CSV (the archive's format) -> lake rows; falls back to row-wise parsing on bad rows.
+
+    The row-wise fallback also runs whenever a row is rejected, so that quarantined rows keep
+    their fields exactly as received rather than as the CSV reader typed them.
+    """
+
+    def row_wise() -> Parsed:
         lines = data.decode("utf-8", errors="replace").splitlines()[1 if has_header else 0 :]
         records = [line.split(",") for line in lines if line.strip()]
         return parse_klines(
             records, dataset=dataset, interval_us=interval_us, source=source,
             ingested_at=ingested_at, allow_negative_prices=allow_negative_prices,
         )  # fmt: skip
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(
+                column_names=list(KLINE_FIELDS), skip_rows=1 if has_header else 0, use_threads=False
+            ),
+            # No null markers: an empty or "NaN" field is a bad row, not a missing value.
+            convert_options=pacsv.ConvertOptions(
+                column_types=_KLINE_CSV_TYPES, null_values=[], strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return row_wise()
     n = table.num_rows
     if n == 0:
         return Parsed(KLINE_SCHEMA.empty_table(), _empty_quarantine())
-    rejects = _Rejects(n)
-    return _validate_klines(
+    decimals = {name: table.column(name).combine_chunks() for name in _KLINE_DECIMALS}
+    # The CSV reader does not enforce DECIMAL(28, 8)'s precision; a cast does.
+    if any(_exceeds_precision(values) for values in decimals.values()):
+        return row_wise()
+    parsed = _validate_klines(
         table.column("open_time").to_numpy(),
         table.column("close_time").to_numpy(),
         table.column("trade_count").to_numpy(),
-        {name: table.column(name).combine_chunks() for name in _KLINE_DECIMALS},
-        rejects,
+        decimals,
+        _Rejects(n),
         raw_row=lambda i: table.slice(i, 1).to_pylist()[0],
         dataset=dataset, interval_us=interval_us, source=source, ingested_at=ingested_at,
         allow_negative_prices=allow_negative_prices,
     )  # fmt: skip
+    return row_wise() if parsed.quarantine.num_rows else parsed
+
+
+_PRICE_LIMIT = pa.scalar(10 ** (PRICE.precision - PRICE.scale), pa.decimal128(38, PRICE.scale))
+
+
+def _exceeds_precision(values: pa.Array) -> bool:
+    wide = values.cast(pa.decimal128(38, PRICE.scale))
+    return bool(pc.any(pc.greater_equal(pc.abs(wide), _PRICE_LIMIT)).as_py())
 
 
 # Characters a Binance kline page is made of: anything else means "not the regular shape".
@@ -382,7 +430,10 @@ def kline_page_summary(body: bytes) -> tuple[int, int | None]:
         if not csv_page:
             return 0, None
         last_line = csv_page[csv_page.rfind(b"\n") + 1 :]
-        return csv_page.count(b"\n") + 1, int(last_line.split(b",", 1)[0])
+        try:
+            return csv_page.count(b"\n") + 1, int(last_line.split(b",", 1)[0])
+        except ValueError:
+            pass  # e.g. a float or empty open time: the JSON path decides
     try:
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -415,6 +466,7 @@ def _validate_klines(
     n = len(open_raw)
     open_us = normalise_epoch_us(open_raw)
     close_us = normalise_epoch_us(close_raw)
+    rejects.add(open_us <= 0, "open_time out of range")
     floats = {
         name: pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
         for name, values in decimals.items()
@@ -486,12 +538,16 @@ def parse_funding(
         PRICE,
         "markPrice",
         rejects,
+        required=False,
     )
     hours_raw = [r.get("fundingIntervalHours") for r in safe]
-    hours = _cast_column(_as_string_array(hours_raw), pa.int32(), "fundingIntervalHours", rejects)
-    rate_f = pc.cast(rate.fill_null(0), pa.float64()).to_numpy(zero_copy_only=False)
+    hours = _cast_column(
+        _as_string_array(hours_raw), pa.int32(), "fundingIntervalHours", rejects, required=False
+    )
     # Binance caps BTCUSDT funding at ±0.3 % (±3 % for any symbol); anything larger is not a rate.
-    rejects.add(np.abs(rate_f) > 0.03, "funding rate outside ±3 %")
+    # Compared as decimals: as floats, -0.03000000 comes out just beyond 0.03.
+    too_large = pc.greater(pc.abs(rate.fill_null(0)), pa.scalar(Decimal("0.03"), RATE))
+    rejects.add(too_large.to_numpy(zero_copy_only=False), "funding rate outside ±3 %")
     rejects.add(times <= 0, "unparsable fundingTime")
     columns = {
         "funding_time": _timestamps(times),
@@ -574,6 +630,7 @@ def parse_open_interest(
     )
     oi_f = pc.cast(oi.fill_null(0), pa.float64()).to_numpy(zero_copy_only=False)
     oiv_f = pc.cast(oi_value.fill_null(0), pa.float64()).to_numpy(zero_copy_only=False)
+    rejects.add(times <= 0, "unparsable timestamp")
     rejects.add((oi_f < 0) | (oiv_f < 0), "negative open interest")
     rejects.add(times % period_us != 0, "timestamp not on the period grid")
     columns: dict[str, pa.Array] = {
@@ -583,7 +640,11 @@ def parse_open_interest(
     }
     for name in _OI_RATIOS:
         columns[name] = _cast_column(
-            _as_string_array([r.get(name) for r in safe]), pa.float64(), name, rejects
+            _as_string_array([r.get(name) for r in safe]),
+            pa.float64(),
+            name,
+            rejects,
+            required=False,
         )
     value_rows = pa.table({k: columns[k] for k in ("sum_open_interest", "sum_open_interest_value")})
     duplicates = _dedupe(times, value_rows, rejects, "timestamp")
