@@ -1,0 +1,38 @@
+{#- Shared pieces of the QA gate tests. Every gate returns one row per failing
+    (dataset, symbol, day[, kind]) with the columns dataset, symbol, day, failing_count and
+    detail, and stores its failures, so `report_gate_failures` (on-run-end) and `btcfs qa`
+    can name the dataset, the day and the count. -#}
+
+{% macro gate_percent(numerator, denominator) -%}
+    cast(round(100.0 * {{ numerator }} / nullif({{ denominator }}, 0), 2) as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro gate_text(value) -%}
+    cast({{ value }} as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{#- The var `known_exchange_halts` (dbt_project.yml) for one dataset, as a relation. A var, not
+    a seed: a test that also depended on a seed would no longer stop the models downstream of
+    the model it tests (dbt only skips descendants of all of a failing test's parents). -#}
+{% macro gate_known_halts(dataset) -%}
+    {%- set halts = var('known_exchange_halts', []) | selectattr('dataset', 'equalto', dataset) | list -%}
+    {%- for halt in halts %}
+    select
+        '{{ halt.dataset }}' as dataset,
+        '{{ halt.symbol }}' as symbol,
+        cast('{{ halt.day }}' as date) as day,
+        {{ halt.max_missing_minutes | int }} as max_missing_minutes,
+        {{ halt.max_zero_volume_minutes | int }} as max_zero_volume_minutes,
+        '{{ halt.reason | replace("'", "''") }}' as reason
+    {% if not loop.last %}union all{% endif %}
+    {%- else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as dataset,
+        cast(null as {{ dbt.type_string() }}) as symbol,
+        cast(null as date) as day,
+        0 as max_missing_minutes,
+        0 as max_zero_volume_minutes,
+        cast(null as {{ dbt.type_string() }}) as reason
+    where false
+    {%- endfor %}
+{%- endmacro %}

@@ -1,0 +1,76 @@
+{#- Monotonic time on a fixed grid: every time is a multiple of interval_seconds from the epoch;
+    within a symbol, consecutive rows are exactly one interval apart (dense=true) or strictly
+    increasing (dense=false); available_at (when given) = time + interval. -#}
+{% test time_grid_per_day(model, time_column, interval_seconds, dataset, dense=true, available_column=none) %}
+{{ config(store_failures=true, tags=['gate']) }}
+
+with
+
+rows_ordered as (
+
+    select
+        symbol,
+        {{ time_column }} as row_time,
+        {%- if available_column is not none %}
+        {{ available_column }} as row_available_at,
+        {%- endif %}
+        lag({{ time_column }}) over (
+            partition by symbol
+            order by {{ time_column }}
+        ) as previous_row_time
+    from {{ model }}
+
+),
+
+violations as (
+
+    select
+        symbol,
+        {{ utc_date('row_time') }} as day,
+        sum(case when row_time != {{ time_bucket('row_time', interval_seconds) }} then 1 else 0 end)
+            as off_grid_rows,
+        sum(
+            case
+                {%- if dense %}
+                when {{ seconds_between('previous_row_time', 'row_time') }} != {{ interval_seconds }}
+                {%- else %}
+                when row_time <= previous_row_time
+                {%- endif %}
+                    then 1
+                else 0
+            end
+        ) as step_rows,
+        {%- if available_column is not none %}
+        sum(
+            case
+                when row_available_at != {{ timestamp_add_seconds('row_time', interval_seconds) }}
+                    then 1
+                else 0
+            end
+        ) as available_rows
+        {%- else %}
+        0 as available_rows
+        {%- endif %}
+    from rows_ordered
+    group by symbol, {{ utc_date('row_time') }}
+
+),
+
+final as (
+
+    select
+        '{{ dataset }}' as dataset,
+        symbol,
+        day,
+        cast(off_grid_rows + step_rows + available_rows as {{ dbt.type_bigint() }}) as failing_count,
+        {{ gate_text('off_grid_rows') }} || ' rows off the {{ interval_seconds }} s grid, '
+        || {{ gate_text('step_rows') }}
+        || ' rows {{ "not one interval after the previous" if dense else "not after the previous" }}, '
+        || {{ gate_text('available_rows') }} || ' rows with available_at != time + interval' as detail
+    from violations
+    where off_grid_rows + step_rows + available_rows > 0
+
+)
+
+select * from final
+{% endtest %}
