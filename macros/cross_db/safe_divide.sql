@@ -4,7 +4,7 @@
 {%- endmacro %}
 
 {% macro default__safe_divide(a, b) -%}
-    (cast({{ a }} as {{ dbt.type_float() }}) / nullif(cast({{ b }} as {{ dbt.type_float() }}), 0))
+    (cast({{ a }} as {{ type_double() }}) / nullif(cast({{ b }} as {{ type_double() }}), 0))
 {%- endmacro %}
 
 {% macro duckdb__safe_divide(a, b) -%}
