@@ -30,6 +30,7 @@ ingest: setup ## Land every configured dataset up to now (btcfs ingest all)
 	$(BIN)/btcfs ingest all
 
 build: setup ## Build the dbt warehouse (dbt build, target dev)
+	mkdir -p $(BTCFS_DATA_DIR)/warehouse
 	source $(BIN)/activate && dbt build
 
 test: setup ## Set up, then run lint and every test

@@ -66,6 +66,8 @@ def main() -> None:
              "--base-url", url)  # fmt: skip
         step("lake status", str(BIN / "btcfs"), "lake", "status")
         if (ROOT / "dbt_project.yml").exists():
+            # DuckDB creates the file, not its folder.
+            (Path(os.environ["BTCFS_DATA_DIR"]) / "warehouse").mkdir(parents=True, exist_ok=True)
             step("dbt build", str(BIN / "dbt"), "build")
     finally:
         server.terminate()
