@@ -22,6 +22,7 @@ from ingest.binance.archive import LocalArchive
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.binance.parse import parse_kline_pages
 from ingest.lake import Lake, parquet_bytes
+from ingest.timeutil import day_start_us
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "binance"
@@ -36,9 +37,12 @@ def real_pages() -> list[bytes]:
     """Every real 2025 1m bar as Binance REST pages of 1000 rows (ms timestamps)."""
     rows = []
     for path in sorted(SPOT_1M.glob("BTCUSDT-1m-2025-*.csv.gz")):
-        for line in gzip.open(path, "rt"):
-            f = line.rstrip("\n").split(",")
-            rows.append([int(f[0]) // 1000, *f[1:6], int(f[6]) // 1000, f[7], int(f[8]), *f[9:12]])
+        with gzip.open(path, "rt") as lines:
+            for line in lines:
+                f = line.rstrip("\n").split(",")
+                rows.append(
+                    [int(f[0]) // 1000, *f[1:6], int(f[6]) // 1000, f[7], int(f[8]), *f[9:12]]
+                )
     return [orjson.dumps(rows[i : i + 1000]) for i in range(0, len(rows), 1000)]
 
 
@@ -98,7 +102,11 @@ def bench_rest_loopback(workdir: Path) -> None:
 
     end = datetime.now(UTC).date() - timedelta(days=1)
     start = end - timedelta(days=29)
-    market = SyntheticMarket(seed=11, start=start - timedelta(days=1), end=end + timedelta(days=1))
+    market = SyntheticMarket(
+        seed=11,
+        start_us=day_start_us(start - timedelta(days=1)),
+        end_us=day_start_us(end + timedelta(days=2)),
+    )
     with ReplayServer(market) as url, HttpClient(url, vendor="binance-spot") as client:
         loader = BinanceLoader(
             Lake(workdir / "lake-rest" / "lake"),
