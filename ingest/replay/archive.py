@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -158,7 +160,7 @@ def make_zip(member: str, data: bytes) -> bytes:
     info.external_attr = 0o644 << 16
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(info, data, compresslevel=6)
+        archive.writestr(info, data, compresslevel=1)  # 4x faster than 6, 15 % larger
     return buffer.getvalue()
 
 
@@ -395,19 +397,25 @@ def _write_csv(columns: dict[str, pa.Array]) -> bytes:
     return sink.getvalue()
 
 
-def export(archive: Archive, out: Path, files: list[ArchiveFile], now_us: int) -> tuple[int, int]:
-    """Write files (and their CHECKSUMs) under `out`, mirroring the URL paths: (count, bytes)."""
-    written = total = 0
-    for file in files:
+def export(
+    archive: Archive, out: Path, files: list[ArchiveFile], now_us: int, *, workers: int = 0
+) -> tuple[int, int]:
+    """Write files (and their CHECKSUMs) under `out`, mirroring the URL paths: (count, bytes).
+
+    Files are built on a thread pool: zlib and the Arrow kernels release the GIL.
+    """
+
+    def write(file: ArchiveFile) -> int:
         data = archive.zip_bytes(file, now_us, cache=False)
         if data is None:
-            continue
+            return -1
         target = out / file.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        target.with_name(f"{file.zip_name}.CHECKSUM").write_bytes(
-            checksum_text(data, file.zip_name)
-        )
-        written += 1
-        total += len(data)
-    return written, total
+        checksum = target.with_name(f"{file.zip_name}.CHECKSUM")
+        checksum.write_bytes(checksum_text(data, file.zip_name))
+        return len(data)
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        sizes = [size for size in pool.map(write, files) if size >= 0]
+    return len(sizes), sum(sizes)

@@ -19,7 +19,6 @@ from ingest.replay.clock import (
     US_PER_MINUTE,
     bucket_floor,
     bucket_next,
-    bucket_shift,
     ceil_scalar,
     floor_scalar,
     interval_us,
@@ -92,15 +91,14 @@ class MarketView:
         if end_us is not None:
             after_end = bucket_next(floor_scalar(end_us, interval), interval)
             hi = min(hi, int(np.searchsorted(times, after_end, side="left")))
+        # `limit` buckets hold at most this many base bars (gaps only make it fewer), so the
+        # bucketing below never has to look at more of the series than that.
+        span = limit * _bars_per_bucket(interval, base.interval)
         if start_us is not None:
-            first = ceil_scalar(start_us, interval)
-            lo = int(np.searchsorted(times, first, side="left"))
-            stop = bucket_shift(first, interval, limit)
-            hi = min(hi, int(np.searchsorted(times, stop, side="left")))
-        elif hi > 0:
-            last_bucket = floor_scalar(int(times[hi - 1]), interval)
-            earliest = bucket_shift(last_bucket, interval, -(limit - 1))
-            lo = int(np.searchsorted(times, earliest, side="left"))
+            lo = int(np.searchsorted(times, ceil_scalar(start_us, interval), side="left"))
+            hi = min(hi, lo + span)
+        else:
+            lo = max(0, hi - span)
         if hi <= lo:
             return Bars.empty(interval)
         return _aggregate(
@@ -153,6 +151,11 @@ class MarketView:
         with self._lock:
             self._oi_cache[key] = merged
         return merged
+
+
+def _bars_per_bucket(interval: str, base_interval: str) -> int:
+    length = 31 * US_PER_DAY if interval == MONTH else interval_us(interval)
+    return max(1, length // interval_us(base_interval))
 
 
 def open_interest_floor(now_us: int) -> int:
