@@ -124,6 +124,11 @@ def _fsync_dir(path: Path) -> None:
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write a file so that readers see the old bytes or the new bytes, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Temporary files of this path left by a killed writer: each path has one writer at a time
+    # (one per partition), so any that exist now are dead.
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         with tmp.open("wb") as handle:
@@ -195,11 +200,14 @@ class Lake:
         quarantine_sha = table_data_sha256(quarantine) if quarantine is not None else None
 
         existing = self.read_manifest(key)
+        # Notes count too: they say what is known about the rows (e.g. that the day was not
+        # over yet), so the same rows under different notes still need the new manifest.
         if (
             existing is not None
             and self.is_finished(key)
             and existing.data_sha256 == data_sha
             and existing.quarantine_sha256 == quarantine_sha
+            and existing.notes == list(notes or [])
         ):
             return WriteResult(key, existing, written=False)
 

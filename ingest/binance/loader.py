@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -51,8 +52,12 @@ from ingest.timeutil import (
 
 log = logging.getLogger("ingest.binance")
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
 # Binance publishes a day's archive file the next day; leave one more day of slack.
 ARCHIVE_LAG_DAYS = 2
+DAY_OPEN_NOTE = "day not over yet: landed so far, refreshed on the next run"
 
 
 @dataclass(frozen=True)
@@ -103,19 +108,25 @@ def validate_request(req: LoadRequest) -> Dataset:
     if req.dataset not in ENDPOINTS:
         raise ConfigError(f"unknown dataset {req.dataset!r}; choose one of {', '.join(ENDPOINTS)}")
     dataset = DATASETS[req.dataset]
-    if not req.symbol.isalnum() or not req.symbol.isupper() or len(req.symbol) > 20:
+    # isascii: str.isalnum/isupper accept any script (e.g. fullwidth 'ＢＴＣ').
+    if (
+        not (req.symbol.isascii() and req.symbol.isalnum() and req.symbol.isupper())
+        or len(req.symbol) > 20
+    ):
         raise ConfigError(f"invalid symbol {req.symbol!r}: expected e.g. BTCUSDT")
     if req.dataset == "open-interest":
         if req.interval not in OPEN_INTEREST_PERIODS:
             raise ConfigError(
-                f"open interest period {req.interval!r} not one of {', '.join(OPEN_INTEREST_PERIODS)}"
+                f"open interest period {req.interval!r} not one of "
+                f"{', '.join(OPEN_INTEREST_PERIODS)}"
             )
-    elif dataset.has_interval:
-        if req.interval not in BINANCE_INTERVALS or req.interval in ("3d", "1w", "1M"):
-            raise ConfigError(
-                f"interval {req.interval!r} not supported; use one of "
-                f"{', '.join(i for i in BINANCE_INTERVALS if i not in ('3d', '1w', '1M'))}"
-            )
+    elif dataset.has_interval and (
+        req.interval not in BINANCE_INTERVALS or req.interval in ("3d", "1w", "1M")
+    ):
+        raise ConfigError(
+            f"interval {req.interval!r} not supported; use one of "
+            f"{', '.join(i for i in BINANCE_INTERVALS if i not in ('3d', '1w', '1M'))}"
+        )
     if req.end < req.start:
         raise ConfigError(f"--end {req.end} is before --start {req.start}")
     if req.refresh_tail < 0:
@@ -156,15 +167,20 @@ class BinanceLoader:
         if req.start > today:
             raise ConfigError(f"--start {req.start} is in the future (today is {today} UTC)")
         tail_from = today - timedelta(days=max(req.refresh_tail - 1, 0))
-        fetch, skip = [], []
+        fetch: list[date] = []
+        skip: list[date] = []
         for day in days_between(req.start, end):
             key = self._key(req, day)
             manifest = self.lake.read_manifest(key)
+            # A day landed before it was over is not final, whatever its row count (funding
+            # has none to check): its manifest carries DAY_OPEN_NOTE until a later run
+            # lands it again. (Comparing the wall-clock ingested_at with the day's end
+            # misfires under a BTCFS_NOW replay clock.)
             complete = (
                 manifest is not None
                 and self.lake.is_finished(key)
                 and manifest.is_complete
-                and datetime.fromisoformat(manifest.ingested_at) >= _day_end(day)
+                and DAY_OPEN_NOTE not in manifest.notes
             )
             in_tail = req.refresh_tail > 0 and day >= tail_from
             (fetch if req.force or in_tail or not complete else skip).append(day)
@@ -187,8 +203,8 @@ class BinanceLoader:
             if too_old and self.archive is None:
                 raise DataUnavailable(
                     f"open interest before {oldest_rest} is not on REST (Binance keeps only the "
-                    f"last {OPEN_INTEREST_REST_DAYS} days of openInterestHist); backfill it from the "
-                    "archive's daily `metrics` files with --archive "
+                    f"last {OPEN_INTEREST_REST_DAYS} days of openInterestHist); backfill it from "
+                    "the archive's daily `metrics` files with --archive "
                     "(data/futures/um/daily/metrics/SYMBOL/SYMBOL-metrics-YYYY-MM-DD.zip)"
                 )
         outcomes: list[DayOutcome] = []
@@ -231,11 +247,15 @@ class BinanceLoader:
                 interval=req.interval,
                 ingested_at=ingested_at,
             )
-            wanted = [
-                d for d in days if (d.replace(day=1) if req.dataset == "funding" else d) == unit
-            ]
+            if req.dataset == "funding":
+                wanted = [d for d in days if d.replace(day=1) == unit]
+                # The month's other days are in the file too; their partitions are not ours
+                # to rewrite this run, so their rows are neither landed nor quarantined.
+                covered = days_between(unit, _month_end(unit))
+            else:
+                wanted = covered = [unit]
             results = self._write_days(
-                req, dataset, wanted, parsed, "archive", ingested_at, [paths[unit]]
+                req, dataset, wanted, parsed, "archive", ingested_at, [paths[unit]], covered
             )
             return unit, results
 
@@ -311,7 +331,8 @@ class BinanceLoader:
                 break
             if last < cursor:
                 raise MalformedResponse(
-                    f"{endpoint.path}: page starting {cursor} ended at {last}; pagination would loop"
+                    f"{endpoint.path}: page starting {cursor} ended at {last}; "
+                    "pagination would loop"
                 )
             # Rows are keyed by open time, strictly increasing: the next page starts right
             # after the last row, so nothing is fetched twice and nothing is skipped.
@@ -334,8 +355,11 @@ class BinanceLoader:
                 rows.extend(decoded)
             if req.dataset == "funding":
                 parsed = parse_funding(
-                    rows, symbol=req.symbol, source="rest", ingested_at=ingested_at
-                )  # type: ignore[arg-type]
+                    rows,  # type: ignore[arg-type]
+                    symbol=req.symbol,
+                    source="rest",
+                    ingested_at=ingested_at,
+                )
             else:
                 parsed = parse_open_interest(
                     rows,  # type: ignore[arg-type]
@@ -357,7 +381,12 @@ class BinanceLoader:
         source: str,
         ingested_at: datetime,
         raw_pages: list[str],
+        covered: list[date] | None = None,
     ) -> list[DayOutcome]:
+        """Write each of `days` whole from `parsed`, which covers `covered` (default: days).
+
+        Rows on no covered day are quarantined with the first day's partition.
+        """
         table = parsed.table
         time_us = pc.cast(table.column(dataset.time_column), pa.int64()).to_numpy(
             zero_copy_only=False
@@ -375,12 +404,15 @@ class BinanceLoader:
         time_us = time_us[~still_open]
         day_of = time_us // US_PER_DAY
         wanted = {(d - date(1970, 1, 1)).days: d for d in days}
+        covered_index = list({(d - date(1970, 1, 1)).days for d in covered or days} | set(wanted))
 
         # Rows outside the requested days are not ours to land: quarantine, don't drop.
-        outside = ~np.isin(day_of, list(wanted))
+        outside = ~np.isin(day_of, covered_index)
         quarantine = parsed.quarantine
         if outside.any():
-            stray = table.filter(pa.array(outside))
+            # Without provenance: the quarantine row has its own, and a raw that embeds
+            # ingested_at would differ on every run, so reruns would never be 'unchanged'.
+            stray = table.filter(pa.array(outside)).drop_columns(["source", "ingested_at"])
             extra = quarantine_rows(
                 dataset.table,
                 [
@@ -393,13 +425,15 @@ class BinanceLoader:
             quarantine = pa.concat_tables([quarantine, extra])
         q_time = pc.cast(quarantine.column("event_time"), pa.int64()).to_numpy(zero_copy_only=False)
         q_day = np.where(np.isnan(q_time.astype(float)), -1, np.nan_to_num(q_time) // US_PER_DAY)
+        q_elsewhere = ~np.isin(q_day, covered_index)
 
         outcomes = []
-        step = interval_us(req.interval) if dataset.has_interval else None
+        step = interval_us(req.interval) if dataset.has_interval and req.interval else None
         for day_index, day in sorted(wanted.items()):
             rows = table.filter(pa.array(day_of == day_index))
-            # Quarantined rows without a parsable time go with the chunk's first day.
-            q_mask = (q_day == day_index) | ((q_day == -1) & (day == days[0]))
+            # Quarantined rows without a parsable time, or on a day outside what was asked for
+            # (so they have no partition of their own here), go with the chunk's first day.
+            q_mask = (q_day == day_index) | (q_elsewhere & (day == days[0]))
             q_rows = quarantine.filter(pa.array(q_mask)) if quarantine.num_rows else None
             expected = US_PER_DAY // step if step else None
             present = time_us[day_of == day_index]
@@ -408,7 +442,7 @@ class BinanceLoader:
             if open_note and day == self.now.date():
                 notes.append(open_note)
             if day == self.now.date():
-                notes.append("day not over yet: landed so far, refreshed on the next run")
+                notes.append(DAY_OPEN_NOTE)
             result = self.lake.write_partition(
                 self._key(req, day),
                 rows,
@@ -444,7 +478,7 @@ class BinanceLoader:
         )
 
     def _keep_raw(self, dataset: Dataset, day: date, kind: str, stem: str, body: bytes) -> str:
-        """Keep a response exactly as received; the name carries its hash, so reruns don't pile up."""
+        """Keep a response exactly as received; its name carries its hash: reruns don't pile up."""
         digest = hashlib.sha256(body).hexdigest()[:12]
         folder = self.raw_root / dataset.vendor / dataset.table / f"date={day.isoformat()}"
         if kind == "archive":
@@ -457,12 +491,12 @@ class BinanceLoader:
             write_bytes_atomic(path, data)
         return str(path.relative_to(self.raw_root))
 
-    def _map(self, fn: Callable[[object], object], items: list) -> list:  # type: ignore[type-arg]
+    def _map(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         return self.spot.map(fn, items) if items else []
 
 
-def _day_end(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+def _month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
 def _chunks(days: list[date], size: int) -> list[list[date]]:

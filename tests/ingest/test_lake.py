@@ -210,6 +210,16 @@ def test_rewriting_identical_data_is_a_no_op(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == before
 
 
+def test_same_rows_under_new_notes_get_the_new_manifest(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    write(lake, bars(3), notes=["day not over yet"])
+    result = write(lake, bars(3), at=T2, notes=[])
+    assert result.written
+    assert result.manifest.notes == []
+    assert result.manifest.ingested_at == T2.isoformat()
+    assert write(lake, bars(3), notes=[]).written is False
+
+
 def test_changed_data_replaces_the_partition_whole(tmp_path: Path) -> None:
     lake = Lake(tmp_path)
     write(lake, bars(1440))
