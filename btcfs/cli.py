@@ -8,6 +8,7 @@ import sys
 import click
 
 from btcfs import __version__
+from btcfs.warehouse import qa_command
 from ingest._redact import RedactingFilter
 from ingest.cli import ingest_group, lake_group, replay_group
 
@@ -29,6 +30,7 @@ def cli() -> None:
 cli.add_command(ingest_group)
 cli.add_command(replay_group)
 cli.add_command(lake_group)
+cli.add_command(qa_command)
 
 
 def main() -> None:

@@ -1,0 +1,437 @@
+"""`btcfs qa`: the QA gates of the last dbt run, and a quality summary per lake dataset.
+
+Gate results come from dbt's ``run_results.json`` (and ``manifest.json`` for where each gate
+stored its failing rows); the per-dataset summary (coverage, gaps, imputed share, NULLs,
+duplicates, quarantined rows) is computed from the warehouse, opened read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+
+from btcfs.settings import DataPaths
+
+PROBLEM_STATUSES = ("fail", "error")
+_STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "skipped": 3, "pass": 4, "success": 4}
+MAX_ROWS_SHOWN = 10
+
+
+class QAError(click.ClickException):
+    """A known failure of `btcfs qa` (no run results, unreadable warehouse)."""
+
+
+@dataclass
+class GateResult:
+    name: str
+    kind: str  # 'data test' | 'unit test'
+    status: str  # pass | warn | fail | error | skipped
+    failures: int | None
+    model: str | None
+    message: str | None
+    relation: str | None = None  # where the gate stored its failing rows
+    failing_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RunSummary:
+    generated_at: str | None
+    command: str | None
+    statuses: dict[str, int]
+    gates: list[GateResult]
+
+    @property
+    def failed(self) -> bool:
+        return any(gate.status in PROBLEM_STATUSES for gate in self.gates) or any(
+            self.statuses.get(status, 0) for status in PROBLEM_STATUSES
+        )
+
+
+# ----------------------------------------------------------------------------- run results
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise QAError(f"{path} not found: run `dbt build` first (or pass --target-path)") from exc
+    except ValueError as exc:
+        raise QAError(f"{path} is not valid JSON: {exc}") from exc
+    return data
+
+
+def read_run_results(target: Path) -> RunSummary:
+    """Every test of the last dbt invocation, with its status and failure count."""
+    results = _load_json(target / "run_results.json")
+    manifest_path = target / "manifest.json"
+    nodes: dict[str, Any] = {}
+    if manifest_path.exists():
+        manifest = _load_json(manifest_path)
+        nodes = manifest.get("nodes", {}) | manifest.get("unit_tests", {})
+    statuses: Counter[str] = Counter()
+    gates: list[GateResult] = []
+    for result in results.get("results", []):
+        unique_id: str = result["unique_id"]
+        status = str(result.get("status", "unknown"))
+        statuses[status] += 1
+        resource = unique_id.split(".", 1)[0]
+        if resource not in ("test", "unit_test"):
+            continue
+        node = nodes.get(unique_id, {})
+        parents = node.get("depends_on", {}).get("nodes", [])
+        model = next((p.split(".")[-1] for p in parents if p.startswith("model.")), None)
+        if resource == "unit_test":
+            model = node.get("model") or unique_id.split(".")[2]
+        gates.append(
+            GateResult(
+                name=node.get("name") or unique_id.split(".")[-2 if resource == "test" else -1],
+                kind="unit test" if resource == "unit_test" else "data test",
+                status=status,
+                failures=result.get("failures"),
+                model=model,
+                message=result.get("message"),
+                relation=node.get("relation_name"),
+            )
+        )
+    gates.sort(key=lambda gate: (_STATUS_ORDER.get(gate.status, 5), gate.name))
+    metadata = results.get("metadata", {})
+    args = results.get("args", {})
+    return RunSummary(
+        generated_at=metadata.get("generated_at"),
+        command=args.get("which"),
+        statuses=dict(statuses),
+        gates=gates,
+    )
+
+
+def attach_failing_rows(summary: RunSummary, con: duckdb.DuckDBPyConnection | None) -> None:
+    """Read the stored failing rows (dataset, symbol, day, count, detail) of warned/failed gates."""
+    if con is None:
+        return
+    for gate in summary.gates:
+        if gate.status not in ("fail", "warn") or not gate.relation:
+            continue
+        try:
+            cursor = con.execute(
+                _sql(
+                    "select * from {relation} limit {n}",
+                    relation=gate.relation,
+                    n=str(MAX_ROWS_SHOWN + 1),
+                )
+            )
+        except duckdb.Error:
+            continue
+        columns = [d[0] for d in cursor.description]
+        gate.failing_rows = [
+            {k: _jsonable(v) for k, v in zip(columns, row, strict=True)}
+            for row in cursor.fetchall()
+        ]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)
+
+
+# --------------------------------------------------------------------------- dataset summary
+
+# (dataset, staging model, time column, key columns, 1m spine or None, as-of model and flag)
+_DATASETS: tuple[dict[str, Any], ...] = (
+    {
+        "dataset": "spot_klines",
+        "staging": "stg_binance__spot_klines",
+        "time": "open_time",
+        "key": ("symbol", "kline_interval", "open_time"),
+        "spine": "int_spot_bars_1m_gap_filled",
+        "bars_5m": "bars_5m",
+    },
+    {
+        "dataset": "perp_klines",
+        "staging": "stg_binance__perp_klines",
+        "time": "open_time",
+        "key": ("symbol", "kline_interval", "open_time"),
+        "spine": "int_perp_bars_1m_gap_filled",
+        "bars_5m": "perp_bars_5m",
+    },
+    {
+        "dataset": "mark_klines",
+        "staging": "stg_binance__mark_klines",
+        "time": "open_time",
+        "key": ("symbol", "kline_interval", "open_time"),
+    },
+    {
+        "dataset": "premium_klines",
+        "staging": "stg_binance__premium_klines",
+        "time": "open_time",
+        "key": ("symbol", "kline_interval", "open_time"),
+    },
+    {
+        "dataset": "funding",
+        "staging": "stg_binance__funding_rates",
+        "time": "reported_funding_at",
+        "key": ("symbol", "reported_funding_at"),
+        "as_of": ("int_funding_as_of_bars_5m", "is_funding_forward_filled", "funding_rate"),
+    },
+    {
+        "dataset": "open_interest",
+        "staging": "stg_binance__open_interest",
+        "time": "measured_at",
+        "key": ("symbol", "measurement_interval", "measured_at"),
+        "gaps": ("int_open_interest_floored", "missing_periods_before"),
+        "as_of": ("int_open_interest_as_of_bars_5m", "is_oi_forward_filled", "sum_open_interest"),
+    },
+)
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute("select table_name from information_schema.tables").fetchall()
+    return {row[0] for row in rows}
+
+
+def _sql(template: str, **parts: str) -> str:
+    """A query from a template of this module and identifiers from `_DATASETS` (no user input)."""
+    return template.format(**parts)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    columns = [d[0] for d in cursor.description]
+    return [
+        {k: _jsonable(v) for k, v in zip(columns, row, strict=True)} for row in cursor.fetchall()
+    ]
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
+    return _rows(con, sql)[0]
+
+
+_SIZE = """
+    select count(*) as row_count, count(distinct symbol) as symbols, min({time}) as first_at,
+        max({time}) as last_at, count(distinct cast({time} as date)) as days
+    from {relation}"""
+_NULLS = "select {counts} from {relation}"
+_DUPLICATES = """
+    select coalesce(sum(key_rows - 1), 0) as duplicate_rows
+    from (select count(*) as key_rows from {relation} group by {key} having count(*) > 1)"""
+_QUARANTINED = """
+    select count(*) as quarantined_rows from stg_lake__quarantined_rows
+    where dataset = '{dataset}'"""
+_SPINE = """
+    select count(*) as expected_minutes,
+        coalesce(sum(case when is_imputed then 1 else 0 end), 0) as missing_minutes,
+        coalesce(sum(case when not is_imputed and volume = 0 then 1 else 0 end), 0)
+            as zero_volume_minutes
+    from {relation}"""
+_WORST_DAYS = """
+    select cast(open_time as date) as day, count(*) as minutes,
+        sum(case when is_imputed then 1 else 0 end) as missing_minutes,
+        sum(case when not is_imputed and volume = 0 then 1 else 0 end) as zero_volume_minutes
+    from {relation}
+    group by 1
+    having sum(case when is_imputed or volume = 0 then 1 else 0 end) > 0
+    order by 3 desc, 4 desc, 1
+    limit 10"""
+_IMPUTED_BARS = "select avg(case when is_imputed then 1.0 else 0.0 end) as share from {relation}"
+_GAPS = """
+    select count(*) as measurements, coalesce(sum({missing}), 0) as missing_periods
+    from {relation}"""
+_FORWARD_FILLED = """
+    select avg(case when {flag} and {value} is not null then 1.0 else 0.0 end) as share
+    from {relation}
+    where {value} is not null or {flag}"""
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def dataset_summary(
+    con: duckdb.DuckDBPyConnection, spec: dict[str, Any], present: set[str]
+) -> dict[str, Any]:
+    """Coverage, NULLs, duplicates, gaps, imputed share and quarantined rows of one dataset."""
+    name, staging, time = spec["dataset"], spec["staging"], spec["time"]
+    summary: dict[str, Any] = {"dataset": name}
+    if staging not in present:
+        summary["note"] = f"{staging} is not in the warehouse (run dbt build)"
+        return summary
+    columns = [
+        row[0] for row in con.execute(_sql("describe {relation}", relation=staging)).fetchall()
+    ]
+    counts = ", ".join(f"count(*) - count({c}) as {c}" for c in columns)
+    summary.update(_one(con, _sql(_SIZE, time=time, relation=staging)))
+    nulls = _one(con, _sql(_NULLS, counts=counts, relation=staging))
+    summary["null_counts"] = {k: v for k, v in nulls.items() if v}
+    key = ", ".join(spec["key"])
+    summary.update(_one(con, _sql(_DUPLICATES, relation=staging, key=key)))
+    if "stg_lake__quarantined_rows" in present:
+        summary.update(_one(con, _sql(_QUARANTINED, dataset=name)))
+    spine = spec.get("spine")
+    if spine and spine in present:
+        stats = _one(con, _sql(_SPINE, relation=spine))
+        summary.update(stats)
+        missing, expected = stats["missing_minutes"], stats["expected_minutes"]
+        summary["coverage"] = _ratio(expected - missing, expected)
+        summary["gap_ratio"] = _ratio(missing, expected)
+        summary["worst_days"] = _rows(con, _sql(_WORST_DAYS, relation=spine))
+    bars = spec.get("bars_5m")
+    if bars and bars in present:
+        share = _one(con, _sql(_IMPUTED_BARS, relation=bars))["share"]
+        summary["imputed_share_5m"] = round(share, 6) if share is not None else None
+    gaps = spec.get("gaps")
+    if gaps and gaps[0] in present:
+        stats = _one(con, _sql(_GAPS, relation=gaps[0], missing=gaps[1]))
+        summary.update(stats)
+        total = stats["measurements"] + stats["missing_periods"]
+        summary["coverage"] = _ratio(stats["measurements"], total)
+        summary["gap_ratio"] = _ratio(stats["missing_periods"], total)
+    as_of = spec.get("as_of")
+    if as_of and as_of[0] in present:
+        sql = _sql(_FORWARD_FILLED, relation=as_of[0], flag=as_of[1], value=as_of[2])
+        share = _one(con, sql)["share"]
+        summary["imputed_share_5m"] = round(share, 6) if share is not None else None
+    return summary
+
+
+def write_reports(reports: Path, summary: RunSummary, datasets: list[dict[str, Any]]) -> list[Path]:
+    folder = reports / "qa"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    stamp = datetime.now(UTC).isoformat()
+    for item in datasets:
+        item = dict(item)
+        item["gates"] = [
+            {
+                "name": g.name,
+                "status": g.status,
+                "failures": g.failures,
+                "failing_rows": g.failing_rows,
+            }
+            for g in summary.gates
+            if any(row.get("dataset") == item["dataset"] for row in g.failing_rows)
+            or g.name.endswith(item["dataset"])
+        ]
+        item["reported_at"] = stamp
+        path = folder / f"{item['dataset']}.json"
+        path.write_text(json.dumps(item, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    gates_path = folder / "gates.json"
+    gates_path.write_text(
+        json.dumps(
+            {
+                "reported_at": stamp,
+                "run_generated_at": summary.generated_at,
+                "command": summary.command,
+                "statuses": summary.statuses,
+                "failed": summary.failed,
+                "gates": [asdict(g) for g in summary.gates],
+            },
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n"
+    )
+    written.append(gates_path)
+    return written
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+_COLOURS = {"pass": "green", "success": "green", "warn": "yellow", "fail": "red", "error": "red"}
+
+
+def _print(summary: RunSummary, verbose: bool) -> None:
+    counts = Counter(g.status for g in summary.gates)
+    click.echo(
+        f"dbt {summary.command or 'run'} at {summary.generated_at}: "
+        + ", ".join(
+            f"{n} {s}" for s, n in sorted(counts.items(), key=lambda i: _STATUS_ORDER.get(i[0], 5))
+        )
+        + f" ({len(summary.gates)} tests)"
+    )
+    other = {s: n for s, n in summary.statuses.items() if s in ("error", "skipped")}
+    if other:
+        click.echo("  nodes: " + ", ".join(f"{n} {s}" for s, n in other.items()))
+    for gate in summary.gates:
+        if gate.status in ("pass", "success") and not verbose:
+            continue
+        label = click.style(f"{gate.status.upper():7}", fg=_COLOURS.get(gate.status))
+        failures = "" if gate.failures in (None, 0) else f"  failures={gate.failures}"
+        click.echo(f"{label} {gate.name} [{gate.model or '-'}]{failures}")
+        for row in gate.failing_rows[:MAX_ROWS_SHOWN]:
+            click.echo(
+                f"          dataset={row.get('dataset')} symbol={row.get('symbol')}"
+                f" day={row.get('day')} count={row.get('failing_count')}: {row.get('detail')}"
+            )
+        if len(gate.failing_rows) > MAX_ROWS_SHOWN:
+            click.echo("          ... more rows")
+        if gate.status == "error" and gate.message:
+            click.echo(f"          {gate.message.splitlines()[0]}")
+    passed = counts.get("pass", 0) + counts.get("success", 0)
+    if passed and not verbose:
+        click.echo(
+            f"{click.style('PASS   ', fg='green')} {passed} more tests (--verbose lists them)"
+        )
+
+
+@click.command("qa")
+@click.option(
+    "--target-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("DBT_TARGET_PATH", "target"),
+    show_default="$DBT_TARGET_PATH or target",
+    help="dbt's target folder holding run_results.json and manifest.json.",
+)
+@click.option(
+    "--warehouse",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file dbt built (default: $BTCFS_DATA_DIR/warehouse/build.duckdb).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="List passing tests too.")
+def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None:
+    """Print the QA gates of the last dbt build and write a summary per dataset.
+
+    Reads dbt's run_results.json (pass/warn/fail per test, failure counts, and the failing
+    rows each gate stored: dataset, day, count), then writes coverage, gaps, imputed share,
+    NULLs, duplicates and quarantined rows per lake dataset to
+    $BTCFS_DATA_DIR/reports/qa/<dataset>.json (and gates.json). Exits 1 when a gate failed.
+
+    Example: dbt build; btcfs qa --verbose
+    """
+    paths = DataPaths.from_env()
+    summary = read_run_results(target_path)
+    db_path = warehouse or paths.warehouse / "build.duckdb"
+    datasets: list[dict[str, Any]] = []
+    if db_path.exists():
+        try:
+            con = duckdb.connect(str(db_path), read_only=True)
+        except duckdb.Error as exc:
+            raise QAError(
+                f"cannot open {db_path} read-only (is dbt still running?): {exc}"
+            ) from exc
+        try:
+            attach_failing_rows(summary, con)
+            present = _relations(con)
+            datasets = [dataset_summary(con, spec, present) for spec in _DATASETS]
+        finally:
+            con.close()
+    else:
+        click.echo(f"(no warehouse at {db_path}: dataset summaries skipped)", err=True)
+    _print(summary, verbose)
+    written = write_reports(paths.reports, summary, datasets)
+    click.echo(f"reports: {written[0].parent}/ ({len(written)} files)")
+    if summary.failed:
+        raise SystemExit(1)
