@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
 
 from ingest.binance.endpoints import ARCHIVE_BASE_URL, FUTURES_BASE_URL, SPOT_BASE_URL
 from ingest.errors import ConfigError
@@ -76,16 +76,30 @@ def load_config(path: Path | None, now: datetime) -> IngestConfig:
             raise ConfigError(f"config file {source}: `days_back` must be a positive integer")
         start = now.date() - timedelta(days=days_back - 1)
     jobs = []
-    for entry in payload.get("datasets", []):
+    entries = payload.get("datasets", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"config file {source}: `datasets` must be a list")
+    for entry in entries:
         if not isinstance(entry, dict) or "dataset" not in entry:
             raise ConfigError(f"config file {source}: each dataset needs a `dataset` key: {entry}")
-        jobs.append(DatasetJob(str(entry["dataset"]), entry.get("interval")))
+        unknown = sorted(set(entry) - {"dataset", "interval"})
+        if unknown:
+            # A misspelt `interval` would otherwise be ignored without a word.
+            raise ConfigError(
+                f"config file {source}: unknown keys {unknown} in dataset entry {entry}; "
+                "known: ['dataset', 'interval']"
+            )
+        interval = entry.get("interval")
+        jobs.append(DatasetJob(str(entry["dataset"]), None if interval is None else str(interval)))
     if not jobs:
         raise ConfigError(f"config file {source}: no datasets listed")
     tail = payload.get("refresh_tail", 2)
     if not isinstance(tail, int) or tail < 0:
         raise ConfigError(f"config file {source}: `refresh_tail` must be 0 or more")
-    return IngestConfig(tuple(symbols), start, tuple(jobs), tail, payload.get("archive"))
+    archive = payload.get("archive")
+    if archive is not None and not isinstance(archive, str):
+        raise ConfigError(f"config file {source}: `archive` must be a URL, a folder or 'none'")
+    return IngestConfig(tuple(symbols), start, tuple(jobs), tail, archive)
 
 
 def resolve_now() -> datetime:
