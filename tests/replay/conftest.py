@@ -56,9 +56,13 @@ def client(synthetic_url: str) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def real_market() -> RealDataMarket:
+def real_data_dir() -> Path:
+    """../shared/data/binance from the repo root; tests needing it skip when it is absent."""
     if not REAL_DATA.is_dir():
-        pytest.skip(
-            f"real Binance data not found at {REAL_DATA} (../shared/data from the repo root)"
-        )
-    return RealDataMarket(REAL_DATA)
+        pytest.skip(f"real Binance data not found at {REAL_DATA} (../shared/data from repo root)")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def real_market(real_data_dir: Path) -> RealDataMarket:
+    return RealDataMarket(real_data_dir)
