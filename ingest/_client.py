@@ -480,8 +480,11 @@ class HttpClient:
                 ) from None
             delay = self._backoff(budget.transient - 1)
             tries = budget.transient, self.max_retries
-        log.warning(
-            "%s: %s for GET %s; retry %d/%d in %.2f s", self.vendor, what, url, *tries, delay
+        # A host that never answered is most likely "no network": the final error says so in
+        # one line, so its retries stay quiet unless --debug asks for them.
+        level = logging.WARNING if self._reached else logging.INFO
+        log.log(
+            level, "%s: %s for GET %s; retry %d/%d in %.2f s", self.vendor, what, url, *tries, delay
         )
         return delay
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -190,3 +191,23 @@ def test_old_open_interest_without_an_archive_points_to_metrics_files(market, tm
     assert result.returncode == 1
     assert "30 days" in result.stderr and "metrics" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ingest_all_without_network_fails_fast_with_one_line(tmp_path):
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = dict(
+        os.environ,
+        BTCFS_DATA_DIR=str(tmp_path),
+        BINANCE_SPOT_BASE_URL=dead,
+        BINANCE_FUTURES_BASE_URL=dead,
+        BINANCE_ARCHIVE_URL=dead,
+    )
+    started = time.monotonic()
+    result = subprocess.run([BTCFS, "ingest", "all"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "cannot reach" in lines[0] and "make demo" in lines[0]
+    assert time.monotonic() - started < 30  # a generous bound: it takes ~2 s, not minutes
