@@ -294,6 +294,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        if method not in ("GET", "HEAD"):
+            # A request body is never read, so the connection cannot carry another request.
+            self.close_connection = True
         try:
             self.server.app.respond(self, method)
         except (ConnectionError, TimeoutError, OSError):
