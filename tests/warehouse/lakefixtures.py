@@ -387,6 +387,20 @@ def _default_expected(interval: str | None) -> int | None:
     return {"1m": 1440, "5m": 288}.get(interval or "")
 
 
+def cut_at(tables: Mapping[TableKey, pa.Table], until: datetime) -> dict[TableKey, pa.Table]:
+    """Every table with only the rows whose time is before `until` (a lake landed up to then)."""
+    cut = {}
+    for key, table in tables.items():
+        column = table.column(DATASETS[key[0]].time_column)
+        cut[key] = table.filter(pc.less(column, pa.scalar(until, type=column.type)))
+    return cut
+
+
+def only(tables: Mapping[TableKey, pa.Table], *names: str) -> dict[TableKey, pa.Table]:
+    """The tables of the given dataset names (e.g. "spot-klines")."""
+    return {key: table for key, table in tables.items() if key[0] in names}
+
+
 def with_duplicates(table: pa.Table, at: datetime, count: int = 1) -> pa.Table:
     """`count` extra copies of the row at time `at` (first time column of the table)."""
     column = table.column(0)
