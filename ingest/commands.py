@@ -222,7 +222,9 @@ def ingest_binance(
             symbol=symbol,
             interval=interval,
             start=parse_day(start),
-            end=parse_day(end) if end else now.date(),
+            # Without --end, a --start after today must be reported as in the future, not
+            # as "--end (which the user never gave) is before --start".
+            end=parse_day(end) if end else max(now.date(), parse_day(start)),
             refresh_tail=refresh_tail,
             force=force,
         )
