@@ -19,7 +19,7 @@ from ingest.replay.market import MarketData
 from ingest.replay.query import MarketView
 from ingest.replay.realdata import RealDataError, RealDataMarket
 from ingest.replay.server import ReplayServer
-from ingest.replay.synthetic import PROFILES, SyntheticMarket
+from ingest.replay.synthetic import PROFILES, REGIMES, SyntheticMarket
 
 _DEFAULT_HISTORY = timedelta(days=365)
 
@@ -72,6 +72,14 @@ def market_options(default_symbols: str) -> Callable[[Callable[..., Any]], Calla
             help=f"Synthetic symbols, comma-separated [default: {default_symbols}].",
         ),
         click.option(
+            "--regime",
+            type=click.Choice(REGIMES),
+            default="default",
+            show_default=True,
+            help="Synthetic market regime: BTC-like (default), an i.i.d. random walk, or a "
+            "random walk whose next 5m return loads on taker imbalance (planted).",
+        ),
+        click.option(
             "--now",
             "now_text",
             metavar="ISO",
@@ -97,13 +105,16 @@ def build_market(
     symbols: str | None,
     default_symbols: str,
     now_us: int | None,
+    regime: str = "default",
 ) -> MarketData:
     """The market the options describe; every mistake is a click error with a clear message."""
     if (data_dir is None) == (not synthetic):
         raise click.UsageError("give exactly one of --data DIR or --synthetic")
     if data_dir is not None:
-        if start or end or symbols:
-            raise click.UsageError("--start, --end and --symbols only apply to --synthetic")
+        if start or end or symbols or regime != "default":
+            raise click.UsageError(
+                "--start, --end, --symbols and --regime only apply to --synthetic"
+            )
         try:
             market: MarketData = RealDataMarket(data_dir)
         except (RealDataError, OSError, ValueError) as exc:
@@ -122,7 +133,7 @@ def build_market(
     if start_us >= end_us:
         raise click.BadParameter("must be before --end (or before now)", param_hint="--start")
     try:
-        return SyntheticMarket(seed, start_us, end_us, symbols=chosen)
+        return SyntheticMarket(seed, start_us, end_us, symbols=chosen, regime=regime)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -167,6 +178,7 @@ def serve_command(
     start: str | None,
     end: str | None,
     symbols: str | None,
+    regime: str,
     now_text: str | None,
     faults: str | None,
     retry_after: float,
@@ -196,6 +208,7 @@ def serve_command(
         symbols=symbols,
         default_symbols="BTCUSDT,ETHUSDT",
         now_us=now_us,
+        regime=regime,
     )
     server = ReplayServer(
         market,
@@ -265,6 +278,7 @@ def export_archive_command(
     start: str | None,
     end: str | None,
     symbols: str | None,
+    regime: str,
     now_text: str | None,
     datasets: str,
     intervals: str,
@@ -291,6 +305,7 @@ def export_archive_command(
         symbols=symbols,
         default_symbols="BTCUSDT",
         now_us=now_us,
+        regime=regime,
     )
     archive = Archive(MarketView(market))
     moment = now_us if now_us is not None else real_now_us()

@@ -9,6 +9,14 @@ mean-reverting random walk sampled every 5 minutes.
 
 Random draws are keyed by (seed, symbol, stream, UTC day), so one seed gives the same bytes
 on every run and a later end date only appends to the same history.
+
+Regimes (for the trainer's behaviour tests; `default` is the market above):
+- `random_walk`: i.i.d. Student-t 1m returns at a constant volatility, no reflection at the
+  price band: nothing in the past predicts the next return. Volume, trade counts and taker
+  flow keep their calendar and their link to the same minute's move, so they look real.
+- `planted`: the random walk plus one known effect: the log return of every 5-minute bar
+  has a mean of `PLANTED_LOADING` x (one 5m bar's volatility) x the spot taker imbalance of
+  the bar before it (`(2 taker buys - volume) / volume`, the warehouse's `taker_imbalance`).
 """
 
 from __future__ import annotations
@@ -40,6 +48,13 @@ _FUNDING_CAP = 0.003
 _STUDENT_DF = 5.0
 _GARCH_ALPHA = 0.05
 _GARCH_BETA = 0.93
+
+REGIMES = ("default", "random_walk", "planted")
+#: Planted effect: next 5m bar's expected log return per unit of taker imbalance, in units of
+#: one 5m bar's volatility (sqrt(5) minute volatilities). With the imbalance's spread (~0.15
+#: at 5m) it gives a correlation of about 0.15 between imbalance and the next 5m return (and,
+#: as buyers lean with the bar's own move, a 5m return autocorrelation of about 0.1).
+PLANTED_LOADING = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,9 +100,12 @@ class SyntheticMarket(MarketData):
         start_us: int,
         end_us: int,
         symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT"),
+        regime: str = "default",
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be a non-negative integer")
+        if regime not in REGIMES:
+            raise ValueError(f"unknown regime {regime!r}; choose from {', '.join(REGIMES)}")
         unknown = [s for s in symbols if s not in PROFILES]
         if unknown:
             raise ValueError(f"no synthetic profile for {unknown}; known: {sorted(PROFILES)}")
@@ -100,13 +118,17 @@ class SyntheticMarket(MarketData):
         self.start_us = start_us
         self.end_us = end_us
         self.symbols = tuple(symbols)
+        self.regime = regime
         self._data: dict[str, _SymbolData] = {}
         self._lock = threading.Lock()
 
     def describe(self) -> str:
         start = us_to_datetime(self.start_us).isoformat()
         end = us_to_datetime(self.end_us).isoformat()
-        return f"synthetic seed={self.seed} {start} -> {end} symbols={','.join(self.symbols)}"
+        regime = "" if self.regime == "default" else f" regime={self.regime}"
+        return (
+            f"synthetic seed={self.seed} {start} -> {end} symbols={','.join(self.symbols)}{regime}"
+        )
 
     def native_klines(self, kind: Kind, symbol: str) -> Mapping[str, Bars]:
         return {"1m": self._symbol(symbol).klines[kind]}
@@ -123,7 +145,7 @@ class SyntheticMarket(MarketData):
     def _symbol(self, symbol: str) -> _SymbolData:
         with self._lock:
             if symbol not in self._data:
-                self._data[symbol] = _Generator(self.seed, PROFILES[symbol]).run(
+                self._data[symbol] = _Generator(self.seed, PROFILES[symbol], self.regime).run(
                     self.start_us, self.end_us
                 )
             return self._data[symbol]
@@ -132,9 +154,10 @@ class SyntheticMarket(MarketData):
 class _Generator:
     """Generates one symbol; every random stream has its own number (keep them stable)."""
 
-    def __init__(self, seed: int, profile: SymbolProfile) -> None:
+    def __init__(self, seed: int, profile: SymbolProfile, regime: str = "default") -> None:
         self.seed = seed
         self.profile = profile
+        self.regime = regime
 
     def draws(
         self,
@@ -167,19 +190,25 @@ class _Generator:
         season = 1.0 + 0.35 * np.cos(2 * np.pi * (hour_of_day - 14.5) / 24.0)
         season *= np.where(weekday >= 5, 0.6, 1.0)
 
-        regime = self._slow_regime(open_time)
+        iid = self.regime != "default"
+        # i.i.d. regimes: no slow volatility regime (volume keeps its calendar).
+        regime = np.ones(len(open_time)) if iid else self._slow_regime(open_time)
         scale = np.sqrt(_STUDENT_DF / (_STUDENT_DF - 2.0))
         shocks = self.draws(0, minutes, 1440, lambda rng, n: rng.standard_t(_STUDENT_DF, n)) / scale
         basis_noise = self.normal(7, minutes)
-        unit, sd, basis = _garch_and_basis(shocks, basis_noise)
+        unit, sd, basis = _garch_and_basis(shocks, basis_noise, garch=not iid)
         minute_vol = p.annual_vol / math.sqrt(525_600.0)
-        sigma = minute_vol * np.sqrt(season) * regime
+        sigma = minute_vol * regime if iid else minute_vol * np.sqrt(season) * regime
         returns = sigma * unit
+        if self.regime == "planted":
+            returns = returns + self._planted_drift(open_time, season, regime, sd, unit, minutes)
 
         rng0 = np.random.default_rng([self.seed, p.index, 99])
         lo_log, hi_log = math.log(p.price_low), math.log(p.price_high)
         start_log = lo_log + (0.25 + 0.5 * rng0.random()) * (hi_log - lo_log)
-        log_price = _fold(start_log + np.cumsum(returns), lo_log, hi_log)
+        # The reflection at the price band is predictable near its edges: i.i.d. regimes go free.
+        path = start_log + np.cumsum(returns)
+        log_price = path if iid else _fold(path, lo_log, hi_log)
         price = np.exp(log_price)
         first_price = math.exp(start_log)
 
@@ -216,6 +245,51 @@ class _Generator:
             metrics,
         )
 
+    def _planted_drift(
+        self,
+        open_time: np.ndarray,
+        season: np.ndarray,
+        regime: np.ndarray,
+        sd: np.ndarray,
+        unit: np.ndarray,
+        minutes: np.ndarray,
+    ) -> np.ndarray:
+        """Per-minute drift: each 5m bar's mean return loads on the previous bar's imbalance.
+
+        The imbalance is computed from the same draws `_spot` turns into volume and taker buys
+        (before their rounding to the exchange's steps, a relative error below 1e-6).
+        """
+        volume = self._volume_float(season, regime, sd, unit, minutes)
+        buys = volume * self._buy_share(unit, minutes)
+        bucket = open_time // _FIVE_MIN_US
+        first = int(bucket[0])
+        index = (bucket - first).astype(np.int64)
+        bar_volume = np.bincount(index, weights=volume)
+        bar_buys = np.bincount(index, weights=buys)
+        imbalance = (2.0 * bar_buys - bar_volume) / np.maximum(bar_volume, 1e-12)
+        # A bar whose minutes start mid-bar (the market's first) still defines the next one.
+        previous = np.concatenate([[0.0], imbalance[:-1]])
+        minute_vol = self.profile.annual_vol / math.sqrt(525_600.0)
+        per_minute = PLANTED_LOADING * math.sqrt(5.0) * minute_vol / 5.0
+        return per_minute * previous[index]
+
+    def _volume_float(
+        self,
+        season: np.ndarray,
+        regime: np.ndarray,
+        sd: np.ndarray,
+        unit: np.ndarray,
+        minutes: np.ndarray,
+    ) -> np.ndarray:
+        """Spot base volume per minute before rounding: calendar x activity x noise."""
+        activity = (regime * sd) ** 0.8 * (1.0 + 0.6 * np.abs(unit)) / 1.5
+        lognormal = np.exp(0.4 * self.normal(3, minutes) - 0.08)
+        return self.profile.volume_per_minute * season * activity * lognormal
+
+    def _buy_share(self, unit: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+        """Taker buys' share of spot volume: leans with the minute's own move."""
+        return np.clip(0.5 + 0.2 * np.tanh(unit) + 0.08 * self.normal(6, minutes), 0.02, 0.98)
+
     def _slow_regime(self, open_time: np.ndarray) -> np.ndarray:
         """exp of an hourly AR(1) log-volatility (half-life ~6 days), interpolated to minutes."""
         first_hour = int(open_time[0] // US_PER_HOUR)
@@ -249,14 +323,12 @@ class _Generator:
         close = round_to_grid(price * ONE, tick)
         open_ = np.concatenate([round_to_grid(np.array([first_price * ONE]), tick), close[:-1]])
         high, low = _wicks(open_, close, wick_up, wick_down, tick)
-        activity = (regime * sd) ** 0.8 * (1.0 + 0.6 * np.abs(unit)) / 1.5
-        lognormal = np.exp(0.4 * self.normal(3, minutes) - 0.08)
-        volume_float = p.volume_per_minute * season * activity * lognormal
+        volume_float = self._volume_float(season, regime, sd, unit, minutes)
         volume = np.maximum(round_to_grid(volume_float * ONE, 1_000), 1_000)  # 0.00001 step
         trades = np.maximum(
             1, np.rint(volume_float / p.trade_size * np.exp(0.25 * self.normal(4, minutes)))
         ).astype(np.int64)
-        buy_share = np.clip(0.5 + 0.2 * np.tanh(unit) + 0.08 * self.normal(6, minutes), 0.02, 0.98)
+        buy_share = self._buy_share(unit, minutes)
         return _flows(
             open_,
             high,
@@ -409,12 +481,15 @@ class _Generator:
 
 
 def _garch_and_basis(
-    shocks: np.ndarray, basis_noise: np.ndarray
+    shocks: np.ndarray, basis_noise: np.ndarray, *, garch: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit-variance GARCH(1,1) returns, their conditional sd, and the AR(1) basis.
 
+    Without `garch` the returns are the shocks themselves (sd 1): i.i.d.
     Sequential by nature; a plain-float loop runs a year of minutes in well under a second.
     """
+    if not garch:
+        return shocks, np.ones(len(shocks)), _basis(shocks, basis_noise)
     omega = 1.0 - _GARCH_ALPHA - _GARCH_BETA
     mean_basis, phi, push, step = -0.0003, 0.998, 5e-6, 8e-6
     units, sds, basis = [], [], []
@@ -429,6 +504,16 @@ def _garch_and_basis(
         sds.append(sd)
         basis.append(level)
     return np.array(units), np.array(sds), np.array(basis)
+
+
+def _basis(units: np.ndarray, basis_noise: np.ndarray) -> np.ndarray:
+    """The AR(1) basis of `_garch_and_basis`, pushed by the given unit returns."""
+    mean_basis, phi, push, step = -0.0003, 0.998, 5e-6, 8e-6
+    basis, level = [], mean_basis
+    for previous, noise in zip(units.tolist(), basis_noise.tolist(), strict=True):
+        level = mean_basis + phi * (level - mean_basis) + push * previous + step * noise
+        basis.append(level)
+    return np.array(basis)
 
 
 def _fold(values: np.ndarray, low: float, high: float) -> np.ndarray:
