@@ -7,7 +7,10 @@ import click
 
 @click.group("ingest")
 def ingest_group() -> None:
-    """Land vendor data in the lake."""
+    """Land vendor data in the lake.
+
+    Example: btcfs ingest binance --dataset spot-klines --interval 1m --start 2025-05-19
+    """
 
 
 @click.group("replay")
@@ -17,7 +20,10 @@ def replay_group() -> None:
 
 @click.group("lake")
 def lake_group() -> None:
-    """Inspect the Parquet lake."""
+    """Inspect the Parquet lake.
+
+    Example: btcfs lake status --json
+    """
 
 
 def _attach() -> None:

@@ -102,8 +102,10 @@ def unzip_single_csv(payload: bytes, name: str) -> bytes:
 
 def _has_header(csv_bytes: bytes) -> bool:
     """Spot kline files have no header; futures files have one since ~2022: sniff."""
+    # Header names start with a letter (open_time, calc_time, create_time); a data row with a
+    # digit. Anything else is neither and must not be skipped as a header.
     first = csv_bytes.lstrip()[:1]
-    return bool(first) and not first.isdigit()
+    return first.isalpha()
 
 
 def _csv_records(csv_bytes: bytes) -> tuple[list[str], list[list[str]]]:

@@ -127,6 +127,8 @@ def validate_request(req: LoadRequest) -> Dataset:
             f"interval {req.interval!r} not supported; use one of "
             f"{', '.join(i for i in BINANCE_INTERVALS if i not in ('3d', '1w', '1M'))}"
         )
+    if not dataset.has_interval and req.interval is not None:
+        raise ConfigError(f"{req.dataset} has no interval (got {req.interval!r})")
     if req.end < req.start:
         raise ConfigError(f"--end {req.end} is before --start {req.start}")
     if req.refresh_tail < 0:
@@ -191,20 +193,23 @@ class BinanceLoader:
         fetch, skipped = self.plan(req)
         report = LoadReport(req, [DayOutcome(day, "skipped") for day in skipped])
         today = self.now.date()
+        # The archive's `metrics` files hold 5-minute open interest only.
+        archive_serves = self.archive is not None and (
+            req.dataset != "open-interest" or req.interval == "5m"
+        )
         archive_days = [
-            d
-            for d in fetch
-            if self.archive is not None and d <= today - timedelta(ARCHIVE_LAG_DAYS)
+            d for d in fetch if archive_serves and d <= today - timedelta(ARCHIVE_LAG_DAYS)
         ]
         rest_days = [d for d in fetch if d not in set(archive_days)]
         if req.dataset == "open-interest":
             oldest_rest = (self.now - timedelta(days=OPEN_INTEREST_REST_DAYS)).date() + timedelta(1)
             too_old = [d for d in rest_days if d < oldest_rest]
-            if too_old and self.archive is None:
+            if too_old and not archive_serves:
                 raise DataUnavailable(
-                    f"open interest before {oldest_rest} is not on REST (Binance keeps only the "
+                    f"{req.interval} open interest before {oldest_rest} is not on REST (Binance "
+                    f"keeps only the "
                     f"last {OPEN_INTEREST_REST_DAYS} days of openInterestHist); backfill it from "
-                    "the archive's daily `metrics` files with --archive "
+                    "the archive's daily `metrics` files (5m) with --archive "
                     "(data/futures/um/daily/metrics/SYMBOL/SYMBOL-metrics-YYYY-MM-DD.zip)"
                 )
         outcomes: list[DayOutcome] = []
@@ -391,12 +396,11 @@ class BinanceLoader:
         time_us = pc.cast(table.column(dataset.time_column), pa.int64()).to_numpy(
             zero_copy_only=False
         )
-        still_open = np.zeros(len(time_us), dtype=bool)
         if dataset.has_interval and dataset.name != "open-interest":
-            close_us = pc.cast(table.column("close_time"), pa.int64()).to_numpy(
-                zero_copy_only=False
-            )
-            still_open = close_us >= self.now_us
+            # A bar is final once its interval is over: open_time + interval <= now. (Its
+            # close_time is 1 ms or 1 µs before that, or earlier after a halt.)
+            assert req.interval is not None
+            still_open = time_us + interval_us(req.interval) > self.now_us
         else:
             still_open = time_us > self.now_us
         open_note = "the still-open bar was not landed" if still_open.any() else ""

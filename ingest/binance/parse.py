@@ -357,6 +357,7 @@ def _exceeds_precision(values: pa.Array) -> bool:
 
 
 # Characters a Binance kline page is made of: anything else means "not the regular shape".
+_STRINGS_PER_KLINE = 9  # open, high, low, close, volume, quote, taker base/quote, ignore
 _KLINE_PAGE_CHARS = b'0123456789[]",.-'
 
 
@@ -375,7 +376,9 @@ def _page_as_csv(body: bytes) -> bytes | None:
     ):
         return None
     rows = text.count(b"],[") + 1
-    if text.count(b",") != 12 * rows - 1:
+    # Commas and quotes must add up to 12 fields, 9 of them strings, per row: a page with a
+    # lost quote or a row split inside a string is refused here, not read leniently.
+    if text.count(b",") != 12 * rows - 1 or text.count(b'"') != 2 * _STRINGS_PER_KLINE * rows:
         return None
     return text[2:-2].replace(b"],[", b"\n")
 

@@ -170,6 +170,29 @@ def test_a_bar_that_closed_just_now_is_landed(make_loader: Loader) -> None:
     assert report.days[0].rows == 631
 
 
+def test_a_bar_is_not_landed_in_its_last_millisecond(make_loader: Loader) -> None:
+    # 10:30:59.9995: past the 10:30 bar's close_time (…59.999) but before its interval ends.
+    now = datetime(2024, 1, 3, 10, 30, 59, 999_500, tzinfo=UTC)
+    fake = FakeBinance(klines=kline_grid(day_ms(D3), day_ms(D3) + (10 * 60 + 31) * MINUTE_MS))
+    report = make_loader(fake, now).load(spot(D3, D3))
+    assert report.days[0].rows == 630  # 00:00 … 10:29
+
+
+def test_old_hourly_open_interest_is_not_looked_for_in_the_5m_metrics_archive(
+    make_loader: Loader, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    loader = make_loader(FakeBinance(), LATER + timedelta(days=90), archive=archive)
+    with pytest.raises(DataUnavailable, match="1h open interest"):
+        loader.load(LoadRequest("open-interest", "BTCUSDT", "1h", D1, D2))
+
+
+def test_funding_with_an_interval_is_refused() -> None:
+    with pytest.raises(ConfigError, match="no interval"):
+        validate_request(LoadRequest("funding", "BTCUSDT", "8h", D1, D2))
+
+
 def test_missing_minutes_are_reported_not_padded(make_loader: Loader) -> None:
     gap = range(day_ms(D2) + (12 * 60 + 40) * MINUTE_MS, day_ms(D2) + 14 * 60 * MINUTE_MS)
     lonely = day_ms(D2) + (23 * 60 + 59) * MINUTE_MS

@@ -96,3 +96,21 @@ def test_random_pages_agree(values):
         t = 1_700_000_040_000 + 60_000 * i
         rows.append([t, lo, hi, lo, hi, a, t + 59_999, b, trades, "0", "0", "0"])
     assert_same(orjson.dumps(rows))
+
+
+def test_a_page_with_a_lost_quote_is_refused_not_read_leniently():
+    from ingest.errors import MalformedResponse
+
+    body = orjson.dumps([row(0), row(1)])
+    broken = body[:-3] + b"]]"  # the last string's closing quote is gone: not JSON
+    assert _page_as_csv(broken) is None
+    with pytest.raises(MalformedResponse):
+        parse_kline_pages([broken], **OPTIONS)
+
+
+def test_only_a_line_starting_with_a_letter_is_a_csv_header():
+    from ingest.binance.archive import _has_header
+
+    assert _has_header(b"open_time,open,high\n1,2,3\n")
+    assert not _has_header(b"1700000000000,1,2\n")
+    assert not _has_header(b'"1700000000000","1"\n')  # quoted data row: keep it
