@@ -29,24 +29,29 @@ demo: setup ## Set up and run the whole pipeline offline (replay server -> lake 
 ingest: setup ## Land every configured dataset up to now (btcfs ingest all)
 	$(BIN)/btcfs ingest all
 
-build: setup ## Build the dbt warehouse (dbt build, target dev)
+build: setup ## Build the dbt warehouse (dbt build, target dev), then print the QA gates (btcfs qa)
 	mkdir -p $(BTCFS_DATA_DIR)/warehouse
-	source $(BIN)/activate && dbt build
+	source $(BIN)/activate && { dbt build; status=$$?; btcfs qa; exit $$status; }
 
 test: setup ## Set up, then run lint and every test
 	$(MAKE) lint
 	$(BIN)/pytest
 
-lint: setup ## ruff, ruff format --check, mypy
+lint: setup ## ruff, ruff format --check, mypy, portable-SQL check, sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_portable_sql.py
+	source $(BIN)/activate && sqlfluff lint models
 
 bench: setup ## Run the benchmarks in bench/ and print their figures
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-shell: setup ## Open the warehouse in the DuckDB CLI
-	$(BIN)/duckdb $(BTCFS_DATA_DIR)/warehouse/build.duckdb
+shell: setup ## Open the warehouse in the DuckDB CLI, read-only (marts: bars_5m, bars_1h, ...)
+	$(BIN)/duckdb -readonly -cmd "set TimeZone = 'UTC'" $(BTCFS_DATA_DIR)/warehouse/build.duckdb
+
+docs: setup ## Generate the dbt docs site (lineage, every model and column) in target/
+	source $(BIN)/activate && dbt docs generate
 
 clean: ## Remove generated data and build artefacts (keeps .venv)
 	rm -rf data target logs .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,7 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 
-class Plugin(BasePlugin):  # type: ignore[misc]
+class Plugin(BasePlugin):
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
         path = str(getattr(creds, "path", "") or "")
         if path and path != ":memory:" and ":" not in path.split("/", 1)[0]:
