@@ -74,21 +74,34 @@ barriers_set as (
     from true_range_computed
 ),
 
-barrier_paths as (
+barrier_horizons as (
     -- each bar with barriers fans out to the {{ horizon_bars }} bars after it
     select
-        origin.symbol,
-        origin.open_time,
+        barriers_set.symbol,
+        barriers_set.open_time,
+        barriers_set.close + {{ atr_multiple }} * barriers_set.atr as upper_barrier,
+        barriers_set.close - {{ atr_multiple }} * barriers_set.atr as lower_barrier,
         cast(offsets.generated_number as {{ dbt.type_bigint() }}) as bars_ahead,
-        ahead.high >= origin.close + {{ atr_multiple }} * origin.atr as is_upper_touched,
-        ahead.low <= origin.close - {{ atr_multiple }} * origin.atr as is_lower_touched
-    from barriers_set as origin
+        barriers_set.epoch_s
+        + cast(offsets.generated_number as {{ dbt.type_bigint() }}) * {{ interval_seconds }}
+            as ahead_epoch_s
+    from barriers_set
     cross join ({{ dbt.generate_series(horizon_bars) }}) as offsets
+    where barriers_set.atr is not null
+),
+
+barrier_paths as (
+    -- an equi-join on the precomputed time, so both engines hash-join it
+    select
+        barrier_horizons.symbol,
+        barrier_horizons.open_time,
+        barrier_horizons.bars_ahead,
+        ahead.high >= barrier_horizons.upper_barrier as is_upper_touched,
+        ahead.low <= barrier_horizons.lower_barrier as is_lower_touched
+    from barrier_horizons
     inner join prices as ahead
-        on origin.symbol = ahead.symbol
-        and ahead.epoch_s
-            = origin.epoch_s + cast(offsets.generated_number as {{ dbt.type_bigint() }}) * {{ interval_seconds }}
-    where origin.atr is not null
+        on barrier_horizons.symbol = ahead.symbol
+        and barrier_horizons.ahead_epoch_s = ahead.epoch_s
 ),
 
 barriers_touched as (
