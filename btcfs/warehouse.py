@@ -37,7 +37,8 @@ class GateResult:
     failures: int | None
     model: str | None
     message: str | None
-    relation: str | None = None  # where the gate stored its failing rows
+    relation: str | None = None  # where the gate stored its failing rows, if it did
+    sql: str | None = None  # the gate's compiled query (returns the failing rows)
     failing_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -98,7 +99,10 @@ def read_run_results(target: Path) -> RunSummary:
                 failures=result.get("failures"),
                 model=model,
                 message=result.get("message"),
-                relation=node.get("relation_name"),
+                relation=node.get("relation_name")
+                if node.get("config", {}).get("store_failures")
+                else None,
+                sql=node.get("compiled_code") or None,
             )
         )
     gates.sort(key=lambda gate: (_STATUS_ORDER.get(gate.status, 5), gate.name))
@@ -117,16 +121,11 @@ def attach_failing_rows(summary: RunSummary, con: duckdb.DuckDBPyConnection | No
     if con is None:
         return
     for gate in summary.gates:
-        if gate.status not in ("fail", "warn") or not gate.relation:
+        if gate.status not in ("fail", "warn") or not (gate.relation or gate.sql):
             continue
+        source = gate.relation or f"({gate.sql}) as gate_rows"
         try:
-            cursor = con.execute(
-                _sql(
-                    "select * from {relation} limit {n}",
-                    relation=gate.relation,
-                    n=str(MAX_ROWS_SHOWN + 1),
-                )
-            )
+            cursor = con.execute(_sql(_FAILING_ROWS, source=source, n=str(MAX_ROWS_SHOWN + 1)))
         except duckdb.Error:
             continue
         columns = [d[0] for d in cursor.description]
@@ -134,6 +133,9 @@ def attach_failing_rows(summary: RunSummary, con: duckdb.DuckDBPyConnection | No
             {k: _jsonable(v) for k, v in zip(columns, row, strict=True)}
             for row in cursor.fetchall()
         ]
+
+
+_FAILING_ROWS = "select * from {source} order by all limit {n}"
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,6 +1,6 @@
 {#- Rows where `expression` is false (or NULL), counted per symbol and day. -#}
 {% test expression_true_per_day(model, expression, time_column, dataset, what) %}
-{{ config(store_failures=true, tags=['gate']) }}
+{{ config(tags=['gate']) }}
 
 with
 
@@ -10,7 +10,7 @@ per_day as (
         symbol,
         {{ utc_date(time_column) }} as day,
         sum(case when {{ expression }} then 0 else 1 end) as bad_rows
-    from {{ model }}
+    from {{ gate_relation(model, time_column) }}
     group by symbol, {{ utc_date(time_column) }}
 
 ),

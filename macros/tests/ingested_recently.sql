@@ -1,7 +1,7 @@
 {#- Lake freshness inside `dbt build` (warn): the newest ingested_at of a non-empty dataset is
     at most freshness_warn_hours old. (`dbt source freshness` checks the same on the sources.) -#}
 {% test ingested_recently(model, dataset, column_name='ingested_at') %}
-{{ config(store_failures=true, severity='warn', tags=['gate']) }}
+{{ config(severity='warn', tags=['gate']) }}
 
 with
 

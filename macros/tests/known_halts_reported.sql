@@ -1,7 +1,7 @@
 {#- Warn-level report of the days of a 1m spine allow-listed in `known_exchange_halts`: a real
     exchange halt is shown on every build (and in `btcfs qa`), never silently passed. -#}
 {% test known_halts_reported(model, dataset) %}
-{{ config(store_failures=true, severity='warn', tags=['gate']) }}
+{{ config(severity='warn', tags=['gate']) }}
 
 with
 
@@ -18,7 +18,7 @@ per_day as (
         {{ utc_date('open_time') }} as day,
         sum(case when is_imputed then 1 else 0 end) as missing_minutes,
         sum(case when not is_imputed and volume = 0 then 1 else 0 end) as zero_volume_minutes
-    from {{ model }}
+    from {{ gate_relation(model, 'open_time') }}
     group by symbol, {{ utc_date('open_time') }}
 
 ),

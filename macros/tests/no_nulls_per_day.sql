@@ -1,5 +1,5 @@
 {% test no_nulls_per_day(model, columns, time_column, dataset) %}
-{{ config(store_failures=true, tags=['gate']) }}
+{{ config(tags=['gate']) }}
 
 with
 
@@ -11,7 +11,7 @@ per_day as (
         {%- for column in columns %}
         sum(case when {{ column }} is null then 1 else 0 end) as nulls_{{ loop.index }}{{ "," if not loop.last }}
         {%- endfor %}
-    from {{ model }}
+    from {{ gate_relation(model, time_column) }}
     group by symbol, {{ utc_date(time_column) }}
 
 ),

@@ -2,7 +2,7 @@
     the premium index); volumes and trades >= 0 and taker volumes within volumes (when
     has_volumes). One failing row per symbol, day and broken invariant. -#}
 {% test ohlc_invariants_per_day(model, time_column, dataset, positive_prices=true, has_volumes=true) %}
-{{ config(store_failures=true, tags=['gate']) }}
+{{ config(tags=['gate']) }}
 
 {%- set checks = [
     ('high < low', 'high < low'),
@@ -27,7 +27,7 @@ per_day as (
         {%- for name, condition in checks %}
         sum(case when {{ condition }} then 1 else 0 end) as bad_{{ loop.index }}{{ "," if not loop.last }}
         {%- endfor %}
-    from {{ model }}
+    from {{ gate_relation(model, time_column) }}
     group by symbol, {{ utc_date(time_column) }}
 
 ),

@@ -2,7 +2,6 @@
     quarantine_error_rows (on the worst day). -#}
 {% test quarantined_rows_within_threshold(model) %}
 {{ config(
-    store_failures=true,
     tags=['gate'],
     fail_calc='coalesce(max(failing_count), 0)',
     warn_if='>0',

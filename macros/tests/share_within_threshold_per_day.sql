@@ -4,7 +4,7 @@
     numerator stays within the listed `halt_budget_column` (they are reported by the warn-level
     `known_halts_reported` test instead); set the var allow_known_halts=false to fail them too. -#}
 {% test share_within_threshold_per_day(model, dataset, time_column, numerator, denominator, max_share, what, halt_budget_column=none) %}
-{{ config(store_failures=true, tags=['gate']) }}
+{{ config(tags=['gate']) }}
 
 with
 
@@ -15,7 +15,7 @@ per_day as (
         {{ utc_date(time_column) }} as day,
         sum({{ numerator }}) as affected_units,
         sum({{ denominator }}) as total_units
-    from {{ model }}
+    from {{ gate_relation(model, time_column) }}
     group by symbol, {{ utc_date(time_column) }}
 
 ),

@@ -3,7 +3,7 @@
     available_at (when given) = time + interval. For sparse inputs (staging) repeats are left to
     the unique-key gate, so one fault fails one gate. -#}
 {% test time_grid_per_day(model, time_column, interval_seconds, dataset, dense=true, available_column=none) %}
-{{ config(store_failures=true, tags=['gate']) }}
+{{ config(tags=['gate']) }}
 
 with
 
@@ -19,7 +19,7 @@ rows_ordered as (
             partition by symbol
             order by {{ time_column }}
         ) as previous_row_time
-    from {{ model }}
+    from {{ gate_relation(model, time_column) }}
 
 ),
 

@@ -1,5 +1,5 @@
 {% test unique_key_per_day(model, key_columns, time_column, dataset) %}
-{{ config(store_failures=true, tags=['gate']) }}
+{{ config(tags=['gate']) }}
 
 with
 
@@ -9,7 +9,7 @@ keys_counted as (
         symbol,
         {{ utc_date(time_column) }} as day,
         count(*) as key_rows
-    from {{ model }}
+    from {{ gate_relation(model, time_column) }}
     group by {{ key_columns | join(', ') }}, {{ utc_date(time_column) }}
     having count(*) > 1
 

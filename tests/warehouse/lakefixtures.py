@@ -34,7 +34,8 @@ _SHARED = REPO.parent / "shared" / "data"
 REAL_DATA: Path | None = _SHARED if (_SHARED / "binance").is_dir() else None
 REAL_DATA_REASON = f"real market data not found at {_SHARED} (../shared/data from the repo root)"
 
-INGESTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+# Landing time of every fixture row: now, so lake freshness gates pass.
+INGESTED_AT = datetime.now(UTC).replace(microsecond=0)
 US_PER_MINUTE = 60_000_000
 US_PER_DAY = 86_400_000_000
 _MICROS_THRESHOLD = 10**14
