@@ -11,6 +11,7 @@ from btcfs import __version__
 from btcfs.warehouse import qa_command
 from ingest._redact import RedactingFilter
 from ingest.cli import ingest_group, lake_group, replay_group
+from ml.cli import backtest_command, evaluate_command, models_group, train_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +32,10 @@ cli.add_command(ingest_group)
 cli.add_command(replay_group)
 cli.add_command(lake_group)
 cli.add_command(qa_command)
+cli.add_command(train_command)
+cli.add_command(evaluate_command)
+cli.add_command(backtest_command)
+cli.add_command(models_group)
 
 
 def main() -> None:

@@ -1,0 +1,366 @@
+"""Read the training mart (DuckDB locally, BigQuery in prod) into a checked, model-ready frame.
+
+The feature list is never kept here: it is every column documented in features_5m's YAML
+that the mart has, minus keys, label columns (those of labels_5m's YAML) and columns whose
+description says they are not a model input.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
+
+from ml.config import BAR, HORIZON_BARS, TrainConfig
+from ml.errors import DatasetError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FEATURES_MODEL = "features_5m"
+LABELS_MODEL = "labels_5m"
+#: Keys and bookkeeping: identify a row, never describe the market.
+KEY_COLUMNS = ("symbol", "open_time", "available_at")
+NOT_AN_INPUT = "not a model input"
+FUNDING_RELATION = "int_funding_as_of_bars_5m"
+_DOC_REF = re.compile(r"""\{\{\s*doc\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
+_DOC_BLOCK = re.compile(r"\{%-?\s*docs\s+(\w+)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}", re.DOTALL)
+
+
+# ------------------------------------------------------------------------ the feature list
+
+
+def _docs_blocks(root: Path) -> dict[str, str]:
+    blocks: dict[str, str] = {}
+    for path in sorted((root / "models").rglob("*.md")):
+        for name, body in _DOC_BLOCK.findall(path.read_text()):
+            blocks[name] = body.strip()
+    return blocks
+
+
+def _resolve(text: str, docs: Mapping[str, str]) -> str:
+    return _DOC_REF.sub(lambda match: docs.get(match.group(1), ""), text)
+
+
+def documented_columns(model: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """Columns of `model` in its YAML, in order, with descriptions ({{ doc() }} resolved)."""
+    docs: dict[str, str] | None = None
+    for path in sorted((root / "models").rglob("*.yml")):
+        payload = yaml.safe_load(path.read_text()) or {}
+        for entry in payload.get("models") or []:
+            if entry.get("name") != model:
+                continue
+            if docs is None:
+                docs = _docs_blocks(root)
+            return {
+                column["name"]: _resolve(str(column.get("description") or ""), docs)
+                for column in entry.get("columns") or []
+            }
+    raise DatasetError(f"model {model} is not documented in any YAML under {root / 'models'}")
+
+
+def feature_columns(available: Iterable[str], root: Path = PROJECT_ROOT) -> list[str]:
+    """The model inputs: features_5m's documented columns that `available` has (YAML order)."""
+    present = set(available)
+    features = documented_columns(FEATURES_MODEL, root)
+    labels = set(documented_columns(LABELS_MODEL, root))
+    chosen = [
+        name
+        for name, description in features.items()
+        if name not in KEY_COLUMNS
+        and name not in labels
+        and NOT_AN_INPUT not in description.lower()
+        and name in present
+    ]
+    if not chosen:
+        raise DatasetError(
+            f"none of the columns documented for {FEATURES_MODEL} is in the training table"
+        )
+    return chosen
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def warehouse_path() -> Path:
+    """dbt's DuckDB file: $BTCFS_DATA_DIR/warehouse/build.duckdb."""
+    return Path(os.environ.get("BTCFS_DATA_DIR", "data")).resolve() / "warehouse" / "build.duckdb"
+
+
+def read_duckdb(path: Path, table: str, symbol: str) -> pa.Table:
+    """Rows of one symbol, oldest first, read-only (dbt may not be writing at the same time)."""
+    if not path.exists():
+        raise DatasetError(f"warehouse {path} not found: run `dbt build` (or `make build`) first")
+    _check_identifier(table)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise DatasetError(f"cannot open warehouse {path}: {exc}") from None
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        try:
+            result = con.execute(
+                f"select * from {table} where symbol = ? order by open_time",  # noqa: S608
+                [symbol],
+            )
+        except duckdb.CatalogException:
+            raise DatasetError(
+                f"{path} has no table {table}: run `dbt build` (the training mart is missing)"
+            ) from None
+        return result.to_arrow_table()
+    finally:
+        con.close()
+
+
+def read_duckdb_funding(path: Path, symbol: str) -> pd.Series | None:
+    """Funding rate known at each 5m bar (per 8 h), or None when the relation is absent."""
+    if not path.exists():
+        return None
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        try:
+            table = con.execute(
+                f"select open_time, funding_rate from {FUNDING_RELATION} "  # noqa: S608
+                "where symbol = ? order by open_time",
+                [symbol],
+            ).to_arrow_table()
+        except duckdb.CatalogException:
+            return None
+    finally:
+        con.close()
+    frame = table.to_pandas()
+    frame["open_time"] = _utc(frame["open_time"])
+    return frame.set_index("open_time")["funding_rate"].astype(float)
+
+
+def read_bigquery(project: str, dataset: str, table: str, symbol: str) -> pa.Table:
+    """The mart from BigQuery (target prod), with application-default credentials."""
+    _check_identifier(table)
+    try:
+        from google.cloud import bigquery
+    except ImportError:
+        raise DatasetError(
+            "reading from BigQuery needs google-cloud-bigquery (pip install -e '.[bigquery]')"
+        ) from None
+    client = bigquery.Client(project=project)
+    sql = (
+        f"select * from `{project}.{dataset}.{table}` "  # noqa: S608
+        "where symbol = @symbol order by open_time"
+    )
+    job = client.query(
+        sql,
+        job_config=bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("symbol", "STRING", symbol)]
+        ),
+    )
+    return job.to_arrow()
+
+
+def read_training_table(config: TrainConfig, warehouse: Path | None = None) -> pa.Table:
+    """The configured mart from the configured target (dev: DuckDB file, prod: BigQuery)."""
+    wh = config.warehouse
+    if wh.target == "prod":
+        project = wh.bigquery_project or os.environ.get("BTCFS_BQ_PROJECT")
+        dataset = wh.bigquery_dataset or os.environ.get("BTCFS_BQ_DATASET")
+        if not project or not dataset:
+            raise DatasetError(
+                "warehouse.target prod needs bigquery_project and bigquery_dataset "
+                "(or BTCFS_BQ_PROJECT / BTCFS_BQ_DATASET)"
+            )
+        return read_bigquery(project, dataset, wh.table, config.symbol)
+    return read_duckdb(warehouse or warehouse_path(), wh.table, config.symbol)
+
+
+def _check_identifier(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise DatasetError(f"invalid table name {name!r}")
+
+
+# ----------------------------------------------------------------------------- preparing
+
+
+@dataclass
+class TrainingSet:
+    """One symbol's rows, oldest first, with the model inputs and the chosen label."""
+
+    frame: pd.DataFrame
+    features: list[str]
+    label: str
+    target: str
+    horizon_bars: int
+    #: Each row's information interval for purging: [available_at, label end].
+    label_start: np.ndarray
+    label_end: np.ndarray
+    #: Documented features left out, with the reason (e.g. always NULL).
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def x(self) -> pd.DataFrame:
+        return self.frame[self.features]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame[self.label].to_numpy()
+
+    @property
+    def times(self) -> pd.Series:
+        return self.frame["open_time"]
+
+    @property
+    def label_span(self) -> timedelta:
+        """The longest label: what the embargo must at least cover."""
+        if not len(self.frame):
+            return BAR * self.horizon_bars
+        longest = (self.label_end - self.label_start).max()
+        return timedelta(microseconds=int(longest / np.timedelta64(1, "us")))
+
+    def window(self) -> dict[str, str | None]:
+        if not len(self.frame):
+            return {"first_open_time": None, "last_open_time": None}
+        return {
+            "first_open_time": self.frame["open_time"].iloc[0].isoformat(),
+            "last_open_time": self.frame["open_time"].iloc[-1].isoformat(),
+        }
+
+
+def _utc(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series, utc=True).dt.tz_convert("UTC")
+
+
+def prepare(
+    table: pa.Table | pd.DataFrame,
+    config: TrainConfig,
+    root: Path = PROJECT_ROOT,
+    *,
+    features: list[str] | None = None,
+) -> TrainingSet:
+    """Checked rows with a label, inputs as floats, label intervals and a persistence baseline.
+
+    Raises DatasetError when the rows break the contract the trainer relies on: unique keys,
+    ascending time, labels strictly after the features, no NULL in a used input.
+    """
+    frame = table.to_pandas() if isinstance(table, pa.Table) else table.copy()
+    required = {*KEY_COLUMNS, config.label_column, "close"}
+    if config.target == "tb_label":
+        required.add("t1")
+    missing = sorted(required - set(frame.columns))
+    if missing:
+        raise DatasetError(f"training table lacks column(s): {', '.join(missing)}")
+    chosen = features if features is not None else feature_columns(frame.columns, root)
+    absent = [name for name in chosen if name not in frame.columns]
+    if absent:
+        raise DatasetError(f"training table lacks the model's feature(s): {', '.join(absent)}")
+    symbols = frame["symbol"].unique()
+    if len(symbols) > 1:
+        raise DatasetError(f"one symbol at a time, got {sorted(map(str, symbols))}")
+    for column in ("open_time", "available_at", "t1"):
+        if column in frame.columns:
+            frame[column] = _utc(frame[column])
+    frame = frame.sort_values("open_time", kind="stable").reset_index(drop=True)
+    _check_keys(frame)
+
+    frame = _add_persistence(frame, HORIZON_BARS[config.horizon])
+    labelled = frame[config.label_column].notna().to_numpy()
+    frame = frame.loc[labelled].reset_index(drop=True)
+
+    dropped: dict[str, str] = {}
+    used: list[str] = []
+    for name in chosen:
+        values = frame[name]
+        if values.isna().all():
+            dropped[name] = "always NULL in the training rows"
+            continue
+        if values.dtype == bool or str(values.dtype) == "boolean":
+            frame[name] = values.astype("float64")
+        used.append(name)
+    if len(frame):
+        nulls = {name: int(frame[name].isna().sum()) for name in used}
+        bad = {k: v for k, v in nulls.items() if v}
+        if bad:
+            raise DatasetError(
+                f"NULL values in model inputs (published rows must be complete): {bad}"
+            )
+        inputs = frame[used].to_numpy(dtype=np.float64)
+        if not np.isfinite(inputs).all():
+            raise DatasetError("non-finite values (inf) in model inputs")
+
+    start = frame["available_at"].to_numpy(dtype="datetime64[us]")
+    if config.target == "tb_label":
+        end = frame["t1"].to_numpy(dtype="datetime64[us]")
+        frame[config.label_column] = frame[config.label_column].astype("int64")
+    else:
+        end = start + np.timedelta64(HORIZON_BARS[config.horizon] * 300, "s")
+        frame[config.label_column] = frame[config.label_column].astype("float64")
+    if len(frame) and not (end > start).all():
+        raise DatasetError("labels must end strictly after their features are known")
+    return TrainingSet(
+        frame=frame,
+        features=used,
+        label=config.label_column,
+        target=config.target,
+        horizon_bars=HORIZON_BARS[config.horizon],
+        label_start=start,
+        label_end=end,
+        dropped=dropped,
+    )
+
+
+def _check_keys(frame: pd.DataFrame) -> None:
+    if frame.duplicated(["symbol", "open_time"]).any():
+        raise DatasetError("duplicate (symbol, open_time) keys in the training table")
+    if len(frame) and (frame["available_at"] <= frame["open_time"]).any():
+        raise DatasetError("available_at must be after open_time on every row")
+
+
+def _add_persistence(frame: pd.DataFrame, bars: int) -> pd.DataFrame:
+    """`persistence`: ln(close_t / close_{t-h}), the last horizon's return; 0 when unknown.
+
+    Looked up by time (not by row) so a hole in the rows never pairs the wrong bars.
+    """
+    close = frame.set_index("open_time")["close"].astype("float64")
+    earlier = close.reindex(frame["open_time"] - pd.Timedelta(minutes=5 * bars)).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        persistence = np.log(close.to_numpy() / earlier)
+    frame = frame.copy()
+    frame["persistence"] = np.where(np.isfinite(persistence), persistence, 0.0)
+    return frame
+
+
+def load(
+    config: TrainConfig,
+    warehouse: Path | None = None,
+    root: Path = PROJECT_ROOT,
+) -> TrainingSet:
+    """Read and prepare the configured mart; an empty one is an error with the likely cause."""
+    table = read_training_table(config, warehouse)
+    data = prepare(table, config, root)
+    if not len(data.frame):
+        raise DatasetError(
+            f"{config.warehouse.table} has no labelled rows for {config.symbol}: features are "
+            "published only after their warm-up (about 2 x features_window_seconds of history)"
+        )
+    return data
+
+
+def feature_row_frame(rows: Iterable[Mapping[str, Any]], features: list[str]) -> pd.DataFrame:
+    """Model inputs from feature rows (dicts): floats in the trained order; missing -> error."""
+    records = list(rows)
+    missing = sorted({name for row in records for name in features if name not in row})
+    if missing:
+        raise DatasetError(f"feature row lacks: {', '.join(missing)}")
+    data = {
+        name: np.array(
+            [np.nan if row[name] is None else float(row[name]) for row in records], dtype=float
+        )
+        for name in features
+    }
+    return pd.DataFrame(data, columns=features)

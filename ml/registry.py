@@ -1,0 +1,342 @@
+"""Model registry on disk: data/registry/<model>/<version>/{model.cbm, metadata.json, ...}.
+
+A version is written whole into a temporary folder and renamed into place, so a reader never
+sees half of one. Stages: a new version is a `candidate` when it passed its gates (else
+`rejected`); `promote` makes a version `production`, `rollback` returns to the one before.
+The production pointer and its history live in <model>/stages.json, replaced atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ml.errors import GateError, RegistryError
+
+log = logging.getLogger("ml.registry")
+
+MODEL_FILE = "model.cbm"
+QUANTILE_FILE = "quantiles.cbm"
+METADATA_FILE = "metadata.json"
+PREDICTIONS_FILE = "oos_predictions.parquet"
+STAGES_FILE = "stages.json"
+_VERSION = re.compile(r"^v(\d{4,})$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def registry_root() -> Path:
+    return Path(os.environ.get("BTCFS_DATA_DIR", "data")).resolve() / "registry"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temporary).chmod(0o644)  # mkstemp makes it private; registry files are shared
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    model: str
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+    stage: str  # production | candidate | rejected
+
+    @property
+    def created_at(self) -> str:
+        return str(self.metadata.get("created_at", ""))
+
+
+class Registry:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = (root or registry_root()).resolve()
+
+    # ---------------------------------------------------------------------- writing
+
+    def register(
+        self,
+        model: str,
+        metadata: dict[str, Any],
+        write_files: Callable[[Path], None],
+    ) -> VersionInfo:
+        """A new version: `write_files(folder)` saves model files into it, then metadata.json."""
+        if not _NAME.match(model):
+            raise RegistryError(f"invalid model name {model!r}")
+        folder = self.root / model
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".incoming-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            write_files(staging)
+            for _ in range(1000):
+                version = self._next_version(model)
+                payload = {
+                    **metadata,
+                    "model": model,
+                    "version": version,
+                    "created_at": metadata.get("created_at") or _now(),
+                }
+                _write_json_atomic(staging / METADATA_FILE, payload)
+                try:
+                    # rename() refuses an existing folder: two trainers never share a version.
+                    staging.rename(folder / version)
+                except OSError:
+                    continue
+                return self.get(model, version)
+            raise RegistryError(f"could not allocate a version for {model}")
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _next_version(self, model: str) -> str:
+        numbers = [int(m.group(1)) for m in map(_VERSION.match, self._version_names(model)) if m]
+        return f"v{max(numbers, default=0) + 1:04d}"
+
+    # ---------------------------------------------------------------------- reading
+
+    def models(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name))
+
+    def _version_names(self, model: str) -> list[str]:
+        folder = self.root / model
+        if not folder.is_dir():
+            return []
+        names = [p.name for p in folder.iterdir() if p.is_dir() and _VERSION.match(p.name)]
+        return sorted(names, key=lambda name: int(name[1:]))
+
+    def versions(self, model: str) -> list[VersionInfo]:
+        return [self.get(model, name) for name in self._version_names(model)]
+
+    def get(self, model: str, version: str | None = None) -> VersionInfo:
+        """A version (default: production, else the newest candidate, else the newest)."""
+        if version is None:
+            version = self.default_version(model)
+        path = self.root / model / version
+        metadata_path = path / METADATA_FILE
+        if not metadata_path.is_file():
+            known = ", ".join(self._version_names(model)) or "none"
+            raise RegistryError(f"{model} has no version {version} (versions: {known})")
+        metadata = json.loads(metadata_path.read_text())
+        return VersionInfo(model, version, path, metadata, self._stage(model, version, metadata))
+
+    def default_version(self, model: str) -> str:
+        names = self._version_names(model)
+        if not names:
+            known = ", ".join(self.models()) or "none"
+            raise RegistryError(
+                f"no registered versions of {model} under {self.root} (models: {known}); "
+                "run `btcfs train` first"
+            )
+        production = self.production(model)
+        if production:
+            return production
+        for name in reversed(names):
+            metadata = json.loads((self.root / model / name / METADATA_FILE).read_text())
+            if metadata.get("gates", {}).get("passed"):
+                return name
+        return names[-1]
+
+    def _stage(self, model: str, version: str, metadata: dict[str, Any]) -> str:
+        if self.production(model) == version:
+            return "production"
+        return "candidate" if metadata.get("gates", {}).get("passed") else "rejected"
+
+    # ----------------------------------------------------------------------- stages
+
+    def _stages(self, model: str) -> dict[str, Any]:
+        path = self.root / model / STAGES_FILE
+        if not path.is_file():
+            return {"production": None, "stack": [], "history": []}
+        return dict(json.loads(path.read_text()))
+
+    def production(self, model: str) -> str | None:
+        stack = self._stages(model).get("stack") or []
+        return str(stack[-1]) if stack else None
+
+    def history(self, model: str) -> list[dict[str, Any]]:
+        return list(self._stages(model).get("history") or [])
+
+    def promote(self, model: str, version: str, *, force: bool = False) -> VersionInfo:
+        """Make `version` production; a version that failed its gates needs `force`."""
+        info = self.get(model, version)
+        stages = self._stages(model)
+        stack = list(stages.get("stack") or [])
+        if stack and stack[-1] == version:
+            raise RegistryError(f"{model} {version} is already production")
+        if info.stage == "rejected" and not force:
+            failed = "; ".join(info.metadata.get("gates", {}).get("failures", [])) or "see metadata"
+            raise GateError(
+                f"{model} {version} did not pass its gates ({failed}); "
+                "promote --force overrides, on your judgement"
+            )
+        previous = stack[-1] if stack else None
+        stack.append(version)
+        history = [
+            *stages.get("history", []),
+            {"at": _now(), "action": "promote", "version": version, "previous": previous,
+             "forced": bool(force and info.stage == "rejected")},
+        ]  # fmt: skip
+        _write_json_atomic(
+            self.root / model / STAGES_FILE,
+            {"production": version, "stack": stack, "history": history},
+        )
+        return self.get(model, version)
+
+    def rollback(self, model: str) -> VersionInfo:
+        """Production goes back to the version that was production before the current one."""
+        stages = self._stages(model)
+        stack = list(stages.get("stack") or [])
+        if not stack:
+            raise RegistryError(f"{model} has no production version to roll back")
+        if len(stack) == 1:
+            raise RegistryError(
+                f"{model} {stack[0]} is the first production version: nothing to roll back to"
+            )
+        current = stack.pop()
+        history = [
+            *stages.get("history", []),
+            {"at": _now(), "action": "rollback", "version": stack[-1], "previous": current},
+        ]
+        _write_json_atomic(
+            self.root / model / STAGES_FILE,
+            {"production": stack[-1], "stack": stack, "history": history},
+        )
+        return self.get(model, stack[-1])
+
+
+# ------------------------------------------------------------------------- fingerprints
+
+
+def lake_fingerprint(lake: Path) -> dict[str, Any]:
+    """sha256 over every partition's MANIFEST data_sha256 (with its path): equal lakes, equal."""
+    digest = hashlib.sha256()
+    count = 0
+    if lake.is_dir():
+        for manifest in sorted(lake.rglob("MANIFEST.json")):
+            relative = manifest.parent.relative_to(lake).as_posix()
+            if relative.startswith("_quarantine"):
+                continue
+            try:
+                data_sha = json.loads(manifest.read_text()).get("data_sha256", "")
+            except (OSError, ValueError):
+                data_sha = "unreadable"
+            digest.update(f"{relative}:{data_sha}\n".encode())
+            count += 1
+    return {"sha256": digest.hexdigest() if count else None, "partitions": count}
+
+
+def dbt_target_path(project_root: Path) -> Path:
+    configured = os.environ.get("DBT_TARGET_PATH")
+    return Path(configured) if configured else project_root / "target"
+
+
+def dbt_fingerprint(target: Path) -> dict[str, Any]:
+    """The dbt invocation that built the warehouse (run_results.json), or what is missing."""
+    path = target / "run_results.json"
+    if not path.is_file():
+        return {"invocation_id": None, "note": f"{path} not found"}
+    try:
+        payload = json.loads(path.read_text())
+    except ValueError:
+        return {"invocation_id": None, "note": f"{path} is not valid JSON"}
+    metadata = payload.get("metadata") or {}
+    statuses: dict[str, int] = {}
+    for result in payload.get("results") or []:
+        status = str(result.get("status"))
+        statuses[status] = statuses.get(status, 0) + 1
+    return {
+        "invocation_id": metadata.get("invocation_id"),
+        "generated_at": metadata.get("generated_at"),
+        "dbt_version": metadata.get("dbt_version"),
+        "command": (payload.get("args") or {}).get("which"),
+        "statuses": statuses,
+    }
+
+
+def git_revision(project_root: Path) -> dict[str, Any]:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_root, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=project_root, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {"revision": None, "dirty": None}
+    return {"revision": head, "dirty": bool(dirty)}
+
+
+# ------------------------------------------------------------------------------- MLflow
+
+
+def log_to_mlflow(info: VersionInfo) -> bool:
+    """Also log the version to MLflow when MLFLOW_TRACKING_URI is set and mlflow importable."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") or importlib.util.find_spec("mlflow") is None:
+        return False
+    try:
+        import mlflow  # optional: never a dependency of btcfs
+
+        mlflow.set_experiment(info.model)
+        with mlflow.start_run(run_name=f"{info.model}-{info.version}"):
+            config = info.metadata.get("config", {})
+            mlflow.log_params(
+                {k: v for k, v in _flatten(config).items() if v is not None and len(str(v)) < 250}
+            )
+            metrics = info.metadata.get("metrics", {}).get("overall", {})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if _finite(v)})
+            mlflow.set_tags({"version": info.version, "stage": info.stage})
+            mlflow.log_artifacts(str(info.path))
+    except Exception as exc:  # tracking is best-effort: the registry is the record
+        log.warning("MLflow logging failed (the registry has the version): %s", exc)
+        return False
+    return True
+
+
+def _flatten(payload: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _finite(value: Any) -> bool:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return number == number and abs(number) != float("inf")
