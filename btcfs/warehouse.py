@@ -388,6 +388,26 @@ def _print(summary: RunSummary, verbose: bool) -> None:
         )
 
 
+def _print_freshness(target: Path) -> None:
+    """The last `dbt source freshness`, when one was run into this target folder."""
+    path = target / "sources.json"
+    if not path.exists():
+        return
+    results = _load_json(path).get("results", [])
+    statuses = Counter(str(r.get("status")) for r in results)
+    stale = [
+        f"{r['unique_id'].split('.', 2)[-1]} ({r.get('status')})"
+        for r in results
+        if r.get("status") not in ("pass", "success")
+    ]
+    line = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    click.echo(
+        f"source freshness ({_load_json(path).get('metadata', {}).get('generated_at')}): {line}"
+    )
+    for item in stale:
+        click.echo(f"          {item}")
+
+
 @click.command("qa")
 @click.option(
     "--target-path",
@@ -433,6 +453,7 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None
     else:
         click.echo(f"(no warehouse at {db_path}: dataset summaries skipped)", err=True)
     _print(summary, verbose)
+    _print_freshness(target_path)
     written = write_reports(paths.reports, summary, datasets)
     click.echo(f"reports: {written[0].parent}/ ({len(written)} files)")
     if summary.failed:

@@ -15,15 +15,19 @@
     {%- set relation = source(source_name, table_name) -%}
     {%- if execute -%}
         {%- set node = lake_source_node(source_name, table_name) -%}
-        {%- set meta = node.config.meta if node.config.meta else node.meta -%}
-        {%- set pattern = meta['lake_root'] ~ '/' ~ meta.get('lake_path', table_name) ~ '/' ~ meta['partition_glob'] -%}
-        {%- set found = run_query("select count(*) from glob('" ~ pattern | replace("'", "''") ~ "')") -%}
-        {%- if found.columns[0].values()[0] == 0 -%}
-            {{ log("lake_source: no files match " ~ pattern ~ "; " ~ source_name ~ "." ~ table_name ~ " is empty", info=false) }}
+        {%- if not lake_source_files_exist(node) -%}
             {{ return(lake_source_empty(node)) }}
         {%- endif -%}
     {%- endif -%}
     select * from {{ relation }}
+{%- endmacro %}
+
+{#- True when at least one partition file of the source node exists (DuckDB glob()). -#}
+{% macro lake_source_files_exist(node) -%}
+    {%- set meta = node.config.meta if node.config.meta else node.meta -%}
+    {%- set pattern = meta['lake_root'] ~ '/' ~ meta.get('lake_path', node.name) ~ '/' ~ meta['partition_glob'] -%}
+    {%- set found = run_query("select count(*) from glob('" ~ pattern | replace("'", "''") ~ "')") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
 {% macro lake_source_node(source_name, table_name) -%}

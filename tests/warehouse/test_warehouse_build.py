@@ -262,3 +262,10 @@ def test_absent_datasets_build_as_empty_typed_relations(spot_only: Warehouse) ->
         " inner join int_open_interest_as_of_bars_5m using (symbol, open_time)"
     )
     assert rows == [(576, 0, 0)]
+
+
+def test_source_freshness_warns_for_datasets_never_landed(spot_only: Warehouse) -> None:
+    run = spot_only.dbt("source", "freshness")
+    assert "PASS freshness of binance.spot_klines" in run.output
+    assert "WARN freshness of binance.perp_klines" in run.output
+    assert "quarantine" not in run.output  # quarantine files carry no freshness signal
