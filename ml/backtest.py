@@ -151,6 +151,14 @@ def max_drawdown(equity: np.ndarray) -> float:
     return float((equity / peaks - 1.0).min())
 
 
+def _annualised(final_equity: float, bars: int) -> float:
+    """Compound growth per year; a few bars of data can make it astronomically large."""
+    if final_equity <= 0:
+        return -1.0
+    exponent = math.log(final_equity) * BARS_PER_YEAR / bars
+    return math.expm1(min(exponent, 700.0))
+
+
 def summary(curve: pd.DataFrame, held: np.ndarray) -> dict[str, float]:
     net = curve["net"].to_numpy()
     n = len(net)
@@ -165,7 +173,7 @@ def summary(curve: pd.DataFrame, held: np.ndarray) -> dict[str, float]:
         "bars": float(n),
         "days": float(days),
         "total_return": float(equity[-1] - 1.0),
-        "annual_return": float(equity[-1] ** (BARS_PER_YEAR / n) - 1.0) if equity[-1] > 0 else -1.0,
+        "annual_return": _annualised(float(equity[-1]), n),
         "annual_volatility": sd * math.sqrt(BARS_PER_YEAR),
         "sharpe": float(net.mean() / sd * math.sqrt(BARS_PER_YEAR)) if sd > 0 else 0.0,
         "max_drawdown": max_drawdown(equity),
