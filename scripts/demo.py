@@ -1,7 +1,8 @@
 """`make demo`: run the whole pipeline offline against the replay server's synthetic market.
 
 Starts `btcfs replay serve` on a free loopback port, lands every dataset in the lake with
-`btcfs ingest all`, shows `btcfs lake status`, builds the dbt warehouse, and stops the server.
+`btcfs ingest all`, shows `btcfs lake status`, builds the dbt warehouse, prints its QA gates
+(`btcfs qa`), and stops the server.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def main() -> None:
             # DuckDB creates the file, not its folder.
             (Path(os.environ["BTCFS_DATA_DIR"]) / "warehouse").mkdir(parents=True, exist_ok=True)
             step("dbt build", str(BIN / "dbt"), "build")
+            step("QA gates", str(BIN / "btcfs"), "qa")
     finally:
         server.terminate()
         server.wait(timeout=10)

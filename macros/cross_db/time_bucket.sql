@@ -15,5 +15,7 @@
 {%- endmacro %}
 
 {% macro bigquery__time_bucket(ts, seconds) -%}
-    timestamp_bucket({{ ts }}, interval {{ seconds }} second, timestamp '1970-01-01 00:00:00+00')
+    {#- Floor division of Unix seconds: the epoch origin, spelled out (TIMESTAMP_BUCKET would
+        take it as an argument but is unknown to the sqlglot-based emulator). -#}
+    timestamp_seconds({{ seconds }} * cast(floor(unix_seconds({{ ts }}) / {{ seconds }}) as int64))
 {%- endmacro %}
