@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export BTCFS_DATA_DIR ?= $(CURDIR)/data
 export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
 
-.PHONY: help setup demo ingest build test lint bench shell docs clean
+.PHONY: help setup demo ingest build train test lint bench shell docs clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## Create .venv with the btcfs command and every pinned dependency
 
-demo: setup ## Set up and run the whole pipeline offline (replay server -> lake -> dbt build)
+demo: setup ## Set up and run the whole pipeline offline (replay server -> lake -> dbt build -> train)
 	$(BIN)/python scripts/demo.py
 
 ingest: setup ## Land every configured dataset up to now (btcfs ingest all)
@@ -32,6 +32,9 @@ ingest: setup ## Land every configured dataset up to now (btcfs ingest all)
 build: setup ## Build the dbt warehouse (dbt build, target dev), then print the QA gates (btcfs qa)
 	mkdir -p $(BTCFS_DATA_DIR)/warehouse
 	source $(BIN)/activate && { dbt build; status=$$?; btcfs qa; exit $$status; }
+
+train: setup ## Train the CatBoost model on the warehouse (btcfs train): registry + HTML report
+	$(BIN)/btcfs train
 
 test: setup ## Set up, then run lint and every test
 	$(MAKE) lint

@@ -2,7 +2,7 @@
 
 Starts `btcfs replay serve` on a free loopback port, lands every dataset in the lake with
 `btcfs ingest all`, shows `btcfs lake status`, builds the dbt warehouse, prints its QA gates
-(`btcfs qa`), and stops the server.
+(`btcfs qa`), trains a model (`btcfs train`: registry + HTML report), and stops the server.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SEED = 7
-DAYS = 60
+# Features publish after ~2 x their 30-day windows: 80 days leave ~20 days of training rows.
+DAYS = 80
 
 
 def free_port() -> int:
@@ -71,12 +72,13 @@ def main() -> None:
             (Path(os.environ["BTCFS_DATA_DIR"]) / "warehouse").mkdir(parents=True, exist_ok=True)
             step("dbt build", str(BIN / "dbt"), "build")
             step("QA gates", str(BIN / "btcfs"), "qa")
+            step("train", str(BIN / "btcfs"), "train")
     finally:
         server.terminate()
         server.wait(timeout=10)
     print(
         f"\nDone. The lake is in {os.environ['BTCFS_DATA_DIR']}/lake; "
-        "`make shell` opens the warehouse."
+        "`make shell` opens the warehouse; `btcfs models list` shows the trained model."
     )
 
 
