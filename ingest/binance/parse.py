@@ -501,6 +501,21 @@ def _validate_klines(
     )
 
 
+def _object_rows(
+    rows: Sequence[object], required: tuple[str, ...], symbol: str, rejects: _Rejects
+) -> list[dict[str, object]]:
+    """Reject rows that are not objects, lack a required key or name another symbol; return
+    every row as a dict ({} for non-objects) so columns can be pulled out uniformly."""
+    is_dict = np.array([isinstance(r, dict) for r in rows])
+    rejects.add(~is_dict, "row is not an object")
+    safe: list[dict[str, object]] = [r if isinstance(r, dict) else {} for r in rows]
+    missing = np.array([any(k not in r for k in required) for r in safe]) & is_dict
+    rejects.add(missing, f"missing {', '.join(required[:-1])} or {required[-1]}")
+    wrong = np.array([r.get("symbol", symbol) != symbol for r in safe]) & is_dict
+    rejects.add(wrong, f"wrong symbol (expected {symbol})")
+    return safe
+
+
 def parse_funding(
     rows: Sequence[dict[str, object]],
     *,
@@ -509,23 +524,10 @@ def parse_funding(
     ingested_at: datetime,
 ) -> Parsed:
     """Funding rows (REST dicts or archive records mapped to the same keys) -> lake rows."""
-    n = len(rows)
-    rejects = _Rejects(n)
-    if n == 0:
-        empty = {
-            name: pa.array([], type=FUNDING_SCHEMA.field(name).type)
-            for name in FUNDING_SCHEMA.names
-        }
-        return Parsed(pa.table(empty, schema=FUNDING_SCHEMA), _empty_quarantine())
-    is_dict = np.array([isinstance(r, dict) for r in rows])
-    rejects.add(~is_dict, "row is not an object")
-    safe = [r if isinstance(r, dict) else {} for r in rows]
-    missing = np.array([("fundingTime" not in r or "fundingRate" not in r) for r in safe]) & is_dict
-    rejects.add(missing, "missing fundingTime or fundingRate")
-    symbols = [r.get("symbol", symbol) for r in safe]
-    rejects.add(
-        np.array([s != symbol for s in symbols]) & is_dict, f"wrong symbol (expected {symbol})"
-    )
+    if not rows:
+        return Parsed(FUNDING_SCHEMA.empty_table(), _empty_quarantine())
+    rejects = _Rejects(len(rows))
+    safe = _object_rows(rows, ("fundingTime", "fundingRate"), symbol, rejects)
 
     times = normalise_epoch_us(
         _as_int_array([r.get("fundingTime", 0) for r in safe], "fundingTime", rejects)
@@ -588,30 +590,11 @@ def parse_open_interest(
     ingested_at: datetime,
 ) -> Parsed:
     """openInterestHist rows (or archive metrics mapped to the same keys) -> lake rows."""
-    n = len(rows)
-    rejects = _Rejects(n)
-    if n == 0:
-        empty = {
-            name: pa.array([], type=OPEN_INTEREST_SCHEMA.field(name).type)
-            for name in OPEN_INTEREST_SCHEMA.names
-        }
-        return Parsed(pa.table(empty, schema=OPEN_INTEREST_SCHEMA), _empty_quarantine())
-    is_dict = np.array([isinstance(r, dict) for r in rows])
-    rejects.add(~is_dict, "row is not an object")
-    safe = [r if isinstance(r, dict) else {} for r in rows]
-    missing = (
-        np.array(
-            [
-                any(k not in r for k in ("timestamp", "sumOpenInterest", "sumOpenInterestValue"))
-                for r in safe
-            ]
-        )
-        & is_dict
-    )
-    rejects.add(missing, "missing timestamp, sumOpenInterest or sumOpenInterestValue")
-    rejects.add(
-        np.array([r.get("symbol", symbol) != symbol for r in safe]) & is_dict,
-        f"wrong symbol (expected {symbol})",
+    if not rows:
+        return Parsed(OPEN_INTEREST_SCHEMA.empty_table(), _empty_quarantine())
+    rejects = _Rejects(len(rows))
+    safe = _object_rows(
+        rows, ("timestamp", "sumOpenInterest", "sumOpenInterestValue"), symbol, rejects
     )
     # The timestamp is sometimes a string in Binance's own examples: coerce.
     times = normalise_epoch_us(
