@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostRegressor
 
-from ml.dataset import feature_row_frame
-from ml.errors import RegistryError
+from ml.errors import DatasetError, RegistryError
 from ml.registry import MODEL_FILE, QUANTILE_FILE, Registry, VersionInfo
 
 DEFAULT_MODEL = "btcusdt_5m"
@@ -86,19 +85,24 @@ class LoadedModel:
 
     def predict_frame(self, x: pd.DataFrame) -> pd.DataFrame:
         """Forecasts for a frame of inputs (columns: the model's features)."""
-        x = x[self.features]
-        out = pd.DataFrame(index=x.index)
+        values = x[self.features].to_numpy(dtype=np.float64)
+        return pd.DataFrame(self._predict_array(values), index=x.index)
+
+    def _predict_array(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        # numpy in the trained column order: no DataFrame on the per-request path.
+        out: dict[str, np.ndarray] = {}
         if self.target == "fwd_ret":
-            out["expected_return"] = np.asarray(self.point.predict(x), dtype=float)
+            out["expected_return"] = np.asarray(self.point.predict(values), dtype=float)
             out["signal"] = out["expected_return"]
             if self.quantile_model is not None:
-                values = np.sort(np.atleast_2d(np.asarray(self.quantile_model.predict(x))), axis=1)
+                quantiles = np.atleast_2d(np.asarray(self.quantile_model.predict(values)))
+                quantiles = np.sort(quantiles, axis=1)
                 for index, alpha in enumerate(self.alphas):
-                    out[f"q{round(alpha * 100):02d}"] = values[:, index]
+                    out[f"q{round(alpha * 100):02d}"] = quantiles[:, index]
             return out
         assert isinstance(self.point, CatBoostClassifier)
-        raw = self.point.predict_proba(x)
-        proba = np.zeros((len(x), len(CLASSES)))
+        raw = self.point.predict_proba(values)
+        proba = np.zeros((len(values), len(CLASSES)))
         for column, label in enumerate(self.point.classes_):
             proba[:, CLASSES.index(int(label))] = raw[:, column]
         proba = (1 - self.prior_mix) * proba + self.prior_mix * self.prior[None, :]
@@ -108,8 +112,17 @@ class LoadedModel:
         return out
 
     def predict_rows(self, rows: Iterable[Mapping[str, Any]]) -> list[Prediction]:
-        frame = self.predict_frame(feature_row_frame(rows, self.features))
-        return [self._prediction(record) for record in frame.to_dict("records")]
+        records = list(rows)
+        missing = sorted({name for row in records for name in self.features if name not in row})
+        if missing:
+            raise DatasetError(f"feature row lacks: {', '.join(missing)}")
+        values = np.array(
+            [[np.nan if row[name] is None else float(row[name]) for name in self.features]
+             for row in records],
+            dtype=np.float64,
+        ).reshape(len(records), len(self.features))  # fmt: skip
+        out = self._predict_array(values)
+        return [self._prediction({k: v[i] for k, v in out.items()}) for i in range(len(records))]
 
     def predict(self, row: Mapping[str, Any]) -> Prediction:
         """The forecast for one feature row (a dict of column -> value)."""
