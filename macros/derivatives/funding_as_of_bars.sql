@@ -2,20 +2,31 @@
     whose available_at <= the bar's available_at (an as-of join written as a union and a
     running LAST_VALUE, which both DuckDB and BigQuery run; BigQuery has no ASOF JOIN).
     Events sort before bars at equal available_at, so "<=" holds. When expected events are
-    missing, the last rate is carried at most `ffill_max_bars` funding intervals, then NULL. -#}
-{% macro funding_as_of_bars(bars) -%}
+    missing, the last rate is carried at most `ffill_max_bars` funding intervals; past that the
+    row has no funding at all (rate, funding_at, age and count NULL, not flagged).
+    Incremental runs rebuild the bars from `incremental_window_start`, reading only the events
+    that can still be within reach of them. -#}
+{% macro funding_as_of_bars(bars, bar_seconds) -%}
+{%- set window_start = incremental_window_start('open_time', bar_seconds) -%}
+{%- set reach_seconds = (var('ffill_max_bars') | int + 2) * (var('funding_interval_hours_default') | int) * 3600 -%}
 
 with
 
 bars as (
 
     select * from {{ bars }}
+    {%- if window_start is not none %}
+    where open_time >= {{ timestamp_literal(window_start) }}
+    {%- endif %}
 
 ),
 
 funding_rates as (
 
     select * from {{ ref('int_funding_rates_floored') }}
+    {%- if window_start is not none %}
+    where available_at >= {{ timestamp_add_seconds(timestamp_literal(window_start), -reach_seconds) }}
+    {%- endif %}
 
 ),
 
@@ -93,21 +104,31 @@ age_measured as (
 
 ),
 
+within_reach as (
+
+    select
+        *,
+        coalesce(funding_forward_fill_events <= {{ var('ffill_max_bars') }}, false) as is_within_reach
+    from age_measured
+
+),
+
 final as (
 
     select
         symbol,
         open_time,
         available_at,
+        case when is_within_reach then cast(latest_funding_rate as {{ type_double() }}) end
+            as funding_rate,
+        case when is_within_reach then latest_funding_at end as funding_at,
         case
-            when funding_forward_fill_events <= {{ var('ffill_max_bars') }}
-                then cast(latest_funding_rate as {{ type_double() }})
-        end as funding_rate,
-        latest_funding_at as funding_at,
-        cast(funding_age_seconds / 60 as {{ dbt.type_bigint() }}) as funding_age_minutes,
-        funding_forward_fill_events > 0 as is_funding_forward_filled,
-        funding_forward_fill_events
-    from age_measured
+            when is_within_reach then cast(funding_age_seconds / 60 as {{ dbt.type_bigint() }})
+        end as funding_age_minutes,
+        is_within_reach and funding_forward_fill_events > 0 as is_funding_forward_filled,
+        case when is_within_reach then funding_forward_fill_events end
+            as funding_forward_fill_events
+    from within_reach
 
 )
 

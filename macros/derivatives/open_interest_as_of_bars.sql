@@ -1,20 +1,30 @@
 {#- The body of an `int_open_interest_as_of_bars_*` model: for every bar, the latest 5m
     open-interest measurement whose available_at <= the bar's available_at (union + running
     LAST_VALUE, portable to BigQuery). A missing measurement is forward-filled at most
-    `ffill_max_bars` periods (flagged, with the count), then the values are NULL. -#}
-{% macro open_interest_as_of_bars(bars) -%}
+    `ffill_max_bars` periods (flagged, counted); past that the row has no open interest
+    (values, oi_measured_at and count NULL, not flagged). Incremental runs rebuild the bars
+    from `incremental_window_start`, reading only measurements still within reach. -#}
+{% macro open_interest_as_of_bars(bars, bar_seconds) -%}
+{%- set window_start = incremental_window_start('open_time', bar_seconds) -%}
+{%- set reach_seconds = (var('ffill_max_bars') | int + 2) * (var('open_interest_period_seconds') | int) -%}
 
 with
 
 bars as (
 
     select * from {{ bars }}
+    {%- if window_start is not none %}
+    where open_time >= {{ timestamp_literal(window_start) }}
+    {%- endif %}
 
 ),
 
 open_interest as (
 
     select * from {{ ref('int_open_interest_floored') }}
+    {%- if window_start is not none %}
+    where available_at >= {{ timestamp_add_seconds(timestamp_literal(window_start), -reach_seconds) }}
+    {%- endif %}
 
 ),
 
@@ -92,24 +102,30 @@ staleness_measured as (
 
 ),
 
+within_reach as (
+
+    select
+        *,
+        coalesce(oi_forward_fill_bars <= {{ var('ffill_max_bars') }}, false) as is_within_reach
+    from staleness_measured
+
+),
+
 final as (
 
     select
         symbol,
         open_time,
         available_at,
+        case when is_within_reach then cast(latest_sum_open_interest as {{ type_double() }}) end
+            as sum_open_interest,
         case
-            when oi_forward_fill_bars <= {{ var('ffill_max_bars') }}
-                then cast(latest_sum_open_interest as {{ type_double() }})
-        end as sum_open_interest,
-        case
-            when oi_forward_fill_bars <= {{ var('ffill_max_bars') }}
-                then cast(latest_sum_open_interest_value as {{ type_double() }})
+            when is_within_reach then cast(latest_sum_open_interest_value as {{ type_double() }})
         end as sum_open_interest_value,
-        latest_measured_at as oi_measured_at,
-        oi_forward_fill_bars > 0 as is_oi_forward_filled,
-        oi_forward_fill_bars
-    from staleness_measured
+        case when is_within_reach then latest_measured_at end as oi_measured_at,
+        is_within_reach and oi_forward_fill_bars > 0 as is_oi_forward_filled,
+        case when is_within_reach then oi_forward_fill_bars end as oi_forward_fill_bars
+    from within_reach
 
 )
 
