@@ -19,9 +19,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
 
-from ml.config import BAR, HORIZON_BARS, TrainConfig
+from ml.config import BAR, HORIZON_BARS, TrainConfig, read_yaml
 from ml.errors import DatasetError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +53,7 @@ def documented_columns(model: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
     """Columns of `model` in its YAML, in order, with descriptions ({{ doc() }} resolved)."""
     docs: dict[str, str] | None = None
     for path in sorted((root / "models").rglob("*.yml")):
-        payload = yaml.safe_load(path.read_text()) or {}
+        payload = read_yaml(path) or {}
         for entry in payload.get("models") or []:
             if entry.get("name") != model:
                 continue

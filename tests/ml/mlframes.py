@@ -1,10 +1,19 @@
-"""Small in-memory training tables shaped like training_set_5m, for the code tests."""
+"""Helpers for the trainer's tests: small tables shaped like training_set_5m, a fast config,
+and environment isolation.
+
+(tests/ml has no conftest.py on purpose: tests/warehouse imports names from its own
+`conftest` module, which a second conftest.py on sys.path could shadow.)
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from ml.config import TrainConfig, from_mapping
 from ml.dataset import KEY_COLUMNS, documented_columns
 
 LABEL_BARS = {"fwd_ret_5m": 1, "fwd_ret_1h": 12, "fwd_ret_4h": 48, "fwd_ret_1d": 288}
@@ -54,3 +63,23 @@ def training_frame(
     frame["barrier_label"] = np.where(up, 1, np.where(down, -1, 0)).astype("int32")
     frame["t1"] = frame["available_at"] + pd.to_timedelta(rng.integers(1, 37, rows) * 5, "min")
     return frame.iloc[:wanted].reset_index(drop=True)
+
+
+def fast_config(**overrides: object) -> TrainConfig:
+    """The trainer's recipe with few iterations: the code tests check plumbing, not skill."""
+    payload: dict[str, object] = {
+        "regressor": {"iterations": 40, "depth": 3},
+        "quantiles": {"iterations": 40, "depth": 3},
+        "classifier": {"iterations": 40, "depth": 3},
+        "cv": {"n_folds": 3, "embargo": "1h", "min_train_rows": 100},
+        "report": {"shap_rows": 300},
+    }
+    payload.update(overrides)
+    return from_mapping(payload)
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, data_dir: Path, target: Path | None = None) -> None:
+    """Point BTCFS_DATA_DIR (and dbt's target) at a test folder; no MLflow server."""
+    monkeypatch.setenv("BTCFS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(target or data_dir / "target"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -10,9 +10,15 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
-from mlframes import training_frame
+from mlframes import isolate, training_frame
 
 from btcfs.cli import cli
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data")
+
 
 FAST = {
     "horizon": "5m",

@@ -8,11 +8,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from mlframes import training_frame
+from mlframes import isolate, training_frame
 
 from ml import dataset
 from ml.config import TrainConfig
 from ml.errors import DatasetError
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data")
 
 
 def test_features_are_the_documented_ones_minus_keys_labels_and_non_inputs() -> None:

@@ -123,7 +123,7 @@ def test_regression_gates() -> None:
     ]
     mixed = [{"rank_ic": 0.1}, {"rank_ic": -0.1}, {"rank_ic": -0.1}]
     report = evaluate.regression_gates(_regression_overall(), mixed, RegressionGates())
-    assert report.failures() == ["positive_folds = 0.3333 (< 0.6)"]
+    assert report.failures() == ["positive_folds = 0.3333 (< 0.5)"]
     nan = evaluate.regression_gates(
         _regression_overall(rank_ic=float("nan")), folds, RegressionGates()
     )

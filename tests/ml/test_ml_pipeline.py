@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fast_config
-from mlpipeline import BuiltWarehouse
+from mlframes import fast_config, isolate
+from mlpipeline import BuiltWarehouse, synthetic_warehouse
 
 from ml import dataset, train
 from ml.cli import train_and_register
@@ -25,6 +25,16 @@ from ml.config import TrainConfig, load_config
 pytestmark = [pytest.mark.slow, pytest.mark.dbt]
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def random_walk_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    return synthetic_warehouse(tmp_path_factory.mktemp("random_walk"), "random_walk")
+
+
+@pytest.fixture(scope="module")
+def planted_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    return synthetic_warehouse(tmp_path_factory.mktemp("planted"), "planted")
 
 
 def shipped(**changes: object) -> TrainConfig:
@@ -76,9 +86,7 @@ def test_no_feature_is_a_near_copy_of_a_label(planted_warehouse: BuiltWarehouse)
 # --------------------------------------------------------------------------- behaviour
 
 
-def test_random_walk_has_no_out_of_sample_skill(
-    random_walk_warehouse: BuiltWarehouse, tmp_path: Path
-) -> None:
+def test_random_walk_has_no_out_of_sample_skill(random_walk_warehouse: BuiltWarehouse) -> None:
     for horizon in ("5m", "1h"):
         config = shipped(horizon=horizon)
         data = dataset.load(config, random_walk_warehouse.database)
@@ -97,8 +105,10 @@ def test_random_walk_has_no_out_of_sample_skill(
 
 
 def test_planted_effect_is_found_and_passes_the_gates(
-    planted_warehouse: BuiltWarehouse, tmp_path: Path
+    planted_warehouse: BuiltWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The fingerprint reads the lake and dbt's run results the build left.
+    isolate(monkeypatch, planted_warehouse.root, planted_warehouse.target)
     config = shipped(horizon="5m")
     outcome = train_and_register(
         config,
@@ -115,8 +125,8 @@ def test_planted_effect_is_found_and_passes_the_gates(
     importance = outcome.info.metadata["feature_importance"]
     assert max(importance, key=importance.__getitem__) == "taker_imbalance", importance
     fingerprint = outcome.info.metadata["data_fingerprint"]
-    assert fingerprint["lake"]["partitions"] > 0
-    assert fingerprint["dbt"]["invocation_id"]
+    assert fingerprint["lake"]["partitions"] > 100  # 50 days x 4 datasets
+    assert fingerprint["dbt"]["invocation_id"] and fingerprint["dbt"]["command"] == "build"
 
 
 def test_small_models_also_see_the_planted_effect(planted_warehouse: BuiltWarehouse) -> None:

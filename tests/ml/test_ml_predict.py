@@ -6,11 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fast_config
+from mlframes import fast_config, isolate
 from tests_ml_helpers import register_trained
 
 from ml import dataset, predict, registry
 from ml.errors import DatasetError, RegistryError
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data")
 
 
 def test_no_production_is_a_clear_error(tmp_path: Path) -> None:

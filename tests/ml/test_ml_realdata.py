@@ -10,7 +10,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from mlpipeline import BuiltWarehouse
+from mlframes import isolate
+from mlpipeline import REAL_DATA_REASON, SHARED_DATA, BuiltWarehouse, real_warehouse
 
 from ml.cli import format_backtest, format_scores, train_and_register
 from ml.config import load_config
@@ -20,18 +21,30 @@ pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.dbt]
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    if not (SHARED_DATA / "binance").is_dir():
+        pytest.skip(REAL_DATA_REASON)
+    return real_warehouse(tmp_path_factory.mktemp("real"))
+
+
 @pytest.mark.parametrize(
     ("target", "horizon"), [("fwd_ret", "5m"), ("fwd_ret", "1h"), ("tb_label", "1h")]
 )
 def test_real_days_out_of_sample(
-    real_warehouse: BuiltWarehouse, tmp_path: Path, target: str, horizon: str
+    real: BuiltWarehouse,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    horizon: str,
 ) -> None:
+    isolate(monkeypatch, real.root, real.target)
     config = dataclasses.replace(
         load_config(REPO / "config" / "train.yml"), target=target, horizon=horizon
     )
     outcome = train_and_register(
         config,
-        warehouse=real_warehouse.database,
+        warehouse=real.database,
         registry_root=tmp_path / "registry",
         reports_dir=tmp_path / "reports",
     )

@@ -6,9 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from mlframes import isolate
 
 from ml import registry
 from ml.errors import GateError, RegistryError
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data")
 
 
 def add(store: registry.Registry, passed: bool, model: str = "m") -> registry.VersionInfo:
@@ -121,3 +127,48 @@ def test_git_revision_of_this_repo() -> None:
 def test_mlflow_is_skipped_without_a_tracking_uri(tmp_path: Path) -> None:
     info = add(registry.Registry(tmp_path), True)
     assert registry.log_to_mlflow(info) is False
+
+
+def test_mlflow_logs_the_version_when_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow is optional: a stand-in module records what the registry would send."""
+    import importlib.machinery
+    import sys
+    import types
+
+    calls: list[tuple[str, object]] = []
+    fake = types.ModuleType("mlflow")
+    fake.__spec__ = importlib.machinery.ModuleSpec("mlflow", None)
+
+    class Run:
+        def __enter__(self) -> Run:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    fake.set_experiment = lambda name: calls.append(("experiment", name))  # type: ignore[attr-defined]
+    fake.start_run = lambda run_name: calls.append(("run", run_name)) or Run()  # type: ignore[attr-defined]
+    fake.log_params = lambda params: calls.append(("params", params))  # type: ignore[attr-defined]
+    fake.log_metrics = lambda metrics: calls.append(("metrics", metrics))  # type: ignore[attr-defined]
+    fake.set_tags = lambda tags: calls.append(("tags", tags))  # type: ignore[attr-defined]
+    fake.log_artifacts = lambda path: calls.append(("artifacts", path))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///nowhere")
+    store = registry.Registry(tmp_path)
+    info = store.register(
+        "m",
+        {
+            "gates": {"passed": True},
+            "config": {"cv": {"n_folds": 5}, "seed": 42},
+            "metrics": {"overall": {"rank_ic": 0.1, "coverage": None}},
+        },
+        lambda folder: None,
+    )
+    assert registry.log_to_mlflow(info) is True
+    recorded = dict(calls)
+    assert recorded["experiment"] == "m" and recorded["run"] == "m-v0001"
+    assert recorded["params"] == {"cv.n_folds": 5, "seed": 42}
+    assert recorded["metrics"] == {"rank_ic": 0.1}
+    assert recorded["artifacts"] == str(info.path)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
-from mlframes import training_frame
+from mlframes import isolate, training_frame
 from test_ml_cli import FAST, write_mart
 
 from btcfs.cli import cli
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data")
 
 
 def report_for(tmp_path: Path, target: str) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import fast_config
-from mlframes import training_frame
+from mlframes import fast_config, training_frame
 
 from ml import dataset, train
 
