@@ -46,6 +46,9 @@ def _known_errors(function: F) -> F:
             return function(*args, **kwargs)
         except MLError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a full disk or a read-only data folder is not a crash
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -132,3 +132,11 @@ def test_models_list_when_empty() -> None:
 def test_train_refuses_a_bad_option() -> None:
     result = CliRunner().invoke(cli, ["train", "--horizon", "2h"])
     assert result.exit_code == 2 and "'2h' is not one of" in result.output
+
+
+def test_an_unwritable_registry_is_a_clean_error(setup: tuple[Path, Path, pd.DataFrame]) -> None:
+    data_dir, config, _ = setup
+    (data_dir / "registry").write_text("a file where the registry folder should be")
+    result = CliRunner().invoke(cli, ["train", "--config", str(config)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "registry" in result.output
