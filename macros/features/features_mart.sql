@@ -170,7 +170,8 @@ windows_computed as (
         *,
         {%- if interval_seconds == 300 %}
         bar_return as ret_5m,
-        sqrt({{ rolling_aggregate('sum', 'bar_return * bar_return', bars_per_hour) }}) as rv_5m,
+        sqrt({{ rolling_aggregate('sum', 'bar_return * bar_return', bars_per_hour, 'bar_number > ' ~ bars_per_hour) }})
+            as rv_5m,
         {%- endif %}
         {{ rolling_aggregate('sum', 'perp_taker_delta - spot_taker_delta', bars_per_hour) }}
             as cvd_diff_60m,
@@ -178,16 +179,18 @@ windows_computed as (
             rolling_aggregate('sum', 'perp_quote_volume', bars_per_hour),
             rolling_aggregate('sum', 'perp_quote_volume + quote_volume', bars_per_hour),
         ) }} as perp_share_60m,
-        {{ rolling_aggregate('avg', 'bar_return', 5) }} as ret_mean_5,
-        {{ rolling_aggregate('avg', 'bar_return', 15) }} as ret_mean_15,
-        {{ rolling_aggregate('avg', 'bar_return', 60) }} as ret_mean_60,
-        {{ rolling_aggregate('stddev_samp', 'bar_return', 15) }} as ret_std_15,
-        {{ rolling_aggregate('stddev_samp', 'bar_return', 60) }} as ret_std_60,
-        {{ rolling_aggregate('avg', 'volume', 20) }} as volume_mean_20,
-        {{ rolling_aggregate('stddev_samp', 'volume', 20) }} as volume_std_20,
-        {{ finite_ema('volume', 20, ema_bars) }} as volume_ema_20,
-        {{ rolling_aggregate('sum', 'imputed_minutes', bars_per_hour) }} as imputed_minutes_1h,
-        {{ rolling_aggregate('sum', 'imputed_minutes', 4 * bars_per_hour) }} as imputed_minutes_4h,
+        {{ rolling_aggregate('avg', 'bar_return', 5, 'bar_number > 5') }} as ret_mean_5,
+        {{ rolling_aggregate('avg', 'bar_return', 15, 'bar_number > 15') }} as ret_mean_15,
+        {{ rolling_aggregate('avg', 'bar_return', 60, 'bar_number > 60') }} as ret_mean_60,
+        {{ rolling_aggregate('stddev_samp', 'bar_return', 15, 'bar_number > 15') }} as ret_std_15,
+        {{ rolling_aggregate('stddev_samp', 'bar_return', 60, 'bar_number > 60') }} as ret_std_60,
+        {{ rolling_aggregate('avg', 'volume', 20, 'bar_number >= 20') }} as volume_mean_20,
+        {{ rolling_aggregate('stddev_samp', 'volume', 20, 'bar_number >= 20') }} as volume_std_20,
+        {{ finite_ema('volume', 20, ema_bars, 'bar_number >= ' ~ ema_bars) }} as volume_ema_20,
+        cast({{ rolling_aggregate('sum', 'imputed_minutes', bars_per_hour, 'bar_number >= ' ~ bars_per_hour) }} as {{ dbt.type_int() }})
+            as imputed_minutes_1h,
+        cast({{ rolling_aggregate('sum', 'imputed_minutes', 4 * bars_per_hour, 'bar_number >= ' ~ 4 * bars_per_hour) }} as {{ dbt.type_int() }})
+            as imputed_minutes_4h,
         cast(floor(epoch_s / {{ refresh_seconds }}) as {{ dbt.type_bigint() }}) as quantile_period
     from returns_computed
 ),
@@ -198,15 +201,16 @@ input_history as (
         symbol,
         {%- for column in normalised %}
         min(case when {{ column }} is not null then epoch_s end) as {{ column }}_first_epoch_s,
-        min(case when {{ column }} is not null then epoch_s end)
-            as {{ column }}_first_epoch_s{{ "," if not loop.last }}
         {%- endfor %}
+        min(epoch_s) as first_epoch_s,
+        max(quantile_period) as last_quantile_period
     from windows_computed
     group by symbol
 ),
 
 quantile_windows as (
-    -- each bar joins the trailing window of each of the {{ refresh_periods }} periods after its own
+    -- each bar joins the trailing window of each of the {{ refresh_periods }} periods after its
+    -- own, for the periods that can get bounds: they hold bars and their window starts with data
     select
         windows_computed.symbol,
         windows_computed.quantile_period + cast(offsets.generated_number as {{ dbt.type_bigint() }})
@@ -215,33 +219,26 @@ quantile_windows as (
         windows_computed.{{ column }}{{ "," if not loop.last }}
         {%- endfor %}
     from windows_computed
+    inner join input_history
+        on windows_computed.symbol = input_history.symbol
     cross join ({{ dbt.generate_series(refresh_periods) }}) as offsets
-),
-
-quantiles_computed as (
-    select
-        symbol,
-        quantile_period,
-        {%- for column in normalised %}
-        {{ partition_quantile_cont(column, var('features_winsor_lower'), 'symbol, quantile_period') }}
-            as {{ column }}_lower,
-        {{ partition_quantile_cont(column, var('features_winsor_upper'), 'symbol, quantile_period') }}
-            as {{ column }}_upper{{ "," if not loop.last }}
-        {%- endfor %}
-    from quantile_windows
+    where
+        windows_computed.quantile_period + cast(offsets.generated_number as {{ dbt.type_bigint() }})
+        <= input_history.last_quantile_period
+        and (
+            windows_computed.quantile_period
+            + cast(offsets.generated_number as {{ dbt.type_bigint() }})
+        ) * {{ refresh_seconds }} - {{ window_seconds }} >= input_history.first_epoch_s
 ),
 
 winsor_bounds as (
     -- one row per symbol and period: the bounds every bar of that period is clipped to
-    select
-        symbol,
-        quantile_period,
-        {%- for column in normalised %}
-        max({{ column }}_lower) as {{ column }}_lower,
-        max({{ column }}_upper) as {{ column }}_upper{{ "," if not loop.last }}
-        {%- endfor %}
-    from quantiles_computed
-    group by symbol, quantile_period
+    {{ grouped_quantiles(
+        'quantile_windows',
+        ['symbol', 'quantile_period'],
+        normalised.keys() | list,
+        {'lower': var('features_winsor_lower'), 'upper': var('features_winsor_upper')},
+    ) | indent(4) }}
 ),
 
 values_winsorised as (
@@ -280,15 +277,26 @@ winsorised_history as (
     group by symbol
 ),
 
+moments_computed as (
+    -- trailing mean and sample standard deviation of each winsorised input
+    select
+        *,
+        {%- for column in normalised %}
+        avg({{ column }}_winsorised) {{ trailing_rows(window_bars) }} as {{ column }}_mean,
+        stddev_samp({{ column }}_winsorised) {{ trailing_rows(window_bars) }} as {{ column }}_sd{{ "," if not loop.last }}
+        {%- endfor %}
+    from values_winsorised
+),
+
 zscores_computed as (
     select
         *,
-        {%- for column, zscore in normalised.items() %}
-        {{ rolling_zscore(column ~ '_winsorised', window_bars) }} as {{ zscore }},
+        {%- for column, zscore_column in normalised.items() %}
+        {{ zscore(column ~ '_winsorised', column ~ '_mean', column ~ '_sd') }} as {{ zscore_column }},
         {%- endfor %}
         -- no liquidation source yet: NULL until one lands (excluded from the no-NULL gate)
         cast(null as {{ type_double() }}) as liq60_z
-    from values_winsorised
+    from moments_computed
 ),
 
 funding_events as (

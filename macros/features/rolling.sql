@@ -6,11 +6,17 @@
     over (partition by symbol order by open_time rows between {{ bars - 1 }} preceding and current row)
 {%- endmacro %}
 
-{#- `function(expression)` over the trailing `bars` rows, NULL unless all of them have a value
-    (a partial window at the start of a series never leaks into a published row). -#}
-{% macro rolling_aggregate(function, expression, bars) -%}
+{#- `function(expression)` over the trailing `bars` rows, NULL unless the window is full: all
+    of its rows have a value (a partial window at the start of a series never leaks into a
+    published row). `full_when` replaces that count by a cheaper condition known to be
+    equivalent (e.g. `bar_number > 5` for returns on the dense spot grid). -#}
+{% macro rolling_aggregate(function, expression, bars, full_when=none) -%}
     case
-        when count({{ expression }}) {{ trailing_rows(bars) }} = {{ bars }}
+        when {% if full_when is none -%}
+            count({{ expression }}) {{ trailing_rows(bars) }} = {{ bars }}
+        {%- else -%}
+            {{ full_when }}
+        {%- endif %}
             then {{ function }}({{ expression }}) {{ trailing_rows(bars) }}
     end
 {%- endmacro %}
@@ -20,11 +26,15 @@
     sum to 1. The weight left out, (1 - alpha)^bars, bounds the truncation error relative to the
     infinite EMA: |finite - infinite| <= (1 - alpha)^bars * (max - min of the series). With span
     20 and 100 bars it is 4.5e-5. LAG is a navigation function: it takes no frame. -#}
-{% macro finite_ema(expression, span, bars) -%}
+{% macro finite_ema(expression, span, bars, full_when=none) -%}
     {%- set alpha = 2.0 / (span + 1) -%}
     {%- set kept = 1.0 - (1.0 - alpha) ** bars -%}
     case
-        when count({{ expression }}) {{ trailing_rows(bars) }} = {{ bars }} then
+        when {% if full_when is none -%}
+            count({{ expression }}) {{ trailing_rows(bars) }} = {{ bars }}
+        {%- else -%}
+            {{ full_when }}
+        {%- endif %} then
             {%- for lag in range(bars) %}
             {{ "+ " if not loop.first }}{{ alpha * (1.0 - alpha) ** lag / kept }} * {% if lag == 0 -%}
                 {{ expression }}
@@ -45,16 +55,14 @@
     end
 {%- endmacro %}
 
-{#- (x - mean) / sample standard deviation over the trailing `bars` rows (NULLs in the window are
-    skipped). A constant window (deviation <= 1e-12 of the mean's size, e.g. a funding rate that
-    did not move for 30 days) gives 0, never a division by zero. -#}
-{% macro rolling_zscore(expression, bars) -%}
+{#- (x - mean) / sd, from a trailing mean and sample standard deviation computed beforehand
+    (once per input: see features_mart, `moments_computed`). A constant window (sd <= 1e-12 of
+    the mean's size, e.g. a funding rate that did not move for 30 days) gives 0, never a division
+    by zero; NULL when x is NULL. -#}
+{% macro zscore(expression, mean, sd) -%}
     case
         when {{ expression }} is null then null
-        when stddev_samp({{ expression }}) {{ trailing_rows(bars) }}
-            <= 1e-12 * abs(avg({{ expression }}) {{ trailing_rows(bars) }}) then 0
-        else
-            ({{ expression }} - avg({{ expression }}) {{ trailing_rows(bars) }})
-            / stddev_samp({{ expression }}) {{ trailing_rows(bars) }}
+        when {{ sd }} <= 1e-12 * abs({{ mean }}) then 0
+        else ({{ expression }} - {{ mean }}) / {{ sd }}
     end
 {%- endmacro %}

@@ -197,7 +197,7 @@ class FeatureWarehouse:
                 name: con.sql(
                     f"select * from {name} order by {keys.get(name, 'symbol, open_time')}"
                 )
-                .fetch_arrow_table()
+                .to_arrow_table()
                 .to_pandas()
                 for name in names
             }
