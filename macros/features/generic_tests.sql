@@ -4,7 +4,8 @@
 
     Every column of the relation is checked, read from the warehouse at run time (a column added
     to the mart is covered without editing the test): NULL anywhere, NaN or +-inf in float
-    columns. `except_columns` names the columns documented as allowed to be NULL. -#}
+    columns. `except_columns` names the columns documented as allowed to be NULL. With the var
+    gate_window_days > 0 only the model's last days are checked, as in every gate. -#}
 {% test finite_values_per_day(model, time_column, dataset, except_columns=[]) %}
 {{ config(store_failures=true, tags=['gate']) }}
 
@@ -42,7 +43,7 @@ per_day as (
                 else 0
             end
         ) as bad_rows
-    from {{ model }}
+    from {{ gate_relation(model, time_column) }}
     group by symbol, {{ utc_date(time_column) }}
 
 ),
