@@ -2,8 +2,10 @@
 
 1. Full build over the 105 real days in ../shared/data (spot 1m klines + real funding).
 2. Full build over one year of synthetic 1m bars (all six lake datasets).   target < 60 s
-3. One-day incremental update of (2): land the next day, `dbt build` again. target < 10 s,
-   dbt start-up included.
+3. One-day incremental update of (2): land the next day, build again. target < 10 s, dbt
+   start-up included. Measured as a plain `dbt build` and as the daily update
+   `dbt build --exclude-resource-type unit_test --vars '{gate_window_days: 2}'` (gates re-check
+   the two rebuilt days; unit tests test code, not data, and run in CI).
 
 Every figure is a fresh `dbt` process, as a user runs it (start-up and parse included).
 Landing the fixture lakes is not timed. `--select core` builds only the warehouse core
@@ -43,19 +45,28 @@ def dbt_build(root: Path, select: list[str]) -> tuple[float, dict[str, int], flo
         DBT_LOG_PATH=str(root / "logs"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
+    results_path = root / "target" / "run_results.json"
+    results_path.unlink(missing_ok=True)
     started = time.perf_counter()
     proc = subprocess.run(
         [str(DBT), "build", *select], cwd=REPO, env=env, capture_output=True, text=True
     )
     wall = time.perf_counter() - started
-    results = json.loads((root / "target" / "run_results.json").read_text())
+    if proc.returncode != 0 or not results_path.exists():
+        tail = "\n".join(proc.stdout.splitlines()[-15:])
+        print(f"   dbt build FAILED (exit {proc.returncode}); its time is not a result:\n{tail}")
+        return wall, {"FAILED": 1}, 0.0
+    results = json.loads(results_path.read_text())
     statuses: dict[str, int] = {}
     for result in results["results"]:
         statuses[result["status"]] = statuses.get(result["status"], 0) + 1
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.splitlines()[-15:])
-        print(f"   dbt build exited {proc.returncode}:\n{tail}")
     return wall, statuses, float(results.get("elapsed_time", 0.0))
+
+
+def _verdict(wall: float, target: float, statuses: dict[str, int]) -> str:
+    if "FAILED" in statuses:
+        return "build failed"
+    return "ok" if wall < target else "OVER TARGET"
 
 
 def _fmt(statuses: dict[str, int]) -> str:
@@ -105,7 +116,7 @@ def bench_year(work: Path, select: list[str], days: int) -> None:
     )
     landed = time.perf_counter() - started
     wall, statuses, dag = dbt_build(root, select)
-    verdict = "ok" if wall < TARGET_S["year"] or days < 365 else "OVER TARGET"
+    verdict = _verdict(wall, TARGET_S["year"], statuses)
     print(
         f"-- synthetic {days} days ({days * 1440:,} 1m bars, six datasets), landed {landed:.1f} s"
     )
@@ -113,16 +124,17 @@ def bench_year(work: Path, select: list[str], days: int) -> None:
         f"   full dbt build: {wall:.1f} s wall ({dag:.1f} s in dbt's DAG)  target < 60 s: {verdict}"
     )
     print(f"     {_fmt(statuses)}")
-    windowed = ["--vars", "{gate_window_days: 2}"]
+    # The daily update: gates over the 2 rebuilt days, unit tests (code, not data) left to CI.
+    daily = ["--exclude-resource-type", "unit_test", "--vars", "{gate_window_days: 2}"]
     runs = [
-        ("one-day incremental, gates over all history", []),
-        ("one-day incremental, gates over the last 2 days (first such run: reparse)", windowed),
-        ("one-day incremental, gates over the last 2 days (daily steady state)", windowed),
+        ("one-day incremental `dbt build` (all gates over all history, unit tests)", []),
+        ("daily update, first run with its flags (dbt reparses)", daily),
+        ("daily update, steady state", daily),
     ]
     for offset, (label, extra) in enumerate(runs):
         lf.land(root / "lake", market, days=[first_extra + timedelta(days=offset)])
         wall, statuses, dag = dbt_build(root, [*select, *extra])
-        verdict = "ok" if wall < TARGET_S["incremental"] else "over"
+        verdict = _verdict(wall, TARGET_S["incremental"], statuses)
         print(f"   {label}: {wall:.1f} s wall ({dag:.1f} s in dbt's DAG)  < 10 s: {verdict}")
         print(f"     {_fmt(statuses)}")
     print(f"   bars_5m rows: {_rows(root, 'bars_5m'):,}")
