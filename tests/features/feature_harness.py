@@ -165,7 +165,8 @@ class FeatureWarehouse:
         if wal.exists():
             wal.unlink()
 
-    def dbt(self, *args: str) -> str:
+    def dbt(self, *args: str, expect_ok: bool = True) -> str:
+        """Run dbt here; its output. Raise unless it succeeds (or, expect_ok=False, fails)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
         env.update(
             BTCFS_DATA_DIR=str(self.root),
@@ -178,8 +179,10 @@ class FeatureWarehouse:
             command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200
         )
         output = proc.stdout + proc.stderr
-        if proc.returncode != 0:
+        if expect_ok and proc.returncode != 0:
             raise AssertionError(f"dbt {' '.join(args)} failed:\n{output[-6000:]}")
+        if not expect_ok and proc.returncode == 0:
+            raise AssertionError(f"dbt {' '.join(args)} unexpectedly passed:\n{output[-3000:]}")
         return output
 
     def build(self, tables: Tables) -> dict[str, pd.DataFrame]:
