@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 
 import lakefixtures as lf
 import pytest
+from click.testing import CliRunner
 from conftest import CORE, Warehouse, make_warehouse
+
+from btcfs.cli import cli
 
 pytestmark = pytest.mark.dbt
 
@@ -269,3 +273,25 @@ def test_source_freshness_warns_for_datasets_never_landed(spot_only: Warehouse) 
     assert "PASS freshness of binance.spot_klines" in run.output
     assert "WARN freshness of binance.perp_klines" in run.output
     assert "quarantine" not in run.output  # quarantine files carry no freshness signal
+
+
+def test_btcfs_qa_passes_and_writes_a_summary_per_dataset(
+    synthetic: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synthetic.dbt("build", *CORE)  # the module's other runs may have replaced run_results.json
+    monkeypatch.setenv("BTCFS_DATA_DIR", str(synthetic.root))
+    result = CliRunner().invoke(cli, ["qa", "--target-path", str(synthetic.target), "--verbose"])
+    assert result.exit_code == 0, result.output
+    assert "PASS    gap_ratio__spot_klines" in result.output
+    folder = synthetic.root / "reports" / "qa"
+    datasets = {p.stem for p in folder.glob("*.json")} - {"gates"}
+    assert datasets == {
+        "spot_klines", "perp_klines", "mark_klines", "premium_klines", "funding", "open_interest",
+    }  # fmt: skip
+    spot = json.loads((folder / "spot_klines.json").read_text())
+    assert spot["coverage"] == 1.0 and spot["gap_ratio"] == 0.0
+    assert spot["row_count"] == DAYS * 1440 and spot["duplicate_rows"] == 0
+    assert spot["null_counts"] == {} and spot["quarantined_rows"] == 0
+    oi = json.loads((folder / "open_interest.json").read_text())
+    assert oi["missing_periods"] == 1  # the measurement removed above
+    assert 0 < oi["imputed_share_5m"] < 0.01
