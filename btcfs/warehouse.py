@@ -48,6 +48,8 @@ class RunSummary:
     command: str | None
     statuses: dict[str, int]
     gates: list[GateResult]
+    invocation_id: str | None = None
+    dbt_version: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -113,6 +115,8 @@ def read_run_results(target: Path) -> RunSummary:
         command=args.get("which"),
         statuses=dict(statuses),
         gates=gates,
+        invocation_id=metadata.get("invocation_id"),
+        dbt_version=metadata.get("dbt_version"),
     )
 
 

@@ -1,0 +1,356 @@
+"""`btcfs publish`: copy the built marts into a new DuckDB file and swap it in as serve.duckdb.
+
+dbt writes build.duckdb and DuckDB lets one process write a file or many read it, never both
+(ARCHITECTURE.md, invariant 6). So the API reads its own file: publish checks the last dbt
+build's gates (the run results `btcfs qa` reads), opens build.duckdb read-only, copies the
+marts and `latest_features` into a fresh file with a metadata table (when it was built, dbt's
+invocation id, the pinned model versions, the gates), fsyncs it and `os.replace`s it over
+serve.duckdb. A reader holding the old file keeps reading the old inode until it reattaches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+
+from btcfs import __version__
+from btcfs.settings import DataPaths
+from btcfs.warehouse import PROBLEM_STATUSES, QAError, RunSummary, read_run_results
+
+SERVE_FILE = "serve.duckdb"
+BUILD_FILE = "build.duckdb"
+#: Marts the API reads: publish refuses a warehouse that lacks one.
+REQUIRED_MARTS = (
+    "bars_5m",
+    "bars_15m",
+    "bars_1h",
+    "bars_4h",
+    "bars_1d",
+    "features_5m",
+    "features_1h",
+    "latest_features",
+)
+#: Marts copied when the build has them (training_set_5m stays behind: it is the trainer's
+#: input, features_5m joined to labels_5m, and would double the file for nothing served).
+OPTIONAL_MARTS = ("perp_bars_5m", "perp_bars_1h", "labels_5m")
+METADATA_TABLE = "btcfs_publish"
+MODELS_TABLE = "btcfs_models"
+GATES_TABLE = "btcfs_gates"
+DEFAULT_MODEL = "btcusdt_5m"
+_SHOWN_GATES = 5
+
+
+class PublishError(Exception):
+    """A publish that was refused or could not finish; serve.duckdb is left as it was."""
+
+
+@dataclass(frozen=True)
+class PinnedModel:
+    """A registry version that the published file pins for serving."""
+
+    model: str
+    version: str
+    stage: str  # production | candidate | rejected
+    target: str
+    horizon: str | None
+    features: list[str]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    path: Path
+    published_at: datetime
+    built_at: str | None
+    invocation_id: str | None
+    tables: dict[str, int]
+    models: list[PinnedModel] = field(default_factory=list)
+
+
+def failed_gates(summary: RunSummary) -> list[str]:
+    """Names of the gates that failed at error severity (or errored) in this run."""
+    return [gate.name for gate in summary.gates if gate.status in PROBLEM_STATUSES]
+
+
+def check_gates(summary: RunSummary) -> None:
+    """Refuse a run that was not a build or that failed a gate (naming the gates)."""
+    label = f"the last dbt {summary.command or 'run'} (invocation {summary.invocation_id})"
+    if summary.command != "build":
+        raise PublishError(
+            f"refusing to publish: {label} was not `dbt build`, so its gates are unknown"
+        )
+    names = failed_gates(summary)
+    if names:
+        shown = ", ".join(names[:_SHOWN_GATES])
+        more = f" (+{len(names) - _SHOWN_GATES} more)" if len(names) > _SHOWN_GATES else ""
+        raise PublishError(
+            f"refusing to publish: {label} failed {len(names)} gate(s): {shown}{more}"
+        )
+    errored = sum(summary.statuses.get(status, 0) for status in PROBLEM_STATUSES)
+    if errored:
+        raise PublishError(f"refusing to publish: {label} had {errored} failed or errored nodes")
+
+
+def pin_models(registry_root: Path | None = None) -> list[PinnedModel]:
+    """Each registered model's serving version: production, else the newest candidate, else
+    the newest (the registry's own default), with its stage recorded so the API can say so."""
+    from ml.errors import RegistryError
+    from ml.registry import Registry
+
+    registry = Registry(registry_root)
+    pinned = []
+    for name in registry.models():
+        try:
+            info = registry.get(name)
+        except RegistryError:
+            continue  # a model folder with no complete version yet
+        meta = info.metadata
+        pinned.append(
+            PinnedModel(
+                model=info.model,
+                version=info.version,
+                stage=info.stage,
+                target=str(meta.get("target", "")),
+                horizon=meta.get("horizon"),
+                features=list(meta.get("features") or []),
+                created_at=info.created_at,
+            )
+        )
+    return pinned
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_CREATE_COPY = "create table main.{name} as select * from build.main.{name} order by {order}"
+_COUNT = "select count(*) from main.{name}"
+_INSERT = "insert into {name} values ({marks})"
+
+
+def _sql(template: str, **identifiers: str) -> str:
+    """A statement from one of this module's templates and table or column names of its own
+    (never user input: checked against a plain identifier pattern all the same)."""
+    for value in identifiers.values():
+        if value and not all(_IDENTIFIER.match(part.strip()) for part in value.split(",")):
+            raise ValueError(f"not a plain identifier list: {value!r}")
+    return template.format(**identifiers)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]]) -> None:
+    if rows:
+        marks = ", ".join("?" * len(rows[0]))
+        con.executemany(_INSERT.format(name=_sql("{name}", name=table), marks=marks), rows)
+
+
+def _quoted(path: Path) -> str:
+    # ATTACH takes no bound parameters: a literal with quotes doubled.
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_marts(con: duckdb.DuckDBPyConnection, build: Path) -> dict[str, int]:
+    try:
+        con.execute(f"attach {_quoted(build)} as build (read_only)")
+    except duckdb.Error as exc:
+        if "lock" in str(exc).lower():
+            raise PublishError(
+                f"cannot read {build}: another process holds it (is dbt still running?)"
+            ) from exc
+        raise PublishError(f"cannot open {build} read-only: {exc}") from exc
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = 'build' and table_schema = 'main'"
+        ).fetchall()
+    }
+    missing = [name for name in REQUIRED_MARTS if name not in present]
+    if missing:
+        raise PublishError(f"{build} lacks {', '.join(missing)}: run a full `dbt build` first")
+    tables: dict[str, int] = {}
+    for name in (*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)):
+        columns = {
+            row[0]
+            for row in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_catalog = 'build' and table_schema = 'main' and table_name = ?",
+                [name],
+            ).fetchall()
+        }
+        # Sorted by key so time-range reads touch few row groups (DuckDB zone maps).
+        order = ", ".join(c for c in ("symbol", "bar_interval", "open_time") if c in columns)
+        con.execute(_sql(_CREATE_COPY, name=name, order=order or "all"))
+        count = con.execute(_sql(_COUNT, name=name)).fetchone()
+        tables[name] = int(count[0]) if count else 0
+    con.execute("detach build")
+    return tables
+
+
+def _write_metadata(
+    con: duckdb.DuckDBPyConnection,
+    summary: RunSummary,
+    models: list[PinnedModel],
+    tables: dict[str, int],
+    published_at: datetime,
+    build: Path,
+    primary_model: str,
+) -> None:
+    primary = next((m for m in models if m.model == primary_model), None)
+    con.execute(
+        f"""create table {METADATA_TABLE} (
+            published_at timestamptz, built_at timestamptz, dbt_invocation_id varchar,
+            dbt_command varchar, dbt_version varchar, model varchar, model_version varchar,
+            model_stage varchar, source varchar, tables varchar, statuses varchar,
+            btcfs_version varchar)"""
+    )
+    _insert(
+        con,
+        METADATA_TABLE,
+        [[
+            published_at,
+            summary.generated_at,
+            summary.invocation_id,
+            summary.command,
+            summary.dbt_version,
+            primary.model if primary else None,
+            primary.version if primary else None,
+            primary.stage if primary else None,
+            str(build),
+            json.dumps(tables, sort_keys=True),
+            json.dumps(summary.statuses, sort_keys=True),
+            __version__,
+        ]],
+    )  # fmt: skip
+    con.execute(
+        f"""create table {MODELS_TABLE} (
+            model varchar, version varchar, stage varchar, target varchar, horizon varchar,
+            features varchar, created_at varchar)"""
+    )
+    _insert(
+        con,
+        MODELS_TABLE,
+        [[m.model, m.version, m.stage, m.target, m.horizon, json.dumps(m.features), m.created_at]
+         for m in models],
+    )  # fmt: skip
+    con.execute(
+        f"""create table {GATES_TABLE} (
+            name varchar, kind varchar, status varchar, failures bigint, model varchar,
+            message varchar)"""
+    )
+    rows: list[list[Any]] = [
+        [gate.name, gate.kind, gate.status, gate.failures, gate.model, gate.message]
+        for gate in summary.gates
+    ]
+    _insert(con, GATES_TABLE, rows)
+
+
+def publish(
+    *,
+    target_path: Path,
+    warehouse: Path | None = None,
+    serve: Path | None = None,
+    registry_root: Path | None = None,
+    primary_model: str = DEFAULT_MODEL,
+) -> PublishResult:
+    """Check the gates, copy the marts to a new file, pin the models, swap it in atomically."""
+    paths = DataPaths.from_env()
+    build = (warehouse or paths.warehouse / BUILD_FILE).resolve()
+    serve = (serve or paths.warehouse / SERVE_FILE).resolve()
+    try:
+        summary = read_run_results(target_path)
+    except QAError as exc:
+        raise PublishError(f"refusing to publish: {exc.message}") from exc
+    check_gates(summary)
+    if not build.is_file():
+        raise PublishError(f"{build} not found: run `dbt build` first")
+    models = pin_models(registry_root)
+    serve.parent.mkdir(parents=True, exist_ok=True)
+    temporary = serve.with_name(f".{serve.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    published_at = datetime.now(UTC)
+    try:
+        con = duckdb.connect(str(temporary))
+        try:
+            tables = _copy_marts(con, build)
+            _write_metadata(con, summary, models, tables, published_at, build, primary_model)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        temporary.chmod(0o644)
+        _fsync(temporary)
+        temporary.replace(serve)  # os.replace: atomic on one filesystem
+        _fsync(serve.parent, directory=True)
+    finally:
+        temporary.unlink(missing_ok=True)
+        temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
+    return PublishResult(
+        serve, published_at, summary.generated_at, summary.invocation_id, tables, models
+    )
+
+
+@click.command("publish")
+@click.option(
+    "--target-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("DBT_TARGET_PATH", "target"),
+    show_default="$DBT_TARGET_PATH or target",
+    help="dbt's target folder holding the last build's run_results.json.",
+)
+@click.option(
+    "--warehouse",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="DuckDB file dbt built [default: $BTCFS_DATA_DIR/warehouse/build.duckdb].",
+)
+@click.option(
+    "--serve",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File the API reads [default: $BTCFS_DATA_DIR/warehouse/serve.duckdb].",
+)
+@click.option(
+    "--model",
+    "primary_model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Registry model named in the metadata row as the model (every model is pinned).",
+)
+def publish_command(
+    target_path: Path, warehouse: Path | None, serve: Path | None, primary_model: str
+) -> None:
+    """Publish the last dbt build to the API: copy the marts, then swap serve.duckdb atomically.
+
+    Refuses (exit 1) when the last `dbt build` failed a gate. Otherwise copies the marts and
+    latest_features into a new DuckDB file with a metadata table (built_at, dbt invocation
+    id, pinned model versions, gate results), fsyncs it and replaces serve.duckdb in one
+    rename: a running API reattaches on its next request.
+
+    \b
+    Example: dbt build && btcfs publish
+    """
+    try:
+        result = publish(
+            target_path=target_path, warehouse=warehouse, serve=serve, primary_model=primary_model
+        )
+    except PublishError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise click.ClickException(f"publish failed: {exc.strerror or exc}{where}") from None
+    rows = sum(result.tables.values())
+    models = ", ".join(f"{m.model} {m.version} ({m.stage})" for m in result.models) or "none"
+    click.echo(
+        f"published {result.path}: {len(result.tables)} marts, {rows} rows; dbt invocation "
+        f"{result.invocation_id} built at {result.built_at}; models: {models}"
+    )
