@@ -13,7 +13,9 @@
 {% macro default__grouped_quantiles(relation, group_by, columns, fractions) -%}
     {#- Standard SQL's ordered-set aggregate (Postgres, Snowflake, ...). -#}
     select
-        {{ group_by | join(', ') }},
+        {%- for column in group_by %}
+        {{ column }},
+        {%- endfor %}
         {%- for column in columns %}
         {%- set outer_loop = loop %}
         {%- for suffix, fraction in fractions.items() %}
@@ -27,7 +29,9 @@
 
 {% macro duckdb__grouped_quantiles(relation, group_by, columns, fractions) -%}
     select
-        {{ group_by | join(', ') }},
+        {%- for column in group_by %}
+        {{ column }},
+        {%- endfor %}
         {%- for column in columns %}
         {%- set outer_loop = loop %}
         {%- for suffix, fraction in fractions.items() %}
@@ -40,7 +44,9 @@
 
 {% macro bigquery__grouped_quantiles(relation, group_by, columns, fractions) -%}
     select
-        {{ group_by | join(', ') }},
+        {%- for column in group_by %}
+        {{ column }},
+        {%- endfor %}
         {%- for column in columns %}
         {%- set outer_loop = loop %}
         {%- for suffix, fraction in fractions.items() %}
@@ -49,7 +55,9 @@
         {%- endfor %}
     from (
         select
-            {{ group_by | join(', ') }},
+            {%- for column in group_by %}
+            {{ column }},
+            {%- endfor %}
             {%- for column in columns %}
             {%- set outer_loop = loop %}
             {%- for suffix, fraction in fractions.items() %}

@@ -128,18 +128,22 @@ sources_joined as (
         row_number() over (partition by bars.symbol order by bars.open_time) as bar_number
     from bars
     left join perp_bars
-        on bars.symbol = perp_bars.symbol
-        and bars.open_time = perp_bars.open_time
+        on
+            bars.symbol = perp_bars.symbol
+            and bars.open_time = perp_bars.open_time
     left join funding
-        on bars.symbol = funding.symbol
-        and bars.open_time = funding.open_time
+        on
+            bars.symbol = funding.symbol
+            and bars.open_time = funding.open_time
     left join open_interest
-        on bars.symbol = open_interest.symbol
-        and bars.open_time = open_interest.open_time
+        on
+            bars.symbol = open_interest.symbol
+            and bars.open_time = open_interest.open_time
     {%- if interval_seconds > 300 %}
     left join five_minute_returns_per_bar
-        on bars.symbol = five_minute_returns_per_bar.symbol
-        and bars.epoch_s = five_minute_returns_per_bar.bar_epoch_s
+        on
+            bars.symbol = five_minute_returns_per_bar.symbol
+            and bars.epoch_s = five_minute_returns_per_bar.bar_epoch_s
     {%- endif %}
 ),
 
@@ -213,22 +217,19 @@ quantile_windows as (
     -- own, for the periods that can get bounds: they hold bars and their window starts with data
     select
         windows_computed.symbol,
-        windows_computed.quantile_period + cast(offsets.generated_number as {{ dbt.type_bigint() }})
-            as quantile_period,
+        windows_computed.quantile_period + window_steps.periods_ahead as quantile_period,
         {%- for column in normalised %}
         windows_computed.{{ column }}{{ "," if not loop.last }}
         {%- endfor %}
     from windows_computed
     inner join input_history
         on windows_computed.symbol = input_history.symbol
-    cross join ({{ dbt.generate_series(refresh_periods) }}) as offsets
+    {{ integer_range_join(1, refresh_periods, 'window_steps', 'periods_ahead') }}
     where
-        windows_computed.quantile_period + cast(offsets.generated_number as {{ dbt.type_bigint() }})
+        windows_computed.quantile_period + window_steps.periods_ahead
         <= input_history.last_quantile_period
-        and (
-            windows_computed.quantile_period
-            + cast(offsets.generated_number as {{ dbt.type_bigint() }})
-        ) * {{ refresh_seconds }} - {{ window_seconds }} >= input_history.first_epoch_s
+        and (windows_computed.quantile_period + window_steps.periods_ahead) * {{ refresh_seconds }}
+        - {{ window_seconds }} >= input_history.first_epoch_s
 ),
 
 winsor_bounds as (
@@ -245,25 +246,21 @@ values_winsorised as (
     select
         windows_computed.*,
         {%- for column in normalised %}
-        case
-            -- the bounds' window must lie inside the input's observed history
-            when input_history.{{ column }}_first_epoch_s
-                > windows_computed.quantile_period * {{ refresh_seconds }} - {{ window_seconds }}
-                then null
-            when winsor_bounds.{{ column }}_lower is null then null
-            else {{ winsorise(
-                'windows_computed.' ~ column,
-                'winsor_bounds.' ~ column ~ '_lower',
-                'winsor_bounds.' ~ column ~ '_upper',
-            ) }}
-        end as {{ column }}_winsorised{{ "," if not loop.last }}
+        {{ winsorise(
+            'windows_computed.' ~ column,
+            'winsor_bounds.' ~ column ~ '_lower',
+            'winsor_bounds.' ~ column ~ '_upper',
+            valid_when='input_history.' ~ column ~ '_first_epoch_s <= windows_computed.quantile_period * '
+                ~ refresh_seconds ~ ' - ' ~ window_seconds,
+        ) }} as {{ column }}_winsorised{{ "," if not loop.last }}
         {%- endfor %}
     from windows_computed
     inner join input_history
         on windows_computed.symbol = input_history.symbol
     left join winsor_bounds
-        on windows_computed.symbol = winsor_bounds.symbol
-        and windows_computed.quantile_period = winsor_bounds.quantile_period
+        on
+            windows_computed.symbol = winsor_bounds.symbol
+            and windows_computed.quantile_period = winsor_bounds.quantile_period
 ),
 
 winsorised_history as (
@@ -327,10 +324,11 @@ funding_ranked as (
     inner join funding_history
         on current_event.symbol = funding_history.symbol
     inner join funding_events as past_event
-        on current_event.symbol = past_event.symbol
-        and past_event.funding_at <= current_event.funding_at
-        and past_event.funding_at
-            > {{ timestamp_add_seconds('current_event.funding_at', -window_seconds) }}
+        on
+            current_event.symbol = past_event.symbol
+            and current_event.funding_at >= past_event.funding_at
+            and {{ timestamp_add_seconds('current_event.funding_at', -window_seconds) }}
+        < past_event.funding_at
     where funding_history.first_funding_at
         <= {{ timestamp_add_seconds('current_event.funding_at', -window_seconds) }}
     group by current_event.symbol, current_event.funding_at
@@ -381,8 +379,9 @@ final as (
     inner join winsorised_history
         on zscores_computed.symbol = winsorised_history.symbol
     left join funding_ranked
-        on zscores_computed.symbol = funding_ranked.symbol
-        and zscores_computed.funding_at = funding_ranked.funding_at
+        on
+            zscores_computed.symbol = funding_ranked.symbol
+            and zscores_computed.funding_at = funding_ranked.funding_at
     where
         -- warm-up: every window is full
         zscores_computed.bar_number >= {{ spot_history_bars }}

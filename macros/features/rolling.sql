@@ -45,10 +45,13 @@
     end
 {%- endmacro %}
 
-{#- x clipped to [lower, upper]. CASE rather than LEAST/GREATEST: DuckDB's skip NULLs, BigQuery's
-    return NULL. NULL when x is NULL; callers NULL the result when the bounds are not valid. -#}
-{% macro winsorise(expression, lower, upper) -%}
+{#- x clipped to [lower, upper]; NULL when x or a bound is NULL, or when `valid_when` (the
+    bounds' window lies inside the input's observed history) does not hold. CASE rather than
+    LEAST/GREATEST: DuckDB's skip NULLs, BigQuery's return NULL. -#}
+{% macro winsorise(expression, lower, upper, valid_when='true') -%}
     case
+        when not coalesce({{ valid_when }}, false) then null
+        when {{ lower }} is null or {{ upper }} is null then null
         when {{ expression }} < {{ lower }} then {{ lower }}
         when {{ expression }} > {{ upper }} then {{ upper }}
         else {{ expression }}

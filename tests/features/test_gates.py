@@ -42,13 +42,23 @@ def test_hourly_5m_features_come_from_the_hours_last_5m_bar(
     np.testing.assert_allclose(joined["ret_1h"], joined["ret_1h_5m"], rtol=1e-9)
 
 
+def test_training_and_serving_marts_carry_every_feature_column(
+    built: dict[str, pd.DataFrame],
+) -> None:
+    features = list(built["features_5m"].columns)
+    assert list(built["features_1h"].columns) == features
+    assert list(built["training_set_5m"].columns)[: len(features)] == features
+    assert list(built["latest_features"].columns) == [*features, "bar_interval"]
+
+
 def test_non_finite_and_null_features_fail_their_gate(
     small_warehouse: FeatureWarehouse, built: dict[str, pd.DataFrame]
 ) -> None:
     con = duckdb.connect(str(small_warehouse.database))
     try:
         con.execute(
-            "update features_5m set vol_z = 'nan'::double where open_time = '2025-01-07 10:00:00+00'"
+            "update features_5m set vol_z = 'nan'::double "
+            "where open_time = '2025-01-07 10:00:00+00'"
         )
         con.execute(
             "update features_5m set basis_bps = 'inf'::double, ret_1h = null "

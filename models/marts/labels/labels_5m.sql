@@ -81,12 +81,10 @@ barrier_horizons as (
         barriers_set.open_time,
         barriers_set.close + {{ atr_multiple }} * barriers_set.atr as upper_barrier,
         barriers_set.close - {{ atr_multiple }} * barriers_set.atr as lower_barrier,
-        cast(offsets.generated_number as {{ dbt.type_bigint() }}) as bars_ahead,
-        barriers_set.epoch_s
-        + cast(offsets.generated_number as {{ dbt.type_bigint() }}) * {{ interval_seconds }}
-            as ahead_epoch_s
+        horizon_steps.bars_ahead,
+        barriers_set.epoch_s + horizon_steps.bars_ahead * {{ interval_seconds }} as ahead_epoch_s
     from barriers_set
-    cross join ({{ dbt.generate_series(horizon_bars) }}) as offsets
+    {{ integer_range_join(1, horizon_bars, 'horizon_steps', 'bars_ahead') }}
     where barriers_set.atr is not null
 ),
 
@@ -100,8 +98,9 @@ barrier_paths as (
         ahead.low <= barrier_horizons.lower_barrier as is_lower_touched
     from barrier_horizons
     inner join prices as ahead
-        on barrier_horizons.symbol = ahead.symbol
-        and barrier_horizons.ahead_epoch_s = ahead.epoch_s
+        on
+            barrier_horizons.symbol = ahead.symbol
+            and barrier_horizons.ahead_epoch_s = ahead.epoch_s
 ),
 
 barriers_touched as (
@@ -146,8 +145,9 @@ touches_classified as (
         ) as bars_to_touch
     from barriers_set
     inner join barriers_touched
-        on barriers_set.symbol = barriers_touched.symbol
-        and barriers_set.open_time = barriers_touched.open_time
+        on
+            barriers_set.symbol = barriers_touched.symbol
+            and barriers_set.open_time = barriers_touched.open_time
 ),
 
 final as (

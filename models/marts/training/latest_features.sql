@@ -9,24 +9,27 @@
 with
 
 features_5m as (
-    select
-        '5m' as bar_interval,
-        *
-    from {{ ref('features_5m') }}
+    select * from {{ ref('features_5m') }}
 ),
 
 features_1h as (
-    select
-        '1h' as bar_interval,
-        *
-    from {{ ref('features_1h') }}
+    select * from {{ ref('features_1h') }}
 ),
 
 features_unioned as (
-    -- both marts come from one macro: the same columns in the same order
-    select * from features_5m
+    select
+        {%- for column in feature_columns() %}
+        {{ column }},
+        {%- endfor %}
+        '5m' as bar_interval
+    from features_5m
     union all
-    select * from features_1h
+    select
+        {%- for column in feature_columns() %}
+        {{ column }},
+        {%- endfor %}
+        '1h' as bar_interval
+    from features_1h
 ),
 
 newest_rows as (
@@ -39,12 +42,17 @@ newest_rows as (
 ),
 
 final as (
-    select features_unioned.*
+    select
+        {%- for column in feature_columns() %}
+        features_unioned.{{ column }},
+        {%- endfor %}
+        features_unioned.bar_interval
     from features_unioned
     inner join newest_rows
-        on features_unioned.symbol = newest_rows.symbol
-        and features_unioned.bar_interval = newest_rows.bar_interval
-        and features_unioned.open_time = newest_rows.open_time
+        on
+            features_unioned.symbol = newest_rows.symbol
+            and features_unioned.bar_interval = newest_rows.bar_interval
+            and features_unioned.open_time = newest_rows.open_time
 )
 
 select * from final

@@ -29,7 +29,9 @@ labels as (
 
 final as (
     select
-        features.*,
+        {%- for column in feature_columns() %}
+        features.{{ column }},
+        {%- endfor %}
         labels.fwd_ret_5m,
         labels.fwd_ret_1h,
         labels.fwd_ret_4h,
@@ -44,8 +46,9 @@ final as (
         labels.t1
     from features
     inner join labels
-        on features.symbol = labels.symbol
-        and features.open_time = labels.open_time
+        on
+            features.symbol = labels.symbol
+            and features.open_time = labels.open_time
 )
 
 select * from final

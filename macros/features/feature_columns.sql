@@ -1,0 +1,42 @@
+{#- The published columns of features_5m and features_1h, in the order features_mart's final
+    select writes them: what training_set_5m and latest_features carry over by name
+    (tests/features/test_gates.py checks the two stay equal). -#}
+{% macro feature_columns() -%}
+    {{ return([
+        'symbol',
+        'open_time',
+        'available_at',
+        'close',
+        'ret_5m',
+        'ret_1h',
+        'ret_4h',
+        'hl_range',
+        'co_ret',
+        'rv_5m_z',
+        'vol_z',
+        'oi_z',
+        'fund_now_z',
+        'funding_pctile_30d',
+        'cvd_diff_z',
+        'perp_share_60m',
+        'liq60_z',
+        'basis_bps',
+        'taker_imbalance',
+        'hour_of_week_sin',
+        'hour_of_week_cos',
+        'ret_mean_5',
+        'ret_mean_15',
+        'ret_mean_60',
+        'ret_std_15',
+        'ret_std_60',
+        'momentum_10',
+        'volume_mean_20',
+        'volume_std_20',
+        'volume_ema_20',
+        'is_imputed_bar',
+        'imputed_minutes_1h',
+        'imputed_minutes_4h',
+        'is_perp_imputed_bar',
+        'is_oi_forward_filled',
+    ]) }}
+{%- endmacro %}
