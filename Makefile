@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export BTCFS_DATA_DIR ?= $(CURDIR)/data
 export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
 
-.PHONY: help setup demo ingest build train test lint bench shell docs clean
+.PHONY: help setup demo ingest build train serve test lint bench shell docs clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,9 @@ build: setup ## Build the dbt warehouse (dbt build, target dev), then print the 
 
 train: setup ## Train the CatBoost model on the warehouse (btcfs train): registry + HTML report
 	$(BIN)/btcfs train
+
+serve: setup ## Serve the published warehouse: API, docs at /docs, dashboard at / (btcfs serve)
+	$(BIN)/btcfs serve
 
 test: setup ## Set up, then run lint and every test
 	$(MAKE) lint

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from api.cli import serve_command
 from api.publish import publish_command
 from btcfs import __version__
 from btcfs.warehouse import qa_command
@@ -38,6 +39,7 @@ cli.add_command(evaluate_command)
 cli.add_command(backtest_command)
 cli.add_command(models_group)
 cli.add_command(publish_command)
+cli.add_command(serve_command)
 
 
 def main() -> None:

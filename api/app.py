@@ -1,0 +1,101 @@
+"""The Litestar application: `create_app(settings)` wires settings, services, routes, error
+mapping, the offline OpenAPI docs (/docs) and the static dashboard (/)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+
+from api.errors import EXCEPTION_HANDLERS
+from api.routes import ROUTES
+from api.routes.stream import publish_event
+from api.services import Services
+from api.settings import ApiSettings
+from api.stream import watch
+from btcfs import __version__
+
+STATIC = Path(__file__).resolve().parent / "static"
+_VENDOR = "/static/vendor/swagger-ui"
+_FAVICON = "<link rel='icon' type='image/svg+xml' href='/static/favicon.svg'>"
+
+
+def openapi_config() -> OpenAPIConfig:
+    """Swagger UI at /docs from the vendored swagger-ui-dist (api/static/vendor): no CDN."""
+    return OpenAPIConfig(
+        title="btcfs API",
+        version=__version__,
+        description=(
+            "BTCUSDT bars, features and forecasts from the published btcfs warehouse, "
+            "paper positions and a live stream of each publish."
+        ),
+        path="/docs",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{_VENDOR}/swagger-ui-bundle.js",
+                css_url=f"{_VENDOR}/swagger-ui.css",
+                standalone_preset_js_url=f"{_VENDOR}/swagger-ui-standalone-preset.js",
+                favicon=_FAVICON,
+            ),
+            JsonRenderPlugin(path="/openapi.json", favicon=_FAVICON),
+            YamlRenderPlugin(path="/openapi.yaml", favicon=_FAVICON),
+        ],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http", scheme="bearer", description="BTCFS_ADMIN_TOKEN"
+                )
+            }
+        ),
+    )
+
+
+def create_app(settings: ApiSettings | None = None) -> Litestar:
+    settings = settings or ApiSettings.from_env()
+    services = Services.from_settings(settings)
+
+    def provide_services() -> Services:
+        return services
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        task = asyncio.create_task(
+            watch(
+                services.db.refresh,
+                lambda: publish_event(services),
+                services.hub,
+                settings.watch_interval_s,
+            )
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            services.db.close()
+
+    return Litestar(
+        route_handlers=[
+            *ROUTES,
+            create_static_files_router(
+                path="/static", directories=[STATIC], include_in_schema=False
+            ),
+        ],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"services": services}),
+    )

@@ -1,0 +1,117 @@
+"""Domain errors of the API and the one place that maps them (and validation) to HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
+
+log = logging.getLogger("api")
+
+
+class ApiError(Exception):
+    """Base of every known failure; `status_code` and `extra` go into the response."""
+
+    status_code = 500
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(ApiError):
+    """An unknown symbol, position or model (the valid values are listed)."""
+
+    status_code = 404
+
+
+class InvalidInput(ApiError):
+    """A parameter or body that parses but makes no sense (start after end, unknown interval)."""
+
+    status_code = 422
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+
+
+class Conflict(ApiError):
+    """A state change that cannot happen twice (closing a closed position)."""
+
+    status_code = 409
+
+
+class Unavailable(ApiError):
+    """Nothing published yet, or a pinned model that the registry no longer has."""
+
+    status_code = 503
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Every error response: the HTTP status, what went wrong, and details such as the
+    valid values of a parameter or the failing field."""
+
+    status_code: int
+    detail: str
+    extra: dict[str, Any] | list[Any] | None = None
+
+
+def _respond(status: int, detail: str, extra: Any) -> Response[ErrorBody]:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(
+        ErrorBody(status_code=status, detail=detail, extra=extra or None),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[ErrorBody]:
+    return _respond(exc.status_code, exc.detail, exc.extra)
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+    # Unparseable or out-of-range input is 422 here (Litestar says 400); `extra` names the
+    # field (`key`) and what was wrong with it.
+    return _respond(422, exc.detail, exc.extra)
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorBody]:
+    return _respond(exc.status_code, exc.detail, exc.extra)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _respond(500, "internal error", None)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ApiError: _api_error,
+    ValidationException: _validation,
+    HTTPException: _http,
+    Exception: _unexpected,
+}
+
+_DESCRIPTIONS = {
+    401: "Missing or wrong bearer token",
+    404: "Unknown symbol, position or model (valid values in `extra`)",
+    409: "Conflicting state change",
+    413: "Request body too large",
+    422: "Invalid parameter or body (the field is named in `extra`)",
+    503: "Nothing published yet, or the pinned model is missing from the registry",
+}
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error statuses a handler can return."""
+    return {
+        code: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[code],
+                           generate_examples=False)
+        for code in codes
+    }  # fmt: skip

@@ -1,0 +1,31 @@
+"""One module per resource; `ROUTES` is every handler the app serves."""
+
+from __future__ import annotations
+
+from api.routes import (
+    admin,
+    bars,
+    dashboard,
+    features,
+    forecast,
+    health,
+    models,
+    paper,
+    predictions,
+    qa,
+    stream,
+)
+
+ROUTES = [
+    *health.ROUTES,
+    *bars.ROUTES,
+    *features.ROUTES,
+    *predictions.ROUTES,
+    *forecast.ROUTES,
+    *models.ROUTES,
+    *qa.ROUTES,
+    *admin.ROUTES,
+    *stream.ROUTES,
+    *paper.ROUTES,
+    *dashboard.ROUTES,
+]

@@ -1,0 +1,106 @@
+"""GET /v1/features/latest and /v1/features: published feature rows (5m and 1h marts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import get
+from litestar.params import Parameter
+
+from api.errors import NotFound, error_responses
+from api.routes.bars import EARLIEST, LATEST, window_query
+from api.schemas import FeatureRow, FeaturesOut, LatestFeaturesOut
+from api.services import (
+    FEATURE_INTERVALS,
+    Services,
+    check_choice,
+    check_range,
+    check_symbol,
+    clean,
+    utc,
+)
+
+_TABLES = {interval: f"features_{interval}" for interval in FEATURE_INTERVALS}
+_KEYS = ("symbol", "bar_interval", "open_time", "available_at")
+_SELECT = """
+    select * from serve.{table}
+    where symbol = ? and open_time >= ? and open_time <= ?
+    order by open_time {direction}
+    limit ?"""
+_IntervalParam = Annotated[str, Parameter(schema_extra={"enum": list(FEATURE_INTERVALS)})]
+
+
+def _values(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: clean(v) for k, v in row.items() if k not in _KEYS}
+
+
+@get(
+    "/v1/features/latest",
+    operation_id="getLatestFeatures",
+    tags=["features"],
+    sync_to_thread=True,
+    responses=error_responses(404, 422, 503),
+)
+def get_latest_features(
+    services: Services, symbol: str = "BTCUSDT", interval: _IntervalParam = "5m"
+) -> LatestFeaturesOut:
+    """The newest complete feature row of a symbol (the `latest_features` mart): every
+    feature past warm-up with every source present, and how old it is."""
+    check_choice("interval", interval, FEATURE_INTERVALS)
+    with services.db.reader() as reader:
+        check_symbol(reader, symbol)
+        rows = reader.rows(
+            "select * from serve.latest_features where symbol = ? and bar_interval = ?",
+            [symbol, interval],
+        )
+    if not rows:
+        raise NotFound(f"no {interval} feature row for {symbol}", key="symbol")
+    row = rows[0]
+    age = (datetime.now(UTC) - row["available_at"]).total_seconds()
+    return LatestFeaturesOut(
+        symbol=symbol,
+        interval=interval,
+        open_time=row["open_time"],
+        available_at=row["available_at"],
+        age_seconds=age,
+        values=_values(row),
+    )
+
+
+@get(
+    "/v1/features",
+    operation_id="getFeatures",
+    tags=["features"],
+    sync_to_thread=True,
+    responses=error_responses(404, 422, 503),
+)
+def get_features(
+    services: Services,
+    symbol: str = "BTCUSDT",
+    interval: _IntervalParam = "5m",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
+) -> FeaturesOut:
+    """Feature rows in a time range (RFC 3339; no offset means UTC): with `start`, the
+    first `limit` rows from it, otherwise the newest `limit` rows up to `end`."""
+    check_choice("interval", interval, FEATURE_INTERVALS)
+    start, end = utc(start), utc(end)
+    check_range(start, end)
+    with services.db.reader() as reader:
+        check_symbol(reader, symbol)
+        rows = reader.rows(
+            window_query(_SELECT, _TABLES[interval], start),
+            [symbol, start or EARLIEST, end or LATEST, limit],
+        )
+    if not start:
+        rows.reverse()
+    out = [
+        FeatureRow(open_time=r["open_time"], available_at=r["available_at"], values=_values(r))
+        for r in rows
+    ]
+    return FeaturesOut(symbol=symbol, interval=interval, count=len(out), rows=out)
+
+
+ROUTES = [get_latest_features, get_features]

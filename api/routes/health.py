@@ -1,0 +1,64 @@
+"""GET /health: is a warehouse published, when was it built, which model, how fresh."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from litestar import Response, get
+
+from api.errors import ApiError
+from api.schemas import Freshness, HealthOut
+from api.services import Services, latest_bar
+
+#: Data older than this is reported as stale (a reason, not a failure).
+STALE_AFTER_S = 2 * 3600
+
+
+@get("/health", operation_id="getHealth", tags=["health"], sync_to_thread=True)
+def health(services: Services) -> Response[HealthOut]:
+    """Service status: `ok`, `degraded` (serving, with reasons: a model that is not in
+    production, stale data) or `unavailable` (503: nothing published yet). Also the
+    warehouse's build time, dbt invocation, pinned model and the age of the newest bar."""
+    try:
+        with services.db.reader() as reader:
+            info = reader.generation.info
+            now = datetime.now(UTC)
+            freshness = []
+            reasons = []
+            for symbol in reader.generation.symbols:
+                bar = latest_bar(reader, symbol)
+                at = bar["available_at"] if bar else None
+                age = (now - at).total_seconds() if at else None
+                freshness.append(Freshness(symbol=symbol, last_bar_at=at, age_seconds=age))
+                if age is not None and age > STALE_AFTER_S:
+                    reasons.append(f"{symbol}: newest bar is {age / 3600:.1f} h old")
+            primary = next((m for m in info.models if m.model == info.model), None)
+            if primary is None:
+                reasons.append("no model pinned: `btcfs train`, then `btcfs publish`")
+            elif primary.stage != "production":
+                reasons.append(
+                    f"model {primary.model} {primary.version} is {primary.stage} "
+                    "(no production version when published)"
+                )
+            body = HealthOut(
+                status="degraded" if reasons else "ok",
+                reasons=reasons,
+                published_at=info.published_at,
+                built_at=info.built_at,
+                dbt_invocation_id=info.dbt_invocation_id,
+                model=info.model,
+                model_version=info.model_version,
+                model_stage=primary.stage if primary else None,
+                freshness=freshness,
+            )
+            return Response(body, status_code=200)
+    except ApiError as exc:
+        body = HealthOut(
+            status="unavailable", reasons=[exc.detail], published_at=None, built_at=None,
+            dbt_invocation_id=None, model=None, model_version=None, model_stage=None,
+            freshness=[],
+        )  # fmt: skip
+        return Response(body, status_code=503)
+
+
+ROUTES = [health]

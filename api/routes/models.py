@@ -1,0 +1,96 @@
+"""GET /v1/model and GET /v1/models: the pinned model's card and the registry's versions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import get
+from litestar.params import Parameter
+
+from api.errors import Unavailable, error_responses
+from api.predictor import HORIZON_SECONDS
+from api.schemas import ModelOut, ModelOverview, ModelsOut
+from api.services import Services
+
+_HEADLINE = ("rank_ic", "rank_ic_tstat", "rmse_skill_vs_zero", "directional_accuracy",
+             "coverage", "log_loss_skill_vs_prior", "accuracy", "n")  # fmt: skip
+
+
+def _metadata(services: Services, model: str, version: str) -> dict[str, Any]:
+    from ml.errors import MLError
+    from ml.registry import Registry
+
+    try:
+        return Registry(services.settings.registry_root).get(model, version).metadata
+    except MLError as exc:
+        raise Unavailable(f"model {model} {version} is not in the registry: {exc}") from exc
+
+
+@get(
+    "/v1/model",
+    operation_id="getModel",
+    tags=["models"],
+    sync_to_thread=True,
+    responses=error_responses(422, 503),
+)
+def get_model(
+    services: Services,
+    horizon: Annotated[str | None, Parameter(schema_extra={"enum": list(HORIZON_SECONDS)})] = None,
+) -> ModelOut:
+    """The model serving `horizon` (default: the primary one): version, stage, features,
+    training window, out-of-sample metrics, gates, backtest after costs, importance."""
+    with services.db.reader() as reader:
+        pinned = services.predictor.pick(reader.generation, horizon)
+    meta = _metadata(services, pinned.model, pinned.version)
+    return ModelOut(
+        model=pinned.model,
+        version=pinned.version,
+        stage=pinned.stage,
+        target=pinned.target,
+        horizon=pinned.horizon,
+        created_at=meta.get("created_at"),
+        features=list(pinned.features),
+        training_window=meta.get("training_window") or {},
+        metrics=(meta.get("metrics") or {}).get("overall") or {},
+        gates=meta.get("gates") or {},
+        backtest=meta.get("backtest") or {},
+        feature_importance={
+            str(k): float(v) for k, v in (meta.get("feature_importance") or {}).items()
+        },
+    )
+
+
+@get("/v1/models", operation_id="listModels", tags=["models"], sync_to_thread=True)
+def list_models(services: Services) -> ModelsOut:
+    """Every registered version with its stage now, whether the published warehouse pins
+    it, and its headline out-of-sample scores."""
+    from ml.registry import Registry
+
+    pinned: set[tuple[str, str]] = set()
+    if services.db.file_exists():
+        try:
+            with services.db.reader() as reader:
+                pinned = {(m.model, m.version) for m in reader.generation.info.models}
+        except Unavailable:
+            pinned = set()
+    registry = Registry(services.settings.registry_root)
+    out = []
+    for name in registry.models():
+        for info in registry.versions(name):
+            overall = (info.metadata.get("metrics") or {}).get("overall") or {}
+            out.append(
+                ModelOverview(
+                    model=info.model,
+                    version=info.version,
+                    stage=info.stage,
+                    target=info.metadata.get("target"),
+                    horizon=info.metadata.get("horizon"),
+                    created_at=info.created_at or None,
+                    pinned=(info.model, info.version) in pinned,
+                    metrics={k: overall[k] for k in _HEADLINE if k in overall},
+                )
+            )
+    return ModelsOut(models=out)
+
+
+ROUTES = [get_model, list_models]

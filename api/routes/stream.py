@@ -1,0 +1,82 @@
+"""GET /v1/stream: Server-Sent Events; a `publish` event after each publish carries the new
+5m bars and the latest predictions (the dashboard listens to it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from litestar import get
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from api.errors import ApiError
+from api.routes.bars import _SELECT as BARS_SELECT
+from api.schemas import Bar
+from api.services import Services
+from api.stream import MAX_BARS, encode, keepalive_events
+
+_NEW_BARS = BARS_SELECT.replace("open_time >= ?", "open_time > ?").format(
+    table="bars_5m", direction="desc"
+)
+_LATEST = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
+_EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+def publish_event(services: Services, *, kind: str = "publish") -> dict[str, Any]:
+    """The current generation: its publish metadata and, per symbol, the 5m bars newer than
+    the last event's (at most MAX_BARS) and the latest prediction (null without a model)."""
+    with services.db.reader() as reader:
+        generation = reader.generation
+        symbols: dict[str, Any] = {}
+        for symbol in generation.symbols:
+            since = services.stream_since.get(symbol, _EARLIEST) if kind == "publish" else None
+            rows = reader.rows(_NEW_BARS, [symbol, since or _EARLIEST, _LATEST, MAX_BARS])
+            rows.reverse()
+            try:
+                prediction: Any = services.predictor.latest(reader, symbol, None)
+            except ApiError:
+                prediction = None
+            symbols[symbol] = {"bars": [Bar(**row) for row in rows], "prediction": prediction}
+            if rows and kind == "publish":
+                services.stream_since[symbol] = rows[-1]["open_time"]
+        info = generation.info
+        return {
+            "type": kind,
+            "generation": generation.number,
+            "published_at": info.published_at,
+            "built_at": info.built_at,
+            "dbt_invocation_id": info.dbt_invocation_id,
+            "symbols": symbols,
+        }
+
+
+@get("/v1/stream", operation_id="stream", tags=["stream"])
+async def stream(services: Services) -> ServerSentEvent:
+    """Server-Sent Events. First a `hello` event (the current publish, without bars), then
+    a `publish` event after each new serve.duckdb: `symbols.<symbol>.bars` are the new 5m
+    bars, `symbols.<symbol>.prediction` the latest forecast. Comments keep it alive."""
+
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        with services.hub.subscription() as queue:
+            try:
+                with services.db.reader() as reader:
+                    info = reader.generation.info
+                    hello = {"type": "hello", "generation": reader.generation.number,
+                             "published_at": info.published_at,
+                             "dbt_invocation_id": info.dbt_invocation_id}  # fmt: skip
+            except ApiError as exc:
+                hello = {"type": "hello", "generation": None, "detail": exc.detail}
+            yield ServerSentEventMessage(event="hello", data=encode(hello))
+            async for event in keepalive_events(queue, services.settings.keepalive_s):
+                if event is None:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                else:
+                    yield ServerSentEventMessage(
+                        event=event["type"], id=event["generation"], data=encode(event)
+                    )
+
+    return ServerSentEvent(events())
+
+
+ROUTES = [stream]

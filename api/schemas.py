@@ -1,0 +1,246 @@
+"""Typed request and response bodies (msgspec structs: they are the OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+Number = float | None
+FeatureValue = float | bool | None
+
+
+class Bar(msgspec.Struct, kw_only=True):
+    open_time: datetime
+    available_at: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    quote_volume: float
+    trade_count: int
+    taker_buy_base_volume: float
+    imputed_minutes: int
+    is_imputed: bool
+
+
+class BarsOut(msgspec.Struct, kw_only=True):
+    symbol: str
+    interval: str
+    count: int
+    bars: list[Bar]
+
+
+class FeatureRow(msgspec.Struct, kw_only=True):
+    open_time: datetime
+    available_at: datetime
+    values: dict[str, Any]
+
+
+class FeaturesOut(msgspec.Struct, kw_only=True):
+    symbol: str
+    interval: str
+    count: int
+    rows: list[FeatureRow]
+
+
+class LatestFeaturesOut(msgspec.Struct, kw_only=True):
+    symbol: str
+    interval: str
+    open_time: datetime
+    available_at: datetime
+    age_seconds: float
+    values: dict[str, Any]
+
+
+class Quantiles(msgspec.Struct, kw_only=True):
+    p10: float
+    p50: float
+    p90: float
+
+
+class BarrierProbabilities(msgspec.Struct, kw_only=True):
+    """P(lower barrier first), P(neither before t1), P(upper barrier first)."""
+
+    down: float
+    flat: float
+    up: float
+    model: str
+    model_version: str
+    model_stage: str
+
+
+class PredictionOut(msgspec.Struct, kw_only=True):
+    symbol: str
+    horizon: str
+    model: str
+    model_version: str
+    model_stage: str
+    as_of: datetime
+    available_at: datetime
+    target_at: datetime
+    feature_age_seconds: float
+    close: float
+    predicted_return: float
+    predicted_price: float
+    signal: float
+    quantiles: Quantiles | None
+    price_quantiles: Quantiles | None
+    barrier_probabilities: BarrierProbabilities | None
+
+
+class ForecastPoint(msgspec.Struct, kw_only=True):
+    step: int
+    at: datetime
+    expected_return: float
+    price: float
+    lower_price: float | None
+    upper_price: float | None
+
+
+class ForecastOut(msgspec.Struct, kw_only=True):
+    symbol: str
+    horizon: str
+    steps: int
+    model: str
+    model_version: str
+    model_stage: str
+    as_of: datetime
+    available_at: datetime
+    close: float
+    method: str
+    path: list[ForecastPoint]
+
+
+class PredictIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Feature rows to score: each instance has exactly the model's features (GET /v1/model
+    lists them); numbers, booleans for `is_*` flags, or null for a missing value."""
+
+    instances: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1)]
+    horizon: str | None = None
+
+
+class InstancePrediction(msgspec.Struct, kw_only=True):
+    predicted_return: float
+    signal: float
+    quantiles: Quantiles | None
+
+
+class PredictOut(msgspec.Struct, kw_only=True):
+    model: str
+    model_version: str
+    model_stage: str
+    horizon: str
+    predictions: list[InstancePrediction]
+
+
+class ModelOut(msgspec.Struct, kw_only=True):
+    model: str
+    version: str
+    stage: str
+    target: str
+    horizon: str | None
+    created_at: str | None
+    features: list[str]
+    training_window: dict[str, Any]
+    metrics: dict[str, Any]
+    gates: dict[str, Any]
+    backtest: dict[str, Any]
+    feature_importance: dict[str, float]
+
+
+class ModelOverview(msgspec.Struct, kw_only=True):
+    model: str
+    version: str
+    stage: str
+    target: str | None
+    horizon: str | None
+    created_at: str | None
+    pinned: bool
+    metrics: dict[str, Any]
+
+
+class ModelsOut(msgspec.Struct, kw_only=True):
+    models: list[ModelOverview]
+
+
+class Gate(msgspec.Struct, kw_only=True):
+    name: str
+    kind: str | None
+    status: str
+    failures: int | None
+    model: str | None
+    message: str | None
+
+
+class GateRun(msgspec.Struct, kw_only=True):
+    invocation_id: str | None
+    built_at: str | None
+    failed: bool
+    counts: dict[str, int]
+    gates: list[Gate]
+
+
+class QAOut(msgspec.Struct, kw_only=True):
+    """`published`: the gates of the build being served; `last_build`: the newest dbt run
+    (when it failed, it was not published: the API keeps serving the older one)."""
+
+    published: GateRun
+    last_build: GateRun | None
+
+
+class Freshness(msgspec.Struct, kw_only=True):
+    symbol: str
+    last_bar_at: datetime | None
+    age_seconds: float | None
+
+
+class HealthOut(msgspec.Struct, kw_only=True):
+    status: str  # ok | degraded | unavailable
+    reasons: list[str]
+    published_at: datetime | None
+    built_at: datetime | None
+    dbt_invocation_id: str | None
+    model: str | None
+    model_version: str | None
+    model_stage: str | None
+    freshness: list[Freshness]
+
+
+class OpenPositionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    amount_usd: Annotated[float, msgspec.Meta(gt=0, le=1e9)]
+    symbol: str = "BTCUSDT"
+
+
+class Position(msgspec.Struct, kw_only=True):
+    id: int
+    symbol: str
+    status: str  # open | closed
+    amount_usd: float
+    units: float
+    entry_price: float
+    opened_at: datetime
+    closed_at: datetime | None
+    exit_price: float | None
+    mark_price: float
+    value_usd: float
+    pnl_usd: float
+    pnl_pct: float
+
+
+class PositionsOut(msgspec.Struct, kw_only=True):
+    positions: list[Position]
+    invested_usd: float
+    value_usd: float
+    pnl_usd: float
+    realised_pnl_usd: float
+    unrealised_pnl_usd: float
+    marked_at: datetime | None
+
+
+class ReloadOut(msgspec.Struct, kw_only=True):
+    generation: int
+    published_at: datetime | None
+    dbt_invocation_id: str | None

@@ -1,0 +1,85 @@
+"""What the handlers share: the published warehouse, the models, the paper book, the stream."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from api.db import Reader, ServeDatabase
+from api.errors import InvalidInput, NotFound
+from api.paper import PaperBook
+from api.predictor import Predictor
+from api.settings import ApiSettings
+from api.stream import Hub
+
+BAR_INTERVALS = ("5m", "15m", "1h", "4h", "1d")
+FEATURE_INTERVALS = ("5m", "1h")
+#: The finest published bars: what "the latest price" means for paper positions.
+PRICE_INTERVAL = "5m"
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    db: ServeDatabase
+    predictor: Predictor
+    paper: PaperBook
+    hub: Hub = field(default_factory=Hub)
+    #: The newest 5m bar each symbol's last stream event carried.
+    stream_since: dict[str, datetime] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings) -> Services:
+        return cls(
+            settings=settings,
+            db=ServeDatabase(settings.serve_db),
+            predictor=Predictor(settings.registry_root, settings.primary_model),
+            paper=PaperBook(settings.state_db),
+        )
+
+
+def check_symbol(reader: Reader, symbol: str) -> None:
+    symbols = reader.generation.symbols
+    if symbol not in symbols:
+        raise NotFound(f"unknown symbol {symbol!r}", key="symbol", valid=list(symbols))
+
+
+def check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise InvalidInput(f"unknown {name} {value!r}", key=name, valid=list(valid))
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Query timestamps: RFC 3339; one without an offset is taken as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def check_range(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"start {start.isoformat()} is after end {end.isoformat()}", key="start")
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe feature values: non-finite numbers become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def latest_bar(reader: Reader, symbol: str) -> dict[str, Any] | None:
+    """The newest published 5m bar of a symbol (memoised per generation)."""
+    key = ("latest_bar", symbol)
+    memo = reader.generation.memo
+    if key not in memo:
+        rows = reader.rows(
+            "select open_time, available_at, cast(close as double) as close from serve.bars_5m"
+            " where symbol = ? order by open_time desc limit 1",
+            [symbol],
+        )
+        memo[key] = rows[0] if rows else None
+    result: dict[str, Any] | None = memo[key]
+    return result
