@@ -42,7 +42,7 @@
 {% macro lake_source_empty(node) -%}
     select
     {%- for column in node.columns.values() %}
-        cast(null as {{ column.data_type | lower }}) as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
+        cast(null as {{ column.data_type | lower | replace(", ", ",") | replace(",", ", ") }}) as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
     {%- endfor %}
     where false
 {%- endmacro %}
