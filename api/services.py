@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
 from api.db import Reader, ServeDatabase
 from api.errors import InvalidInput, NotFound
 from api.paper import PaperBook
-from api.predictor import Predictor
+from api.predictor import HORIZON_SECONDS, Predictor
 from api.settings import ApiSettings
 from api.stream import Hub
 
@@ -18,6 +21,13 @@ BAR_INTERVALS = ("5m", "15m", "1h", "4h", "1d")
 FEATURE_INTERVALS = ("5m", "1h")
 #: The finest published bars: what "the latest price" means for paper positions.
 PRICE_INTERVAL = "5m"
+MAX_LIMIT = 5_000
+
+# Query parameters shared by several routes (their enums and bounds go into OpenAPI).
+BarInterval = Annotated[str, QueryParameter(schema_extra={"enum": list(BAR_INTERVALS)})]
+FeatureInterval = Annotated[str, QueryParameter(schema_extra={"enum": list(FEATURE_INTERVALS)})]
+Horizon = Annotated[str | None, QueryParameter(schema_extra={"enum": list(HORIZON_SECONDS)})]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
 
 
 @dataclass
@@ -38,6 +48,10 @@ class Services:
             predictor=Predictor(settings.registry_root, settings.primary_model),
             paper=PaperBook(settings.state_db),
         )
+
+
+#: How handlers ask for the services (Litestar injects the app's one instance by this name).
+ServicesDep = NamedDependency[Services]
 
 
 def check_symbol(reader: Reader, symbol: str) -> None:

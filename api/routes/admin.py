@@ -13,7 +13,7 @@ from litestar.handlers.base import BaseRouteHandler
 from api.errors import Unauthorized, error_responses
 from api.routes.stream import publish_event
 from api.schemas import ReloadOut
-from api.services import Services
+from api.services import Services, ServicesDep
 
 
 def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -38,7 +38,7 @@ def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     security=[{"bearer": []}],
     responses=error_responses(401, 503),
 )
-async def reload(services: Services) -> ReloadOut:
+async def reload(services: ServicesDep) -> ReloadOut:
     """Re-attach serve.duckdb now (the API also notices a publish by itself), forget loaded
     models, and push a `publish` event to the stream's subscribers."""
     services.predictor.clear()

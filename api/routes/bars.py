@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from litestar import get
-from litestar.params import Parameter
+from litestar.params import FromQuery
 
 from api.errors import error_responses
 from api.schemas import Bar, BarsOut
-from api.services import BAR_INTERVALS, Services, check_choice, check_range, check_symbol, utc
+from api.services import (
+    BAR_INTERVALS,
+    BarInterval,
+    Limit,
+    ServicesDep,
+    check_choice,
+    check_range,
+    check_symbol,
+    utc,
+)
 
 _TABLES = {interval: f"bars_{interval}" for interval in BAR_INTERVALS}
 _SELECT = """
@@ -40,12 +48,12 @@ def window_query(template: str, table: str, start: datetime | None) -> str:
     responses=error_responses(404, 422, 503),
 )
 def get_bars(
-    services: Services,
-    symbol: str = "BTCUSDT",
-    interval: Annotated[str, Parameter(schema_extra={"enum": list(BAR_INTERVALS)})] = "5m",
-    start: datetime | None = None,
-    end: datetime | None = None,
-    limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
+    services: ServicesDep,
+    symbol: FromQuery[str] = "BTCUSDT",
+    interval: BarInterval = "5m",
+    start: FromQuery[datetime | None] = None,
+    end: FromQuery[datetime | None] = None,
+    limit: Limit = 500,
 ) -> BarsOut:
     """Bars keyed by open time (`available_at` = open + interval). Times are RFC 3339 (no
     offset means UTC). With `start`, the first `limit` bars from it; otherwise the newest

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import get
-from litestar.params import Parameter
+from litestar.params import FromQuery
 
 from api.errors import NotFound, error_responses
 from api.routes.bars import EARLIEST, LATEST, window_query
 from api.schemas import FeatureRow, FeaturesOut, LatestFeaturesOut
 from api.services import (
     FEATURE_INTERVALS,
-    Services,
+    FeatureInterval,
+    Limit,
+    ServicesDep,
     check_choice,
     check_range,
     check_symbol,
@@ -28,7 +30,6 @@ _SELECT = """
     where symbol = ? and open_time >= ? and open_time <= ?
     order by open_time {direction}
     limit ?"""
-_IntervalParam = Annotated[str, Parameter(schema_extra={"enum": list(FEATURE_INTERVALS)})]
 
 
 def _values(row: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def _values(row: dict[str, Any]) -> dict[str, Any]:
     responses=error_responses(404, 422, 503),
 )
 def get_latest_features(
-    services: Services, symbol: str = "BTCUSDT", interval: _IntervalParam = "5m"
+    services: ServicesDep, symbol: FromQuery[str] = "BTCUSDT", interval: FeatureInterval = "5m"
 ) -> LatestFeaturesOut:
     """The newest complete feature row of a symbol (the `latest_features` mart): every
     feature past warm-up with every source present, and how old it is."""
@@ -76,12 +77,12 @@ def get_latest_features(
     responses=error_responses(404, 422, 503),
 )
 def get_features(
-    services: Services,
-    symbol: str = "BTCUSDT",
-    interval: _IntervalParam = "5m",
-    start: datetime | None = None,
-    end: datetime | None = None,
-    limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
+    services: ServicesDep,
+    symbol: FromQuery[str] = "BTCUSDT",
+    interval: FeatureInterval = "5m",
+    start: FromQuery[datetime | None] = None,
+    end: FromQuery[datetime | None] = None,
+    limit: Limit = 500,
 ) -> FeaturesOut:
     """Feature rows in a time range (RFC 3339; no offset means UTC): with `start`, the
     first `limit` rows from it, otherwise the newest `limit` rows up to `end`."""

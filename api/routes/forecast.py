@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import get
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from api.errors import error_responses
-from api.predictor import HORIZON_SECONDS
 from api.schemas import ForecastOut
-from api.services import Services, check_symbol
+from api.services import Horizon, ServicesDep, check_symbol
 
 MAX_STEPS = 96
 
@@ -23,10 +22,10 @@ MAX_STEPS = 96
     responses=error_responses(404, 422, 503),
 )
 def get_forecast(
-    services: Services,
-    symbol: str = "BTCUSDT",
-    horizon: Annotated[str | None, Parameter(schema_extra={"enum": list(HORIZON_SECONDS)})] = None,
-    steps: Annotated[int, Parameter(ge=1, le=MAX_STEPS)] = 12,
+    services: ServicesDep,
+    symbol: FromQuery[str] = "BTCUSDT",
+    horizon: Horizon = None,
+    steps: Annotated[int, QueryParameter(ge=1, le=MAX_STEPS)] = 12,
 ) -> ForecastOut:
     """The price path `steps` horizons ahead of the newest bar ("N steps ahead"), with a
     p10-p90 band. Step 1 is the model's forecast; later steps add no drift and widen the

@@ -8,14 +8,14 @@ from litestar import Response, get
 
 from api.errors import ApiError
 from api.schemas import Freshness, HealthOut
-from api.services import Services, latest_bar
+from api.services import ServicesDep, latest_bar
 
 #: Data older than this is reported as stale (a reason, not a failure).
 STALE_AFTER_S = 2 * 3600
 
 
 @get("/health", operation_id="getHealth", tags=["health"], sync_to_thread=True)
-def health(services: Services) -> Response[HealthOut]:
+def health(services: ServicesDep) -> Response[HealthOut]:
     """Service status: `ok`, `degraded` (serving, with reasons: a model that is not in
     production, stale data) or `unavailable` (503: nothing published yet). Also the
     warehouse's build time, dbt invocation, pinned model and the age of the newest bar."""

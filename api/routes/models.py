@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import get
-from litestar.params import Parameter
 
 from api.errors import Unavailable, error_responses
-from api.predictor import HORIZON_SECONDS
 from api.schemas import ModelOut, ModelOverview, ModelsOut
-from api.services import Services
+from api.services import Horizon, ServicesDep
 
 _HEADLINE = ("rank_ic", "rank_ic_tstat", "rmse_skill_vs_zero", "directional_accuracy",
              "coverage", "log_loss_skill_vs_prior", "accuracy", "n")  # fmt: skip
 
 
-def _metadata(services: Services, model: str, version: str) -> dict[str, Any]:
+def _metadata(services: ServicesDep, model: str, version: str) -> dict[str, Any]:
     from ml.errors import MLError
     from ml.registry import Registry
 
@@ -34,8 +32,8 @@ def _metadata(services: Services, model: str, version: str) -> dict[str, Any]:
     responses=error_responses(422, 503),
 )
 def get_model(
-    services: Services,
-    horizon: Annotated[str | None, Parameter(schema_extra={"enum": list(HORIZON_SECONDS)})] = None,
+    services: ServicesDep,
+    horizon: Horizon = None,
 ) -> ModelOut:
     """The model serving `horizon` (default: the primary one): version, stage, features,
     training window, out-of-sample metrics, gates, backtest after costs, importance."""
@@ -61,7 +59,7 @@ def get_model(
 
 
 @get("/v1/models", operation_id="listModels", tags=["models"], sync_to_thread=True)
-def list_models(services: Services) -> ModelsOut:
+def list_models(services: ServicesDep) -> ModelsOut:
     """Every registered version with its stage now, whether the published warehouse pins
     it, and its headline out-of-sample scores."""
     from ml.registry import Registry

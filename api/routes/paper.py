@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter
 
 from api.db import Reader
 from api.errors import Conflict, NotFound, Unavailable, error_responses
 from api.paper import PaperPosition
 from api.schemas import OpenPositionIn, Position, PositionsOut
-from api.services import PRICE_INTERVAL, Services, check_symbol, latest_bar
+from api.services import PRICE_INTERVAL, ServicesDep, check_symbol, latest_bar
 
-_PositionId = Annotated[int, Parameter(ge=1, le=2**62)]
+_PositionId = Annotated[int, PathParameter(ge=1, le=2**62)]
 
 
 def _price(reader: Reader, symbol: str) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def _marked(position: PaperPosition, mark: float) -> Position:
     status_code=201,
     responses=error_responses(404, 413, 422, 503),
 )
-def open_position(services: Services, data: OpenPositionIn) -> Position:
+def open_position(services: ServicesDep, data: JSONBody[OpenPositionIn]) -> Position:
     """Buy `amount_usd` of `symbol` (long, no leverage, no costs) at the latest published
     5m close; units = amount / price."""
     with services.db.reader() as reader:
@@ -66,7 +66,7 @@ def open_position(services: Services, data: OpenPositionIn) -> Position:
 
 @get("/v1/paper/positions", operation_id="listPaperPositions", tags=["paper"],
      sync_to_thread=True, responses=error_responses(503))  # fmt: skip
-def list_positions(services: Services) -> PositionsOut:
+def list_positions(services: ServicesDep) -> PositionsOut:
     """Every position, open ones marked at the latest published close: units, invested,
     value and P&L, with totals (realised from closed positions, unrealised from open)."""
     positions = services.paper.all()
@@ -100,7 +100,7 @@ def list_positions(services: Services) -> PositionsOut:
     status_code=200,
     responses=error_responses(404, 409, 422, 503),
 )
-def close_position(services: Services, position_id: _PositionId) -> Position:
+def close_position(services: ServicesDep, position_id: _PositionId) -> Position:
     """Sell the position's units at the latest published close (404 unknown, 409 closed)."""
     position = services.paper.get(position_id)
     if position is None:

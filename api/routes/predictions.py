@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import get as get_route
 from litestar import post
-from litestar.params import Parameter
+from litestar.params import FromQuery, JSONBody
 
 from api.errors import InvalidInput, error_responses
-from api.predictor import HORIZON_SECONDS
 from api.schemas import InstancePrediction, PredictIn, PredictionOut, PredictOut, Quantiles
-from api.services import Services, check_symbol
-
-_HorizonParam = Annotated[str | None, Parameter(schema_extra={"enum": list(HORIZON_SECONDS)})]
+from api.services import Horizon, ServicesDep, check_symbol
 
 
 def _is_feature_value(value: Any) -> bool:
@@ -31,7 +28,7 @@ def _is_feature_value(value: Any) -> bool:
     responses=error_responses(404, 422, 503),
 )
 def get_latest_prediction(
-    services: Services, symbol: str = "BTCUSDT", horizon: _HorizonParam = None
+    services: ServicesDep, symbol: FromQuery[str] = "BTCUSDT", horizon: Horizon = None
 ) -> PredictionOut:
     """The forecast from the newest published 5m feature row: predicted log return over
     the horizon (default: the primary model's) and its p10/p50/p90, the implied prices,
@@ -50,7 +47,7 @@ def get_latest_prediction(
     status_code=200,
     responses=error_responses(413, 422, 503),
 )
-def predict(services: Services, data: PredictIn) -> PredictOut:
+def predict(services: ServicesDep, data: JSONBody[PredictIn]) -> PredictOut:
     """Score feature rows with the pinned model of `horizon`. Each instance must carry
     exactly the model's features (GET /v1/model lists them): a missing, extra or mistyped
     feature is a 422 naming it (`extra.key`, e.g. `instances[0].ret_5m`)."""

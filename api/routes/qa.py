@@ -11,7 +11,7 @@ from litestar import get
 
 from api.errors import error_responses
 from api.schemas import Gate, GateRun, QAOut
-from api.services import Services
+from api.services import ServicesDep
 from btcfs.warehouse import PROBLEM_STATUSES, QAError, read_run_results
 
 _cache: dict[Path, tuple[tuple[int, int], GateRun]] = {}
@@ -62,7 +62,7 @@ def _gate(row: dict[str, Any]) -> Gate:
 
 @get("/v1/qa", operation_id="getQA", tags=["qa"], sync_to_thread=True,
      responses=error_responses(503))  # fmt: skip
-def get_qa(services: Services) -> QAOut:
+def get_qa(services: ServicesDep) -> QAOut:
     """Gate results (pass/warn/fail with failure counts): `published` are those of the build
     being served, `last_build` those of dbt's newest run, which a failing gate kept from
     being published."""

@@ -13,7 +13,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from api.errors import ApiError
 from api.routes.bars import _SELECT as BARS_SELECT
 from api.schemas import Bar
-from api.services import Services
+from api.services import Services, ServicesDep
 from api.stream import MAX_BARS, encode, keepalive_events
 
 _NEW_BARS = BARS_SELECT.replace("open_time >= ?", "open_time > ?").format(
@@ -52,7 +52,7 @@ def publish_event(services: Services, *, kind: str = "publish") -> dict[str, Any
 
 
 @get("/v1/stream", operation_id="stream", tags=["stream"])
-async def stream(services: Services) -> ServerSentEvent:
+async def stream(services: ServicesDep) -> ServerSentEvent:
     """Server-Sent Events. First a `hello` event (the current publish, without bars), then
     a `publish` event after each new serve.duckdb: `symbols.<symbol>.bars` are the new 5m
     bars, `symbols.<symbol>.prediction` the latest forecast. Comments keep it alive."""

@@ -1,0 +1,315 @@
+"""The API's routes on a real published warehouse (replay server -> loaders -> dbt -> train
+-> publish), through Litestar's TestClient: answers, bad input, auth, paper positions."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from apipipeline import ADMIN_TOKEN, Pipeline, published_pipeline
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from api.app import create_app
+from api.settings import ApiSettings
+
+pytestmark = [pytest.mark.slow, pytest.mark.dbt]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    return published_pipeline(tmp_path_factory)
+
+
+def make_app(pipeline: Pipeline, state: Path, **env: str) -> Litestar:
+    return create_app(ApiSettings.from_env(pipeline.env(BTCFS_STATE_DB=str(state), **env)))
+
+
+@pytest.fixture(scope="module")
+def client(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    state = tmp_path_factory.mktemp("state") / "paper.sqlite"
+    with TestClient(make_app(pipeline, state)) as test_client:
+        yield test_client
+
+
+def warehouse_rows(pipeline: Pipeline, sql: str, params: list[Any] | None = None) -> list[Any]:
+    con = duckdb.connect(str(pipeline.serve), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# ------------------------------------------------------------------------- reading
+
+
+def test_health_names_build_model_and_freshness(client: TestClient, pipeline: Pipeline) -> None:
+    body = client.get("/health").json()
+    published = warehouse_rows(
+        pipeline, "select dbt_invocation_id, model_version from btcfs_publish"
+    )
+    assert (body["dbt_invocation_id"], body["model_version"]) == published[0]
+    assert body["status"] in ("ok", "degraded") and body["model"] == "btcusdt_5m"
+    (fresh,) = body["freshness"]
+    last = warehouse_rows(pipeline, "select max(available_at) from bars_5m")[0][0]
+    assert fresh["symbol"] == "BTCUSDT" and parse(fresh["last_bar_at"]) == last
+    # The replay market ends in 2025: the data is stale now, and health says so.
+    assert any("old" in reason for reason in body["reasons"])
+
+
+def test_bars_match_the_mart(client: TestClient, pipeline: Pipeline) -> None:
+    for interval in ("5m", "15m", "1h", "4h", "1d"):
+        body = client.get("/v1/bars", params={"interval": interval, "limit": 3}).json()
+        expected = warehouse_rows(
+            pipeline,
+            f"select open_time, cast(close as double) from bars_{interval} "
+            "order by open_time desc limit 3",
+        )[::-1]
+        assert [(parse(b["open_time"]), b["close"]) for b in body["bars"]] == expected
+        assert body["count"] == 3 and body["interval"] == interval
+    first = warehouse_rows(pipeline, "select min(open_time) from bars_1h")[0][0]
+    start = first + timedelta(hours=5)
+    body = client.get(
+        "/v1/bars",
+        params={
+            "interval": "1h",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=9)).isoformat(),
+        },
+    ).json()
+    times = [parse(bar["open_time"]) for bar in body["bars"]]
+    assert times == [start + timedelta(hours=h) for h in range(10)]
+    assert all(b["available_at"] > b["open_time"] for b in body["bars"])
+
+
+def test_features_latest_and_range(client: TestClient, pipeline: Pipeline) -> None:
+    latest = client.get("/v1/features/latest", params={"interval": "5m"}).json()
+    expected = warehouse_rows(
+        pipeline,
+        "select open_time, ret_5m from latest_features where bar_interval = '5m'",
+    )[0]
+    assert (parse(latest["open_time"]), latest["values"]["ret_5m"]) == expected
+    assert latest["age_seconds"] > 0 and "symbol" not in latest["values"]
+    rows = client.get("/v1/features", params={"interval": "1h", "limit": 5}).json()["rows"]
+    assert (
+        len(rows) == 5
+        and parse(rows[-1]["open_time"])
+        == warehouse_rows(pipeline, "select max(open_time) from features_1h")[0][0]
+    )
+
+
+def test_latest_prediction_comes_from_ml_predict(client: TestClient, pipeline: Pipeline) -> None:
+    from ml.predict import load_model
+
+    body = client.get("/v1/predictions/latest").json()
+    assert (body["model"], body["horizon"]) == ("btcusdt_5m", "5m")
+    model = load_model("btcusdt_5m", body["model_version"], pipeline.root / "registry")
+    row = client.get("/v1/features/latest").json()["values"]
+    expected = model.predict(row)
+    assert body["predicted_return"] == pytest.approx(expected.expected_return, abs=1e-12)
+    assert expected.quantiles is not None
+    assert body["quantiles"]["p10"] == pytest.approx(expected.quantiles["q10"], abs=1e-12)
+    assert body["quantiles"]["p10"] <= body["quantiles"]["p50"] <= body["quantiles"]["p90"]
+    probabilities = body["barrier_probabilities"]
+    assert probabilities["model"] == "btcusdt_5m_tb"
+    assert probabilities["down"] + probabilities["flat"] + probabilities["up"] == pytest.approx(1)
+    assert parse(body["target_at"]) - parse(body["available_at"]) == timedelta(minutes=5)
+    assert body["feature_age_seconds"] > 0
+
+
+def test_forecast_path_widens(client: TestClient) -> None:
+    body = client.get("/v1/forecast", params={"steps": 6}).json()
+    path = body["path"]
+    assert [point["step"] for point in path] == list(range(1, 7))
+    widths = [point["upper_price"] - point["lower_price"] for point in path]
+    assert all(later > earlier for earlier, later in itertools.pairwise(widths))
+    assert all(p["lower_price"] < p["price"] < p["upper_price"] for p in path)
+    assert parse(path[1]["at"]) - parse(path[0]["at"]) == timedelta(minutes=5)
+
+
+def test_predict_scores_instances_and_names_bad_fields(client: TestClient) -> None:
+    features = client.get("/v1/model").json()["features"]
+    values = client.get("/v1/features/latest").json()["values"]
+    instance = {name: values[name] for name in features}
+    ok = client.post("/v1/predict", json={"instances": [instance, instance]})
+    assert ok.status_code == 200, ok.text
+    latest = client.get("/v1/predictions/latest").json()
+    scored = ok.json()["predictions"]
+    assert len(scored) == 2
+    assert scored[0]["predicted_return"] == pytest.approx(latest["predicted_return"], abs=1e-12)
+    missing = {k: v for k, v in instance.items() if k != "ret_1h"}
+    cases = {
+        "instances[0].ret_1h": missing,
+        "instances[0].not_a_feature": {**instance, "not_a_feature": 1.0},
+        "instances[0].vol_z": {**instance, "vol_z": "high"},
+    }
+    for field, bad in cases.items():
+        response = client.post("/v1/predict", json={"instances": [bad]})
+        assert response.status_code == 422, response.text
+        assert response.json()["extra"]["key"] == field
+        assert field.split(".")[1] in response.json()["detail"]
+    assert client.post("/v1/predict", json={"instances": []}).status_code == 422
+    assert client.post("/v1/predict", json={"rows": [instance]}).status_code == 422
+
+
+def test_model_and_models(client: TestClient, pipeline: Pipeline) -> None:
+    card = client.get("/v1/model").json()
+    metadata = json.loads(
+        (pipeline.root / "registry" / "btcusdt_5m" / card["version"] / "metadata.json").read_text()
+    )
+    assert card["features"] == metadata["features"]
+    assert card["metrics"]["rank_ic"] == pytest.approx(metadata["metrics"]["overall"]["rank_ic"])
+    assert card["stage"] in ("production", "candidate", "rejected")
+    listed = client.get("/v1/models").json()["models"]
+    assert {(m["model"], m["pinned"]) for m in listed} >= {
+        ("btcusdt_5m", True),
+        ("btcusdt_5m_tb", True),
+    }
+
+
+def test_qa_reports_the_published_gates(client: TestClient, pipeline: Pipeline) -> None:
+    body = client.get("/v1/qa").json()
+    published = body["published"]
+    assert not published["failed"] and published["counts"].get("pass", 0) > 20
+    assert published["invocation_id"] == client.get("/health").json()["dbt_invocation_id"]
+    assert body["last_build"]["invocation_id"] == published["invocation_id"]
+
+
+def test_docs_are_served_offline(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert urls and all(url.startswith("/") for url in urls), urls
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+    spec = client.get("/docs/openapi.json").json()
+    operations = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    assert {"getBars", "getLatestPrediction", "predict", "reload", "stream", "getQA",
+            "openPaperPosition", "closePaperPosition", "getHealth"} <= operations  # fmt: skip
+
+
+# ------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "key"),
+    [
+        ("/v1/bars?symbol=ETHUSDT", 404, "symbol"),
+        ("/v1/bars?interval=7m", 422, "interval"),
+        ("/v1/features?interval=15m", 422, "interval"),
+        ("/v1/bars?start=2025-02-01T00:00:00Z&end=2025-01-01T00:00:00Z", 422, "start"),
+        ("/v1/bars?limit=5001", 422, "limit"),
+        ("/v1/bars?limit=0", 422, "limit"),
+        ("/v1/bars?start=yesterday", 422, "start"),
+        ("/v1/features?end=2025-13-01T00:00:00Z", 422, "end"),
+        ("/v1/predictions/latest?horizon=1w", 422, "horizon"),
+        ("/v1/forecast?steps=1000", 422, "steps"),
+        ("/v1/predictions/latest?symbol=ETHUSDT", 404, "symbol"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_parameter(
+    client: TestClient, url: str, status: int, key: str
+) -> None:
+    response = client.get(url)
+    assert response.status_code == status, response.text
+    extra = response.json()["extra"]
+    keys = [item["key"] for item in extra] if isinstance(extra, list) else [extra["key"]]
+    assert key in keys
+
+
+def test_unknown_values_list_the_valid_ones(client: TestClient) -> None:
+    assert client.get("/v1/bars?interval=7m").json()["extra"]["valid"] == [
+        "5m", "15m", "1h", "4h", "1d"
+    ]  # fmt: skip
+    assert client.get("/v1/bars?symbol=x").json()["extra"]["valid"] == ["BTCUSDT"]
+    assert client.get("/v1/predictions/latest?horizon=4h").json()["extra"]["valid"] == ["5m"]
+
+
+def test_sql_metacharacters_are_inert(client: TestClient, pipeline: Pipeline) -> None:
+    for symbol in ("BTCUSDT' or '1'='1", "BTCUSDT'; drop table bars_5m; --", "%", "BTCUSDT\\"):
+        response = client.get("/v1/bars", params={"symbol": symbol})
+        assert response.status_code == 404, response.text
+    assert client.get("/v1/bars", params={"limit": 1}).status_code == 200
+    assert warehouse_rows(pipeline, "select count(*) from bars_5m")[0][0] > 1000
+
+
+def test_request_bodies_have_a_size_limit(client: TestClient) -> None:
+    body = json.dumps({"instances": [{"x": 1.0}] * 200_000})
+    response = client.post(
+        "/v1/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+# ---------------------------------------------------------------------- admin, paper
+
+
+def test_admin_reload_needs_the_bearer_token(client: TestClient) -> None:
+    assert client.post("/v1/admin/reload").status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.post("/v1/admin/reload", headers=wrong).status_code == 401
+    right = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    before = client.post("/v1/admin/reload", headers=right).json()["generation"]
+    after = client.post("/v1/admin/reload", headers=right).json()["generation"]
+    assert after == before + 1
+
+
+def test_admin_is_off_without_a_configured_token(pipeline: Pipeline, tmp_path: Path) -> None:
+    app = make_app(pipeline, tmp_path / "paper.sqlite", BTCFS_ADMIN_TOKEN="")
+    with TestClient(app) as test_client:
+        response = test_client.post("/v1/admin/reload", headers={"Authorization": "Bearer "})
+        assert response.status_code == 401 and "BTCFS_ADMIN_TOKEN" in response.text
+
+
+def test_paper_positions_mark_to_market_and_survive_a_restart(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    state = tmp_path / "paper.sqlite"
+    close = warehouse_rows(
+        pipeline, "select cast(close as double) from bars_5m order by open_time desc limit 1"
+    )[0][0]
+    with TestClient(make_app(pipeline, state)) as first:
+        opened = first.post("/v1/paper/positions", json={"amount_usd": 1000})
+        assert opened.status_code == 201, opened.text
+        position = opened.json()
+        assert position["units"] == pytest.approx(1000 / close)
+        assert position["entry_price"] == pytest.approx(close)
+        second = first.post("/v1/paper/positions", json={"amount_usd": 250.5}).json()
+        closed = first.post(f"/v1/paper/positions/{position['id']}/close")
+        assert closed.status_code == 200 and closed.json()["status"] == "closed"
+        assert first.post(f"/v1/paper/positions/{position['id']}/close").status_code == 409
+        assert first.post("/v1/paper/positions/999/close").status_code == 404
+        for bad in ({"amount_usd": 0}, {"amount_usd": -5}, {"amount_usd": "ten"},
+                    {"amount_usd": 10, "leverage": 5}, {}):  # fmt: skip
+            assert first.post("/v1/paper/positions", json=bad).status_code == 422, bad
+        unknown = first.post("/v1/paper/positions", json={"amount_usd": 10, "symbol": "DOGE"})
+        assert unknown.status_code == 404
+    with TestClient(make_app(pipeline, state)) as restarted:
+        book = restarted.get("/v1/paper/positions").json()
+    assert [p["id"] for p in book["positions"]] == [position["id"], second["id"]]
+    assert [p["status"] for p in book["positions"]] == ["closed", "open"]
+    assert book["invested_usd"] == pytest.approx(250.5)
+    assert book["value_usd"] == pytest.approx(second["units"] * close)
+    assert book["pnl_usd"] == pytest.approx(book["realised_pnl_usd"] + book["unrealised_pnl_usd"])
+
+
+def test_without_a_published_file_the_api_says_so(tmp_path: Path) -> None:
+    env = {"BTCFS_DATA_DIR": str(tmp_path), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    with TestClient(create_app(ApiSettings.from_env(env))) as test_client:
+        health = test_client.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        response = test_client.get("/v1/bars")
+        assert response.status_code == 503 and "btcfs publish" in response.json()["detail"]
+        assert test_client.get("/v1/models").json() == {"models": []}
