@@ -210,7 +210,7 @@ class HealthOut(msgspec.Struct, kw_only=True):
 
 
 class OpenPositionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    amount_usd: Annotated[float, msgspec.Meta(gt=0, le=1e9)]
+    amount_usd: Annotated[float, msgspec.Meta(ge=0.01, le=1e9)]
     symbol: str = "BTCUSDT"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -28,6 +29,16 @@ BarInterval = Annotated[str, QueryParameter(schema_extra={"enum": list(BAR_INTER
 FeatureInterval = Annotated[str, QueryParameter(schema_extra={"enum": list(FEATURE_INTERVALS)})]
 Horizon = Annotated[str | None, QueryParameter(schema_extra={"enum": list(HORIZON_SECONDS)})]
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
+Timestamp = Annotated[
+    str | None,
+    QueryParameter(
+        description="RFC 3339 time, e.g. 2025-01-31T12:00:00Z (no offset: UTC)",
+        schema_extra={"format": "date-time"},
+    ),
+]
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})?$"
+)
 
 
 @dataclass
@@ -65,11 +76,21 @@ def check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
         raise InvalidInput(f"unknown {name} {value!r}", key=name, valid=list(valid))
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """Query timestamps: RFC 3339; one without an offset is taken as UTC."""
+def parse_time(name: str, value: str | None) -> datetime | None:
+    """A query timestamp: RFC 3339 only (no dates alone, no epoch numbers); one without an
+    offset is taken as UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not _RFC3339.match(value):
+        raise InvalidInput(
+            f"{name}: {value[:40]!r} is not an RFC 3339 time (e.g. 2025-01-31T12:00:00Z)",
+            key=name,
+        )
+    try:
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # 2025-02-30, or past year 9999 in UTC
+        raise InvalidInput(f"{name}: {value[:40]!r} is not a valid time ({exc})", key=name) from exc
 
 
 def check_range(start: datetime | None, end: datetime | None) -> None:

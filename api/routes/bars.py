@@ -14,10 +14,11 @@ from api.services import (
     BarInterval,
     Limit,
     ServicesDep,
+    Timestamp,
     check_choice,
     check_range,
     check_symbol,
-    utc,
+    parse_time,
 )
 
 _TABLES = {interval: f"bars_{interval}" for interval in BAR_INTERVALS}
@@ -51,23 +52,23 @@ def get_bars(
     services: ServicesDep,
     symbol: FromQuery[str] = "BTCUSDT",
     interval: BarInterval = "5m",
-    start: FromQuery[datetime | None] = None,
-    end: FromQuery[datetime | None] = None,
+    start: Timestamp = None,
+    end: Timestamp = None,
     limit: Limit = 500,
 ) -> BarsOut:
     """Bars keyed by open time (`available_at` = open + interval). Times are RFC 3339 (no
     offset means UTC). With `start`, the first `limit` bars from it; otherwise the newest
     `limit` bars up to `end`; always returned oldest first."""
     check_choice("interval", interval, BAR_INTERVALS)
-    start, end = utc(start), utc(end)
-    check_range(start, end)
+    since, until = parse_time("start", start), parse_time("end", end)
+    check_range(since, until)
     with services.db.reader() as reader:
         check_symbol(reader, symbol)
         rows = reader.rows(
-            window_query(_SELECT, _TABLES[interval], start),
-            [symbol, start or EARLIEST, end or LATEST, limit],
+            window_query(_SELECT, _TABLES[interval], since),
+            [symbol, since or EARLIEST, until or LATEST, limit],
         )
-    if not start:
+    if not since:
         rows.reverse()
     bars = [Bar(**row) for row in rows]
     return BarsOut(symbol=symbol, interval=interval, count=len(bars), bars=bars)

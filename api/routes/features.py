@@ -16,11 +16,12 @@ from api.services import (
     FeatureInterval,
     Limit,
     ServicesDep,
+    Timestamp,
     check_choice,
     check_range,
     check_symbol,
     clean,
-    utc,
+    parse_time,
 )
 
 _TABLES = {interval: f"features_{interval}" for interval in FEATURE_INTERVALS}
@@ -80,22 +81,22 @@ def get_features(
     services: ServicesDep,
     symbol: FromQuery[str] = "BTCUSDT",
     interval: FeatureInterval = "5m",
-    start: FromQuery[datetime | None] = None,
-    end: FromQuery[datetime | None] = None,
+    start: Timestamp = None,
+    end: Timestamp = None,
     limit: Limit = 500,
 ) -> FeaturesOut:
     """Feature rows in a time range (RFC 3339; no offset means UTC): with `start`, the
     first `limit` rows from it, otherwise the newest `limit` rows up to `end`."""
     check_choice("interval", interval, FEATURE_INTERVALS)
-    start, end = utc(start), utc(end)
-    check_range(start, end)
+    since, until = parse_time("start", start), parse_time("end", end)
+    check_range(since, until)
     with services.db.reader() as reader:
         check_symbol(reader, symbol)
         rows = reader.rows(
-            window_query(_SELECT, _TABLES[interval], start),
-            [symbol, start or EARLIEST, end or LATEST, limit],
+            window_query(_SELECT, _TABLES[interval], since),
+            [symbol, since or EARLIEST, until or LATEST, limit],
         )
-    if not start:
+    if not since:
         rows.reverse()
     out = [
         FeatureRow(open_time=r["open_time"], available_at=r["available_at"], values=_values(r))

@@ -213,6 +213,8 @@ def test_docs_are_served_offline(client: TestClient) -> None:
         ("/v1/bars?limit=5001", 422, "limit"),
         ("/v1/bars?limit=0", 422, "limit"),
         ("/v1/bars?start=yesterday", 422, "start"),
+        ("/v1/bars?start=1735689600", 422, "start"),
+        ("/v1/bars?end=9999-12-31T23:59:59-23:59", 422, "end"),
         ("/v1/features?end=2025-13-01T00:00:00Z", 422, "end"),
         ("/v1/predictions/latest?horizon=1w", 422, "horizon"),
         ("/v1/forecast?steps=1000", 422, "steps"),
