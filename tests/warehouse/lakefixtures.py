@@ -26,8 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.binance.parse import KLINE_FIELDS
 from ingest.lake import Lake, PartitionKey
 from ingest.schemas import DATASETS
+from ingest.timeutil import normalise_epoch_us
 
 REPO = Path(__file__).resolve().parents[2]
 _SHARED = REPO.parent / "shared" / "data"
@@ -38,23 +40,7 @@ REAL_DATA_REASON = f"real market data not found at {_SHARED} (../shared/data fro
 INGESTED_AT = datetime.now(UTC).replace(microsecond=0)
 US_PER_MINUTE = 60_000_000
 US_PER_DAY = 86_400_000_000
-_MICROS_THRESHOLD = 10**14
 
-# Binance kline CSV columns (archive daily files, no header; 12th column "ignore").
-_KLINE_CSV = (
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_base_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-)
 _DECIMAL_KLINE_COLUMNS = (
     "open",
     "high",
@@ -72,9 +58,7 @@ TableKey = tuple[
 
 
 def _epoch_to_timestamps(values: np.ndarray) -> pa.Array:
-    values = np.asarray(values, dtype=np.int64)
-    micros = np.where(values >= _MICROS_THRESHOLD, values, values * 1_000)
-    return pa.array(micros, type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return pa.array(normalise_epoch_us(values), type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
 
 
 def _decimal_from_strings(values: Iterable[str], precision: int = 28) -> pa.Array:
@@ -116,12 +100,12 @@ def real_spot_1m(days: Iterable[date] | None = None) -> pa.Table:
     """Real BTCUSDT spot 1m klines (archive CSVs) as a KLINE_SCHEMA table, values exact."""
     folder = _require_real() / "binance" / "spot" / "klines" / "1m"
     wanted = sorted(days) if days is not None else real_spot_days()
-    columns: dict[str, list[str]] = {name: [] for name in _KLINE_CSV}
+    columns: dict[str, list[str]] = {name: [] for name in KLINE_FIELDS}
     for day in wanted:
         path = folder / f"BTCUSDT-1m-{day.isoformat()}.csv.gz"
         with gzip.open(path, "rt") as handle:
             for line in handle:
-                for name, value in zip(_KLINE_CSV, line.rstrip("\n").split(","), strict=True):
+                for name, value in zip(KLINE_FIELDS, line.rstrip("\n").split(","), strict=True):
                     columns[name].append(value)
     rows = len(columns["open_time"])
     data: dict[str, pa.Array] = {
