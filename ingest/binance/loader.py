@@ -136,6 +136,16 @@ def validate_request(req: LoadRequest) -> Dataset:
     return dataset
 
 
+@dataclass(frozen=True)
+class _ArchiveUnit:
+    """One archive file and the days it lands (`wanted`) and holds (`covered`)."""
+
+    path: str
+    wanted: tuple[date, ...]
+    covered: tuple[date, ...]
+    is_month: bool
+
+
 class BinanceLoader:
     """Lands Binance datasets in a lake. Clients are shared; `now` decides what is final."""
 
@@ -227,55 +237,87 @@ class BinanceLoader:
     def _load_archive(
         self, req: LoadRequest, dataset: Dataset, days: list[date], outcomes: list[DayOutcome]
     ) -> list[date]:
-        """Land days from archive files; return the days the archive does not have."""
-        assert self.archive is not None
-        source = self.archive
-        if req.dataset == "funding":
-            units = sorted({d.replace(day=1) for d in days})
-            paths = {m: arch.monthly_path(req.dataset, req.symbol, None, m) for m in units}
-        else:
-            units = days
-            paths = {d: arch.daily_path(req.dataset, req.symbol, req.interval, d) for d in days}
+        """Land days from archive files; return the days the archive does not have.
 
-        def land(unit: date) -> tuple[date, list[DayOutcome] | None]:
-            try:
-                payload = arch.fetch_verified(source, paths[unit])
-            except NotFound:
-                return unit, None
-            self._keep_raw(dataset, unit, "archive", paths[unit].rsplit("/", 1)[-1], payload)
-            csv_bytes = arch.unzip_single_csv(payload, paths[unit])
-            ingested_at = datetime.now(UTC)
-            parsed = arch.parse_archive_csv(
-                req.dataset,
-                csv_bytes,
-                symbol=req.symbol,
-                interval=req.interval,
-                ingested_at=ingested_at,
-            )
-            if req.dataset == "funding":
-                wanted = [d for d in days if d.replace(day=1) == unit]
-                # The month's other days are in the file too; their partitions are not ours
-                # to rewrite this run, so their rows are neither landed nor quarantined.
-                covered = days_between(unit, _month_end(unit))
-            else:
-                wanted = covered = [unit]
-            results = self._write_days(
-                req, dataset, wanted, parsed, "archive", ingested_at, [paths[unit]], covered
-            )
-            return unit, results
-
+        A whole past month of klines comes from the month's file when it is published (one
+        request instead of ~30), else from the daily files; funding has monthly files only.
+        """
+        units = self._archive_units(req, days, monthly_klines=True)
         missing: list[date] = []
-        for unit, results in self._map(land, units):
-            if results is None:
-                log.info("archive has no %s; falling back to REST", paths[unit])
-                missing.extend(
-                    [d for d in days if d.replace(day=1) == unit]
-                    if req.dataset == "funding"
-                    else [unit]
-                )
+        for retry_daily in (False, True):
+            not_found: list[_ArchiveUnit] = []
+            for unit, results in self._map(
+                lambda u: (u, self._land_archive_unit(req, dataset, u)), units
+            ):
+                if results is None:
+                    log.info("archive has no %s", unit.path)
+                    not_found.append(unit)
+                else:
+                    outcomes.extend(results)
+            monthly_klines = [u for u in not_found if u.is_month and req.dataset != "funding"]
+            missing.extend(d for u in not_found if u not in monthly_klines for d in u.wanted)
+            if retry_daily or not monthly_klines:
+                break
+            units = self._archive_units(
+                req, [d for u in monthly_klines for d in u.wanted], monthly_klines=False
+            )
+        return sorted(missing)
+
+    def _archive_units(
+        self, req: LoadRequest, days: list[date], *, monthly_klines: bool
+    ) -> list[_ArchiveUnit]:
+        units = []
+        by_month: dict[date, list[date]] = {}
+        for day in days:
+            by_month.setdefault(day.replace(day=1), []).append(day)
+        for month, wanted in sorted(by_month.items()):
+            whole = days_between(month, _month_end(month))
+            if req.dataset == "funding" or (monthly_klines and wanted == whole):
+                path = arch.monthly_path(req.dataset, req.symbol, req.interval, month)
+                # The month's other days are in a funding file too; their partitions are not
+                # ours to rewrite this run, so their rows are neither landed nor quarantined.
+                units.append(_ArchiveUnit(path, tuple(wanted), tuple(whole), is_month=True))
             else:
-                outcomes.extend(results)
-        return missing
+                units.extend(
+                    _ArchiveUnit(
+                        arch.daily_path(req.dataset, req.symbol, req.interval, day),
+                        (day,),
+                        (day,),
+                        is_month=False,
+                    )
+                    for day in wanted
+                )
+        return units
+
+    def _land_archive_unit(
+        self, req: LoadRequest, dataset: Dataset, unit: _ArchiveUnit
+    ) -> list[DayOutcome] | None:
+        assert self.archive is not None
+        try:
+            payload = arch.fetch_verified(self.archive, unit.path)
+        except NotFound:
+            return None
+        name = unit.path.rsplit("/", 1)[-1]
+        self._keep_raw(dataset, unit.wanted[0], "archive", name, payload)
+        csv_bytes = arch.unzip_single_csv(payload, unit.path)
+        ingested_at = datetime.now(UTC)
+        parsed = arch.parse_archive_csv(
+            req.dataset,
+            csv_bytes,
+            symbol=req.symbol,
+            interval=req.interval,
+            ingested_at=ingested_at,
+        )
+        return self._write_days(
+            req,
+            dataset,
+            list(unit.wanted),
+            parsed,
+            "archive",
+            ingested_at,
+            [unit.path],
+            list(unit.covered),
+        )
 
     # ---- REST -----------------------------------------------------------------------------
 

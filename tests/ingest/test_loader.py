@@ -21,7 +21,7 @@ from binance_fakes import (
     put_archive_file,
 )
 
-from ingest.binance.archive import daily_path
+from ingest.binance.archive import daily_path, monthly_path
 from ingest.binance.loader import BinanceLoader, LoadRequest, validate_request
 from ingest.errors import ChecksumMismatch, ConfigError, DataUnavailable, MalformedResponse
 from ingest.lake import PART_FILE, Lake, PartitionKey
@@ -324,6 +324,45 @@ def test_history_from_the_archive_rest_for_what_it_lacks(
     assert len(kept) == 1
     zip_path = archive / daily_path("spot-klines", "BTCUSDT", "1m", D1)
     assert kept[0].read_bytes() == zip_path.read_bytes()
+
+
+def test_a_whole_past_month_comes_from_its_monthly_file(
+    make_loader: Loader, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    feb1 = date(2024, 2, 1)
+    grid = kline_grid(day_ms(D1), day_ms(feb1) + DAY_MS)
+    january = [r for r in grid if r[0] < day_ms(feb1)]
+    put_archive_file(archive, monthly_path("spot-klines", "BTCUSDT", "1m", D1), _csv(january))
+    put_archive_file(archive, daily_path("spot-klines", "BTCUSDT", "1m", feb1), _csv(grid[-1440:]))
+    fake = FakeBinance(klines=grid)
+    loader = make_loader(fake, LATER + timedelta(days=10), archive=archive)
+    report = loader.load(spot(D1, feb1))
+    assert [d.source for d in report.days] == ["archive"] * 32
+    assert all(d.rows == 1440 for d in report.days)
+    assert fake.requests == []  # nothing from REST, and January in one file
+    jan31 = lake_of(loader).read_manifest(key(date(2024, 1, 31)))
+    assert jan31 is not None
+    assert jan31.raw_pages == [monthly_path("spot-klines", "BTCUSDT", "1m", D1)]
+
+
+def test_an_unpublished_monthly_file_falls_back_to_the_daily_files(
+    make_loader: Loader, tmp_path: Path
+) -> None:
+    archive = tmp_path / "archive"
+    grid = kline_grid(day_ms(D1), day_ms(date(2024, 2, 1)))
+    for n in range(31):
+        day = D1 + timedelta(days=n)
+        put_archive_file(
+            archive,
+            daily_path("spot-klines", "BTCUSDT", "1m", day),
+            _csv(grid[n * 1440 : (n + 1) * 1440]),
+        )
+    fake = FakeBinance(klines=grid)
+    loader = make_loader(fake, LATER + timedelta(days=10), archive=archive)
+    report = loader.load(spot(D1, date(2024, 1, 31)))
+    assert [(d.source, d.rows) for d in report.days] == [("archive", 1440)] * 31
+    assert fake.requests == []
 
 
 def test_recent_days_come_from_rest_even_with_an_archive(
