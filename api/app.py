@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -18,7 +19,7 @@ from litestar.static_files import create_static_files_router
 
 from api.errors import EXCEPTION_HANDLERS
 from api.routes import ROUTES
-from api.routes.stream import publish_event
+from api.routes.stream import announce
 from api.services import Services
 from api.settings import ApiSettings
 from api.stream import watch
@@ -69,10 +70,13 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        # What is served at start-up is no news: the stream announces later generations.
+        await anyio.to_thread.run_sync(services.db.refresh)
+        services.announced = services.db.current_number() or 0
         task = asyncio.create_task(
             watch(
                 services.db.refresh,
-                lambda: publish_event(services),
+                lambda: announce(services),
                 services.hub,
                 settings.watch_interval_s,
             )

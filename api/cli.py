@@ -40,4 +40,6 @@ def serve_command(host: str | None, port: int | None, workers: int, log_level: s
         workers=workers,
         log_level=log_level,
         access_log=False,
+        # An open stream (dashboard tab) must not hold a shutdown forever.
+        timeout_graceful_shutdown=5,
     )

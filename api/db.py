@@ -198,6 +198,10 @@ class ServeDatabase:
             )
         return current
 
+    def current_number(self) -> int | None:
+        current = self._current
+        return current.number if current is not None else None
+
     @contextmanager
     def reader(self) -> Iterator[Reader]:
         """A per-request connection on the current generation, released afterwards."""

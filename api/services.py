@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
+from litestar.params import QueryParameter, SkipValidation
 
 from api.db import Reader, ServeDatabase
 from api.errors import InvalidInput, NotFound
@@ -50,6 +51,9 @@ class Services:
     hub: Hub = field(default_factory=Hub)
     #: The newest 5m bar each symbol's last stream event carried.
     stream_since: dict[str, datetime] = field(default_factory=dict)
+    #: The generation the stream last announced (by the watcher or an admin reload).
+    announced: int | None = None
+    announce_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> Services:
@@ -61,8 +65,9 @@ class Services:
         )
 
 
-#: How handlers ask for the services (Litestar injects the app's one instance by this name).
-ServicesDep = NamedDependency[Services]
+#: How handlers ask for the services: Litestar injects the app's one instance by this name,
+#: as it is (validating it would convert it, i.e. hand each request a copy).
+ServicesDep = NamedDependency[SkipValidation[Services]]
 
 
 def check_symbol(reader: Reader, symbol: str) -> None:

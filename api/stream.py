@@ -49,18 +49,19 @@ def encode(event: dict[str, Any]) -> str:
 
 
 async def watch(
-    refresh: Callable[[], bool],
-    build_event: Callable[[], dict[str, Any]],
+    refresh: Callable[[], object],
+    announce: Callable[[], dict[str, Any] | None],
     hub: Hub,
     interval_s: float,
 ) -> None:
-    """Poll for a new serve.duckdb; after each swap broadcast one `publish` event."""
+    """Poll for a new serve.duckdb; broadcast the event `announce` makes for a generation
+    not announced yet (a request may have attached it first: refresh's answer is not it)."""
     while True:
         await anyio.sleep(interval_s)
         try:
-            changed = await anyio.to_thread.run_sync(refresh)
-            if changed:
-                event = await anyio.to_thread.run_sync(build_event)
+            await anyio.to_thread.run_sync(refresh)
+            event = await anyio.to_thread.run_sync(announce)
+            if event is not None:
                 hub.broadcast(event)
         except Exception:  # the watcher must outlive one bad file or model
             log.exception("stream watcher: could not publish an event")

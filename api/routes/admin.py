@@ -11,7 +11,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from api.errors import Unauthorized, error_responses
-from api.routes.stream import publish_event
+from api.routes.stream import announce
 from api.schemas import ReloadOut
 from api.services import Services, ServicesDep
 
@@ -43,8 +43,9 @@ async def reload(services: ServicesDep) -> ReloadOut:
     models, and push a `publish` event to the stream's subscribers."""
     services.predictor.clear()
     await anyio.to_thread.run_sync(lambda: services.db.refresh(force=True))
-    event = await anyio.to_thread.run_sync(lambda: publish_event(services))
-    services.hub.broadcast(event)
+    event = await anyio.to_thread.run_sync(lambda: announce(services))
+    if event is not None:
+        services.hub.broadcast(event)
     generation = services.db.generation()
     return ReloadOut(
         generation=generation.number,

@@ -23,6 +23,17 @@ _LATEST = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
 _EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 
 
+def announce(services: Services) -> dict[str, Any] | None:
+    """The `publish` event of the current generation, once: None when it was announced."""
+    with services.announce_lock:
+        current = services.db.current_number()
+        if current is None or current == services.announced:
+            return None
+        event = publish_event(services)
+        services.announced = event["generation"]
+        return event
+
+
 def publish_event(services: Services, *, kind: str = "publish") -> dict[str, Any]:
     """The current generation: its publish metadata and, per symbol, the 5m bars newer than
     the last event's (at most MAX_BARS) and the latest prediction (null without a model)."""
@@ -70,7 +81,7 @@ async def stream(services: ServicesDep) -> ServerSentEvent:
             yield ServerSentEventMessage(event="hello", data=encode(hello))
             async for event in keepalive_events(queue, services.settings.keepalive_s):
                 if event is None:
-                    yield ServerSentEventMessage(comment="keep-alive")
+                    yield ServerSentEventMessage(comment="keep-alive", data=None)
                 else:
                     yield ServerSentEventMessage(
                         event=event["type"], id=event["generation"], data=encode(event)
