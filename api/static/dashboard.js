@@ -1,0 +1,212 @@
+// btcfs dashboard: REST for the state, /v1/stream (Server-Sent Events) to refresh after each
+// publish. Everything it loads comes from this server (no CDN).
+"use strict";
+
+const SYMBOL = "BTCUSDT";
+const BARS = 144;             // twelve hours of 5m bars: the forecast stays readable
+const SIGNAL_BARS = 96;       // recent bars scored for the signal markers
+const STEPS = 12;             // forecast steps
+// A trade needs the predicted move to clear the round trip: 2 x (5 bps fee + 1 bps slippage).
+const COST = 0.0012;
+
+const $ = (id) => document.getElementById(id);
+const seconds = (iso) => Math.floor(Date.parse(iso) / 1000);
+const pct = (x, digits = 3) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(digits)} %`);
+const num = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(body.detail || `${response.status} on ${path}`);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function rows(target, pairs) {
+  target.innerHTML = pairs.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
+}
+
+// ------------------------------------------------------------------------------- chart
+
+const chart = LightweightCharts.createChart($("chart"), {
+  autoSize: true,
+  layout: { background: { color: "#111c33" }, textColor: "#cbd5e1" },
+  grid: { vertLines: { color: "#1e293b" }, horzLines: { color: "#1e293b" } },
+  timeScale: { timeVisible: true, secondsVisible: false },
+  rightPriceScale: { borderColor: "#1e293b" },
+});
+const candles = chart.addSeries(LightweightCharts.CandlestickSeries, {
+  upColor: "#22c55e", downColor: "#ef4444", wickUpColor: "#22c55e", wickDownColor: "#ef4444", borderVisible: false,
+});
+const path = chart.addSeries(LightweightCharts.LineSeries, { color: "#f59e0b", lineWidth: 2, title: "predicted" });
+const upper = chart.addSeries(LightweightCharts.LineSeries, { color: "#f59e0b", lineWidth: 1, lineStyle: 2, title: "p90" });
+const lower = chart.addSeries(LightweightCharts.LineSeries, { color: "#f59e0b", lineWidth: 1, lineStyle: 2, title: "p10" });
+const markers = LightweightCharts.createSeriesMarkers(candles, []);
+// What was drawn, for the browser test (and the curious console user).
+window.btcfsDashboard = { bars: 0, pathPoints: 0, bandPoints: 0, scored: 0, markers: 0 };
+
+function drawBars(bars) {
+  candles.setData(bars.map((b) => ({ time: seconds(b.open_time), open: b.open, high: b.high, low: b.low, close: b.close })));
+  window.btcfsDashboard.bars = bars.length;
+}
+
+function drawForecast(forecast, lastBar) {
+  // The path starts at the last close (available_at of the newest bar) and runs N horizons on.
+  const start = { time: seconds(forecast.available_at), value: forecast.close };
+  const after = (at) => Math.max(seconds(at), start.time + 1);
+  path.setData([start, ...forecast.path.map((p) => ({ time: after(p.at), value: p.price }))]);
+  const band = forecast.path.filter((p) => p.lower_price !== null);
+  upper.setData(band.length ? [start, ...band.map((p) => ({ time: after(p.at), value: p.upper_price }))] : []);
+  lower.setData(band.length ? [start, ...band.map((p) => ({ time: after(p.at), value: p.lower_price }))] : []);
+  window.btcfsDashboard.pathPoints = forecast.path.length + 1;
+  window.btcfsDashboard.bandPoints = band.length ? band.length + 1 : 0;
+  $("chart-legend").textContent =
+    `${forecast.model} ${forecast.model_version} (${forecast.model_stage}), ${forecast.steps} × ${forecast.horizon}; last bar ${lastBar ? lastBar.open_time : "–"}`;
+}
+
+// ------------------------------------------------------------------------------- panels
+
+async function loadSignals(model) {
+  // Score the recent feature rows with the served model (POST /v1/predict), mark the bars
+  // whose predicted move clears the round-trip cost.
+  const features = await api(`/v1/features?symbol=${SYMBOL}&interval=5m&limit=${SIGNAL_BARS}`);
+  if (!features.rows.length) return;
+  const instances = features.rows.map((r) => Object.fromEntries(model.features.map((f) => [f, r.values[f]])));
+  const scored = await api("/v1/predict", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ instances, horizon: model.horizon }),
+  });
+  let longs = 0, shorts = 0;
+  const marks = [];
+  scored.predictions.forEach((p, i) => {
+    const time = seconds(features.rows[i].open_time);
+    if (p.predicted_return > COST) { longs++; marks.push({ time, position: "belowBar", color: "#22c55e", shape: "arrowUp", text: "L" }); }
+    if (p.predicted_return < -COST) { shorts++; marks.push({ time, position: "aboveBar", color: "#ef4444", shape: "arrowDown", text: "S" }); }
+  });
+  markers.setMarkers(marks);
+  window.btcfsDashboard.scored = scored.predictions.length;
+  window.btcfsDashboard.markers = marks.length;
+  $("signals-summary").textContent =
+    `last ${scored.predictions.length} bars: ${longs} long, ${shorts} short (|predicted ${model.horizon} return| > ${pct(COST, 2)} round-trip cost)`;
+}
+
+function showPrediction(p) {
+  const b = p.barrier_probabilities;
+  rows($("prediction"), [
+    ["horizon", `${p.horizon} (${p.model} ${p.model_version}, ${p.model_stage})`],
+    ["as of bar", p.as_of],
+    ["close", num(p.close)],
+    ["predicted return", pct(p.predicted_return)],
+    ["predicted price", num(p.predicted_price)],
+    ["p10 / p50 / p90", p.quantiles ? `${pct(p.quantiles.p10)} / ${pct(p.quantiles.p50)} / ${pct(p.quantiles.p90)}` : "–"],
+    ["barriers ↓ / – / ↑", b ? `${pct(b.down, 1)} / ${pct(b.flat, 1)} / ${pct(b.up, 1)}` : "no barrier model"],
+    ["feature age", `${(p.feature_age_seconds / 3600).toFixed(1)} h`],
+  ]);
+  const side = p.predicted_return > COST ? "long" : p.predicted_return < -COST ? "short" : "flat";
+  const now = $("signal-now");
+  now.textContent = `${side.toUpperCase()} · ${pct(p.predicted_return)} over ${p.horizon}`;
+  now.className = `signal ${side}`;
+}
+
+function showQA(qa) {
+  const pub = qa.published;
+  const counts = Object.entries(pub.counts).map(([k, v]) => `${v} ${k}`).join(", ");
+  const status = $("qa-status");
+  status.textContent = `${pub.failed ? "FAILED" : "PASS"}: ${counts} (published build ${String(pub.invocation_id).slice(0, 8)})`;
+  status.className = pub.failed ? "bad" : "ok";
+  const problems = pub.gates.filter((g) => g.status !== "pass" && g.status !== "success");
+  const items = problems.map((g) => `<li>${esc(g.status)} ${esc(g.name)}${g.failures ? ` (${g.failures})` : ""}</li>`);
+  if (qa.last_build && qa.last_build.invocation_id !== pub.invocation_id) {
+    items.push(`<li class="${qa.last_build.failed ? "bad" : "warn"}">newest build ${esc(String(qa.last_build.invocation_id).slice(0, 8))}: ${qa.last_build.failed ? "failed its gates, not published" : "not published yet"}</li>`);
+  }
+  $("qa-problems").innerHTML = items.join("");
+}
+
+function showModel(m) {
+  const s = m.metrics, bt = (m.backtest && m.backtest.strategy) || {};
+  rows($("model"), [
+    ["version", `${m.model} ${m.version}`],
+    ["stage", m.stage],
+    ["target", `${m.target} ${m.horizon || ""}`],
+    ["trained on", m.training_window.rows ? `${m.training_window.rows} rows to ${m.training_window.last_open_time}` : "–"],
+    ["rank IC (t)", `${num(s.rank_ic, 3)} (${num(s.rank_ic_tstat, 2)})`],
+    ["RMSE skill vs 0", num(s.rmse_skill_vs_zero, 4)],
+    ["directional acc.", pct(s.directional_accuracy, 1)],
+    ["p10–p90 coverage", pct(s.coverage, 1)],
+    ["backtest return", `${pct(bt.total_return, 2)}, Sharpe ${num(bt.sharpe, 2)}`],
+    ["gates", m.gates.passed ? "all passed" : `${(m.gates.failures || []).length} failed`],
+  ]);
+}
+
+function showHealth(h) {
+  const badge = $("health");
+  badge.textContent = h.status;
+  badge.className = `badge ${h.status === "ok" ? "ok" : h.status === "degraded" ? "warn" : "bad"}`;
+  badge.title = h.reasons.join("\n");
+  $("published").textContent = h.published_at ? `published ${h.published_at} · dbt ${String(h.dbt_invocation_id).slice(0, 8)}` : "";
+}
+
+async function loadPaper() {
+  const book = await api("/v1/paper/positions");
+  $("paper-totals").innerHTML =
+    `invested <b>${num(book.invested_usd)}</b> USD · value <b>${num(book.value_usd)}</b> · P&amp;L <b class="${book.pnl_usd >= 0 ? "long" : "short"}">${num(book.pnl_usd)}</b> USD (realised ${num(book.realised_pnl_usd)}, unrealised ${num(book.unrealised_pnl_usd)})`;
+  $("paper-table").querySelector("tbody").innerHTML = book.positions.map((p) => `
+    <tr><td>${p.id}</td><td>${esc(p.status)}</td><td>${num(p.amount_usd)}</td><td>${num(p.units, 6)}</td>
+        <td>${num(p.entry_price)}</td><td>${num(p.mark_price)}</td>
+        <td class="${p.pnl_usd >= 0 ? "long" : "short"}">${num(p.pnl_usd)} (${pct(p.pnl_pct, 2)})</td>
+        <td>${p.status === "open" ? `<button data-close="${p.id}">close</button>` : ""}</td></tr>`).join("");
+}
+
+$("paper-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await api("/v1/paper/positions", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ amount_usd: Number($("paper-amount").value), symbol: SYMBOL }) });
+    $("paper-message").textContent = "opened";
+  } catch (error) { $("paper-message").textContent = error.message; }
+  await loadPaper();
+});
+
+$("paper-table").addEventListener("click", async (event) => {
+  const id = event.target.dataset && event.target.dataset.close;
+  if (!id) return;
+  try { await api(`/v1/paper/positions/${id}/close`, { method: "POST" }); } catch (error) { $("paper-message").textContent = error.message; }
+  await loadPaper();
+});
+
+// ------------------------------------------------------------------------------- refresh
+
+async function refresh() {
+  const failures = [];
+  const attempt = async (name, fn) => { try { await fn(); } catch (error) { failures.push(`${name}: ${error.message}`); } };
+  let lastBar = null;
+  await attempt("health", async () => showHealth(await api("/health")));
+  await attempt("bars", async () => { const bars = (await api(`/v1/bars?symbol=${SYMBOL}&interval=5m&limit=${BARS}`)).bars; lastBar = bars[bars.length - 1]; drawBars(bars); });
+  await attempt("forecast", async () => drawForecast(await api(`/v1/forecast?symbol=${SYMBOL}&steps=${STEPS}`), lastBar));
+  await attempt("prediction", async () => showPrediction(await api(`/v1/predictions/latest?symbol=${SYMBOL}`)));
+  await attempt("qa", async () => showQA(await api("/v1/qa")));
+  await attempt("model", async () => { const model = await api("/v1/model"); showModel(model); await loadSignals(model); });
+  await attempt("paper", loadPaper);
+  chart.timeScale().fitContent();
+  document.body.dataset.errors = failures.join("; ");
+  document.body.dataset.state = failures.length ? "partial" : "ready";
+  document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
+}
+
+function connect() {
+  const status = $("stream-status");
+  const source = new EventSource("/v1/stream");
+  source.addEventListener("hello", () => { status.textContent = "stream: connected"; status.className = "badge ok"; });
+  source.addEventListener("publish", (event) => {
+    const data = JSON.parse(event.data);
+    status.textContent = `stream: publish ${String(data.dbt_invocation_id).slice(0, 8)} received`;
+    refresh();
+  });
+  source.onerror = () => { status.textContent = "stream: reconnecting"; status.className = "badge warn"; };
+}
+
+refresh().then(connect);
