@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## Create .venv with the btcfs command and every pinned dependency
 
-demo: setup ## Set up and run the whole pipeline offline (replay server -> lake -> dbt build -> train)
+demo: setup ## Run the whole pipeline offline (replay -> lake -> dbt build -> train -> publish), then serve the API
 	$(BIN)/python scripts/demo.py
 
 ingest: setup ## Land every configured dataset up to now (btcfs ingest all)

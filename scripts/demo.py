@@ -2,7 +2,10 @@
 
 Starts `btcfs replay serve` on a free loopback port, lands every dataset in the lake with
 `btcfs ingest all`, shows `btcfs lake status`, builds the dbt warehouse, prints its QA gates
-(`btcfs qa`), trains a model (`btcfs train`: registry + HTML report), and stops the server.
+(`btcfs qa`), trains a model (`btcfs train`: registry + HTML report) and a triple-barrier
+classifier, stops the replay server, publishes the warehouse (`btcfs publish`) and ends
+with the API serving it (`btcfs serve`, in the foreground) and the URLs to open.
+With CI=true or --no-serve it starts the API, checks it answers, prints the URLs and stops.
 """
 
 from __future__ import annotations
@@ -30,17 +33,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+def wait_until_up(
+    url: str, server: subprocess.Popen[bytes], timeout_s: float = 60, path: str = "/api/v3/ping"
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"replay server exited with code {server.returncode}")
+            raise SystemExit(f"{url} exited with code {server.returncode}")
         try:
-            httpx.get(f"{url}/api/v3/ping", timeout=1).raise_for_status()
+            httpx.get(f"{url}{path}", timeout=1).raise_for_status()
             return
         except httpx.HTTPError:
             time.sleep(0.2)
-    raise SystemExit(f"replay server at {url} did not come up within {timeout_s:.0f} s")
+    raise SystemExit(f"{url} did not come up within {timeout_s:.0f} s")
 
 
 def step(title: str, *command: str) -> None:
@@ -73,6 +78,9 @@ def main() -> None:
             step("dbt build", str(BIN / "dbt"), "build")
             step("QA gates", str(BIN / "btcfs"), "qa")
             step("train", str(BIN / "btcfs"), "train")
+            step("train (triple-barrier classifier)", str(BIN / "btcfs"), "train",
+                 "--target", "tb_label", "--model", "btcusdt_5m_tb")  # fmt: skip
+            step("publish", str(BIN / "btcfs"), "publish")
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -80,6 +88,53 @@ def main() -> None:
         f"\nDone. The lake is in {os.environ['BTCFS_DATA_DIR']}/lake; "
         "`make shell` opens the warehouse; `btcfs models list` shows the trained model."
     )
+    if (ROOT / "dbt_project.yml").exists():
+        serve_api(foreground="--no-serve" not in sys.argv and os.environ.get("CI") != "true")
+
+
+def api_port() -> int:
+    """$BTCFS_API_PORT (default 8000), or a free port when that one is taken."""
+    wanted = int(os.environ.get("BTCFS_API_PORT") or 8000)
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", wanted))
+        except OSError:
+            print(f"(port {wanted} is taken: using another one)")
+            return free_port()
+    return wanted
+
+
+def serve_api(*, foreground: bool) -> None:
+    """`btcfs serve`: in the foreground until Ctrl-C, or started, checked and stopped."""
+    port = api_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "btcfs"), "serve", "--port", str(port)]
+    print(f"\n== API\n$ {' '.join(command)}", flush=True)
+    api = subprocess.Popen(command, cwd=ROOT)
+    try:
+        wait_until_up(url, api, path="/health")
+        print(
+            f"\nThe API is serving {os.environ['BTCFS_DATA_DIR']}/warehouse/serve.duckdb:\n"
+            f"  dashboard     {url}/\n"
+            f"  API docs      {url}/docs\n"
+            f"  health        {url}/health\n"
+            f"  prediction    {url}/v1/predictions/latest?symbol=BTCUSDT\n"
+            f"  forecast      {url}/v1/forecast?symbol=BTCUSDT&steps=12\n"
+            f"  live stream   {url}/v1/stream\n",
+            flush=True,
+        )
+        if not foreground:
+            latest = httpx.get(f"{url}/v1/predictions/latest", timeout=30)
+            print(f"GET /v1/predictions/latest -> {latest.status_code}", flush=True)
+            return
+        print("Ctrl-C stops it; `make serve` starts it again.", flush=True)
+        api.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if api.poll() is None:
+            api.terminate()
+            api.wait(timeout=15)
 
 
 if __name__ == "__main__":

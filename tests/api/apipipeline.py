@@ -69,18 +69,22 @@ class Pipeline:
 _BUILT: dict[str, Pipeline] = {}
 
 
+def build_published(root: Path) -> Pipeline:
+    """Replay -> ingest -> dbt -> train (forecaster + barrier classifier) -> publish."""
+    pipeline = Pipeline(synthetic_warehouse(root, "planted"))
+    pipeline.full_build()
+    config = str(TRAIN_CONFIG)
+    pipeline.run("btcfs", "train", "--config", config, "--promote")
+    pipeline.run("btcfs", "train", "--config", config, "--target", "tb_label",
+                 "--model", "btcusdt_5m_tb")  # fmt: skip
+    pipeline.publish()
+    return pipeline
+
+
 def published_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """The session's one published warehouse (built on first use)."""
     if "pipeline" not in _BUILT:
-        root = tmp_path_factory.mktemp("api_pipeline")
-        pipeline = Pipeline(synthetic_warehouse(root, "planted"))
-        pipeline.full_build()
-        config = str(TRAIN_CONFIG)
-        pipeline.run("btcfs", "train", "--config", config, "--promote")
-        pipeline.run("btcfs", "train", "--config", config, "--target", "tb_label",
-                     "--model", "btcusdt_5m_tb")  # fmt: skip
-        pipeline.publish()
-        _BUILT["pipeline"] = pipeline
+        _BUILT["pipeline"] = build_published(tmp_path_factory.mktemp("api_pipeline"))
     return _BUILT["pipeline"]
 
 
@@ -104,7 +108,7 @@ def live_server(pipeline: Pipeline, **env: str) -> Iterator[tuple[str, subproces
         deadline = time.monotonic() + 120
         while True:
             if server.poll() is not None:
-                raise RuntimeError(f"btcfs serve exited: {(pipeline.root / log.name).read_text()}")
+                raise RuntimeError(f"btcfs serve exited: {Path(log.name).read_text()[-3000:]}")
             try:
                 httpx.get(f"{url}/health", timeout=2)
                 break

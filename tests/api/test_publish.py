@@ -147,3 +147,9 @@ def test_refuses_while_another_process_writes_the_build(data_dir: Path) -> None:
     # The holder is gone: the same publish now goes through.
     publish(target_path=data_dir / "target")
     assert os.path.exists(data_dir / "warehouse" / "serve.duckdb")
+
+
+@pytest.mark.parametrize("command", ["publish", "serve"])
+def test_help_has_an_example(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output
