@@ -52,10 +52,15 @@ def get_latest_features(
     check_choice("interval", interval, FEATURE_INTERVALS)
     with services.db.reader() as reader:
         check_symbol(reader, symbol)
-        rows = reader.rows(
-            "select * from serve.latest_features where symbol = ? and bar_interval = ?",
-            [symbol, interval],
-        )
+        # One query per publish: the newest row cannot change until the file does.
+        key = ("latest_features", symbol, interval)
+        rows = reader.generation.memo.get(key)
+        if rows is None:
+            rows = reader.rows(
+                "select * from serve.latest_features where symbol = ? and bar_interval = ?",
+                [symbol, interval],
+            )
+            reader.generation.memo[key] = rows
     if not rows:
         raise NotFound(f"no {interval} feature row for {symbol}", key="symbol")
     row = rows[0]
