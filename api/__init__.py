@@ -1,1 +1,2 @@
-"""Litestar REST API over the published marts (issue #5: not built yet)."""
+"""The serving side: `btcfs publish` (api.publish) and the Litestar API over the published
+marts (api.app.create_app; `btcfs serve`). Kept import-light: the CLI loads api.publish."""

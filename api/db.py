@@ -129,6 +129,7 @@ class ServeDatabase:
         self._lock = threading.Lock()
         self._current: Generation | None = None
         self._count = 0
+        self._unreadable: _FileKey | None = None
 
     # ------------------------------------------------------------------ generations
 
@@ -171,6 +172,8 @@ class ServeDatabase:
         current = self._current
         if key is None or (not force and current is not None and current.key == key):
             return False
+        if not force and key == self._unreadable:
+            return False  # already tried and logged: wait for the next publish
         with self._lock:
             current = self._current
             if not force and current is not None and current.key == key:
@@ -179,6 +182,7 @@ class ServeDatabase:
                 fresh = self._open(key)  # stat first: a later swap is noticed next time
             except duckdb.Error as exc:
                 log.warning("cannot attach %s (keeping the previous file): %s", self.path, exc)
+                self._unreadable = key
                 return False
             self._current = fresh
         if current is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from api.errors import ApiError
 from api.schemas import Freshness, HealthOut
@@ -14,7 +15,14 @@ from api.services import ServicesDep, latest_bar
 STALE_AFTER_S = 2 * 3600
 
 
-@get("/health", operation_id="getHealth", tags=["health"], sync_to_thread=True)
+@get(
+    "/health",
+    operation_id="getHealth",
+    tags=["health"],
+    sync_to_thread=True,
+    responses={503: ResponseSpec(HealthOut, description="Nothing published yet",
+                                 generate_examples=False)},
+)  # fmt: skip
 def health(services: ServicesDep) -> Response[HealthOut]:
     """Service status: `ok`, `degraded` (serving, with reasons: a model that is not in
     production, stale data) or `unavailable` (503: nothing published yet). Also the
