@@ -315,6 +315,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
+        if self.close_connection:
+            # Say so: a client that keeps the connection in its pool would otherwise send the
+            # next request into a socket we are about to close.
+            self.send_header("Connection", "close")
         self.end_headers()
         if head:
             return

@@ -437,3 +437,13 @@ def test_weight_over_budget_gives_429_then_resets(
         again = http.get("/fapi/v1/klines", params=params)
         assert again.status_code == 200 and used(again) == 10
         assert http.get("/__replay/stats").json()["rate_limited"] == 1
+
+
+def test_a_request_the_server_will_not_keep_alive_says_connection_close(
+    client: httpx.Client,
+) -> None:
+    refused = client.post("/api/v3/klines")
+    assert refused.status_code == 405
+    assert refused.headers["connection"] == "close"
+    # The client drops that connection instead of reusing it: the next requests all succeed.
+    assert all(client.get("/api/v3/ping").status_code == 200 for _ in range(20))
