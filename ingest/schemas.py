@@ -83,7 +83,7 @@ class Dataset:
     schema: pa.Schema
     time_column: str
     has_interval: bool
-    market: str  # 'spot' | 'futures'
+    market: str  # 'spot' | 'futures' | 'macro' | 'onchain'
 
     @property
     def value_columns(self) -> list[str]:
@@ -121,5 +121,133 @@ DATASETS: dict[str, Dataset] = {
         ),
     )
 }
+
+# --- Other vendors (issue 7) -------------------------------------------------------------
+# Every vendor row carries `available_at`: the first moment the value could have been known
+# (bar close for intraday bars; publication plus the vendor's release lag for slower sources;
+# the rule per source is documented where the loader computes it). Features join as-of on it.
+# `is_synthetic` is true when the row came from the replay server's synthetic market (it says
+# so in the `X-Btcfs-Replay` response header); production marts refuse such rows.
+_VENDOR_PROVENANCE = [
+    pa.field("available_at", TIMESTAMP, nullable=False),
+    pa.field("is_synthetic", pa.bool_(), nullable=False),
+    *_PROVENANCE,
+]
+
+# CoinGlass v4 OHLC-shaped histories (price, aggregated OI in USD, funding in percent).
+CG_OHLC_SCHEMA = pa.schema(
+    [
+        pa.field("open_time", TIMESTAMP, nullable=False),
+        pa.field("open", PRICE, nullable=False),
+        pa.field("high", PRICE, nullable=False),
+        pa.field("low", PRICE, nullable=False),
+        pa.field("close", PRICE, nullable=False),
+        *_VENDOR_PROVENANCE,
+    ]
+)
+CG_PRICE_SCHEMA = pa.schema(
+    [*list(CG_OHLC_SCHEMA)[:5], pa.field("volume_usd", PRICE, nullable=True), *_VENDOR_PROVENANCE]
+)
+CG_TAKER_SCHEMA = pa.schema(
+    [
+        pa.field("open_time", TIMESTAMP, nullable=False),
+        pa.field("taker_buy_volume_usd", PRICE, nullable=False),
+        pa.field("taker_sell_volume_usd", PRICE, nullable=False),
+        *_VENDOR_PROVENANCE,
+    ]
+)
+CG_LIQUIDATION_SCHEMA = pa.schema(
+    [
+        pa.field("open_time", TIMESTAMP, nullable=False),
+        pa.field("long_liquidation_usd", PRICE, nullable=False),
+        pa.field("short_liquidation_usd", PRICE, nullable=False),
+        *_VENDOR_PROVENANCE,
+    ]
+)
+# FRED: every vintage of an observation (ALFRED-style realtime periods), "." -> NULL.
+FRED_SCHEMA = pa.schema(
+    [
+        pa.field("observation_date", pa.date32(), nullable=False),
+        pa.field("realtime_start", pa.date32(), nullable=False),
+        pa.field("realtime_end", pa.date32(), nullable=False),
+        pa.field("value", pa.float64(), nullable=True),
+        *_VENDOR_PROVENANCE,
+    ]
+)
+# Alpha Vantage daily bars of ETFs/indices used as proxies (S&P 500, dollar index).
+AV_DAILY_SCHEMA = pa.schema(
+    [
+        pa.field("trade_date", pa.date32(), nullable=False),
+        pa.field("open", PRICE, nullable=False),
+        pa.field("high", PRICE, nullable=False),
+        pa.field("low", PRICE, nullable=False),
+        pa.field("close", PRICE, nullable=False),
+        pa.field("volume", pa.int64(), nullable=True),
+        *_VENDOR_PROVENANCE,
+    ]
+)
+COINAPI_OHLCV_SCHEMA = pa.schema(
+    [
+        pa.field("open_time", TIMESTAMP, nullable=False),  # time_period_start
+        pa.field("close_time", TIMESTAMP, nullable=False),  # time_period_end
+        pa.field("first_trade_at", TIMESTAMP, nullable=True),  # time_open
+        pa.field("last_trade_at", TIMESTAMP, nullable=True),  # time_close
+        pa.field("open", PRICE, nullable=False),
+        pa.field("high", PRICE, nullable=False),
+        pa.field("low", PRICE, nullable=False),
+        pa.field("close", PRICE, nullable=False),
+        pa.field("volume", PRICE, nullable=False),
+        pa.field("trade_count", pa.int64(), nullable=False),
+        *_VENDOR_PROVENANCE,
+    ]
+)
+COINAPI_FUNDING_SCHEMA = pa.schema(
+    [
+        pa.field("funding_time", TIMESTAMP, nullable=False),
+        pa.field("funding_rate", RATE, nullable=False),
+        *_VENDOR_PROVENANCE,
+    ]
+)
+# CryptoQuant daily on-chain series. Values are revised after the fact (wallet clustering),
+# so a partition keeps every vintage: `first_seen_at` is when this value was first landed,
+# and `available_at` = max(end of the observed day + lag, first_seen_at).
+CQ_DAILY_SCHEMA = pa.schema(
+    [
+        pa.field("observation_date", pa.date32(), nullable=False),
+        pa.field("metric", pa.string(), nullable=False),  # netflow_total, reserve, ...
+        pa.field("value", pa.float64(), nullable=True),
+        pa.field("first_seen_at", TIMESTAMP, nullable=False),
+        *_VENDOR_PROVENANCE,
+    ]
+)
+
+
+def _vendor(name: str, vendor: str, schema: pa.Schema, time: str, market: str) -> Dataset:
+    """A vendor dataset; its table is its CLI name in snake case (unique across vendors)."""
+    has_interval = time == "open_time"
+    return Dataset(name, vendor, name.replace("-", "_"), schema, time, has_interval, market)
+
+
+VENDOR_DATASETS: dict[str, Dataset] = {
+    ds.name: ds
+    for ds in (
+        _vendor("cg-price-ohlc", "coinglass", CG_PRICE_SCHEMA, "open_time", "futures"),
+        _vendor("cg-oi-aggregated", "coinglass", CG_OHLC_SCHEMA, "open_time", "futures"),
+        _vendor("cg-funding-oi-weighted", "coinglass", CG_OHLC_SCHEMA, "open_time", "futures"),
+        _vendor("cg-funding-vol-weighted", "coinglass", CG_OHLC_SCHEMA, "open_time", "futures"),
+        _vendor("cg-taker-volume", "coinglass", CG_TAKER_SCHEMA, "open_time", "futures"),
+        _vendor(
+            "cg-taker-volume-agg-futures", "coinglass", CG_TAKER_SCHEMA, "open_time", "futures"
+        ),
+        _vendor("cg-taker-volume-agg-spot", "coinglass", CG_TAKER_SCHEMA, "open_time", "spot"),
+        _vendor("cg-liquidations", "coinglass", CG_LIQUIDATION_SCHEMA, "open_time", "futures"),
+        _vendor("fred-series", "fred", FRED_SCHEMA, "observation_date", "macro"),
+        _vendor("av-daily", "alphavantage", AV_DAILY_SCHEMA, "trade_date", "macro"),
+        _vendor("coinapi-ohlcv", "coinapi", COINAPI_OHLCV_SCHEMA, "open_time", "spot"),
+        _vendor("coinapi-funding", "coinapi", COINAPI_FUNDING_SCHEMA, "funding_time", "futures"),
+        _vendor("cq-daily", "cryptoquant", CQ_DAILY_SCHEMA, "observation_date", "onchain"),
+    )
+}
+DATASETS.update(VENDOR_DATASETS)
 
 QUARANTINE = Dataset("quarantine", "_all", "_quarantine", QUARANTINE_SCHEMA, "event_time", True, "")
