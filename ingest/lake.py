@@ -113,6 +113,18 @@ def table_data_sha256(table: pa.Table) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
+def file_sha256(path: Path) -> str | None:
+    """sha256 of a file's bytes, None when it does not exist."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -208,6 +220,8 @@ class Lake:
             and existing.data_sha256 == data_sha
             and existing.quarantine_sha256 == quarantine_sha
             and existing.notes == list(notes or [])
+            # A damaged file (bit rot, a bad copy) is rewritten, not trusted for its manifest.
+            and file_sha256(self.partition_dir(key) / existing.file) == existing.sha256
         ):
             return WriteResult(key, existing, written=False)
 
