@@ -10,7 +10,7 @@ import click
 from api.cli import serve_command
 from api.publish import publish_command
 from btcfs import __version__
-from btcfs.warehouse import qa_command
+from btcfs.warehouse import qa_command, warehouse_group
 from ingest._redact import RedactingFilter
 from ingest.cli import ingest_group, lake_group, replay_group
 from ml.cli import backtest_command, evaluate_command, models_group, train_command
@@ -34,6 +34,7 @@ cli.add_command(ingest_group)
 cli.add_command(replay_group)
 cli.add_command(lake_group)
 cli.add_command(qa_command)
+cli.add_command(warehouse_group)
 cli.add_command(train_command)
 cli.add_command(evaluate_command)
 cli.add_command(backtest_command)

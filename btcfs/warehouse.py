@@ -462,3 +462,171 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None
     click.echo(f"reports: {written[0].parent}/ ({len(written)} files)")
     if summary.failed:
         raise SystemExit(1)
+
+
+# ----------------------------------------------------------------------- warehouse load-bq
+
+
+@click.group("warehouse")
+def warehouse_group() -> None:
+    """Move the lake into a warehouse other than the local DuckDB file (BigQuery).
+
+    Example: btcfs warehouse load-bq --bucket my-lake --project my-project
+    """
+
+
+def _reachable(url: str, what: str) -> None:
+    """Fail at once, in one line, when an emulator endpoint does not answer (the Google
+    clients would otherwise retry a refused connection for minutes)."""
+    import httpx
+
+    try:
+        httpx.get(url, timeout=5.0)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the {what} endpoint {url}: {exc}") from None
+
+
+@warehouse_group.command("load-bq")
+@click.option(
+    "--lake",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Lake root [default: $BTCFS_DATA_DIR/lake].",
+)
+@click.option("--project", envvar="BTCFS_BQ_PROJECT", help="BigQuery project [$BTCFS_BQ_PROJECT].")
+@click.option(
+    "--raw-dataset",
+    envvar="BTCFS_BQ_RAW_DATASET",
+    default="raw",
+    show_default=True,
+    help="Dataset of the raw tables the dbt sources read [$BTCFS_BQ_RAW_DATASET].",
+)
+@click.option(
+    "--location",
+    envvar="BTCFS_BQ_LOCATION",
+    default="US",
+    show_default=True,
+    help="Location of a dataset this creates [$BTCFS_BQ_LOCATION].",
+)
+@click.option("--bucket", envvar="BTCFS_GCS_BUCKET", help="GCS bucket [$BTCFS_GCS_BUCKET].")
+@click.option(
+    "--prefix",
+    envvar="BTCFS_GCS_PREFIX",
+    default="raw",
+    show_default=True,
+    help="Object prefix in the bucket [$BTCFS_GCS_PREFIX].",
+)
+@click.option(
+    "--load-from",
+    type=click.Choice(["gcs", "file"]),
+    envvar="BTCFS_BQ_LOAD_FROM",
+    default=None,
+    help="Load jobs read the uploaded Parquet objects (gcs) or the local files sent as CSV "
+    "(file: the BigQuery emulator) [default: gcs with a bucket, else file; $BTCFS_BQ_LOAD_FROM].",
+)
+@click.option(
+    "--bq-endpoint",
+    envvar="BTCFS_BQ_API_ENDPOINT",
+    help="BigQuery API endpoint of an emulator; anonymous credentials [$BTCFS_BQ_API_ENDPOINT].",
+)
+@click.option(
+    "--gcs-endpoint",
+    envvar="BTCFS_GCS_API_ENDPOINT",
+    help="GCS API endpoint of an emulator; anonymous credentials [$BTCFS_GCS_API_ENDPOINT].",
+)
+@click.option("--table", "table_names", multiple=True, help="Only this raw table (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Say what would be uploaded and loaded; change none.")
+def load_bq_command(
+    lake: Path | None,
+    project: str | None,
+    raw_dataset: str,
+    location: str,
+    bucket: str | None,
+    prefix: str,
+    load_from: str | None,
+    bq_endpoint: str | None,
+    gcs_endpoint: str | None,
+    table_names: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Upload changed lake partitions to GCS and load them into BigQuery raw tables.
+
+    Each finished partition goes to gs://BUCKET/PREFIX/<table>/symbol=…/[interval=…/]date=…/
+    part-0.parquet unless the object already carries the same data_sha256 (the MANIFEST's),
+    then the partitions whose data_sha256 the ledger table RAW_DATASET._btcfs_loads lacks are
+    loaded: one load job into a staging table and one MERGE per raw table that replaces exactly
+    those partitions' rows. A rerun on an unchanged lake uploads and loads nothing.
+
+    \b
+    Example: BTCFS_GCS_BUCKET=my-lake BTCFS_BQ_PROJECT=my-project btcfs warehouse load-bq
+    """
+    from google.api_core import exceptions as google_errors
+    from google.auth import exceptions as auth_errors
+
+    from btcfs import bigquery as bq_load
+    from btcfs import gcs
+
+    if not project:
+        raise click.ClickException("no BigQuery project: set BTCFS_BQ_PROJECT or --project")
+    source = load_from or ("gcs" if bucket else "file")
+    if source == "gcs" and not bucket:
+        raise click.ClickException(
+            "--load-from gcs needs a bucket: set BTCFS_GCS_BUCKET or --bucket"
+        )
+    known = {raw.name: raw for raw in bq_load.raw_tables()}
+    unknown = [name for name in table_names if name not in known]
+    if unknown:
+        raise click.ClickException(
+            f"unknown raw table {', '.join(unknown)} (one of {', '.join(known)})"
+        )
+    tables = [known[name] for name in table_names] if table_names else list(known.values())
+    lake_root = lake or DataPaths.from_env().lake
+    if not lake_root.is_dir():
+        raise click.ClickException(f"no lake at {lake_root}: run `btcfs ingest` first")
+    if bq_endpoint:
+        _reachable(bq_endpoint, "BigQuery")
+    if bucket and gcs_endpoint:
+        _reachable(gcs_endpoint, "GCS")
+    try:
+        partitions = bq_load.lake_partitions(lake_root, tables)
+        if bucket:
+            storage = gcs.client(project, gcs_endpoint)
+            uploaded = gcs.upload_partitions(
+                storage, bucket, partitions, prefix=prefix, dry_run=dry_run
+            )
+            verb = "would upload" if dry_run else "uploaded"
+            click.echo(
+                f"gs://{bucket}/{prefix}: {verb} {len(uploaded.uploaded)} partition(s), "
+                f"{uploaded.skipped} unchanged"
+            )
+        client = bq_load.client(project, bq_endpoint, location=location)
+        report = bq_load.load_partitions(
+            client,
+            partitions,
+            dataset=raw_dataset,
+            location=location,
+            source="gcs" if source == "gcs" else "file",
+            bucket=bucket,
+            prefix=prefix,
+            tables=tables,
+            dry_run=dry_run,
+        )
+    except (bq_load.LoadError, gcs.GCSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except auth_errors.DefaultCredentialsError as exc:
+        raise click.ClickException(f"no Google credentials: {_first_line(exc)}") from None
+    except google_errors.GoogleAPIError as exc:
+        raise click.ClickException(f"BigQuery/GCS request failed: {_first_line(exc)}") from None
+    verb = "would load" if dry_run else "loaded"
+    for name, done in report.tables.items():
+        if done.partitions:
+            click.echo(f"  {name}: {verb} {done.partitions} partition(s), {done.rows} rows")
+    click.echo(
+        f"{project}.{raw_dataset}: {verb} {report.partitions} partition(s) ({report.rows} rows) "
+        f"from {source}, {report.skipped} unchanged"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
