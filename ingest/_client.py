@@ -47,6 +47,7 @@ from ingest.errors import (
     NetworkUnavailable,
     NotFound,
     RateLimited,
+    VendorAuthError,
     VendorHTTPError,
 )
 
@@ -129,7 +130,11 @@ class HttpClient:
         weight_headroom: float = 0.8,
         max_concurrency: int = 4,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         secrets: Iterable[str] = (),
+        used_weight_header: str = USED_WEIGHT_HEADER,
+        weight_limit_header: str | None = None,
+        auth_statuses: Iterable[int] = (401,),
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -150,6 +155,12 @@ class HttpClient:
         self.max_rate_limit_retries = max_rate_limit_retries
         self.max_connect_retries = max_connect_retries
         self.weight_budget_1m = weight_budget_1m
+        # Binance says what a minute has used (X-MBX-USED-WEIGHT-1M); CoinGlass also says what
+        # the plan allows (API-KEY-USE-LIMIT / API-KEY-MAX-LIMIT): the budget follows the header.
+        self.used_weight_header = used_weight_header
+        self.weight_limit_header = weight_limit_header
+        # Binance's 403 is its WAF, CoinAPI's is a key without the privilege: per vendor.
+        self.auth_statuses = frozenset(auth_statuses)
         self.weight_headroom = weight_headroom
         self.max_concurrency = max_concurrency
         self.debug = debug
@@ -158,6 +169,10 @@ class HttpClient:
         default_headers = {"User-Agent": USER_AGENT, **(headers or {})}
         register_secrets(secrets)
         register_secrets(v for k, v in default_headers.items() if is_sensitive_header(k))
+        # Default query parameters carry the key of vendors that take it in the URL (FRED's
+        # api_key, Alpha Vantage's apikey): every URL shown anywhere is redacted.
+        default_params = dict(params or {})
+        register_secrets(str(v) for k, v in default_params.items() if is_sensitive_param(k))
         install_log_redaction()
 
         if not isinstance(timeout, httpx.Timeout):
@@ -166,6 +181,7 @@ class HttpClient:
         self._http = httpx.Client(
             base_url=base_url,
             headers=default_headers,
+            params=default_params or None,
             timeout=timeout,
             transport=transport,
             follow_redirects=True,
@@ -433,7 +449,11 @@ class HttpClient:
                 return
             self._reached = True
             now = self._clock()
-            used = _int_header(response.headers, USED_WEIGHT_HEADER)
+            if self.weight_limit_header is not None:
+                cap = _int_header(response.headers, self.weight_limit_header)
+                if cap is not None and cap > 0:
+                    self.weight_budget_1m = cap
+            used = _int_header(response.headers, self.used_weight_header)
             if used is not None:
                 minute = int(now // 60)
                 if minute != self._weight_minute:
@@ -594,8 +614,9 @@ class HttpClient:
         message = f"{self.vendor}: HTTP {status} {response.reason_phrase} for GET {url}"
         if detail:
             message += f": {detail}"
-        if status == 401:
+        if status in self.auth_statuses:
             message += " (check the API key and its plan)"
+            return VendorAuthError(message, status=status, url=url)
         if status == 404:
             return NotFound(message, status=status, url=url)
         return VendorHTTPError(message, status=status, url=url)
@@ -635,7 +656,7 @@ class HttpClient:
             fetched.status,
             fetched.url,
             fetched.elapsed_s,
-            fetched.headers.get(USED_WEIGHT_HEADER, "n/a"),
+            fetched.headers.get(self.used_weight_header, "n/a"),
             redact(summary),
         )
 
@@ -701,8 +722,14 @@ def _vendor_message(body: bytes) -> str:
         code = data.get("code")
         text = next((data[k] for k in ("msg", "message", "error") if data.get(k)), None)
         if text is not None:
-            return redact(f"{code} {text}" if code is not None else text)
+            return _one_line(redact(f"{code} {text}" if code is not None else text))
     return _snippet(orjson.dumps(data))
+
+
+def _one_line(text: str) -> str:
+    """A vendor's message fit for one log line: no control characters, bounded length."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text)
+    return flat if len(flat) <= _BODY_SNIPPET_CHARS else flat[:_BODY_SNIPPET_CHARS] + "…"
 
 
 def _summarise_json(data: Any) -> str:

@@ -1,4 +1,4 @@
-"""`btcfs ingest binance|all` and `btcfs lake status`: wiring of loaders, clients and the lake."""
+"""`btcfs ingest binance|vendor|all` and `btcfs lake status`: wiring of loaders, clients, lake."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,16 @@ from rich.text import Text
 
 from btcfs.settings import DataPaths
 from ingest._client import HttpClient
+from ingest._redact import redact
 from ingest.binance.archive import ArchiveSource, HttpArchive, LocalArchive
 from ingest.binance.endpoints import ENDPOINTS, FUTURES_WEIGHT_BUDGET, SPOT_WEIGHT_BUDGET
 from ingest.binance.loader import BinanceLoader, LoadReport, LoadRequest, validate_request
-from ingest.config import Endpoints, load_config, resolve_now
-from ingest.errors import IngestError, NetworkUnavailable
+from ingest.config import DEFAULT_CONFIG, Endpoints, IngestConfig, load_config, resolve_now
+from ingest.errors import ConfigError, IngestError, NetworkUnavailable
 from ingest.lake import Lake
 from ingest.status import lake_status
 from ingest.timeutil import US_PER_DAY, interval_us, parse_day
+from ingest.vendors import VENDORS, VendorReport, run_vendor
 
 OFFLINE_HINT = "No network? `make demo` runs the whole pipeline offline against the replay server."
 
@@ -238,6 +241,102 @@ def ingest_binance(
         _print_report(report)
 
 
+@dataclass
+class _Row:
+    """One line of the summary table that ends `btcfs ingest all`."""
+
+    vendor: str
+    status: str
+    rows: int
+    days: int
+    note: str = ""
+
+
+def _binance_row(reports: list[LoadReport], error: str | None) -> _Row:
+    days: set[date] = {
+        d.day for r in reports for d in r.days if d.action in ("written", "unchanged", "skipped")
+    }
+    rows = sum(r.rows for r in reports)
+    quarantined = sum(r.quarantined for r in reports)
+    if error is not None:
+        return _Row("binance", "failed", rows, len(days), error)
+    note = f"{len(reports)} datasets" + (f", {quarantined:,} quarantined" if quarantined else "")
+    return _Row("binance", "ok", rows, len(days), note)
+
+
+def _vendor_row(report: VendorReport) -> _Row:
+    note = report.message
+    if report.status == "ok":
+        quarantined = sum(line.quarantined for line in report.lines)
+        note = f"{len(report.lines)} datasets" + (
+            f", {quarantined:,} quarantined" if quarantined else ""
+        )
+    return _Row(report.vendor, report.status, report.rows, report.days, note)
+
+
+def _print_summary(rows: list[_Row]) -> None:
+    click.echo("")
+    header = f"{'vendor':<14} {'status':<8} {'rows':>12} {'days':>5}  note"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for row in rows:
+        note = row.note if len(row.note) <= 110 else row.note[:109] + "…"
+        click.echo(f"{row.vendor:<14} {row.status:<8} {row.rows:>12,} {row.days:>5}  {note}")
+
+
+def _print_vendor(report: VendorReport) -> None:
+    if report.status == "skipped":
+        click.echo(f"{report.vendor}: skipped ({report.message})")
+        return
+    for line in report.lines:
+        click.echo(f"{report.vendor} {line.describe()}")
+    if report.status == "failed" and not report.lines:
+        click.echo(f"{report.vendor}: failed: {report.message}")
+
+
+def _check_vendor_config(config: IngestConfig) -> None:
+    for name, options in config.vendors.items():
+        if name not in VENDORS:
+            raise ConfigError(f"config: unknown vendor {name!r}; known: {sorted(VENDORS)}")
+        unknown = [d for d in options.get("datasets") or [] if d not in VENDORS[name].datasets]
+        if unknown:
+            raise ConfigError(
+                f"config: vendors.{name}: unknown datasets {unknown}; "
+                f"{name} has {list(VENDORS[name].datasets)}"
+            )
+
+
+def run_one_vendor(
+    name: str,
+    options: dict[str, Any],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    base_url: str | None,
+    datasets: tuple[str, ...] | None,
+    refresh_tail: int,
+    debug: bool,
+) -> VendorReport:
+    if debug:
+        logging.getLogger("ingest").setLevel(logging.DEBUG)
+    paths = DataPaths.from_env()
+    return run_vendor(
+        VENDORS[name],
+        lake=Lake(paths.lake),
+        raw_root=paths.raw,
+        now=now,
+        config=options,
+        start=start,
+        end=end,
+        datasets=datasets,
+        base_url=base_url,
+        debug=debug,
+        refresh_tail=refresh_tail,
+        client_factory=HttpClient,
+    )
+
+
 @click.command("all")
 @click.option(
     "--config",
@@ -247,7 +346,9 @@ def ingest_binance(
     help="YAML file (default: config/ingest.yml).",
 )
 @click.option(
-    "--base-url", default=None, help="One host for spot and futures REST (mirror/replay)."
+    "--base-url",
+    default=None,
+    help="One host for every vendor's REST (a mirror or the replay server).",
 )
 @click.option(
     "--archive", default=None, help="Archive base URL or local folder; 'none' = REST only."
@@ -263,11 +364,17 @@ def ingest_all(
 ) -> None:
     """Land every configured dataset up to now (what `make ingest` runs).
 
+    Binance first, then every vendor of the config's `vendors:` section; a vendor without its
+    key in the environment is skipped with one line, a failing vendor does not stop the
+    others. Ends with a table per vendor (ok / skipped / failed, rows, days) and exits
+    non-zero when any failed.
+
     Example: btcfs ingest all --config config/ingest.yml
     """
     with _known_errors():
         now = resolve_now()
         config = load_config(config_path, now)
+        _check_vendor_config(config)
         endpoints = Endpoints.resolve(base_url, archive or config.archive)
         requests = [
             LoadRequest(
@@ -278,9 +385,115 @@ def ingest_all(
         ]
         for req in requests:
             validate_request(req)
-        for req in requests:
+    summary: list[_Row] = []
+    reports: list[LoadReport] = []
+    error: str | None = None
+    for req in requests:
+        try:
             report = run_load(req, endpoints, debug=debug, show_progress=not no_progress, now=now)
-            _print_report(report)
+        except IngestError as exc:
+            error = str(_fail(exc).message)
+            click.echo(f"binance {req.dataset}: failed: {error}")
+            break
+        _print_report(report)
+        reports.append(report)
+    if requests:
+        summary.append(_binance_row(reports, error))
+    for name, options in config.vendors.items():
+        if not options.get("enabled", True):
+            summary.append(_Row(name, "skipped", 0, 0, "disabled in the config"))
+            click.echo(f"{name}: skipped (disabled in the config)")
+            continue
+        vendor_report = run_one_vendor(
+            name,
+            options,
+            start=config.vendor_start(name, now),
+            end=now.date(),
+            now=now,
+            base_url=base_url,
+            datasets=None,
+            refresh_tail=int(options.get("refresh_tail", config.refresh_tail)),
+            debug=debug,
+        )
+        _print_vendor(vendor_report)
+        summary.append(_vendor_row(vendor_report))
+    _print_summary(summary)
+    failed = [row.vendor for row in summary if row.status == "failed"]
+    if failed:
+        raise click.ClickException(f"{len(failed)} failed: {', '.join(failed)}")
+
+
+def _vendor_options(config_path: Path | None, name: str, now: datetime) -> dict[str, Any]:
+    """The vendor's section of the config (config/ingest.yml when it exists), else {}."""
+    if config_path is None and not DEFAULT_CONFIG.exists():
+        return {}
+    return dict(load_config(config_path, now).vendors.get(name, {}))
+
+
+@click.command("vendor")
+@click.argument("name")
+@click.option("--dataset", "datasets", multiple=True, help="Only this dataset (repeatable).")
+@click.option("--start", required=True, help="First UTC day, YYYY-MM-DD.")
+@click.option("--end", default=None, help="Last UTC day (default: today).")
+@click.option("--base-url", default=None, help="Vendor host (a mirror or the replay server).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file whose vendors.<name> section has the options (symbols, series, ...).",
+)
+@click.option(
+    "--refresh-tail", default=2, show_default=True, help="Always re-fetch the last N days."
+)
+@debug_option
+def ingest_vendor(
+    name: str,
+    datasets: tuple[str, ...],
+    start: str,
+    end: str | None,
+    base_url: str | None,
+    config_path: Path | None,
+    refresh_tail: int,
+    debug: bool,
+) -> None:
+    """Land one vendor's datasets (keys from the environment) for a range of UTC days.
+
+    Example: COINGLASS_API_KEY=... btcfs ingest vendor coinglass --dataset cg-price-ohlc
+    --start 2025-05-19 --end 2025-05-25
+    """
+    with _known_errors():
+        if name not in VENDORS:
+            raise ConfigError(f"unknown vendor {name!r}; known: {sorted(VENDORS)}")
+        spec = VENDORS[name]
+        unknown = [d for d in datasets if d not in spec.datasets]
+        if unknown:
+            raise ConfigError(f"{name}: unknown datasets {unknown}; it has {list(spec.datasets)}")
+        if spec.key() is None:
+            raise ConfigError(f"{name}: {spec.env_key} not set (keys come from the environment)")
+        now = resolve_now()
+        first = parse_day(start)
+        last = parse_day(end) if end else max(now.date(), first)
+        if last < first:
+            raise ConfigError(f"--end {last} is before --start {first}")
+        if first > now.date():
+            raise ConfigError(f"--start {first} is in the future (today is {now.date()} UTC)")
+        if refresh_tail < 0:
+            raise ConfigError("--refresh-tail must be 0 or more")
+        report = run_one_vendor(
+            name,
+            _vendor_options(config_path, name, now),
+            start=first,
+            end=last,
+            now=now,
+            base_url=base_url,
+            datasets=datasets or None,
+            refresh_tail=refresh_tail,
+            debug=debug,
+        )
+    _print_vendor(report)
+    if report.status == "failed":
+        raise click.ClickException(redact(report.message))
 
 
 @click.command("status")

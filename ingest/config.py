@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
 
@@ -49,6 +50,17 @@ class IngestConfig:
     refresh_tail: int = 2
     archive: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    # `vendors:` section: vendor name -> its options (enabled, datasets, symbols, ...).
+    vendors: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def vendor_start(self, name: str, now: datetime) -> date:
+        """A vendor's first day: its own `start`/`days_back`, else the global one."""
+        options = self.vendors.get(name, {})
+        if "start" in options:
+            return parse_day(str(options["start"]))
+        if "days_back" in options:
+            return now.date() - timedelta(days=int(options["days_back"]) - 1)
+        return self.start
 
 
 def load_config(path: Path | None, now: datetime) -> IngestConfig:
@@ -61,7 +73,7 @@ def load_config(path: Path | None, now: datetime) -> IngestConfig:
         raise ConfigError(f"config file {source} is not valid YAML: {exc}") from exc
     if not isinstance(payload, dict):
         raise ConfigError(f"config file {source}: expected a mapping at the top level")
-    known = {"symbols", "start", "days_back", "datasets", "refresh_tail", "archive"}
+    known = {"symbols", "start", "days_back", "datasets", "refresh_tail", "archive", "vendors"}
     unknown = sorted(set(payload) - known)
     if unknown:
         raise ConfigError(f"config file {source}: unknown keys {unknown}; known: {sorted(known)}")
@@ -99,7 +111,37 @@ def load_config(path: Path | None, now: datetime) -> IngestConfig:
     archive = payload.get("archive")
     if archive is not None and not isinstance(archive, str):
         raise ConfigError(f"config file {source}: `archive` must be a URL, a folder or 'none'")
-    return IngestConfig(tuple(symbols), start, tuple(jobs), tail, archive)
+    vendors = _vendor_sections(payload.get("vendors"), source)
+    return IngestConfig(tuple(symbols), start, tuple(jobs), tail, archive, vendors=vendors)
+
+
+def _vendor_sections(value: object, source: Path) -> dict[str, dict[str, Any]]:
+    """`vendors:` -> {name: options}; shapes checked here, names and datasets by the runner."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"config file {source}: `vendors` must map vendor names to options")
+    out: dict[str, dict[str, Any]] = {}
+    for name, options in value.items():
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise ConfigError(f"config file {source}: vendors.{name} must be a mapping")
+        if not isinstance(options.get("enabled", True), bool):
+            raise ConfigError(f"config file {source}: vendors.{name}.enabled must be true/false")
+        datasets = options.get("datasets")
+        if datasets is not None and (
+            not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets)
+        ):
+            raise ConfigError(f"config file {source}: vendors.{name}.datasets must be a list")
+        days_back = options.get("days_back")
+        if days_back is not None and (not isinstance(days_back, int) or days_back < 1):
+            raise ConfigError(
+                f"config file {source}: vendors.{name}.days_back must be a positive integer"
+            )
+        if "start" in options:
+            parse_day(str(options["start"]))
+        out[str(name)] = dict(options)
+    return out
 
 
 def resolve_now() -> datetime:

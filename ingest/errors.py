@@ -16,6 +16,32 @@ class VendorHTTPError(IngestError):
         self.url = url
 
 
+class VendorError(IngestError):
+    """Base of failures specific to one vendor's API (auth, throttling, envelope, drift).
+
+    Messages are one line, start with the vendor's name and never hold a secret (the client
+    redacts every registered key).
+    """
+
+
+class VendorKeyMissing(VendorError):
+    """The vendor's key is not in the environment: the vendor is skipped, not failed."""
+
+
+class VendorAuthError(VendorError, VendorHTTPError):
+    """The vendor refused the key (HTTP 401, CoinAPI's 403, or an auth code in an envelope)."""
+
+
+class VendorThrottled(VendorError, VendorHTTPError):
+    """Throttled in a way the client cannot wait out: Alpha Vantage's `Information`/`Note`
+    in an HTTP 200, or a business rate-limit code inside a vendor envelope."""
+
+
+class VendorEnvelopeError(VendorError, VendorHTTPError):
+    """The vendor's envelope says the call failed (CoinGlass `code` != "0", CryptoQuant's
+    `status.code`, Alpha Vantage's `Error Message`), whatever the HTTP status."""
+
+
 class NotFound(VendorHTTPError):
     """HTTP 404: the resource does not exist (archive loaders fall back to another source)."""
 
@@ -40,7 +66,7 @@ class MalformedResponse(IngestError):
     """A response body that is not the shape the vendor documents."""
 
 
-class SchemaDrift(MalformedResponse):
+class SchemaDrift(MalformedResponse, VendorError):
     """A vendor changed its row layout (columns added, removed or retyped)."""
 
 

@@ -48,6 +48,16 @@ def wait_until_up(
     raise SystemExit(f"{url} did not come up within {timeout_s:.0f} s")
 
 
+def vendor_env(url: str) -> None:
+    """Every registered vendor at the replay server, with a dummy key (any non-empty key is
+    accepted there): a real key in the caller's environment is never sent anywhere."""
+    from ingest.vendors import VENDORS
+
+    for spec in VENDORS.values():
+        os.environ[spec.base_url_env] = url
+        os.environ[spec.env_key] = f"demo-{spec.name}-key"
+
+
 def step(title: str, *command: str) -> None:
     print(f"\n== {title}\n$ {' '.join(command)}", flush=True)
     result = subprocess.run(command, cwd=ROOT, check=False)
@@ -67,6 +77,7 @@ def main() -> None:
          "--synthetic", "--seed", str(SEED), "--start", start],
         cwd=ROOT,
     )  # fmt: skip
+    vendor_env(url)
     try:
         wait_until_up(url, server)
         step("ingest", str(BIN / "btcfs"), "ingest", "all", "--config", "config/demo.yml",

@@ -13,7 +13,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-FAULT_KINDS = ("429", "5xx", "truncate", "slow", "drop")
+# `vendor`: a vendor route's own failure (e.g. CoinGlass's HTTP 200 with code "50001");
+# Binance paths have none and ignore it.
+FAULT_KINDS = ("429", "5xx", "truncate", "slow", "drop", "vendor")
 SERVER_ERROR_STATUSES = (500, 502, 503)
 
 
@@ -29,7 +31,7 @@ class FaultSpec:
 
     @classmethod
     def parse(cls, text: str | None) -> FaultSpec:
-        """`429=0.1,5xx=0.05,truncate=0.02,slow=0.01,drop=0.01` (any subset, any order)."""
+        """`429=0.1,5xx=0.05,truncate=0.02,slow=0.01,drop=0.01,vendor=0.01` (any subset)."""
         if text is None or not text.strip():
             return cls({})
         rates: dict[str, float] = {}
@@ -82,7 +84,14 @@ class FaultInjector:
         self.injected: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def decide(self, method: str, path: str, query: Iterable[tuple[str, str]]) -> Fault | None:
+    def decide(
+        self,
+        method: str,
+        path: str,
+        query: Iterable[tuple[str, str]],
+        *,
+        vendor_route: bool = False,
+    ) -> Fault | None:
         key = f"{method} {path}?" + "&".join(f"{k}={v}" for k, v in sorted(query))
         with self._lock:
             nth = self._seen[key]
@@ -95,6 +104,8 @@ class FaultInjector:
         for kind in FAULT_KINDS:
             threshold += self.spec.rates.get(kind, 0.0)
             if draw < threshold:
+                if kind == "vendor" and not vendor_route:
+                    return None
                 status = SERVER_ERROR_STATUSES[digest[8] % len(SERVER_ERROR_STATUSES)]
                 with self._lock:
                     self.injected[kind] += 1

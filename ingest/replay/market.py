@@ -158,6 +158,8 @@ class MarketData(ABC):
     archived_kinds: frozenset[Kind] = frozenset(KINDS)
     #: a seed for anything random (faults) when the caller gives none.
     seed: int = 0
+    #: what the server says in its `X-Btcfs-Replay` header: "recorded" or "synthetic".
+    replay_kind: str = "recorded"
 
     @abstractmethod
     def describe(self) -> str:

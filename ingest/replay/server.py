@@ -1,5 +1,8 @@
 """The replay HTTP server: Binance's REST paths and archive on loopback, with faults on request.
 
+Other vendors' paths (CoinGlass, CoinAPI, FRED, ...) are mounted from `ingest.replay.vendors`;
+every response says where its data came from in `X-Btcfs-Replay: synthetic|recorded`.
+
 Built on the stdlib `http.server.ThreadingHTTPServer` rather than an ASGI framework because
 the faults need raw control of the socket: a truncated body must declare its full
 Content-Length and then stop, and a dropped request must close the connection without a
@@ -34,10 +37,12 @@ from ingest.replay.limits import Limits
 from ingest.replay.market import MarketData
 from ingest.replay.query import MarketView
 from ingest.replay.rest import JSON, BinanceApi, Reply, Request, budget_of
+from ingest.replay.vendors import ReplayContext, VendorRequest, VendorRoutes, build_routes
 
 logger = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/__replay/"
+REPLAY_HEADER = "X-Btcfs-Replay"
 ARCHIVE_PREFIX = "/data/"
 _WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 _SERVER_ERRORS = {
@@ -102,6 +107,9 @@ class ReplayApp:
         self.slow_delay = slow_delay
         self.stopping = threading.Event()
         self.stats = _Stats()
+        self.vendors: list[VendorRoutes] = build_routes(
+            ReplayContext(market, self.view, self.clock, self.injector.seed, wall_clock)
+        )
 
     def stats_payload(self) -> dict[str, Any]:
         with self.stats.lock:
@@ -119,7 +127,11 @@ class ReplayApp:
             "bans": self.limits.bans,
             "banned_requests": self.limits.banned_requests,
             "weight_used": {budget: self.limits.used(budget) for budget in ("spot", "fapi")},
+            "vendors": {routes.name: routes.stats() for routes in self.vendors},
         }
+
+    def _vendor_for(self, path: str) -> VendorRoutes | None:
+        return next((routes for routes in self.vendors if routes.matches(path)), None)
 
     def respond(self, handler: _Handler, method: str) -> None:
         split = urlsplit(handler.path)
@@ -130,6 +142,10 @@ class ReplayApp:
             return
         with self.stats.lock:
             self.stats.requests += 1
+        vendor = self._vendor_for(path)
+        if vendor is not None:
+            self._vendor(handler, method, path, query, vendor)
+            return
         client = handler.client_address[0]
         is_api = not path.startswith(ARCHIVE_PREFIX)
         budget = budget_of(path)
@@ -176,6 +192,50 @@ class ReplayApp:
             return
         reply = self._api(path, method, query, handler, client, budget)
         self._send(handler, method, reply, budget, truncate=truncate)
+
+    def _vendor(
+        self,
+        handler: _Handler,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        vendor: VendorRoutes,
+    ) -> None:
+        """A vendor route: faults (in the vendor's own error format), then the route.
+
+        Binance's weight budgets and IP bans are Binance's: they do not apply here.
+        """
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        request = VendorRequest(path, dict(query), headers, self.clock.now_us())
+        fault = self.injector.decide(method, path, query, vendor_route=True)
+
+        def send(reply: Reply, *, truncate: bool = False) -> None:
+            # Vendor data is always derived from the market, never recorded from the vendor.
+            reply.headers.setdefault(REPLAY_HEADER, "synthetic")
+            self._send(handler, method, reply, None, truncate=truncate)
+
+        truncate = False
+        if fault is not None:
+            if fault.kind == "drop":
+                handler.drop()
+                return
+            if fault.kind == "429":
+                reply = vendor.fault_reply(429)
+                reply.headers.setdefault("Retry-After", str(self.retry_after))
+                send(reply)
+                return
+            if fault.kind == "5xx":
+                send(vendor.fault_reply(fault.status))
+                return
+            if fault.kind == "vendor":
+                send(vendor.vendor_fault(request))
+                return
+            if fault.kind == "slow" and self.stopping.wait(self.slow_delay):
+                handler.drop()
+                return
+            truncate = fault.kind == "truncate"
+        send(vendor.handle(request) if method in ("GET", "HEAD") else vendor.fault_reply(405),
+             truncate=truncate)  # fmt: skip
 
     def _fault_reply(self, fault: Fault, client: str, budget: str) -> Reply:
         if fault.kind == "429":
@@ -230,6 +290,7 @@ class ReplayApp:
             reply = Reply(200, orjson.dumps(self.stats_payload()))
         else:
             reply = Reply(404, b'{"code":-1000,"msg":"Unknown endpoint."}')
+        reply.headers.setdefault(REPLAY_HEADER, self.market.replay_kind)
         handler.send(reply, head=method == "HEAD", truncate=False)
 
     def _send(
@@ -243,6 +304,7 @@ class ReplayApp:
     ) -> None:
         if budget is not None:
             reply.headers.setdefault(_WEIGHT_HEADER, str(self.limits.used(budget)))
+        reply.headers.setdefault(REPLAY_HEADER, self.market.replay_kind)
         self.stats.count(reply.status)
         handler.send(reply, head=method == "HEAD", truncate=truncate)
 
@@ -305,7 +367,9 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("replay server failed on %s %s", method, self.path[:200])
             try:
                 content_type, body = _SERVER_ERRORS[500]
-                self.send(Reply(500, body, content_type), head=method == "HEAD", truncate=False)
+                reply = Reply(500, body, content_type)
+                reply.headers[REPLAY_HEADER] = self.server.app.market.replay_kind
+                self.send(reply, head=method == "HEAD", truncate=False)
             except OSError:
                 self.close_connection = True
 

@@ -94,6 +94,8 @@ class _SymbolData:
 class SyntheticMarket(MarketData):
     """Seeded BTC-like market covering 1m bars with open time in [start_us, end_us)."""
 
+    replay_kind = "synthetic"
+
     def __init__(
         self,
         seed: int,

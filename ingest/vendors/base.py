@@ -1,0 +1,772 @@
+"""The shared framework every non-Binance vendor loader is written against.
+
+A vendor is one `VendorSpec` in `ingest.vendors.VENDORS`:
+
+    VendorSpec(
+        name="coinglass",                       # CLI name, lake folder, report line
+        env_key="COINGLASS_API_KEY",            # absent -> the vendor is skipped, not failed
+        key_placement=header("CG-API-KEY"),     # or bearer() / query("api_key")
+        default_base_url="https://open-api-v4.coinglass.com",   # scheme + host: paths are full
+        base_url_env="COINGLASS_BASE_URL",      # --base-url beats this beats the default
+        datasets=("cg-price-ohlc", ...),        # keys of ingest.schemas.VENDOR_DATASETS
+        make_loader=CoinGlassLoader,            # Callable[[VendorContext], VendorLoader]
+    )
+
+`run_vendor` (used by `btcfs ingest all|vendor`) reads the key, builds an `HttpClient` with the
+key applied and registered for redaction, and hands the loader a `VendorContext` (client,
+lake, raw root, `now`, the vendor's section of config/ingest.yml, start/end days, selected
+datasets, on_progress). `VendorLoader.load()` returns a `VendorReport` (status ok | skipped |
+failed, rows, days, message, one `DatasetLine` per dataset and symbol). `DatasetLoader` is a
+convenient base: implement `load_dataset(name)`; one failing dataset does not stop the others,
+an auth/network failure stops the vendor.
+
+Landing, the same for every vendor:
+- `save_raw_page(ctx, dataset, day, fetched, stem)` keeps a response as received under
+  ``raw/<vendor>/<table>/date=D/page-<stem>-<sha12>.json.gz`` plus a ``.meta.json`` with the
+  redacted URL, status and non-secret headers; a secret echoed in a body is redacted too.
+- `RowSet` collects parsed rows (typed Python values) and rejected rows (reason, raw JSON);
+  `RowSet.table()` adds `available_at` (given per row), `is_synthetic`, `source`, `ingested_at`.
+- `land_rows(ctx, dataset, symbol, interval, rows, raw_pages, days=...)` checks the rows
+  (OHLC order, negative amounts, `available_at` not before the row's own time), collapses
+  identical duplicates, quarantines conflicting ones, holds back rows whose `available_at` is
+  after `now` (a bar whose interval is not over), splits by UTC day of the dataset's time
+  column and `Lake.write_partition`s each requested day (atomic, MANIFEST, quarantine).
+- `plan_days(ctx, dataset, symbol, interval)` gives the days still to fetch: never landed,
+  unfinished, incomplete, landed before the day was over, or inside the refresh tail.
+
+`is_synthetic` comes from the replay server's `X-Btcfs-Replay: synthetic|recorded` response
+header (`is_synthetic_response`); a live vendor never sends it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingest._client import Fetched, HttpClient
+from ingest._redact import is_sensitive_header, redact, register_secrets
+from ingest.errors import (
+    ConfigError,
+    IngestError,
+    NetworkUnavailable,
+    VendorAuthError,
+    VendorThrottled,
+)
+from ingest.lake import Lake, PartitionKey, WriteResult, write_bytes_atomic
+from ingest.schemas import QUARANTINE_SCHEMA, TIMESTAMP, VENDOR_DATASETS, Dataset
+from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_us
+
+log = logging.getLogger("ingest.vendors")
+
+REPLAY_HEADER = "X-Btcfs-Replay"
+DAY_OPEN_NOTE = "day not over yet: landed so far, refreshed on the next run"
+HELD_BACK_NOTE = "rows not yet available at ingest time were held back"
+Status = Literal["ok", "skipped", "failed"]
+
+# Decimal columns are DECIMAL(28, 8) or (18, 8): values are rounded half-even to 8 places
+# (a vendor's 9th+ decimal is below the lake's resolution) and must fit the integer digits.
+_EIGHT_PLACES = Decimal("1e-8")
+
+
+# ---- the spec ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyPlacement:
+    """Where a vendor wants its key: a header, an `Authorization: Bearer`, or a query param."""
+
+    kind: Literal["header", "bearer", "query"]
+    name: str
+
+    def headers(self, key: str) -> dict[str, str]:
+        if self.kind == "header":
+            return {self.name: key}
+        if self.kind == "bearer":
+            return {self.name: f"Bearer {key}"}
+        return {}
+
+    def params(self, key: str) -> dict[str, str]:
+        return {self.name: key} if self.kind == "query" else {}
+
+
+def header(name: str) -> KeyPlacement:
+    return KeyPlacement("header", name)
+
+
+def bearer(name: str = "Authorization") -> KeyPlacement:
+    return KeyPlacement("bearer", name)
+
+
+def query(name: str) -> KeyPlacement:
+    """A key in the URL (FRED `api_key`, Alpha Vantage `apikey`): the name must be one
+    `ingest._redact.SENSITIVE_PARAMS` masks, so no URL shown or saved carries it."""
+    return KeyPlacement("query", name)
+
+
+class VendorLoader(Protocol):
+    def load(self) -> VendorReport: ...
+
+
+@dataclass(frozen=True)
+class VendorSpec:
+    name: str
+    env_key: str
+    key_placement: KeyPlacement
+    default_base_url: str
+    base_url_env: str
+    datasets: tuple[str, ...]
+    make_loader: Callable[[VendorContext], VendorLoader]
+    # HttpClient options for this vendor (e.g. rate-limit headers, concurrency).
+    client_options: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [d for d in self.datasets if d not in VENDOR_DATASETS]
+        if unknown:
+            raise ConfigError(f"{self.name}: datasets {unknown} are not in VENDOR_DATASETS")
+        if self.key_placement.kind == "query":
+            from ingest._redact import is_sensitive_param
+
+            if not is_sensitive_param(self.key_placement.name):
+                raise ConfigError(
+                    f"{self.name}: query key {self.key_placement.name!r} would not be redacted"
+                )
+
+    def base_url(self, override: str | None = None) -> str:
+        import os
+
+        return (override or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
+
+    def key(self) -> str | None:
+        import os
+
+        value = os.environ.get(self.env_key, "").strip()
+        return value or None
+
+
+@dataclass
+class VendorContext:
+    spec: VendorSpec
+    client: HttpClient
+    lake: Lake
+    raw_root: Path
+    now: datetime
+    config: Mapping[str, Any]
+    start: date
+    end: date
+    datasets: tuple[str, ...]
+    on_progress: Callable[[int], None] = lambda rows: None
+    refresh_tail: int = 2
+
+    @property
+    def vendor(self) -> str:
+        return self.spec.name
+
+    @property
+    def now_us(self) -> int:
+        return datetime_to_us(self.now)
+
+    def days(self) -> list[date]:
+        """Every requested UTC day up to today."""
+        end = min(self.end, self.now.date())
+        return days_between(self.start, end) if end >= self.start else []
+
+
+# ---- reports -------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetLine:
+    dataset: str
+    symbol: str
+    status: Status = "ok"
+    rows: int = 0
+    days: int = 0
+    written: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    message: str = ""
+
+    def describe(self) -> str:
+        if self.status != "ok":
+            return f"{self.dataset} {self.symbol}: {self.status}: {self.message}"
+        text = (
+            f"{self.dataset} {self.symbol}: {self.written} days written, {self.unchanged} "
+            f"unchanged; {self.rows:,} rows, {self.quarantined:,} quarantined"
+        )
+        return f"{text} ({self.message})" if self.message else text
+
+
+@dataclass
+class VendorReport:
+    vendor: str
+    status: Status
+    rows: int = 0
+    days: int = 0
+    message: str = ""
+    lines: list[DatasetLine] = field(default_factory=list)
+
+    @classmethod
+    def from_lines(cls, vendor: str, lines: list[DatasetLine]) -> VendorReport:
+        failed = [line for line in lines if line.status == "failed"]
+        return cls(
+            vendor=vendor,
+            status="failed" if failed else "ok",
+            rows=sum(line.rows for line in lines),
+            days=max((line.days for line in lines), default=0),
+            message=failed[0].message if failed else "",
+            lines=lines,
+        )
+
+    @classmethod
+    def skipped(cls, vendor: str, message: str) -> VendorReport:
+        return cls(vendor, "skipped", message=message)
+
+    @classmethod
+    def failed(cls, vendor: str, message: str) -> VendorReport:
+        return cls(vendor, "failed", message=message)
+
+
+class DatasetLoader(ABC):
+    """Runs `load_dataset` for each selected dataset; failures stay in their dataset's line,
+    except those that doom every other request too (bad key, no network, quota spent)."""
+
+    FATAL: tuple[type[IngestError], ...] = (VendorAuthError, NetworkUnavailable, VendorThrottled)
+
+    def __init__(self, ctx: VendorContext) -> None:
+        self.ctx = ctx
+
+    def load(self) -> VendorReport:
+        lines: list[DatasetLine] = []
+        for name in self.ctx.datasets:
+            try:
+                lines.extend(self.load_dataset(name))
+            except self.FATAL as exc:
+                lines.append(DatasetLine(name, "-", "failed", message=redact(exc)))
+                break
+            except IngestError as exc:
+                lines.append(DatasetLine(name, "-", "failed", message=redact(exc)))
+        return VendorReport.from_lines(self.ctx.vendor, lines)
+
+    @abstractmethod
+    def load_dataset(self, name: str) -> list[DatasetLine]:
+        """Land one dataset over the context's days; one line per symbol."""
+
+
+# ---- client and running a vendor -----------------------------------------------------------
+
+
+def build_client(
+    spec: VendorSpec,
+    key: str,
+    *,
+    base_url: str | None = None,
+    debug: bool = False,
+    client_factory: Callable[..., HttpClient] = HttpClient,
+    **overrides: Any,
+) -> HttpClient:
+    """An HttpClient for the vendor with its key applied (header, bearer or query) and
+    registered for redaction before any request is made."""
+    register_secrets([key])
+    options: dict[str, Any] = {**spec.client_options, **overrides}
+    return client_factory(
+        spec.base_url(base_url),
+        vendor=spec.name,
+        headers=spec.key_placement.headers(key),
+        params=spec.key_placement.params(key),
+        secrets=[key],
+        debug=debug,
+        **options,
+    )
+
+
+def run_vendor(
+    spec: VendorSpec,
+    *,
+    lake: Lake,
+    raw_root: Path,
+    now: datetime,
+    config: Mapping[str, Any],
+    start: date,
+    end: date,
+    datasets: Sequence[str] | None = None,
+    base_url: str | None = None,
+    debug: bool = False,
+    refresh_tail: int = 2,
+    on_progress: Callable[[int], None] | None = None,
+    client_factory: Callable[..., HttpClient] = HttpClient,
+) -> VendorReport:
+    """Run one vendor end to end; never raises for a known failure (the report says it)."""
+    key = spec.key()
+    if key is None:
+        return VendorReport.skipped(spec.name, f"{spec.env_key} not set")
+    chosen = tuple(datasets or config.get("datasets") or spec.datasets)
+    unknown = [d for d in chosen if d not in spec.datasets]
+    if unknown:
+        return VendorReport.failed(
+            spec.name, f"unknown datasets {unknown}; {spec.name} has {list(spec.datasets)}"
+        )
+    try:
+        client = build_client(
+            spec, key, base_url=base_url, debug=debug, client_factory=client_factory
+        )
+    except IngestError as exc:
+        return VendorReport.failed(spec.name, redact(exc))
+    try:
+        ctx = VendorContext(
+            spec=spec,
+            client=client,
+            lake=lake,
+            raw_root=raw_root,
+            now=now,
+            config=config,
+            start=start,
+            end=end,
+            datasets=chosen,
+            on_progress=on_progress or (lambda rows: None),
+            refresh_tail=refresh_tail,
+        )
+        return spec.make_loader(ctx).load()
+    except IngestError as exc:
+        return VendorReport.failed(spec.name, redact(exc))
+    except Exception as exc:  # a bug in one loader must not stop the other vendors
+        log.exception("%s: unexpected error", spec.name)
+        return VendorReport.failed(spec.name, redact(f"internal error: {type(exc).__name__}"))
+    finally:
+        client.close()
+
+
+# ---- raw pages -----------------------------------------------------------------------------
+
+
+def is_synthetic_response(fetched: Fetched) -> bool:
+    """True when the replay server says the body came from its synthetic market."""
+    return fetched.headers.get(REPLAY_HEADER, "").strip().lower() == "synthetic"
+
+
+_KEPT_HEADERS = ("content-type", "date", REPLAY_HEADER.lower())
+
+
+def save_raw_page(
+    ctx: VendorContext, dataset: str | Dataset, day: date, fetched: Fetched, stem: str
+) -> str:
+    """Keep a response as received (secrets redacted); returns its path under raw_root.
+
+    Named by the body's hash, so a rerun that receives the same bytes writes nothing.
+    """
+    ds = dataset if isinstance(dataset, Dataset) else VENDOR_DATASETS[dataset]
+    body = _without_secrets(fetched.body)
+    digest = hashlib.sha256(body).hexdigest()[:12]
+    folder = ctx.raw_root / ds.vendor / ds.table / f"date={day.isoformat()}"
+    safe_stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)[:80]
+    path = folder / f"page-{safe_stem}-{digest}.json.gz"
+    if not path.exists():
+        meta = {
+            "url": redact(fetched.url),
+            "status": fetched.status,
+            "headers": {
+                name: redact(value)
+                for name, value in fetched.headers.items()
+                if name.lower() in _KEPT_HEADERS
+                or (name.lower().startswith("api-key-") and not is_sensitive_header(name[8:]))
+            },
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "redacted": body != fetched.body,
+        }
+        write_bytes_atomic(path.with_name(path.name[: -len(".json.gz")] + ".meta.json"),
+                           json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n")  # fmt: skip
+        write_bytes_atomic(path, gzip.compress(body, compresslevel=1, mtime=0))
+    return str(path.relative_to(ctx.raw_root))
+
+
+def _without_secrets(body: bytes) -> bytes:
+    text = body.decode("utf-8", "surrogateescape")
+    clean = redact(text)
+    return body if clean == text else clean.encode("utf-8", "surrogateescape")
+
+
+# ---- typed values --------------------------------------------------------------------------
+
+
+class RowError(ValueError):
+    """A row that cannot be landed; its message is the quarantine reason."""
+
+
+def to_decimal(value: object, name: str, *, nullable: bool = False) -> Decimal | None:
+    """A vendor decimal (string, int or float) -> Decimal with 8 places; RowError if bad."""
+    if value is None or value == "":
+        if nullable:
+            return None
+        raise RowError(f"missing {name}")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise RowError(f"unparsable {name}: not a number")
+    try:
+        # str(float) is the shortest repr that round-trips: 0.1 stays 0.1, not 0.1000…055.
+        number = Decimal(value if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        raise RowError(f"unparsable {name}") from None
+    if not number.is_finite():
+        raise RowError(f"unparsable {name}: not finite")
+    if abs(number) >= Decimal(10) ** 20:
+        raise RowError(f"{name} out of range")
+    return number.quantize(_EIGHT_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def to_int(value: object, name: str, *, nullable: bool = False) -> int | None:
+    if value is None or value == "":
+        if nullable:
+            return None
+        raise RowError(f"missing {name}")
+    if isinstance(value, bool):
+        raise RowError(f"unparsable {name}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise RowError(f"unparsable {name}")
+    if not -(2**63) <= number < 2**63:
+        raise RowError(f"{name} out of range")
+    return number
+
+
+def ms_to_datetime(value: object, name: str) -> datetime:
+    """Epoch milliseconds (int or digit string) -> aware UTC datetime."""
+    ms = to_int(value, name)
+    assert ms is not None
+    # Year 1990..2200: anything else is a unit mistake or garbage, not a market time.
+    if not 631_152_000_000 <= ms <= 7_258_118_400_000:
+        raise RowError(f"{name} out of range: {ms}")
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+# ---- rows ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RowSet:
+    """Parsed rows of one dataset plus the rows rejected on the way, with their reasons.
+
+    `add(values, raw, available_at=..., is_synthetic=...)` takes the dataset's value columns
+    as Python values (Decimal, datetime, date, int, float, str); `reject(raw, reason)` keeps a
+    row that could not be parsed. Provenance is added by `table()`.
+    """
+
+    dataset: Dataset
+    source: str = "rest"
+    ingested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    raws: list[object] = field(default_factory=list)
+    rejected: list[tuple[object, str, int | None]] = field(default_factory=list)
+
+    def add(
+        self, values: Mapping[str, Any], raw: object, *, available_at: datetime, is_synthetic: bool
+    ) -> None:
+        row = dict(values)
+        row["available_at"] = available_at
+        row["is_synthetic"] = is_synthetic
+        self.rows.append(row)
+        self.raws.append(raw)
+
+    def reject(self, raw: object, reason: str, event_time: datetime | None = None) -> None:
+        self.rejected.append(
+            (raw, reason, datetime_to_us(event_time) if event_time is not None else None)
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def table(self) -> pa.Table:
+        schema = self.dataset.schema
+        n = len(self.rows)
+        columns: dict[str, pa.Array] = {}
+        for f in schema:
+            if f.name == "source":
+                columns[f.name] = pa.array([self.source] * n, type=f.type)
+            elif f.name == "ingested_at":
+                columns[f.name] = pa.array([self.ingested_at] * n, type=f.type)
+            else:
+                columns[f.name] = pa.array([row.get(f.name) for row in self.rows], type=f.type)
+        return pa.table(columns, schema=schema)
+
+    def quarantine(self, extra: Iterable[tuple[object, str, int | None]] = ()) -> pa.Table:
+        items = [*self.rejected, *extra]
+        return pa.table(
+            {
+                "dataset": pa.array([self.dataset.table] * len(items), type=pa.string()),
+                "event_time": pa.array([t for _, _, t in items], type=pa.int64()).cast(TIMESTAMP),
+                "reason": pa.array([redact(r)[:500] for _, r, _ in items], type=pa.string()),
+                "raw": pa.array([redact(_json_text(raw)) for raw, _, _ in items], pa.string()),
+                "source": pa.array([self.source] * len(items), type=pa.string()),
+                "ingested_at": pa.array([self.ingested_at] * len(items), type=TIMESTAMP),
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+# ---- checks and landing --------------------------------------------------------------------
+
+
+def _time_us(values: list[Any]) -> np.ndarray:
+    """Times of the dataset's time column (datetime or date) as µs since the epoch."""
+    out = np.empty(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        if isinstance(value, datetime):
+            out[i] = datetime_to_us(value)
+        else:  # date
+            out[i] = (value - date(1970, 1, 1)).days * US_PER_DAY
+    return out
+
+
+def _row_problem(row: Mapping[str, Any], dataset: Dataset) -> str | None:
+    """Why a typed row cannot be landed, or None. Checks shared by every vendor."""
+    for f in dataset.schema:
+        if not f.nullable and f.name not in ("source", "ingested_at") and row.get(f.name) is None:
+            return f"missing {f.name}"
+    for f in dataset.schema:
+        value = row.get(f.name)
+        if (
+            isinstance(value, Decimal)
+            and pa.types.is_decimal(f.type)
+            and abs(value) >= Decimal(10) ** (f.type.precision - f.type.scale)
+        ):
+            return f"{f.name} out of range"
+    names = dataset.schema.names
+    if {"open", "high", "low", "close"} <= set(names):
+        o, h, lo, c = (row["open"], row["high"], row["low"], row["close"])
+        if not (h >= max(o, c, lo) and lo <= min(o, c)):
+            return "OHLC inconsistent"
+    for name in names:
+        value = row.get(name)
+        if (
+            isinstance(value, Decimal)
+            and value < 0
+            and (name.endswith(("_usd", "volume")) or name in ("trade_count",))
+        ):
+            return f"negative {name}"
+    time_value = row[dataset.time_column]
+    available = row["available_at"]
+    start = (
+        time_value
+        if isinstance(time_value, datetime)
+        else datetime(time_value.year, time_value.month, time_value.day, tzinfo=UTC)
+    )
+    if available < start:
+        return "available_at before the row's own time"
+    return None
+
+
+@dataclass
+class LandResult:
+    """What `land_rows` did, day by day."""
+
+    results: list[WriteResult] = field(default_factory=list)
+    held_back: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(r.manifest.rows for r in self.results)
+
+    @property
+    def written(self) -> int:
+        return sum(1 for r in self.results if r.written)
+
+    @property
+    def unchanged(self) -> int:
+        return sum(1 for r in self.results if not r.written)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(r.manifest.quarantined_rows for r in self.results)
+
+    def line(self, dataset: str, symbol: str, message: str = "") -> DatasetLine:
+        return DatasetLine(
+            dataset,
+            symbol,
+            "ok",
+            rows=self.rows,
+            days=len(self.results),
+            written=self.written,
+            unchanged=self.unchanged,
+            quarantined=self.quarantined,
+            message=message,
+        )
+
+
+def land_rows(
+    ctx: VendorContext,
+    dataset: str | Dataset,
+    symbol: str,
+    interval: str | None,
+    rows: RowSet,
+    raw_pages: Sequence[str],
+    *,
+    days: Sequence[date],
+    key_columns: Sequence[str] | None = None,
+    expected_rows: int | None = None,
+    notes: Sequence[str] = (),
+) -> LandResult:
+    """Check, dedupe and land `rows` as whole day partitions for each of `days`.
+
+    A row whose `available_at` is after `ctx.now` is held back (landed by a later run); a row
+    on no requested day is quarantined with the first day's partition; `expected_rows` is the
+    count of a complete day (e.g. 288 five-minute bars), None when it cannot be known.
+    """
+    ds = dataset if isinstance(dataset, Dataset) else VENDOR_DATASETS[dataset]
+    if ds.has_interval and interval is None:
+        raise ConfigError(f"{ds.name} needs an interval")
+    keys = tuple(key_columns or (ds.time_column,))
+    wanted = sorted(set(days))
+    if not wanted:
+        return LandResult()
+    extra: list[tuple[object, str, int | None]] = []
+
+    # 1. shared checks
+    good: list[int] = []
+    for i, row in enumerate(rows.rows):
+        problem = _row_problem(row, ds)
+        if problem is None:
+            good.append(i)
+        else:
+            t = row.get(ds.time_column)
+            when = int(_time_us([t])[0]) if t is not None else None
+            extra.append((rows.raws[i], problem, when))
+
+    # 2. duplicates: identical copies collapse, conflicting versions are all quarantined
+    by_key: dict[tuple[Any, ...], list[int]] = {}
+    for i in good:
+        by_key.setdefault(tuple(rows.rows[i][k] for k in keys), []).append(i)
+    keep: list[int] = []
+    identical = 0
+    for members in by_key.values():
+        if len(members) == 1:
+            keep.append(members[0])
+            continue
+        versions = {_json_text(rows.rows[i]) for i in members}
+        if len(versions) == 1:
+            keep.append(members[0])
+            identical += len(members) - 1
+        else:
+            when = int(_time_us([rows.rows[members[0]][ds.time_column]])[0])
+            reason = f"duplicate {'/'.join(keys)} with conflicting values"
+            extra.extend((rows.raws[i], reason, when) for i in members)
+    keep.sort(key=lambda i: int(_time_us([rows.rows[i][ds.time_column]])[0]))
+
+    # 3. not yet available at `now`: held back, not quarantined (they are valid, just early)
+    now = ctx.now
+    ready = [i for i in keep if rows.rows[i]["available_at"] <= now]
+    held_back = len(keep) - len(ready)
+
+    time_us = _time_us([rows.rows[i][ds.time_column] for i in ready])
+    day_of = time_us // US_PER_DAY
+    wanted_index = {(d - date(1970, 1, 1)).days: d for d in wanted}
+    outside = ~np.isin(day_of, list(wanted_index))
+    # Rows on no requested day are not ours to land, and not to drop either.
+    extra.extend(
+        (rows.raws[i], "outside the requested days", int(t))
+        for i, t, out in zip(ready, time_us.tolist(), outside, strict=True)
+        if out
+    )
+    table = RowSet(ds, rows.source, rows.ingested_at, [rows.rows[i] for i in ready]).table()
+    quarantine = rows.quarantine(extra)
+    q_time = pc.cast(quarantine.column("event_time"), pa.int64()).to_numpy(zero_copy_only=False)
+    q_day = np.where(np.isnan(q_time.astype(float)), -1, np.nan_to_num(q_time) // US_PER_DAY)
+    q_elsewhere = ~np.isin(q_day, list(wanted_index))
+
+    result = LandResult(held_back=held_back)
+    today = now.date()
+    for index, day in sorted(wanted_index.items()):
+        day_rows = table.filter(pa.array(day_of == index))
+        q_mask = (q_day == index) | (q_elsewhere & (day == wanted[0]))
+        day_notes = list(notes)
+        if held_back and day == today:
+            day_notes.append(HELD_BACK_NOTE)
+        if day >= today:
+            day_notes.append(DAY_OPEN_NOTE)
+        written = ctx.lake.write_partition(
+            PartitionKey(ds, symbol, interval if ds.has_interval else None, day),
+            day_rows,
+            source=rows.source,
+            ingested_at=rows.ingested_at,
+            expected_rows=expected_rows,
+            quarantine=quarantine.filter(pa.array(q_mask)),
+            duplicates_identical=identical if day == wanted[0] else 0,
+            raw_pages=list(raw_pages),
+            notes=day_notes,
+        )
+        result.results.append(written)
+        ctx.on_progress(day_rows.num_rows)
+    return result
+
+
+def plan_days(
+    ctx: VendorContext, dataset: str | Dataset, symbol: str, interval: str | None
+) -> list[date]:
+    """Requested days that still need fetching (see the module docstring)."""
+    ds = dataset if isinstance(dataset, Dataset) else VENDOR_DATASETS[dataset]
+    today = ctx.now.date()
+    tail_from = today - timedelta(days=max(ctx.refresh_tail - 1, 0))
+    out = []
+    for day in ctx.days():
+        key = PartitionKey(ds, symbol, interval if ds.has_interval else None, day)
+        manifest = ctx.lake.read_manifest(key)
+        final = (
+            manifest is not None
+            and ctx.lake.is_finished(key)
+            and manifest.is_complete
+            and DAY_OPEN_NOTE not in manifest.notes
+        )
+        if not final or (ctx.refresh_tail > 0 and day >= tail_from):
+            out.append(day)
+    return out
+
+
+def chunk_days(days: Sequence[date], size: int) -> list[list[date]]:
+    """Consecutive runs of days, each at most `size` long (one request window each)."""
+    chunks: list[list[date]] = []
+    for day in sorted(days):
+        if chunks and len(chunks[-1]) < size and chunks[-1][-1] + timedelta(1) == day:
+            chunks[-1].append(day)
+        else:
+            chunks.append([day])
+    return chunks
+
+
+def bars_per_day(interval: str) -> int:
+    return US_PER_DAY // interval_us(interval)
+
+
+def config_list(config: Mapping[str, Any], name: str, default: Sequence[str]) -> list[str]:
+    """A list-of-strings option of a vendor section, with a clear error when it is not one."""
+    value = config.get(name, list(default))
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"vendors: `{name}` must be a list of strings, got {value!r}")
+    return value
+
+
+def config_str(config: Mapping[str, Any], name: str, default: str) -> str:
+    value = config.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"vendors: `{name}` must be a non-empty string, got {value!r}")
+    return value
