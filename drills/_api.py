@@ -1,0 +1,40 @@
+"""A published warehouse and a live `btcfs serve` for the API drills, built the way the API
+tests build theirs (tests/api/apipipeline.py: replay -> ingest -> dbt -> train -> publish),
+or, in quick mode, from the publish tests' hand-made marts (tests/api/publishfixtures.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from drills._common import REPO
+
+sys.path[:0] = [str(REPO / "tests" / "api"), str(REPO / "tests" / "ml")]
+
+from apipipeline import (  # noqa: E402
+    BuiltWarehouse,
+    Pipeline,
+    build_published,
+    live_server,
+    open_files,
+)
+from publishfixtures import make_build, write_run_results  # noqa: E402
+
+__all__ = ["Pipeline", "live_server", "open_files", "published"]
+
+_BUILT: dict[str, Pipeline] = {}
+
+
+def published(root: Path, *, quick: bool) -> Pipeline:
+    """A published warehouse: the real pipeline once per process, or hand-made marts."""
+    if quick:
+        pipeline = Pipeline(BuiltWarehouse(root))
+        make_build(pipeline.warehouse.database, close=100.0)
+        write_run_results(pipeline.warehouse.target)
+        pipeline.publish()
+        return pipeline
+    if "real" not in _BUILT:
+        print("  (building a published warehouse: replay -> ingest -> dbt -> train -> publish)",
+              flush=True)  # fmt: skip
+        _BUILT["real"] = build_published(root)
+    return _BUILT["real"]
