@@ -18,6 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from api.errors import EXCEPTION_HANDLERS
+from api.jobs import JobRunner
 from api.routes import ROUTES
 from api.routes.stream import announce
 from api.services import Services
@@ -37,7 +38,8 @@ def openapi_config() -> OpenAPIConfig:
         version=__version__,
         description=(
             "BTCUSDT bars, features and forecasts from the published btcfs warehouse, "
-            "paper positions and a live stream of each publish."
+            "paper positions, a live stream of each publish, and pipeline jobs (ingest, "
+            "build, train, publish) run in worker processes."
         ),
         path="/docs",
         render_plugins=[
@@ -64,14 +66,20 @@ def openapi_config() -> OpenAPIConfig:
 def create_app(settings: ApiSettings | None = None) -> Litestar:
     settings = settings or ApiSettings.from_env()
     services = Services.from_settings(settings)
+    jobs = JobRunner.from_settings(settings)
 
     def provide_services() -> Services:
         return services
+
+    def provide_jobs() -> JobRunner:
+        return jobs
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         # What is served at start-up is no news: the stream announces later generations.
         await anyio.to_thread.run_sync(services.db.refresh)
+        # A job whose worker died while no API was watching is failed now, with the reason.
+        await anyio.to_thread.run_sync(jobs.reconcile)
         services.announced = services.db.current_number() or 0
         task = asyncio.create_task(
             watch(
@@ -96,10 +104,13 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
                 path="/static", directories=[STATIC], include_in_schema=False
             ),
         ],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "jobs": Provide(provide_jobs, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
-        state=State({"services": services}),
+        state=State({"services": services, "jobs": jobs}),
     )

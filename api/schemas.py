@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -244,3 +244,153 @@ class ReloadOut(msgspec.Struct, kw_only=True):
     generation: int
     published_at: datetime | None
     dbt_invocation_id: str | None
+
+
+# ------------------------------------------------------------------------ pipeline jobs
+
+#: Registry names and dbt var names: letters, digits and a few separators, nothing a shell or
+#: an option parser could read as more than one word.
+_Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
+_VarName = Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,63}$")]
+_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+_VarValue = str | int | float | bool | None | list[str | int | float | bool | None]
+JobHorizon = Literal["5m", "1h", "4h", "1d"]
+
+
+class IngestParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`btcfs ingest all`: `config` is a YAML file inside the project or the data folder;
+    `base_url` one http(s) host for spot and futures REST (a mirror or the replay server);
+    `archive` an http(s) archive URL or `none` (REST only)."""
+
+    config: _Text | None = None
+    base_url: _Text | None = None
+    archive: _Text | None = None
+
+
+class BuildParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`dbt build` then `btcfs qa`: `vars` are dbt vars (scalars or lists of scalars),
+    `unit_tests: false` skips dbt's unit tests (data tests, the gates, always run)."""
+
+    vars: dict[_VarName, _VarValue] = msgspec.field(default_factory=dict)
+    unit_tests: bool = True
+    full_refresh: bool = False
+
+
+class TrainParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`btcfs train`, then `btcfs models promote` when `promote` and every gate passed (a
+    version that fails a gate fails the job and production stays as it was)."""
+
+    config: _Text | None = None
+    target: Literal["fwd_ret", "tb_label"] | None = None
+    horizon: JobHorizon | None = None
+    model: _Name | None = None
+    promote: bool = True
+
+
+class PublishParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`btcfs publish` takes no parameters: it publishes the last dbt build if its gates passed."""
+
+
+class AllParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Each stage's parameters: ingest -> build (+ QA) -> train (+ promote) -> publish."""
+
+    ingest: IngestParams = msgspec.field(default_factory=IngestParams)
+    build: BuildParams = msgspec.field(default_factory=BuildParams)
+    train: TrainParams = msgspec.field(default_factory=TrainParams)
+
+
+class _JobIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field="pipeline"):
+    pass
+
+
+class IngestJobIn(_JobIn, tag="ingest"):
+    """Land every configured dataset in the lake."""
+
+    params: IngestParams = msgspec.field(default_factory=IngestParams)
+
+
+class BuildJobIn(_JobIn, tag="build"):
+    """Build the warehouse with dbt and report its QA gates."""
+
+    params: BuildParams = msgspec.field(default_factory=BuildParams)
+
+
+class PublishJobIn(_JobIn, tag="publish"):
+    """Publish the last build to the API (refused when a gate failed)."""
+
+    params: PublishParams = msgspec.field(default_factory=PublishParams)
+
+
+class TrainJobIn(_JobIn, tag="train"):
+    """Train, register and (when every gate passes) promote a model."""
+
+    params: TrainParams = msgspec.field(default_factory=TrainParams)
+
+
+class AllJobIn(_JobIn, tag="all"):
+    """The whole pipeline: ingest, build, QA, train, promote, publish."""
+
+    params: AllParams = msgspec.field(default_factory=AllParams)
+
+
+JobIn = IngestJobIn | BuildJobIn | PublishJobIn | TrainJobIn | AllJobIn
+
+
+class ForecastIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A forecast path. Without `retrain` it is answered at once from the served model;
+    with `retrain: true` (admin token) a job trains, gates, promotes, publishes and then
+    predicts (`train` holds the trainer's parameters; the horizon is this one)."""
+
+    symbol: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] = "BTCUSDT"
+    horizon: JobHorizon | None = None
+    steps: Annotated[int, msgspec.Meta(ge=1, le=96)] = 12
+    retrain: bool = False
+    train: TrainParams | None = None
+
+
+class JobStep(msgspec.Struct, kw_only=True):
+    name: str
+    state: str  # pending | running | succeeded | failed | skipped
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    seconds: float | None = None
+    exit_code: int | None = None
+
+
+class FailedGate(msgspec.Struct, kw_only=True):
+    """The gate that stopped a job: `qa` (a dbt test), `promotion` (a model gate) or
+    `publish` (publish refused the build)."""
+
+    kind: str
+    names: list[str]
+    message: str
+
+
+class JobOut(msgspec.Struct, kw_only=True):
+    """A pipeline run. `state`: queued, running, succeeded or failed; `step` the step in
+    progress (or the one that failed); `log` the last lines of its log, secrets redacted;
+    `result` what it produced (rows landed, gate results, model version, forecast)."""
+
+    id: int
+    pipeline: str
+    state: str
+    step: str | None
+    steps: list[JobStep]
+    params: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    pid: int | None
+    exit_code: int | None
+    error: str | None
+    failed_gate: FailedGate | None
+    result: dict[str, Any]
+    log: list[str]
+
+
+class JobsOut(msgspec.Struct, kw_only=True):
+    """The newest jobs first; `active` is the queued or running one, if any."""
+
+    jobs: list[JobOut]
+    active: int | None

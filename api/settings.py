@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -28,9 +28,11 @@ class ApiSettings:
 
     BTCFS_DATA_DIR (data)            serve.duckdb, the registry and the paper state live under it
     BTCFS_SERVE_DB                   the published file [<data>/warehouse/serve.duckdb]
-    BTCFS_STATE_DB                   paper positions (SQLite) [<data>/state/paper.sqlite]
+    BTCFS_STATE_DB                   paper positions and pipeline jobs (SQLite); job logs in
+                                     the `jobs/` folder beside it [<data>/state/paper.sqlite]
     DBT_TARGET_PATH (target)         the last dbt build's run_results.json, for /v1/qa
-    BTCFS_ADMIN_TOKEN                bearer token of POST /v1/admin/reload (unset: admin is off)
+    BTCFS_ADMIN_TOKEN                bearer token of POST /v1/admin/reload, POST /v1/jobs and a
+                                     retraining POST /v1/forecast (unset: admin is off)
     BTCFS_API_HOST / BTCFS_API_PORT  where `btcfs serve` listens [127.0.0.1:8000]
     BTCFS_API_MAX_BODY               request body limit in bytes [1048576]
     BTCFS_API_WATCH_S                how often the stream looks for a new publish [1.0]
@@ -51,6 +53,9 @@ class ApiSettings:
     watch_interval_s: float = 1.0
     keepalive_s: float = 15.0
     primary_model: str = "btcusdt_5m"
+    #: The environment pipeline workers start with (the one the settings were read from,
+    #: less the admin token): a job runs where this API reads and writes.
+    worker_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -69,4 +74,5 @@ class ApiSettings:
             watch_interval_s=_float(env, "BTCFS_API_WATCH_S", 1.0),
             keepalive_s=_float(env, "BTCFS_API_KEEPALIVE_S", 15.0),
             primary_model=env.get("BTCFS_MODEL") or "btcusdt_5m",
+            worker_env={k: v for k, v in env.items() if k != "BTCFS_ADMIN_TOKEN"},
         )

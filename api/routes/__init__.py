@@ -9,6 +9,7 @@ from api.routes import (
     features,
     forecast,
     health,
+    jobs,
     models,
     paper,
     predictions,
@@ -27,5 +28,6 @@ ROUTES = [
     *admin.ROUTES,
     *stream.ROUTES,
     *paper.ROUTES,
+    *jobs.ROUTES,
     *dashboard.ROUTES,
 ]
