@@ -268,7 +268,7 @@ def _vendor_row(report: VendorReport) -> _Row:
     note = report.message
     if report.status == "ok":
         quarantined = sum(line.quarantined for line in report.lines)
-        note = f"{len(report.lines)} datasets" + (
+        note = f"{len({line.dataset for line in report.lines})} datasets" + (
             f", {quarantined:,} quarantined" if quarantined else ""
         )
     return _Row(report.vendor, report.status, report.rows, report.days, note)

@@ -17,6 +17,8 @@ from ingest.vendors.base import (
     VendorSpec,
     run_vendor,
 )
+from ingest.vendors.coinapi import SPEC as COINAPI
+from ingest.vendors.coinglass import SPEC as COINGLASS
 
 
 def _registry(*specs: VendorSpec) -> dict[str, VendorSpec]:
@@ -27,7 +29,10 @@ def _registry(*specs: VendorSpec) -> dict[str, VendorSpec]:
 
 
 # One line per vendor, in the order `btcfs ingest all` runs them.
-VENDORS: dict[str, VendorSpec] = _registry()
+VENDORS: dict[str, VendorSpec] = _registry(
+    COINGLASS,
+    COINAPI,
+)
 
 __all__ = [
     "VENDORS",

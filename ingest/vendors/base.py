@@ -251,9 +251,15 @@ class DatasetLoader(ABC):
 
     def load(self) -> VendorReport:
         lines: list[DatasetLine] = []
+        requested = len(self.ctx.days())
         for name in self.ctx.datasets:
             try:
-                lines.extend(self.load_dataset(name))
+                landed = self.load_dataset(name)
+                for line in landed:
+                    # Days already complete were not fetched again: they are covered all the same.
+                    if line.status == "ok":
+                        line.days = max(line.days, requested)
+                lines.extend(landed)
             except self.FATAL as exc:
                 lines.append(DatasetLine(name, "-", "failed", message=redact(exc)))
                 break

@@ -83,7 +83,13 @@ def json_reply(status: int, payload: Any, headers: Mapping[str, str] | None = No
 
 def _registry() -> dict[str, Callable[[ReplayContext], VendorRoutes]]:
     # One import and one entry per vendor.
-    return {}
+    from ingest.replay.vendors.coinapi import CoinApiRoutes
+    from ingest.replay.vendors.coinglass import CoinGlassRoutes
+
+    return {
+        "coinglass": CoinGlassRoutes,
+        "coinapi": CoinApiRoutes,
+    }
 
 
 def build_routes(ctx: ReplayContext) -> list[VendorRoutes]:
