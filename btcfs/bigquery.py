@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -156,6 +158,10 @@ def to_csv(table: pa.Table) -> bytes:
             # Plain notation: Arrow prints zero as 0E-8, which a NUMERIC column rejects.
             columns.append([None if v is None else format(v, "f") for v in column.to_pylist()])
             continue
+        elif pa.types.is_floating(field.type):
+            # Shortest round-trip digits without an exponent (the emulator rejects 1.4e+11).
+            columns.append([_float_text(v) for v in column.to_pylist()])
+            continue
         else:
             column = column.cast(pa.string())
         columns.append(column.to_pylist())
@@ -164,6 +170,16 @@ def to_csv(table: pa.Table) -> bytes:
     writer.writerow(table.schema.names)
     writer.writerows(zip(*columns, strict=True))
     return sink.getvalue().encode()
+
+
+def _float_text(value: float | None) -> str | None:
+    if value is None:
+        return None
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return str(np.format_float_positional(value, unique=True, trim="-"))
 
 
 def client(project: str, api_endpoint: str | None = None, **kwargs: Any) -> bigquery.Client:
