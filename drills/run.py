@@ -59,7 +59,7 @@ def run_one(name: str, work: Path, *, quick: bool, seed: int) -> Record:
         record = drill_function(name)(Context(work, quick=quick, seed=seed))
     except Exception as exc:  # a drill that crashes is a failed drill, reported, not fatal
         record = Record(name, "crashed")
-        record.expect(False, f"the drill itself crashed: {exc!r}")
+        record.expect(False, f"the drill itself crashed: {str(exc)[-1500:]!r}")
         record.found.append(traceback.format_exc()[-4000:])
     record.seconds = round(watch.seconds(), 1)
     return record
