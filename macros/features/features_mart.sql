@@ -12,13 +12,19 @@
 {#- Arguments: the bar width and the relations of that grain (bars, perp_bars, funding and
     open_interest as of the bars); five_minute_bars (bars_5m) when the grain is wider than 5m,
     for the 5m return and realised volatility inside each bar. -#}
-{% macro features_mart(interval_seconds, bars, perp_bars, funding, open_interest, five_minute_bars=none) -%}
+{#- intraday_vendors and daily_series: the other vendors' values as of the bars
+    (int_intraday_vendor_metrics_as_of_bars_*, int_daily_series_as_of_bars_*); the features
+    from them are optional (NULL when the vendor was not landed or is stale) and never hold a
+    row back from publication, except the fallback ones that Binance completes. -#}
+{% macro features_mart(interval_seconds, bars, perp_bars, funding, open_interest, intraday_vendors, daily_series, five_minute_bars=none) -%}
 {%- set bars_per_hour = 3600 // interval_seconds -%}
 {%- set window_seconds = var('features_window_seconds') | int -%}
 {%- set refresh_seconds = var('features_quantile_refresh_seconds') | int -%}
 {%- set window_bars = window_seconds // interval_seconds -%}
 {%- set refresh_periods = window_seconds // refresh_seconds -%}
 {%- set ema_bars = var('features_ema_truncation_bars') | int -%}
+{#- optional z-scores need this many values in their trailing window -#}
+{%- set optional_min_values = [(window_bars * (var('optional_zscore_min_share') | float)) | round(0, 'ceil') | int, 2] | max -%}
 {#- A row needs this many bars of spot history for its longest non-normalised window. -#}
 {%- set spot_history_bars = [ema_bars, 60 + 1, 4 * bars_per_hour + 1] | max -%}
 {#- z-score inputs, each published as its winsorised trailing z-score. -#}
@@ -28,6 +34,17 @@
     'oi_change_1h': 'oi_z',
     'funding_rate': 'fund_now_z',
     'cvd_diff_60m': 'cvd_diff_z',
+} -%}
+
+
+{#- Optional (vendor) inputs, published as plain trailing z-scores over the same N bars (not
+    winsorised: their warm-up must not hold core rows back), NULL while fewer than
+    `optional_zscore_min_share` of the window has the input. -#}
+{%- set optional_normalised = {
+    'liquidation_total_ln_60m': 'liq60_z',
+    'liquidation_long_ln_60m': 'liq_long_z',
+    'liquidation_short_ln_60m': 'liq_short_z',
+    'liquidation_imbalance_60m': 'liq_imbalance_z',
 } -%}
 
 
@@ -59,6 +76,16 @@ funding as (
 
 open_interest as (
     select * from {{ open_interest }}
+    where {{ at_or_after('open_time', read_start) }}
+),
+
+intraday_vendors as (
+    select * from {{ intraday_vendors }}
+    where {{ at_or_after('open_time', read_start) }}
+),
+
+daily_series as (
+    select * from {{ daily_series }}
     where {{ at_or_after('open_time', read_start) }}
 ),
 {%- if interval_seconds > 300 %}
@@ -120,7 +147,29 @@ sources_joined as (
         cast(funding.funding_rate as {{ type_double() }}) as funding_rate,
         funding.funding_at,
         cast(open_interest.sum_open_interest as {{ type_double() }}) as open_interest,
+        cast(open_interest.sum_open_interest_value as {{ type_double() }}) as open_interest_value,
         open_interest.is_oi_forward_filled,
+        intraday_vendors.open_interest_agg_change_1h,
+        intraday_vendors.funding_oi_weighted_rate,
+        intraday_vendors.funding_vol_weighted_rate,
+        intraday_vendors.taker_futures_buy_usd_60m,
+        intraday_vendors.taker_futures_sell_usd_60m,
+        intraday_vendors.taker_spot_buy_usd_60m,
+        intraday_vendors.taker_spot_sell_usd_60m,
+        intraday_vendors.liquidation_long_usd_60m,
+        intraday_vendors.liquidation_short_usd_60m,
+        coalesce(intraday_vendors.coinapi_close, intraday_vendors.coinglass_close)
+            as cross_check_close,
+        daily_series.dgs10_change_1d_bps,
+        daily_series.dtwexbgs_ln_change_5d,
+        daily_series.vix_level_z,
+        daily_series.spy_ret_1d,
+        daily_series.uup_ret_1d,
+        daily_series.cq_netflow_z,
+        daily_series.cq_reserve_ln_change_7d,
+        daily_series.cq_whale_ratio_z,
+        coalesce(intraday_vendors.has_synthetic_input, false)
+        or coalesce(daily_series.has_synthetic_input, false) as has_synthetic_input,
         {%- if interval_seconds > 300 %}
         five_minute_returns_per_bar.ret_5m,
         five_minute_returns_per_bar.rv_5m,
@@ -139,6 +188,14 @@ sources_joined as (
         on
             bars.symbol = open_interest.symbol
             and bars.open_time = open_interest.open_time
+    left join intraday_vendors
+        on
+            bars.symbol = intraday_vendors.symbol
+            and bars.open_time = intraday_vendors.open_time
+    left join daily_series
+        on
+            bars.symbol = daily_series.symbol
+            and bars.open_time = daily_series.open_time
     {%- if interval_seconds > 300 %}
     left join five_minute_returns_per_bar
         on
@@ -165,7 +222,33 @@ returns_computed as (
         ) as oi_change_1h,
         -- signed taker flow (buys minus sells, base asset): one bar's step of the CVD
         2 * taker_buy_base_volume - volume as spot_taker_delta,
-        2 * perp_taker_buy_base_volume - perp_volume as perp_taker_delta
+        2 * perp_taker_buy_base_volume - perp_volume as perp_taker_delta,
+        -- aggregated OI: CoinGlass (all exchanges, USD), else Binance's OI value (USDT); each
+        -- change from one source at both ends
+        coalesce(
+            open_interest_agg_change_1h,
+            ln(
+                open_interest_value
+                / lag(open_interest_value, {{ bars_per_hour }}) over (partition by symbol order by open_time)
+            )
+        ) as oi_agg_change_1h,
+        open_interest_agg_change_1h is null as is_oi_agg_fallback,
+        -- funding: CoinGlass OI-weighted, else volume-weighted, else Binance's
+        coalesce(funding_oi_weighted_rate, funding_vol_weighted_rate, funding_rate) as funding_agg_rate,
+        case
+            when funding_oi_weighted_rate is not null then 'coinglass_oi_weighted'
+            when funding_vol_weighted_rate is not null then 'coinglass_vol_weighted'
+            when funding_rate is not null then 'binance'
+        end as funding_agg_source,
+        ln(1 + liquidation_long_usd_60m) as liquidation_long_ln_60m,
+        ln(1 + liquidation_short_usd_60m) as liquidation_short_ln_60m,
+        ln(1 + liquidation_long_usd_60m + liquidation_short_usd_60m) as liquidation_total_ln_60m,
+        case
+            when liquidation_long_usd_60m + liquidation_short_usd_60m > 0
+                then (liquidation_long_usd_60m - liquidation_short_usd_60m)
+                / (liquidation_long_usd_60m + liquidation_short_usd_60m)
+            when liquidation_long_usd_60m is not null and liquidation_short_usd_60m is not null then 0
+        end as liquidation_imbalance_60m
     from sources_joined
 ),
 
@@ -291,8 +374,9 @@ zscores_computed as (
         {%- for column, zscore_column in normalised.items() %}
         {{ zscore(column ~ '_winsorised', column ~ '_mean', column ~ '_sd') }} as {{ zscore_column }},
         {%- endfor %}
-        -- no liquidation source yet: NULL until one lands (excluded from the no-NULL gate)
-        cast(null as {{ type_double() }}) as liq60_z
+        {%- for column, zscore_column in optional_normalised.items() %}
+        {{ optional_zscore(column, window_bars, optional_min_values) }} as {{ zscore_column }}{{ "," if not loop.last }}
+        {%- endfor %}
     from moments_computed
 ),
 
@@ -374,7 +458,35 @@ final as (
         zscores_computed.imputed_minutes_1h,
         zscores_computed.imputed_minutes_4h,
         zscores_computed.is_perp_imputed as is_perp_imputed_bar,
-        zscores_computed.is_oi_forward_filled
+        zscores_computed.is_oi_forward_filled,
+        -- other vendors (optional but for the two fallbacks, which Binance completes)
+        10000 * zscores_computed.funding_agg_rate as funding_agg_bps,
+        zscores_computed.funding_agg_source,
+        zscores_computed.funding_agg_source <> 'coinglass_oi_weighted' as is_funding_fallback,
+        zscores_computed.oi_agg_change_1h,
+        zscores_computed.is_oi_agg_fallback,
+        zscores_computed.liq_long_z,
+        zscores_computed.liq_short_z,
+        zscores_computed.liq_imbalance_z,
+        {{ safe_divide(
+            'zscores_computed.taker_futures_buy_usd_60m - zscores_computed.taker_futures_sell_usd_60m',
+            'zscores_computed.taker_futures_buy_usd_60m + zscores_computed.taker_futures_sell_usd_60m',
+        ) }} as taker_agg_futures_imbalance_60m,
+        {{ safe_divide(
+            'zscores_computed.taker_spot_buy_usd_60m - zscores_computed.taker_spot_sell_usd_60m',
+            'zscores_computed.taker_spot_buy_usd_60m + zscores_computed.taker_spot_sell_usd_60m',
+        ) }} as taker_agg_spot_imbalance_60m,
+        zscores_computed.dgs10_change_1d_bps,
+        zscores_computed.dtwexbgs_ln_change_5d,
+        zscores_computed.vix_level_z,
+        zscores_computed.spy_ret_1d,
+        zscores_computed.uup_ret_1d,
+        zscores_computed.cq_netflow_z,
+        zscores_computed.cq_reserve_ln_change_7d,
+        zscores_computed.cq_whale_ratio_z,
+        10000 * (zscores_computed.cross_check_close - zscores_computed.close) / zscores_computed.close
+            as price_check_dev_bps,
+        zscores_computed.has_synthetic_input
     from zscores_computed
     inner join winsorised_history
         on zscores_computed.symbol = winsorised_history.symbol

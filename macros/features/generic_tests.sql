@@ -4,16 +4,23 @@
 
     Every column of the relation is checked, read from the warehouse at run time (a column added
     to the mart is covered without editing the test): NULL anywhere, NaN or +-inf in float
-    columns. `except_columns` names the columns documented as allowed to be NULL. With the var
-    gate_window_days > 0 only the model's last days are checked, as in every gate. -#}
+    columns. `except_columns` names the columns documented as allowed to be NULL. Optional
+    columns (YAML `meta: {optional: true}`, the other vendors' features) may be NULL but never
+    NaN or inf. With the var gate_window_days > 0 only the model's last days are checked, as in
+    every gate. -#}
 {% test finite_values_per_day(model, time_column, dataset, except_columns=[]) %}
 {{ config(store_failures=true, tags=['gate']) }}
 
 {%- set excluded = except_columns | map('lower') | list -%}
+{%- set optional = optional_columns(model) -%}
 {%- set checks = [] -%}
 {%- if execute -%}
     {%- for column in adapter.get_columns_in_relation(model) -%}
-        {%- if column.name | lower not in excluded -%}
+        {%- if column.name | lower in optional -%}
+            {%- if column.is_float() -%}
+                {%- do checks.append((column.name, '(' ~ column.name ~ ' is not null and not ' ~ is_finite(column.name) ~ ')')) -%}
+            {%- endif -%}
+        {%- elif column.name | lower not in excluded -%}
             {%- if column.is_float() -%}
                 {%- do checks.append((column.name, '(' ~ column.name ~ ' is null or not ' ~ is_finite(column.name) ~ ')')) -%}
             {%- else -%}
@@ -61,6 +68,145 @@ final as (
         {%- endfor %} as detail
     from per_day
     where bad_rows > 0
+
+)
+
+select * from final
+{% endtest %}
+
+
+{#- Lower-case names of the columns of `model` (a relation) documented with
+    `meta: {optional: true}` (column `meta` or `config.meta`) in its YAML. -#}
+{% macro optional_columns(model) -%}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.resource_type == 'model' and (node.alias or node.name) | lower == model.identifier | lower -%}
+                {%- for name, column in node.columns.items() -%}
+                    {%- set meta = column.get('meta') or {} -%}
+                    {%- set config_meta = (column.get('config') or {}).get('meta') or {} -%}
+                    {%- if meta.get('optional') or config_meta.get('optional') -%}
+                        {%- do names.append(name | lower) -%}
+                    {%- endif -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(names) }}
+{%- endmacro %}
+
+{#- Coverage gate of optional features (warn): on every day after a column's first non-NULL
+    value (its own warm-up, e.g. a vendor landed later than Binance), at least `min_share` of
+    the day's rows hold it. A vendor never landed is not reported here (its features are NULL
+    throughout, which the docs say). One row per (day, column) below the share. -#}
+{% test optional_coverage_per_day(model, time_column, dataset, min_share) %}
+{{ config(store_failures=true, tags=['gate'], severity='warn') }}
+{%- set optional = optional_columns(model) -%}
+
+with
+
+rows_in_scope as (
+
+    select * from {{ gate_relation(model, time_column) }}
+
+),
+
+{%- for column in optional %}
+
+first_{{ loop.index }} as (
+
+    select
+        symbol,
+        min({{ time_column }}) as first_at
+    from rows_in_scope
+    where {{ column }} is not null
+    group by symbol
+
+),
+{%- endfor %}
+
+per_day as (
+
+    {%- for column in optional %}
+    select
+        rows_in_scope.symbol,
+        {{ utc_date('rows_in_scope.' ~ time_column) }} as day,
+        '{{ column }}' as column_name,
+        count(*) as day_rows,
+        count(rows_in_scope.{{ column }}) as present_rows
+    from rows_in_scope
+    inner join first_{{ loop.index }}
+        on
+            rows_in_scope.symbol = first_{{ loop.index }}.symbol
+            and {{ utc_date('rows_in_scope.' ~ time_column) }} > {{ utc_date('first_' ~ loop.index ~ '.first_at') }}
+    group by rows_in_scope.symbol, {{ utc_date('rows_in_scope.' ~ time_column) }}
+    {% if not loop.last %}union all{% endif %}
+    {%- else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as symbol,
+        cast(null as date) as day,
+        cast(null as {{ dbt.type_string() }}) as column_name,
+        0 as day_rows,
+        0 as present_rows
+    where false
+    {%- endfor %}
+
+),
+
+final as (
+
+    select
+        '{{ dataset }}' as dataset,
+        symbol,
+        day,
+        cast(day_rows - present_rows as {{ dbt.type_bigint() }}) as failing_count,
+        column_name || ': ' || {{ gate_text('present_rows') }} || ' of ' || {{ gate_text('day_rows') }}
+        || ' rows hold it (' || {{ gate_percent('present_rows', 'day_rows') }}
+        || ' %), threshold {{ (min_share | float) * 100 }} %' as detail
+    from per_day
+    where present_rows < {{ min_share }} * day_rows
+
+)
+
+select * from final
+{% endtest %}
+
+{#- Synthetic guard (error): no row of `model` may be built from a vendor row flagged
+    `is_synthetic` (the replay server's market) where that is forbidden: the var
+    `forbid_synthetic_inputs` when set, else on target prod only. Elsewhere (dev, demo) it
+    passes. One row per (symbol, day) with synthetic inputs. -#}
+{% test no_synthetic_inputs(model, flag_column, time_column, dataset) %}
+{{ config(store_failures=true, tags=['gate']) }}
+{%- set forbid = var('forbid_synthetic_inputs', none) -%}
+{%- if forbid is none -%}
+    {%- set forbid = target.name == 'prod' -%}
+{%- elif forbid is string -%}
+    {%- set forbid = forbid | lower in ('true', '1', 'yes') -%}
+{%- endif %}
+
+with
+
+per_day as (
+
+    select
+        symbol,
+        {{ utc_date(time_column) }} as day,
+        count(*) as synthetic_rows
+    from {{ gate_relation(model, time_column) }}
+    where {{ "true" if forbid else "false" }} and {{ flag_column }}
+    group by symbol, {{ utc_date(time_column) }}
+
+),
+
+final as (
+
+    select
+        '{{ dataset }}' as dataset,
+        symbol,
+        day,
+        cast(synthetic_rows as {{ dbt.type_bigint() }}) as failing_count,
+        {{ gate_text('synthetic_rows') }} || ' rows built from synthetic vendor data (is_synthetic) on target {{ target.name }}' as detail
+    from per_day
 
 )
 

@@ -69,3 +69,17 @@
         else ({{ expression }} - {{ mean }}) / {{ sd }}
     end
 {%- endmacro %}
+
+{#- A plain trailing z-score of an optional input over `bars` rows (sample sd; the zscore rules
+    for a constant window), NULL while the window holds fewer than `min_values` values of it or
+    when the input is NULL at the row. -#}
+{% macro optional_zscore(expression, bars, min_values) -%}
+    case
+        when count({{ expression }}) {{ trailing_rows(bars) }} >= {{ min_values }}
+            then {{ zscore(
+                expression,
+                'avg(' ~ expression ~ ') ' ~ trailing_rows(bars),
+                'stddev_samp(' ~ expression ~ ') ' ~ trailing_rows(bars),
+            ) }}
+    end
+{%- endmacro %}

@@ -4,7 +4,11 @@ Two sources of rows:
 
 * the real Binance files in ``../shared/data`` (`real_*` functions; `REAL_DATA` is None when
   the folder is absent, and tests skip with `REAL_DATA_REASON`);
-* a small seeded synthetic market covering all six lake datasets (`synthetic_market`).
+* a small seeded synthetic market covering all six Binance lake datasets and, by default, every
+  other vendor's (`synthetic_market`; `vendors=False` for Binance only). Vendor rows follow the
+  lake contract of `ingest.schemas.VENDOR_DATASETS`: `available_at` as the loaders compute it,
+  `is_synthetic` true, daily series (FRED, Alpha Vantage, CryptoQuant) from 60 days before the
+  start with revised vintages (FRED every 7th observation, CryptoQuant every 5th).
 
 `land(lake_root, tables)` writes ``{(dataset_name, symbol, interval): table}`` one partition
 per UTC day, exactly as a loader would. The `with_*` helpers spoil a table the way a bad
@@ -192,6 +196,7 @@ class SyntheticMarket:
     seed: int = 7
     symbol: str = "BTCUSDT"
     start_price: float = 60_000.0
+    vendors: bool = True
 
     def minutes(self) -> np.ndarray:
         first = int(
@@ -267,7 +272,7 @@ class SyntheticMarket:
             }
         )
         sym = self.symbol
-        return {
+        binance = {
             ("spot-klines", sym, "1m"): spot,
             ("perp-klines", sym, "1m"): perp,
             ("mark-klines", sym, "1m"): mark,
@@ -275,6 +280,206 @@ class SyntheticMarket:
             ("funding", sym, None): _conform("funding", funding),
             ("open-interest", sym, "5m"): _conform("open-interest", open_interest),
         }
+        if not self.vendors:
+            return binance
+        # A separate generator: the Binance tables stay the same with or without vendors.
+        return {**binance, **self._vendor_tables(open_us, close, oi_value, five)}
+
+    def _vendor_tables(
+        self, open_us: np.ndarray, close: np.ndarray, oi_value: np.ndarray, five: np.ndarray
+    ) -> dict[TableKey, pa.Table]:
+        rng = np.random.default_rng(self.seed + 1_000)
+        coin = self.symbol.removesuffix("USDT")
+        rows = len(five)
+        five_close = close.reshape(-1, 5)[:, -1]
+        bar_close = five + 5 * US_PER_MINUTE
+
+        def ohlc(level: np.ndarray, spread: float, digits: int) -> dict[str, pa.Array]:
+            wiggle = np.abs(rng.normal(0.0, spread, (2, len(level)))) * np.abs(level)
+            previous = np.concatenate([[level[0]], level[:-1]])
+            return {
+                "open": _decimal_from_floats(previous, digits),
+                "high": _decimal_from_floats(np.maximum(previous, level) + wiggle[0], digits),
+                "low": _decimal_from_floats(np.minimum(previous, level) - wiggle[1], digits),
+                "close": _decimal_from_floats(level, digits),
+            }
+
+        def intraday(
+            values: dict[str, pa.Array], times: np.ndarray = five, available: np.ndarray = bar_close
+        ) -> pa.Table:
+            return pa.table(
+                {
+                    "open_time": pa.array(times).cast(pa.timestamp("us", tz="UTC")),
+                    **values,
+                    **_vendor_provenance(len(times), available),
+                }
+            )
+
+        def flow(scale: float) -> dict[str, pa.Array]:
+            return {
+                "taker_buy_volume_usd": _decimal_from_floats(rng.gamma(2.0, scale, rows), 2),
+                "taker_sell_volume_usd": _decimal_from_floats(rng.gamma(2.0, scale, rows), 2),
+            }
+
+        oi_agg = oi_value * 2.5 * np.exp(np.cumsum(rng.normal(0.0, 0.0005, rows)))
+        funding_pct = 0.01 + 0.004 * np.sin(np.arange(rows) / 500.0) + rng.normal(0.0, 0.0005, rows)
+        # Liquidations: mostly none, bursts of a few bars.
+        burst = rng.uniform(0, 1, (2, rows)) < 0.15
+        liquidations = {
+            "long_liquidation_usd": _decimal_from_floats(
+                np.where(burst[0], rng.gamma(1.5, 40_000.0, rows), 0.0), 2
+            ),
+            "short_liquidation_usd": _decimal_from_floats(
+                np.where(burst[1], rng.gamma(1.5, 40_000.0, rows), 0.0), 2
+            ),
+        }
+        price = five_close * (1 + rng.normal(0.0, 2e-5, rows))
+        tables: dict[TableKey, pa.Table] = {
+            ("cg-price-ohlc", self.symbol, "5m"): intraday(
+                {
+                    **ohlc(price, 3e-4, 2),
+                    "volume_usd": _decimal_from_floats(rng.gamma(2.0, 5e6, rows), 2),
+                }
+            ),
+            ("cg-oi-aggregated", coin, "5m"): intraday(ohlc(oi_agg, 1e-4, 2)),
+            ("cg-funding-oi-weighted", coin, "5m"): intraday(ohlc(funding_pct, 1e-3, 6)),
+            ("cg-funding-vol-weighted", coin, "5m"): intraday(
+                ohlc(funding_pct * 0.9 + 0.001, 1e-3, 6)
+            ),
+            ("cg-taker-volume", self.symbol, "5m"): intraday(flow(2e6)),
+            ("cg-taker-volume-agg-futures", coin, "5m"): intraday(flow(1e7)),
+            ("cg-taker-volume-agg-spot", coin, "5m"): intraday(flow(3e6)),
+            ("cg-liquidations", coin, "5m"): intraday(liquidations),
+        }
+        for venue, scale in (("BINANCE_SPOT_BTC_USDT", 1.0), ("BINANCEFTS_PERP_BTC_USDT", 1.0004)):
+            level = five_close * scale * (1 + rng.normal(0.0, 1e-5, rows))
+            tables[("coinapi-ohlcv", venue, "5m")] = intraday(
+                {
+                    "close_time": pa.array(bar_close).cast(pa.timestamp("us", tz="UTC")),
+                    "first_trade_at": pa.array(five + 1_000_000).cast(pa.timestamp("us", tz="UTC")),
+                    "last_trade_at": pa.array(bar_close - 1_000_000).cast(
+                        pa.timestamp("us", tz="UTC")
+                    ),
+                    **ohlc(level, 2e-4, 2),
+                    "volume": _decimal_from_floats(rng.gamma(2.0, 50.0, rows), 5),
+                    "trade_count": pa.array(rng.poisson(4000, rows) + 1, type=pa.int64()),
+                }
+            )
+        hours = open_us[(open_us % (8 * 3600 * 1_000_000)) == 0]
+        tables[("coinapi-funding", "BINANCEFTS_PERP_BTC_USDT", None)] = pa.table(
+            {
+                "funding_time": pa.array(hours).cast(pa.timestamp("us", tz="UTC")),
+                "funding_rate": _decimal_from_floats(
+                    rng.normal(0.0001, 0.00005, len(hours)), 8, precision=18
+                ),
+                **_vendor_provenance(len(hours), hours + US_PER_MINUTE),
+            }
+        )
+        days = [self.start + timedelta(days=d) for d in range(-60, self.days)]
+        business = [d for d in days if d.weekday() < 5]
+        tables.update(self._fred(rng, business))
+        tables.update(self._alphavantage(rng, business))
+        tables[("cq-daily", coin, None)] = self._cryptoquant(rng, days)
+        return {key: _conform(key[0], table) for key, table in tables.items()}
+
+    @staticmethod
+    def _fred(rng: np.random.Generator, business: list[date]) -> dict[TableKey, pa.Table]:
+        """Three series; every 7th observation revised by a second vintage 3 days later."""
+        out: dict[TableKey, pa.Table] = {}
+        levels = {
+            "DTWEXBGS": (120.0, 0.003, True),
+            "DGS10": (4.2, 0.01, False),
+            "VIXCLS": (15.0, 0.05, True),
+        }
+        for series, (start, step, relative) in levels.items():
+            moves = rng.normal(0.0, step, len(business))
+            values = start * np.exp(np.cumsum(moves)) if relative else start + np.cumsum(moves)
+            rows: dict[str, list[object]] = {
+                k: []
+                for k in (
+                    "observation_date",
+                    "realtime_start",
+                    "realtime_end",
+                    "value",
+                    "available_at",
+                )
+            }
+            for index, (day, value) in enumerate(zip(business, values, strict=True)):
+                published = _next_weekday(day)
+                revised = index % 7 == 3
+                vintages = [(published, round(float(value), 4))]
+                if revised:
+                    vintages.append((published + timedelta(days=3), round(float(value) * 1.01, 4)))
+                if series == "VIXCLS" and index % 11 == 5:
+                    vintages = [(published, None)]  # "." in FRED: a holiday, NULL, never 0
+                for number, (start_day, observed) in enumerate(vintages):
+                    last = number == len(vintages) - 1
+                    rows["observation_date"].append(day)
+                    rows["realtime_start"].append(start_day)
+                    rows["realtime_end"].append(
+                        date(9999, 12, 31) if last else vintages[number + 1][0] - timedelta(days=1)
+                    )
+                    rows["value"].append(observed)
+                    # the FRED rule: the day after the vintage day (a business day), 06:00 UTC
+                    rows["available_at"].append(
+                        datetime.combine(start_day + timedelta(days=1), datetime.min.time(), UTC)
+                        + timedelta(hours=6)
+                    )
+            out[("fred-series", series, None)] = _daily_table(rows)
+        return out
+
+    def _alphavantage(
+        self, rng: np.random.Generator, business: list[date]
+    ) -> dict[TableKey, pa.Table]:
+        out: dict[TableKey, pa.Table] = {}
+        for symbol, level in (("SPY", 580.0), ("UUP", 28.0)):
+            close = level * np.exp(np.cumsum(rng.normal(0.0, 0.008, len(business))))
+            opened = close * (1 + rng.normal(0.0, 0.002, len(business)))
+            out[("av-daily", symbol, None)] = _daily_table(
+                {
+                    "trade_date": business,
+                    "open": list(np.round(opened, 2)),
+                    "high": list(np.round(np.maximum(opened, close) * 1.004, 2)),
+                    "low": list(np.round(np.minimum(opened, close) * 0.996, 2)),
+                    "close": list(np.round(close, 2)),
+                    "volume": list(rng.integers(10**6, 10**8, len(business))),
+                    # after the US close (21:00 UTC) plus a margin
+                    "available_at": [
+                        datetime.combine(d, datetime.min.time(), UTC) + timedelta(hours=22)
+                        for d in business
+                    ],
+                }
+            )
+        return out
+
+    @staticmethod
+    def _cryptoquant(rng: np.random.Generator, days: list[date]) -> pa.Table:
+        """Four daily metrics; every 5th day's values revised two days after first seen."""
+        rows: dict[str, list[object]] = {
+            k: [] for k in ("observation_date", "metric", "value", "first_seen_at", "available_at")
+        }
+        reserve = 2.4e6 * np.exp(np.cumsum(rng.normal(0.0, 0.002, len(days))))
+        metrics = {
+            "netflow_total": rng.normal(0.0, 3000.0, len(days)),
+            "reserve": reserve,
+            "reserve_usd": reserve * 60_000.0,
+            "whale_ratio": np.clip(rng.normal(0.45, 0.08, len(days)), 0.05, 0.95),
+        }
+        for index, day in enumerate(days):
+            seen = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) + timedelta(
+                hours=1, minutes=int(rng.integers(0, 50))
+            )
+            for metric, values in metrics.items():
+                vintages = [(seen, float(values[index]))]
+                if index % 5 == 2:
+                    vintages.append((seen + timedelta(days=2), float(values[index]) * 1.3 + 50.0))
+                for first_seen, value in vintages:
+                    rows["observation_date"].append(day)
+                    rows["metric"].append(metric)
+                    rows["value"].append(value)
+                    rows["first_seen_at"].append(first_seen)
+                    rows["available_at"].append(first_seen)
+        return _daily_table(rows)
 
     @staticmethod
     def _klines(
@@ -319,10 +524,47 @@ class SyntheticMarket:
 
 
 def synthetic_market(
-    start: date, days: int, *, seed: int = 7, symbol: str = "BTCUSDT"
+    start: date, days: int, *, seed: int = 7, symbol: str = "BTCUSDT", vendors: bool = True
 ) -> dict[TableKey, pa.Table]:
-    """All six lake datasets for `days` days of a seeded synthetic market."""
-    return SyntheticMarket(start=start, days=days, seed=seed, symbol=symbol).tables()
+    """Every lake dataset for `days` days of a seeded synthetic market (Binance only when
+    `vendors` is false; the Binance tables are the same either way)."""
+    return SyntheticMarket(
+        start=start, days=days, seed=seed, symbol=symbol, vendors=vendors
+    ).tables()
+
+
+def _next_weekday(day: date) -> date:
+    following = day + timedelta(days=1)
+    while following.weekday() >= 5:
+        following += timedelta(days=1)
+    return following
+
+
+def _vendor_provenance(rows: int, available_us: np.ndarray | list[datetime]) -> dict[str, pa.Array]:
+    available = (
+        pa.array(available_us).cast(pa.timestamp("us", tz="UTC"))
+        if isinstance(available_us, np.ndarray)
+        else pa.array(available_us, type=pa.timestamp("us", tz="UTC"))
+    )
+    return {
+        "available_at": available,
+        "is_synthetic": pa.array([True] * rows, type=pa.bool_()),
+        **_provenance(rows, source="rest"),
+    }
+
+
+def _daily_table(columns: dict[str, list[object]]) -> pa.Table:
+    """A daily vendor table from Python lists (decimals via strings, provenance added)."""
+    data: dict[str, pa.Array] = {}
+    for name, values in columns.items():
+        if name in ("open", "high", "low", "close"):
+            data[name] = _decimal_from_strings(f"{v:.8f}" for v in values)
+        elif name == "available_at":
+            continue
+        else:
+            data[name] = pa.array(values)
+    data.update(_vendor_provenance(len(columns["available_at"]), columns["available_at"]))  # type: ignore[arg-type]
+    return pa.table(data)
 
 
 # ----------------------------------------------------------------------- landing and faults
@@ -334,6 +576,8 @@ def _conform(dataset_name: str, table: pa.Table) -> pa.Table:
 
 
 def _days_of(times: pa.Array) -> np.ndarray:
+    if pa.types.is_date32(times.type):
+        return pc.cast(times, pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
     micros = pc.cast(times, pa.int64()).to_numpy(zero_copy_only=False)
     return micros // US_PER_DAY
 
@@ -373,10 +617,12 @@ def _default_expected(interval: str | None) -> int | None:
 
 
 def cut_at(tables: Mapping[TableKey, pa.Table], until: datetime) -> dict[TableKey, pa.Table]:
-    """Every table with only the rows whose time is before `until` (a lake landed up to then)."""
+    """Every table with only the rows whose time is before `until` (a lake landed up to then;
+    vendor rows by `available_at`, so a vintage published later is not there yet)."""
     cut = {}
     for key, table in tables.items():
-        column = table.column(DATASETS[key[0]].time_column)
+        name = "available_at" if "available_at" in table.column_names else None
+        column = table.column(name or DATASETS[key[0]].time_column)
         cut[key] = table.filter(pc.less(column, pa.scalar(until, type=column.type)))
     return cut
 

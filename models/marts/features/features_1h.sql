@@ -14,5 +14,7 @@
     perp_bars=ref('perp_bars_1h'),
     funding=ref('int_funding_as_of_bars_1h'),
     open_interest=ref('int_open_interest_as_of_bars_1h'),
+    intraday_vendors=ref('int_intraday_vendor_metrics_as_of_bars_1h'),
+    daily_series=ref('int_daily_series_as_of_bars_1h'),
     five_minute_bars=ref('bars_5m'),
 ) }}

@@ -1,0 +1,107 @@
+{#- The body of an `int_daily_series_as_of_bars_*` model: for every bar, each daily series'
+    latest state (int_daily_series_vintages_resolved) whose state_at <= the bar's available_at,
+    NULL once its latest observation's day ended more than `daily_series_max_age_days` ago.
+    Macro series (FRED, Alpha Vantage) apply to every symbol, on-chain ones to the symbols of
+    their coin (var vendor_symbols). -#}
+{% macro daily_series_as_of_bars(bars) -%}
+{#- stream name: (vendor, series id) -#}
+{%- set streams = {
+    'dgs10': ('fred', 'DGS10'),
+    'dtwexbgs': ('fred', 'DTWEXBGS'),
+    'vixcls': ('fred', 'VIXCLS'),
+    'spy': ('alphavantage', 'SPY'),
+    'uup': ('alphavantage', 'UUP'),
+    'cq_netflow': ('cryptoquant', 'netflow_total'),
+    'cq_reserve': ('cryptoquant', 'reserve'),
+    'cq_whale_ratio': ('cryptoquant', 'whale_ratio'),
+} -%}
+{%- set max_age_days = var('daily_series_max_age_days') -%}
+
+with
+
+bars as (
+    select
+        symbol,
+        open_time,
+        available_at,
+        {{ epoch_seconds('available_at') }} as available_epoch_s
+    from {{ bars }}
+),
+
+coin_symbols as (
+    {{ vendor_symbol_pairs('coin') }}
+),
+
+states as (
+    select * from {{ ref('int_daily_series_vintages_resolved') }}
+),
+
+state_events as (
+    select
+        bar_symbols.symbol,
+        case
+            {%- for stream, (vendor, series) in streams.items() %}
+            when states.vendor = '{{ vendor }}' and states.series = '{{ series }}' then '{{ stream }}'
+            {%- endfor %}
+        end as stream,
+        states.state_at as available_at,
+        states.*
+    from states
+    inner join (select distinct symbol from bars) as bar_symbols
+        on states.coin = ''
+    union all
+    select
+        coin_symbols.symbol,
+        case
+            {%- for stream, (vendor, series) in streams.items() %}
+            when states.vendor = '{{ vendor }}' and states.series = '{{ series }}' then '{{ stream }}'
+            {%- endfor %}
+        end as stream,
+        states.state_at as available_at,
+        states.*
+    from states
+    inner join coin_symbols
+        on states.coin = coin_symbols.vendor_symbol
+),
+
+latest_keys as (
+    {{ as_of_latest_keys('bars', 'state_events', streams.keys() | list, 'state_at') | indent(4) }}
+),
+
+final as (
+    select
+        latest_keys.symbol,
+        latest_keys.open_time,
+        latest_keys.available_at,
+        100 * dgs10.change_1 as dgs10_change_1d_bps,
+        dtwexbgs.ln_change_5 as dtwexbgs_ln_change_5d,
+        vixcls.zscore as vix_level_z,
+        spy.ln_change_1 as spy_ret_1d,
+        uup.ln_change_1 as uup_ret_1d,
+        cq_netflow.zscore as cq_netflow_z,
+        cq_reserve.ln_change_7 as cq_reserve_ln_change_7d,
+        cq_whale_ratio.zscore as cq_whale_ratio_z,
+        (
+            false
+            {%- for stream in streams %}
+            or coalesce({{ stream }}.has_synthetic_input, false)
+            {%- endfor %}
+        ) as has_synthetic_input
+    from latest_keys
+    inner join bars
+        on
+            latest_keys.symbol = bars.symbol
+            and latest_keys.open_time = bars.open_time
+    {%- for stream, (vendor, series) in streams.items() %}
+    left join state_events as {{ stream }}
+        on
+            latest_keys.symbol = {{ stream }}.symbol
+            and {{ stream }}.stream = '{{ stream }}'
+            and latest_keys.{{ stream }}_key = {{ stream }}.state_at
+            and bars.available_epoch_s - ({{ stream }}.observation_day + 1) * 86400
+            <= {{ max_age_days.get(series, max_age_days[vendor]) | int }} * 86400
+    {%- endfor %}
+)
+
+select * from final
+{%- endmacro %}

@@ -1,0 +1,65 @@
+{#- The body of an `int_intraday_vendor_metrics_as_of_bars_*` model: for every bar, each
+    CoinGlass/CoinAPI stream's latest event whose available_at <= the bar's (as_of_latest_keys),
+    NULL once that event is older than `intraday_vendor_max_age_seconds` (3 periods of 5m) at
+    the bar. Values are the ones the features use; names and units in _vendors__models.yml. -#}
+{% macro intraday_vendor_as_of_bars(bars) -%}
+{%- set streams = [
+    'open_interest', 'funding_oi_weighted', 'funding_vol_weighted', 'taker_futures',
+    'taker_spot', 'liquidations', 'coinglass_price', 'coinapi_price',
+] -%}
+{%- set max_age = var('intraday_vendor_max_age_seconds') | int -%}
+
+with
+
+bars as (
+    select
+        symbol,
+        open_time,
+        available_at
+    from {{ bars }}
+),
+
+events as (
+    select * from {{ ref('int_intraday_vendor_events_unioned') }}
+),
+
+latest_keys as (
+    {{ as_of_latest_keys('bars', 'events', streams, 'open_time') | indent(4) }}
+),
+
+final as (
+    select
+        latest_keys.symbol,
+        latest_keys.open_time,
+        latest_keys.available_at,
+        open_interest.value_1 as open_interest_agg_usd,
+        ln(open_interest.value_1 / open_interest.value_1_1h_earlier) as open_interest_agg_change_1h,
+        funding_oi_weighted.value_1 as funding_oi_weighted_rate,
+        funding_vol_weighted.value_1 as funding_vol_weighted_rate,
+        taker_futures.value_1_sum_60m as taker_futures_buy_usd_60m,
+        taker_futures.value_2_sum_60m as taker_futures_sell_usd_60m,
+        taker_spot.value_1_sum_60m as taker_spot_buy_usd_60m,
+        taker_spot.value_2_sum_60m as taker_spot_sell_usd_60m,
+        liquidations.value_1_sum_60m as liquidation_long_usd_60m,
+        liquidations.value_2_sum_60m as liquidation_short_usd_60m,
+        coinglass_price.value_1 as coinglass_close,
+        coinapi_price.value_1 as coinapi_close,
+        (
+            false
+            {%- for stream in streams %}
+            or coalesce({{ stream }}.is_synthetic, false)
+            {%- endfor %}
+        ) as has_synthetic_input
+    from latest_keys
+    {%- for stream in streams %}
+    left join events as {{ stream }}
+        on
+            latest_keys.symbol = {{ stream }}.symbol
+            and {{ stream }}.stream = '{{ stream }}'
+            and latest_keys.{{ stream }}_key = {{ stream }}.open_time
+            and {{ seconds_between(stream ~ '.available_at', 'latest_keys.available_at') }} <= {{ max_age }}
+    {%- endfor %}
+)
+
+select * from final
+{%- endmacro %}

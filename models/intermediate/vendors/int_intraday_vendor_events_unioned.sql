@@ -1,0 +1,236 @@
+{#- CoinGlass and CoinAPI 5m rows of the warehouse symbols as one event stream per metric:
+    vendor symbols mapped (a coin's aggregated row wins over the pair's), one row per
+    (symbol, stream, open_time), with the trailing 60-minute sums and the value one hour
+    earlier that the features need. Streams and their values are listed in
+    _vendors__models.yml. -#}
+
+with
+
+coinglass_symbols as (
+    {{ vendor_symbol_pairs('coinglass') }}
+),
+
+coinapi_symbols as (
+    {{ vendor_symbol_pairs('coinapi_spot') }}
+),
+
+open_interest as (
+    select * from {{ ref('stg_coinglass__open_interest_aggregated') }}
+),
+
+funding_oi_weighted as (
+    select * from {{ ref('stg_coinglass__funding_oi_weighted') }}
+),
+
+funding_vol_weighted as (
+    select * from {{ ref('stg_coinglass__funding_vol_weighted') }}
+),
+
+taker_futures as (
+    select * from {{ ref('stg_coinglass__taker_volume_agg_futures') }}
+),
+
+taker_spot as (
+    select * from {{ ref('stg_coinglass__taker_volume_agg_spot') }}
+),
+
+liquidations as (
+    select * from {{ ref('stg_coinglass__liquidations') }}
+),
+
+coinglass_prices as (
+    select * from {{ ref('stg_coinglass__price_ohlc') }}
+),
+
+coinapi_prices as (
+    select * from {{ ref('stg_coinapi__ohlcv') }}
+),
+
+coinglass_unioned as (
+    select
+        'open_interest' as stream,
+        vendor_symbol,
+        open_time,
+        available_at,
+        open_interest_close_usd as value_1,
+        cast(null as {{ type_double() }}) as value_2,
+        is_synthetic,
+        ingested_at
+    from open_interest
+    union all
+    select
+        'funding_oi_weighted' as stream,
+        vendor_symbol,
+        open_time,
+        available_at,
+        -- CoinGlass quotes funding in percent: as a fraction like Binance's
+        funding_close_pct / 100 as value_1,
+        cast(null as {{ type_double() }}) as value_2,
+        is_synthetic,
+        ingested_at
+    from funding_oi_weighted
+    union all
+    select
+        'funding_vol_weighted' as stream,
+        vendor_symbol,
+        open_time,
+        available_at,
+        funding_close_pct / 100 as value_1,
+        cast(null as {{ type_double() }}) as value_2,
+        is_synthetic,
+        ingested_at
+    from funding_vol_weighted
+    union all
+    select
+        'taker_futures' as stream,
+        vendor_symbol,
+        open_time,
+        available_at,
+        taker_buy_volume_usd as value_1,
+        taker_sell_volume_usd as value_2,
+        is_synthetic,
+        ingested_at
+    from taker_futures
+    union all
+    select
+        'taker_spot' as stream,
+        vendor_symbol,
+        open_time,
+        available_at,
+        taker_buy_volume_usd as value_1,
+        taker_sell_volume_usd as value_2,
+        is_synthetic,
+        ingested_at
+    from taker_spot
+    union all
+    select
+        'liquidations' as stream,
+        vendor_symbol,
+        open_time,
+        available_at,
+        long_liquidation_usd as value_1,
+        short_liquidation_usd as value_2,
+        is_synthetic,
+        ingested_at
+    from liquidations
+    union all
+    select
+        'coinglass_price' as stream,
+        vendor_symbol,
+        open_time,
+        available_at,
+        close as value_1,
+        cast(null as {{ type_double() }}) as value_2,
+        is_synthetic,
+        ingested_at
+    from coinglass_prices
+),
+
+symbols_mapped as (
+    select
+        coinglass_symbols.symbol,
+        'coinglass' as vendor,
+        coinglass_unioned.stream,
+        coinglass_unioned.open_time,
+        coinglass_unioned.available_at,
+        coinglass_unioned.value_1,
+        coinglass_unioned.value_2,
+        coinglass_unioned.is_synthetic,
+        coinglass_unioned.ingested_at,
+        coinglass_symbols.preference
+    from coinglass_unioned
+    inner join coinglass_symbols
+        on coinglass_unioned.vendor_symbol = coinglass_symbols.vendor_symbol
+    union all
+    select
+        coinapi_symbols.symbol,
+        'coinapi' as vendor,
+        'coinapi_price' as stream,
+        coinapi_prices.open_time,
+        coinapi_prices.available_at,
+        coinapi_prices.close as value_1,
+        cast(null as {{ type_double() }}) as value_2,
+        coinapi_prices.is_synthetic,
+        coinapi_prices.ingested_at,
+        coinapi_symbols.preference
+    from coinapi_prices
+    inner join coinapi_symbols
+        on coinapi_prices.vendor_symbol = coinapi_symbols.vendor_symbol
+),
+
+preferred as (
+    -- one row per (symbol, stream, open_time): the preferred vendor symbol, then the earliest
+    select
+        *,
+        row_number() over (
+            partition by symbol, stream, open_time
+            order by preference, available_at
+        ) as row_rank
+    from symbols_mapped
+),
+
+deduplicated as (
+    select
+        symbol,
+        vendor,
+        stream,
+        open_time,
+        available_at,
+        {{ epoch_seconds('open_time') }} as epoch_s,
+        value_1,
+        value_2,
+        is_synthetic,
+        ingested_at
+    from preferred
+    where row_rank = 1
+),
+
+hour_sums_computed as (
+    -- trailing 60 minutes (twelve 5m periods, on epoch seconds: gaps do not stretch it)
+    select
+        *,
+        count(value_1) over (
+            partition by symbol, stream
+            order by epoch_s
+            range between 3300 preceding and current row
+        ) as periods_60m,
+        sum(value_1) over (
+            partition by symbol, stream
+            order by epoch_s
+            range between 3300 preceding and current row
+        ) as value_1_sum_60m_all,
+        sum(value_2) over (
+            partition by symbol, stream
+            order by epoch_s
+            range between 3300 preceding and current row
+        ) as value_2_sum_60m_all
+    from deduplicated
+),
+
+final as (
+    select
+        current_period.symbol,
+        current_period.vendor,
+        current_period.stream,
+        current_period.open_time,
+        current_period.available_at,
+        current_period.epoch_s,
+        current_period.value_1,
+        current_period.value_2,
+        case when current_period.periods_60m = 12 then current_period.value_1_sum_60m_all end
+            as value_1_sum_60m,
+        case when current_period.periods_60m = 12 then current_period.value_2_sum_60m_all end
+            as value_2_sum_60m,
+        hour_earlier.value_1 as value_1_1h_earlier,
+        current_period.is_synthetic,
+        current_period.ingested_at
+    from hour_sums_computed as current_period
+    left join deduplicated as hour_earlier
+        on
+            current_period.symbol = hour_earlier.symbol
+            and current_period.stream = hour_earlier.stream
+            and current_period.epoch_s - 3600 = hour_earlier.epoch_s
+            and current_period.available_at >= hour_earlier.available_at
+)
+
+select * from final

@@ -1,0 +1,2 @@
+{#- The SQL lives in macros/vendors/intraday_vendor_as_of_bars.sql (shared by the 5m and 1h grids). -#}
+{{ intraday_vendor_as_of_bars(ref('bars_1h')) }}
