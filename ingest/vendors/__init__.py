@@ -17,8 +17,11 @@ from ingest.vendors.base import (
     VendorSpec,
     run_vendor,
 )
+from ingest.vendors.alphavantage import SPEC as ALPHAVANTAGE
 from ingest.vendors.coinapi import SPEC as COINAPI
 from ingest.vendors.coinglass import SPEC as COINGLASS
+from ingest.vendors.cryptoquant import SPEC as CRYPTOQUANT
+from ingest.vendors.fred import SPEC as FRED
 
 
 def _registry(*specs: VendorSpec) -> dict[str, VendorSpec]:
@@ -32,6 +35,9 @@ def _registry(*specs: VendorSpec) -> dict[str, VendorSpec]:
 VENDORS: dict[str, VendorSpec] = _registry(
     COINGLASS,
     COINAPI,
+    FRED,
+    ALPHAVANTAGE,
+    CRYPTOQUANT,
 )
 
 __all__ = [

@@ -83,12 +83,18 @@ def json_reply(status: int, payload: Any, headers: Mapping[str, str] | None = No
 
 def _registry() -> dict[str, Callable[[ReplayContext], VendorRoutes]]:
     # One import and one entry per vendor.
+    from ingest.replay.vendors.alphavantage import AlphaVantageRoutes
     from ingest.replay.vendors.coinapi import CoinApiRoutes
     from ingest.replay.vendors.coinglass import CoinGlassRoutes
+    from ingest.replay.vendors.cryptoquant import CryptoQuantRoutes
+    from ingest.replay.vendors.fred import FredRoutes
 
     return {
         "coinglass": CoinGlassRoutes,
         "coinapi": CoinApiRoutes,
+        "fred": FredRoutes,
+        "alphavantage": AlphaVantageRoutes,
+        "cryptoquant": CryptoQuantRoutes,
     }
 
 
