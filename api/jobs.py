@@ -52,6 +52,7 @@ _TAIL_BYTES = 256 * 1024
 _MAX_LINE = 2_000
 #: Environment variables whose values must never appear in a job's log.
 _SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+_MIN_SECRET = 8
 
 _SCHEMA = """
 create table if not exists jobs (
@@ -83,9 +84,12 @@ def now() -> datetime:
 
 
 def register_environment_secrets(environ: Mapping[str, str]) -> None:
-    """Redact every value of a credential-looking environment variable from job logs."""
+    """Redact every value of a credential-looking environment variable from job logs
+    (values shorter than 8 characters are flags such as `true`, not credentials)."""
     register_secrets(
-        value for name, value in environ.items() if any(s in name.upper() for s in _SECRET_NAMES)
+        value
+        for name, value in environ.items()
+        if any(s in name.upper() for s in _SECRET_NAMES) and len(value) >= _MIN_SECRET
     )
 
 
@@ -315,6 +319,7 @@ class JobRunner:
         }
         env.pop("BTCFS_ADMIN_TOKEN", None)
         register_environment_secrets(settings.worker_env)
+        register_secrets([settings.admin_token])
         return cls(JobStore(settings.state_db), env, settings.data_dir)
 
     def __init__(self, store: JobStore, worker_env: dict[str, str], data_dir: Path) -> None:

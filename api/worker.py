@@ -307,8 +307,8 @@ def publish(run: Run) -> None:
     )  # fmt: skip
     if code != 0:
         refused = next((line for line in reversed(tail) if "refusing to publish" in line), None)
-        if refused is not None:
-            _, failing = _gates(run)
+        _, failing = _gates(run)
+        if refused is not None and (failing or "gate" in refused):
             raise GateFailed("publish", failing, refused.removeprefix("Error: "), exit_code=code)
         raise StepFailed(f"btcfs publish exited with code {code}: {_last(tail)}", exit_code=code)
     run.result["published"] = _published(run.settings.serve_db)

@@ -9,7 +9,7 @@ import anyio
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from api.errors import error_responses
 from api.routes.admin import require_admin
@@ -20,6 +20,7 @@ from api.routes.jobs import (
     checked_train,
     job_responses,
     start,
+    strictly,
 )
 from api.schemas import ForecastIn, ForecastOut, JobOut, TrainParams
 from api.services import Horizon, Services, ServicesDep, check_symbol
@@ -73,7 +74,10 @@ def _forecast(services: Services, data: ForecastIn) -> ForecastOut:
     },
 )
 async def post_forecast(
-    request: Request[Any, Any, Any], services: ServicesDep, jobs: JobsDep, data: ForecastIn
+    request: Request[Any, Any, Any],
+    services: ServicesDep,
+    jobs: JobsDep,
+    data: JSONBody[ForecastIn],
 ) -> Response[ForecastOut]:
     """Without `retrain`: the forecast path at once from the served model (as GET). With
     `retrain: true` (admin token): 202 and a job that checks the last build's QA gates,
@@ -81,6 +85,7 @@ async def post_forecast(
     if every promotion gate passes, publishes (pinning it) and predicts; the path is in the
     job's `result.forecast`. A failed gate leaves production and the served warehouse as
     they were."""
+    data = await strictly(request, ForecastIn)
     if not data.retrain:
         # (async with an explicit thread: see api.routes.jobs.start_job)
         return Response(await anyio.to_thread.run_sync(_forecast, services, data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -14,7 +14,7 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import PathParameter, QueryParameter, SkipValidation
+from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 
 from api.errors import ApiError, Conflict, ErrorBody, NotFound, error_responses
 from api.jobs import PIPELINES, ROOT, Job, JobConflict, JobRunner, log_tail
@@ -37,6 +37,7 @@ from ingest._redact import redact
 MAX_JOB_BODY = 65_536
 _Lines = Annotated[int, QueryParameter(ge=0, le=500, description="Log lines to include")]
 _JobId = Annotated[int, PathParameter(ge=1, le=2**62)]
+T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 #: How handlers get the job runner (the app's one instance, not a validated copy).
@@ -55,7 +56,9 @@ def _bad_request(_: Request[Any, Any, Any], exc: ValidationException) -> Respons
     with every problem named in the detail."""
     problems = exc.extra if isinstance(exc.extra, list) else []
     named = [
-        f"{item.get('key') or 'body'}: {item.get('message')}"
+        "body: a JSON object is required"
+        if item.get("key") == "data" and item.get("message") == "'data'"
+        else f"{item.get('key') or 'body'}: {item.get('message')}"
         for item in problems
         if isinstance(item, dict)
     ]
@@ -86,6 +89,20 @@ def job_responses(*codes: int) -> dict[int, ResponseSpec]:
 
 
 # ------------------------------------------------------------------------ validation
+
+
+async def strictly(request: Request[Any, Any, Any], kind: type[T]) -> T:
+    """The body decoded again without Litestar's lenient conversions (which would take
+    `"true"` or `0` for a boolean): a parameter of the wrong type is a 400."""
+    try:
+        return msgspec.json.decode(await request.body(), type=kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"invalid request: {exc}", key=_where(str(exc))) from None
+
+
+def _where(message: str) -> str:
+    found = re.search(r"at `\$\.?([^`]*)`", message)
+    return found.group(1) or "body" if found else "body"
 
 
 def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
@@ -223,12 +240,15 @@ def start(jobs: JobRunner, pipeline: str, params: dict[str, Any]) -> Response[Jo
     exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
     responses=job_responses(400, 401, 409, 413),
 )
-async def start_job(jobs: JobsDep, data: JobIn) -> Response[JobOut]:
+async def start_job(
+    request: Request[Any, Any, Any], jobs: JobsDep, data: JSONBody[JobIn]
+) -> Response[JobOut]:
     """Run a pipeline in a worker process: `ingest` (btcfs ingest all), `build` (dbt build,
     then the QA gates), `publish`, `train` (train, then promote when every gate passes) or
     `all` (ingest, build, QA, train, promote, publish). Answers 202 at once with the job;
     follow it at `GET /v1/jobs/{id}`. One job runs at a time (409 names the running one).
     A failed QA or promotion gate stops the job: nothing is published or promoted."""
+    data = await strictly(request, JobIn)  # type: ignore[arg-type]
     pipeline = data.__struct_config__.tag
     assert isinstance(pipeline, str)
     params = checked_params(data, jobs.data_dir)
