@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export BTCFS_DATA_DIR ?= $(CURDIR)/data
 export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
 
-.PHONY: help setup demo ingest build train serve test lint bench shell docs clean
+.PHONY: help setup demo ingest build train serve test lint bench drills shell docs clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,8 +50,12 @@ lint: setup ## ruff, ruff format --check, mypy, portable-SQL check, sqlfluff
 	$(BIN)/python scripts/check_portable_sql.py
 	source $(BIN)/activate && sqlfluff lint models
 
-bench: setup ## Run the benchmarks in bench/ and print their figures
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+bench: setup ## Run every benchmark, print one table (figure, value, target, pass/short), save it in data/reports/bench/
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+DRILL ?=
+drills: setup ## Reliability drills (kill -9, faults, damaged files, disk full, load, fuzz, secrets); one: make drills DRILL=kill9
+	$(BIN)/python -m drills.run $(DRILL) $(DRILL_ARGS)
 
 shell: setup ## Open the warehouse in the DuckDB CLI, read-only (marts: bars_5m, bars_1h, ...)
 	$(BIN)/duckdb -readonly -cmd "set TimeZone = 'UTC'" $(BTCFS_DATA_DIR)/warehouse/build.duckdb

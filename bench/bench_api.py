@@ -20,16 +20,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "api"))
 
+from _report import quick, report  # noqa: E402
 from apipipeline import BuiltWarehouse, Pipeline, build_published, live_server  # noqa: E402
 
 PATHS = ("/v1/predictions/latest?symbol=BTCUSDT", "/v1/features/latest?symbol=BTCUSDT")
 WARMUP = 200
 SECONDS = 8.0
-
-
-def report(name: str, value: float, unit: str, target: str = "") -> None:
-    suffix = f"target {target}" if target else ""
-    print(f"{name:<58} {value:>10,.2f} {unit:<6} {suffix}", flush=True)
 
 
 def load(port: int, path: str, threads: int, seconds: float) -> tuple[list[float], int]:
@@ -84,13 +80,16 @@ def main() -> None:
             for path in PATHS:
                 load(port, path, 1, 0.5)  # warm: first attach, model load, memo
                 for threads in (1, 4):
-                    latencies, errors = load(port, path, threads, SECONDS)
+                    seconds = 1.0 if quick() else SECONDS
+                    latencies, errors = load(port, path, threads, seconds)
                     name = f"GET {path.split('?')[0]} ({threads} client{'s' * (threads > 1)})"
-                    report(f"{name} p50", quantile(latencies, 0.5) * 1000, "ms")
-                    report(f"{name} p99", quantile(latencies, 0.99) * 1000, "ms", "< 5 ms")
-                    report(f"{name} throughput", len(latencies) / SECONDS, "req/s", ">= 1,000")
+                    report(f"{name} p50", quantile(latencies, 0.5) * 1000, "ms", width=58)
+                    report(f"{name} p99", quantile(latencies, 0.99) * 1000, "ms", 5.0, "below",
+                           width=58)  # fmt: skip
+                    report(f"{name} throughput", len(latencies) / seconds, "req/s", 1000.0,
+                           "above", width=58)  # fmt: skip
                     if errors:
-                        report(f"{name} non-200 responses", errors, "")
+                        report(f"{name} non-200 responses", errors, "", width=58)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "warehouse"))
 import lakefixtures  # noqa: E402
+from _report import quick, report  # noqa: E402
 
 DBT = Path(sys.executable).with_name("dbt")
 Z_INPUTS = {
@@ -347,7 +348,8 @@ def compare(mart: pd.DataFrame, mine: pd.DataFrame, name: str) -> tuple[float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=120, help="days of synthetic 1m data")
+    parser.add_argument("--days", type=int, default=70 if quick() else 120,
+                        help="days of synthetic 1m data")  # fmt: skip
     args = parser.parse_args()
     params = Params.from_project()
 
@@ -402,6 +404,10 @@ def main() -> None:
     print(
         f"ratio pandas / SQL: {pandas_seconds / sql_seconds:.2f} (above 1: the SQL path is faster)"
     )
+    report(f"features_5m + features_1h in SQL ({args.days} days)", sql_seconds, "s")
+    report(f"the same in pandas ({args.days} days)", pandas_seconds, "s")
+    report("pandas / SQL time (above 1: SQL faster)", pandas_seconds / sql_seconds, "x", 1.0,
+           "above")  # fmt: skip
 
 
 def pandas_path(

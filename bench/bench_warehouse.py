@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "warehouse"))
 
 import lakefixtures as lf  # noqa: E402
+from _report import quick, report  # noqa: E402
 
 DBT = Path(sys.executable).with_name("dbt")
 SELECT = {"core": ["--select", "tag:lake tag:bars tag:derivatives"], "all": []}
@@ -100,6 +101,7 @@ def bench_real(work: Path, select: list[str]) -> None:
     )
     landed = time.perf_counter() - started
     wall, statuses, dag = dbt_build(root, select)
+    report("full dbt build, 105 real days", wall if "FAILED" not in statuses else float("nan"), "s")
     print(f"-- real 105 days (151,200 1m bars + funding), lake landed in {landed:.1f} s")
     print(f"   full dbt build: {wall:.1f} s wall ({dag:.1f} s in dbt's DAG): {_fmt(statuses)}")
     print(f"   bars_5m rows: {_rows(root, 'bars_5m'):,}")
@@ -117,6 +119,9 @@ def bench_year(work: Path, select: list[str], days: int) -> None:
     landed = time.perf_counter() - started
     wall, statuses, dag = dbt_build(root, select)
     verdict = _verdict(wall, TARGET_S["year"], statuses)
+    failed = "FAILED" in statuses
+    report(f"full dbt build, synthetic {days} days" + (" (FAILED)" if failed else ""),
+           float("nan") if failed else wall, "s", TARGET_S["year"], "below")  # fmt: skip
     print(
         f"-- synthetic {days} days ({days * 1440:,} 1m bars, six datasets), landed {landed:.1f} s"
     )
@@ -127,14 +132,19 @@ def bench_year(work: Path, select: list[str], days: int) -> None:
     # The daily update: gates over the 2 rebuilt days, unit tests (code, not data) left to CI.
     daily = ["--exclude-resource-type", "unit_test", "--vars", "{gate_window_days: 2}"]
     runs = [
-        ("one-day incremental `dbt build` (all gates over all history, unit tests)", []),
-        ("daily update, first run with its flags (dbt reparses)", daily),
-        ("daily update, steady state", daily),
-    ]
-    for offset, (label, extra) in enumerate(runs):
+        ("one-day incremental `dbt build` (all gates over all history, unit tests)", [],
+         "one-day incremental dbt build"),
+        ("daily update, first run with its flags (dbt reparses)", daily,
+         "daily update (first run, reparse)"),
+        ("daily update, steady state", daily, "daily update (steady state)"),
+    ]  # fmt: skip
+    for offset, (label, extra, figure) in enumerate(runs):
         lf.land(root / "lake", market, days=[first_extra + timedelta(days=offset)])
         wall, statuses, dag = dbt_build(root, [*select, *extra])
         verdict = _verdict(wall, TARGET_S["incremental"], statuses)
+        failed = "FAILED" in statuses
+        report(figure + (" (FAILED)" if failed else ""), float("nan") if failed else wall, "s",
+               TARGET_S["incremental"], "below")  # fmt: skip
         print(f"   {label}: {wall:.1f} s wall ({dag:.1f} s in dbt's DAG)  < 10 s: {verdict}")
         print(f"     {_fmt(statuses)}")
     print(f"   bars_5m rows: {_rows(root, 'bars_5m'):,}")
@@ -142,11 +152,13 @@ def bench_year(work: Path, select: list[str], days: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=365, help="synthetic days (default 365)")
+    parser.add_argument("--days", type=int, default=10 if quick() else 365,
+                        help="synthetic days (default 365)")  # fmt: skip
     parser.add_argument("--select", choices=sorted(SELECT), default="all")
     parser.add_argument("--skip-real", action="store_true", help="skip the 105 real days")
     parser.add_argument("--work-dir", type=Path, help="keep lakes and warehouses here")
     args = parser.parse_args()
+    args.skip_real = args.skip_real or quick()
     select = SELECT[args.select]
     print(f"warehouse benchmarks ({args.select} models, {os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="bench_warehouse_") as tmp:

@@ -1,0 +1,199 @@
+"""Run every benchmark and print one table: `make bench` (python bench/run_all.py).
+
+Each bench/bench_*.py runs in its own process (a crash is reported, not fatal) and prints its
+own lines as it goes; its figures (bench/_report.py) are collected into one table — figure,
+value, target, pass/short — written with the machine it ran on (CPU, cores, RAM, OS, Python,
+load average before and after, git revision) to
+`$BTCFS_DATA_DIR/reports/bench/bench-<UTC time>.json` and `latest.json`.
+
+    python bench/run_all.py                    # everything (about 15 minutes on 2 cores)
+    python bench/run_all.py --only ingest,api  # some scripts
+    python bench/run_all.py --quick            # small sizes: checks the machinery, not targets
+    python bench/run_all.py --readme           # also put the table in README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from _report import FIGURES_ENV, QUICK_ENV, Figure
+
+REPO = Path(__file__).resolve().parents[1]
+#: Script name -> file, in the order they run (the API one last: it may reuse `make demo`'s
+#: published warehouse).
+SCRIPTS = {
+    "ingest": "bench_ingest.py",
+    "warehouse": "bench_warehouse.py",
+    "features": "bench_features_pandas.py",
+    "train": "bench_train.py",
+    "api": "bench_api.py",
+}
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gib = None
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        found = re.search(r"MemTotal:\s+(\d+) kB", meminfo)
+        ram_gib = round(int(found.group(1)) / 2**20, 1) if found else None
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": ram_gib,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
+
+
+def git_revision() -> str:
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return proc.stdout.strip()
+
+    revision = git("rev-parse", "--short", "HEAD") or "unknown"
+    return revision + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def run_script(name: str, quick: bool, timeout: float) -> tuple[list[Figure], dict[str, Any]]:
+    """Run one script, echoing its output; its figures and how it went."""
+    with tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".jsonl") as sink:
+        env = dict(os.environ, **{FIGURES_ENV: sink.name, QUICK_ENV: "1" if quick else "0"})
+        started = time.perf_counter()
+        print(f"\n== {SCRIPTS[name]}", flush=True)
+        try:
+            proc = subprocess.run(
+                [sys.executable, str(REPO / "bench" / SCRIPTS[name])],
+                cwd=REPO, env=env, timeout=timeout, check=False,
+            )  # fmt: skip
+            exit_code: int | str = proc.returncode
+        except subprocess.TimeoutExpired:
+            exit_code = f"timed out after {timeout:.0f} s"
+        lines = Path(sink.name).read_text().splitlines()
+    keys = ("name", "value", "unit", "target", "direction")
+    figures = [Figure(*(json.loads(line)[k] for k in keys)) for line in lines]
+    outcome = {"exit": exit_code, "seconds": round(time.perf_counter() - started, 1)}
+    return figures, outcome
+
+
+def format_value(value: float) -> str:
+    if value != value:  # NaN: the measurement failed
+        return "failed"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.1f}"
+
+
+def table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown table rows: script, figure, value, target, verdict."""
+    rows = ["| script | figure | value | target | result |", "|---|---|---:|---|---|"]
+    for name, result in results.items():
+        if not result["figures"]:
+            rows.append(f"| {name} | (no figures: exit {result['exit']}) | | | crashed |")
+        for figure in result["figures"]:
+            rows.append(
+                f"| {name} | {figure['name']} | {format_value(figure['value'])} {figure['unit']} "
+                f"| {figure['target_text']} | {figure['verdict']} |"
+            )
+        if result["figures"] and result["exit"] != 0:
+            rows.append(f"| {name} | (the script then failed: exit {result['exit']}) | | | |")
+    return rows
+
+
+def machine_line(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    load = report["load_average"]
+    return (
+        f"{report['finished_at'][:16].replace('T', ' ')} UTC, git {report['git']}"
+        f"{' (quick mode)' if report['quick'] else ''}: {m['cpu']}, {m['cores']} cores, "
+        f"{m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}; load average "
+        f"{load['before'][0]:.2f} before, {load['after'][0]:.2f} after (1 min; the machine is "
+        "shared, so figures are indicative)"
+    )
+
+
+def update_readme(rows: list[str], line: str, readme: Path = REPO / "README.md") -> bool:
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    block = "\n".join([README_START, "", f"Last run: {line}.", "", *rows, "", README_END])
+    readme.write_text(head + block + tail)
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(SCRIPTS)}")
+    parser.add_argument("--quick", action="store_true", help="small, fast runs (smoke test)")
+    parser.add_argument("--out", type=Path, default=None, help="reports folder")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per script")
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    args = parser.parse_args()
+    chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCRIPTS)
+    unknown = [n for n in chosen if n not in SCRIPTS]
+    if unknown:
+        parser.error(f"unknown script {', '.join(unknown)}; known: {', '.join(SCRIPTS)}")
+    data = Path(os.environ.get("BTCFS_DATA_DIR") or REPO / "data")
+    out = args.out or data / "reports" / "bench"
+
+    started_at = datetime.now(UTC)
+    load_before = os.getloadavg()
+    results: dict[str, dict[str, Any]] = {}
+    for name in chosen:
+        figures, outcome = run_script(name, args.quick, args.timeout)
+        results[name] = {**outcome, "figures": [f.to_dict() for f in figures]}
+    finished_at = datetime.now(UTC)
+    report = {
+        "started_at": started_at.isoformat(),
+        "finished_at": finished_at.isoformat(),
+        "quick": args.quick,
+        "git": git_revision(),
+        "machine": machine(),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+        "scripts": results,
+    }
+    rows = table(results)
+    line = machine_line(report)
+    print("\n" + "\n".join(rows) + f"\n\n{line}")
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = finished_at.strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(report, indent=2) + "\n"
+    (out / f"bench-{stamp}.json").write_text(text)
+    (out / "latest.json").write_text(text)
+    print(f"written: {out / f'bench-{stamp}.json'} and latest.json")
+    if args.readme:
+        done = update_readme(rows, line)
+        print("README.md updated" if done else f"README.md has no {README_START} block")
+    crashed = [n for n, r in results.items() if r["exit"] != 0]
+    if crashed:
+        print(f"scripts that failed: {', '.join(crashed)}")
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
