@@ -49,10 +49,18 @@ def test_parse_time_is_exact_to_the_microsecond_and_truncates_the_seventh_digit(
 
 @pytest.mark.parametrize(
     "text",
-    ["2024-01-01T00:00:00.0000000", "2024-01-01 00:00:00Z", "2024-02-30T00:00:00.0000000Z",
-     "2024-01-01T00:00:00.12345678Z", "2024-01-01T00:00:00+01:00", "", "١٢٣٤-01-01T00:00:00Z",
-     1704067200, None],
-)  # fmt: skip
+    [
+        "2024-01-01T00:00:00.0000000",
+        "2024-01-01 00:00:00Z",
+        "2024-02-30T00:00:00.0000000Z",
+        "2024-01-01T00:00:00.12345678Z",
+        "2024-01-01T00:00:00+01:00",
+        "",
+        "١٢٣٤-01-01T00:00:00Z",
+        1704067200,
+        None,
+    ],
+)
 def test_parse_time_rejects(text: object) -> None:
     with pytest.raises(RowError):
         parse_time(text, "t")
@@ -97,20 +105,35 @@ class FakeCoinApi:
         t = start
         while t < end and len(rows) < limit:
             if "ohlcv" in request.url.path:
-                rows.append({
-                    "time_period_start": iso(t), "time_period_end": iso(t + step),
-                    "time_open": iso(t + timedelta(seconds=1, microseconds=7)),
-                    "time_close": iso(t + step - timedelta(seconds=2)),
-                    "price_open": 42000.5, "price_high": 42010.25, "price_low": 41990.0,
-                    "price_close": 42001.0, "volume_traded": 12.34567891, "trades_count": 321,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "time_period_start": iso(t),
+                        "time_period_end": iso(t + step),
+                        "time_open": iso(t + timedelta(seconds=1, microseconds=7)),
+                        "time_close": iso(t + step - timedelta(seconds=2)),
+                        "price_open": 42000.5,
+                        "price_high": 42010.25,
+                        "price_low": 41990.0,
+                        "price_close": 42001.0,
+                        "volume_traded": 12.34567891,
+                        "trades_count": 321,
+                    }
+                )
             elif t + step <= NOW:
-                rows.append({
-                    "time_period_start": iso(t), "time_period_end": iso(t + step),
-                    "time_open": iso(t), "time_close": iso(t + step - timedelta(seconds=1)),
-                    "first": 0.0001, "last": 0.00012, "min": 0.0001, "max": 0.00012,
-                    "count": 60, "sum": 0.0066,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "time_period_start": iso(t),
+                        "time_period_end": iso(t + step),
+                        "time_open": iso(t),
+                        "time_close": iso(t + step - timedelta(seconds=1)),
+                        "first": 0.0001,
+                        "last": 0.00012,
+                        "min": 0.0001,
+                        "max": 0.00012,
+                        "count": 60,
+                        "sum": 0.0066,
+                    }
+                )
             t += step
         body = self.mutate(rows)
         return httpx.Response(200, json=body, headers={REPLAY_HEADER: "synthetic"})
@@ -123,8 +146,9 @@ def land(fake: FakeCoinApi, root: Path, monkeypatch: pytest.MonkeyPatch, **optio
     def sleep(seconds: float) -> None:
         clock[0] += seconds
 
-    factory = partial(HttpClient, transport=httpx.MockTransport(fake.handler), sleep=sleep,
-                      clock=lambda: clock[0])  # fmt: skip
+    factory = partial(
+        HttpClient, transport=httpx.MockTransport(fake.handler), sleep=sleep, clock=lambda: clock[0]
+    )
     return run_vendor(
         SPEC,
         lake=Lake(root / "lake"),
@@ -153,8 +177,9 @@ def test_ohlcv_lands_per_symbol_with_available_at_the_period_end(
     report = land(fake, tmp_path, monkeypatch)
     assert report.status == "ok", report
     assert [(line.symbol, line.rows) for line in report.lines] == [
-        (SPOT, 288 + 144), (PERP, 288 + 144)  # 12:00 is still open at 12:02:30
-    ]  # fmt: skip
+        (SPOT, 288 + 144),
+        (PERP, 288 + 144),  # 12:00 is still open at 12:02:30
+    ]
     lake = Lake(tmp_path / "lake")
     row = lake.read_partition(ohlcv_key(PERP, D1)).to_pylist()[0]
     assert row["open_time"] == datetime(2024, 3, 1, tzinfo=UTC)
@@ -220,9 +245,14 @@ def error(status: int, message: str, **headers: str) -> Callable[..., httpx.Resp
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(400, "HTTP 400"), (401, "check the API key"), (403, "check the API key"),
-     (550, "HTTP 550"), (404, "HTTP 404")],
-)  # fmt: skip
+    [
+        (400, "HTTP 400"),
+        (401, "check the API key"),
+        (403, "check the API key"),
+        (550, "HTTP 550"),
+        (404, "HTTP 404"),
+    ],
+)
 def test_any_non_200_is_a_failure_with_the_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, expected: str
 ) -> None:
@@ -268,8 +298,9 @@ def test_bad_rows_are_quarantined(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_a_renamed_field_is_schema_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     fake = FakeCoinApi()
-    fake.mutate = lambda rows: [{("px_close" if k == "price_close" else k): v
-                                 for k, v in r.items()} for r in rows]  # fmt: skip
+    fake.mutate = lambda rows: [
+        {("px_close" if k == "price_close" else k): v for k, v in r.items()} for r in rows
+    ]
     report = land(fake, tmp_path, monkeypatch, config={"symbols": [SPOT]}, end=D1)
     assert report.status == "failed" and "price_close" in report.message
 

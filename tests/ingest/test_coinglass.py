@@ -39,8 +39,13 @@ def ms(day: date) -> int:
 def row_for(path: str, t: int) -> dict[str, Any]:
     fields = ENDPOINTS[next(k for k, e in ENDPOINTS.items() if e.path == path)].fields
     price = 60000 + (t // STEP_MS) % 100
-    values = {"open": str(price), "high": str(price + 5), "low": str(price - 5),
-              "close": str(price + 1), "volume_usd": "1234.5"}  # fmt: skip
+    values = {
+        "open": str(price),
+        "high": str(price + 5),
+        "low": str(price - 5),
+        "close": str(price + 1),
+        "volume_usd": "1234.5",
+    }
     return {"time": t, **{f: values.get(c, "10.25") for c, f in fields.items()}}
 
 
@@ -207,12 +212,14 @@ def envelope(status: int, code: str, msg: str, **headers: str) -> Callable[..., 
 
 @pytest.mark.parametrize(
     ("status", "code", "error"),
-    [(200, "40001", "code 40001: symbol not supported"),
-     (200, "50001", "code 50001"),
-     (401, "401", "HTTP 401"),
-     (400, "400", "HTTP 400"),
-     (404, "404", "HTTP 404")],
-)  # fmt: skip
+    [
+        (200, "40001", "code 40001: symbol not supported"),
+        (200, "50001", "code 50001"),
+        (401, "401", "HTTP 401"),
+        (400, "400", "HTTP 400"),
+        (404, "404", "HTTP 404"),
+    ],
+)
 def test_failures_land_nothing_and_say_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int, code: str, error: str
 ) -> None:
@@ -264,8 +271,9 @@ def test_a_renamed_field_is_schema_drift_not_quarantine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = FakeCoinGlass()
-    fake.mutate = lambda rows: [{**{k: v for k, v in r.items() if k != "close"}, "c": "1"}
-                                for r in rows]  # fmt: skip
+    fake.mutate = lambda rows: [
+        {**{k: v for k, v in r.items() if k != "close"}, "c": "1"} for r in rows
+    ]
     report, _ = land(fake, tmp_path, monkeypatch, end=D1)
     assert report.status == "failed" and "no row has `close`" in report.message
 
@@ -329,12 +337,22 @@ def test_near_the_plan_cap_the_client_waits_for_the_next_minute(
 
     monkeypatch.setenv("COINGLASS_API_KEY", KEY)
     factory = partial(
-        HttpClient, transport=httpx.MockTransport(fake.handler), sleep=sleep,
+        HttpClient,
+        transport=httpx.MockTransport(fake.handler),
+        sleep=sleep,
         clock=lambda: clock[0],
-    )  # fmt: skip
-    report = run_vendor(SPEC, lake=Lake(tmp_path / "lake"), raw_root=tmp_path / "raw", now=NOW,
-                        config={"limit": 100}, start=D1, end=D1, datasets=["cg-price-ohlc"],
-                        client_factory=factory)  # fmt: skip
+    )
+    report = run_vendor(
+        SPEC,
+        lake=Lake(tmp_path / "lake"),
+        raw_root=tmp_path / "raw",
+        now=NOW,
+        config={"limit": 100},
+        start=D1,
+        end=D1,
+        datasets=["cg-price-ohlc"],
+        client_factory=factory,
+    )
     assert report.status == "ok"
     # 29 of 30 used: every further request waits for the next minute.
     assert len(sleeps) >= 2 and all(s >= 30 for s in sleeps)

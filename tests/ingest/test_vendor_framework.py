@@ -168,12 +168,28 @@ def test_a_query_key_is_sent_but_never_shown_or_saved(tmp_path: Path) -> None:
         seen.append(str(request.url))
         return httpx.Response(200, json={"echo": str(request.url)})
 
-    spec = VendorSpec("q", "Q_KEY", query("api_key"), "https://q.invalid", "Q_BASE_URL",
-                      ("cg-liquidations",), FakeLoader)  # fmt: skip
+    spec = VendorSpec(
+        "q",
+        "Q_KEY",
+        query("api_key"),
+        "https://q.invalid",
+        "Q_BASE_URL",
+        ("cg-liquidations",),
+        FakeLoader,
+    )
     with build_client(spec, SECRET, transport=httpx.MockTransport(handler)) as client:
         _, fetched = client.get_json("/x", {"a": "1"})
-        ctx = VendorContext(spec, client, Lake(tmp_path / "lake"), tmp_path / "raw", NOW, {},
-                            DAY1, DAY3, spec.datasets)  # fmt: skip
+        ctx = VendorContext(
+            spec,
+            client,
+            Lake(tmp_path / "lake"),
+            tmp_path / "raw",
+            NOW,
+            {},
+            DAY1,
+            DAY3,
+            spec.datasets,
+        )
         path = save_raw_page(ctx, "cg-liquidations", DAY1, fetched, "x")
     assert f"api_key={SECRET}" in seen[0]
     assert SECRET not in fetched.url
@@ -211,9 +227,13 @@ def test_a_refused_key_is_an_auth_error_without_the_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("1.5", Decimal("1.50000000")), (2, Decimal("2")), (0.1, Decimal("0.1")),
-     ("0.123456789", Decimal("0.12345679"))],
-)  # fmt: skip
+    [
+        ("1.5", Decimal("1.50000000")),
+        (2, Decimal("2")),
+        (0.1, Decimal("0.1")),
+        ("0.123456789", Decimal("0.12345679")),
+    ],
+)
 def test_to_decimal(value: object, expected: Decimal) -> None:
     assert to_decimal(value, "x") == expected
 
@@ -255,8 +275,18 @@ def test_complete_past_days_are_not_fetched_again(
     monkeypatch.setenv("FAKEVENDOR_KEY", SECRET)
     fake = FakeVendor(hourly([DAY1, DAY2, DAY3]))
     run(fake, lake_root, refresh_tail=1)
-    ctx = VendorContext(FAKE, None, Lake(lake_root / "lake"), lake_root / "raw", NOW, {},  # type: ignore[arg-type]
-                        DAY1, DAY3, FAKE.datasets, refresh_tail=1)  # fmt: skip
+    ctx = VendorContext(
+        FAKE,
+        None,
+        Lake(lake_root / "lake"),
+        lake_root / "raw",
+        NOW,
+        {},  # type: ignore[arg-type]
+        DAY1,
+        DAY3,
+        FAKE.datasets,
+        refresh_tail=1,
+    )
     assert plan_days(ctx, "cg-liquidations", "BTC", "1h") == [DAY3]
 
 
@@ -343,8 +373,12 @@ def test_ingest_all_runs_vendors_and_ends_with_a_table(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
-    env = {**cli_env, "FAKEVENDOR_KEY": SECRET, "BINANCE_ARCHIVE_URL": "none",
-           "BINANCE_FUTURES_BASE_URL": f"http://127.0.0.1:{closed}"}  # fmt: skip
+    env = {
+        **cli_env,
+        "FAKEVENDOR_KEY": SECRET,
+        "BINANCE_ARCHIVE_URL": "none",
+        "BINANCE_FUTURES_BASE_URL": f"http://127.0.0.1:{closed}",
+    }
     monkeypatch.setattr(
         commands, "HttpClient", partial(_routed, fake=fake, closed=f"http://127.0.0.1:{closed}")
     )
