@@ -178,6 +178,93 @@ $("paper-table").addEventListener("click", async (event) => {
   await loadPaper();
 });
 
+// --------------------------------------------------------------------------- pipeline jobs
+// The admin token lives in this tab only: in memory and in sessionStorage (gone with the tab),
+// never in localStorage or a cookie, and it is sent only with POST /v1/jobs.
+
+const TOKEN_KEY = "btcfs.adminToken";
+const jobs = { token: sessionStorage.getItem(TOKEN_KEY) || "", selected: null, timer: null };
+$("job-token").value = jobs.token;
+window.btcfsDashboard.jobs = 0;
+
+function duration(job) {
+  if (job.duration_seconds !== null) return `${job.duration_seconds.toFixed(1)} s`;
+  if (!job.started_at) return "–";
+  return `${((Date.now() - Date.parse(job.started_at)) / 1000).toFixed(0)} s…`;
+}
+
+function jobResult(job) {
+  if (job.state === "failed") {
+    const gate = job.failed_gate ? `${job.failed_gate.kind} gate: ` : "";
+    return `${gate}${job.error || "failed"}`;
+  }
+  const r = job.result || {}, parts = [];
+  if (r.ingest) parts.push(`${r.ingest.rows_landed.toLocaleString("en-US")} rows landed`);
+  if (r.gates && r.gates.failed) parts.push(`gates ${r.gates.failed.length ? `failed: ${r.gates.failed.join(", ")}` : `passed (${r.gates.passed})`}`);
+  if (r.model) parts.push(`${r.model.model} ${r.model.version} (${r.model.stage})`);
+  if (r.published) parts.push(`published ${String(r.published.dbt_invocation_id).slice(0, 8)}`);
+  if (r.forecast) parts.push(`forecast ${r.forecast.steps} × ${r.forecast.horizon}`);
+  return parts.join(" · ") || "–";
+}
+
+async function showJobLog(id) {
+  jobs.selected = id;
+  const job = await api(`/v1/jobs/${id}?lines=40`);
+  const log = $("job-log");
+  const following = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  log.textContent = `job ${job.id} (${job.pipeline}, ${job.state}${job.step ? `, step ${job.step}` : ""})\n${job.log.join("\n")}`;
+  if (following) log.scrollTop = log.scrollHeight;  // keep the newest lines in view
+  document.querySelectorAll("#jobs-table tbody tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.job === String(id)));
+}
+
+async function loadJobs() {
+  const listed = await api("/v1/jobs?limit=10&lines=0");
+  window.btcfsDashboard.jobs = listed.jobs.length;
+  const active = listed.jobs.find((j) => j.id === listed.active);
+  $("jobs-summary").textContent = active
+    ? `job ${active.id} (${active.pipeline}) is ${active.state}${active.step ? `: step ${active.step}` : ""}`
+    : listed.jobs.length ? "no job running" : "no jobs yet";
+  $("jobs-table").querySelector("tbody").innerHTML = listed.jobs.map((j) => `
+    <tr data-job="${j.id}" data-state="${esc(j.state)}"><td>${j.id}</td><td>${esc(j.pipeline)}</td>
+        <td class="${esc(j.state)}">${esc(j.state)}</td><td>${esc(j.step || "–")}</td>
+        <td>${esc(j.created_at.slice(0, 19).replace("T", " "))}</td><td>${duration(j)}</td>
+        <td class="result">${esc(jobResult(j))}</td></tr>`).join("");
+  const shown = jobs.selected !== null && listed.jobs.some((j) => j.id === jobs.selected) ? jobs.selected : listed.jobs.length ? listed.jobs[0].id : null;
+  if (shown !== null) await showJobLog(shown);
+  // Poll quickly while a job runs, slowly otherwise.
+  clearTimeout(jobs.timer);
+  jobs.timer = setTimeout(() => loadJobs().catch(() => {}), active ? 1500 : 10000);
+}
+
+$("jobs-table").addEventListener("click", (event) => {
+  const row = event.target.closest("tr[data-job]");
+  if (row) showJobLog(Number(row.dataset.job)).catch((error) => { $("job-message").textContent = error.message; });
+});
+
+$("job-token").addEventListener("change", () => {
+  jobs.token = $("job-token").value.trim();
+  if (jobs.token) sessionStorage.setItem(TOKEN_KEY, jobs.token); else sessionStorage.removeItem(TOKEN_KEY);
+});
+
+$("job-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const message = $("job-message");
+  jobs.token = $("job-token").value.trim();
+  if (jobs.token) sessionStorage.setItem(TOKEN_KEY, jobs.token);
+  let params;
+  try { params = JSON.parse($("job-params").value || "{}"); } catch (error) { message.textContent = `params: ${error.message}`; return; }
+  try {
+    const job = await api("/v1/jobs", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${jobs.token}` },
+      body: JSON.stringify({ pipeline: $("job-pipeline").value, params }),
+    });
+    message.textContent = `started job ${job.id}`;
+    jobs.selected = job.id;
+  } catch (error) { message.textContent = `${error.status || ""} ${error.message}`.trim(); }
+  await loadJobs().catch(() => {});
+});
+
 // ------------------------------------------------------------------------------- refresh
 
 async function refresh() {
@@ -191,6 +278,7 @@ async function refresh() {
   await attempt("qa", async () => showQA(await api("/v1/qa")));
   await attempt("model", async () => { const model = await api("/v1/model"); showModel(model); await loadSignals(model); });
   await attempt("paper", loadPaper);
+  await attempt("jobs", loadJobs);
   chart.timeScale().fitContent();
   document.body.dataset.errors = failures.join("; ");
   document.body.dataset.state = failures.length ? "partial" : "ready";
