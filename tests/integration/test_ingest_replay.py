@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import socket
@@ -17,9 +16,10 @@ import pytest
 
 from ingest._client import HttpClient
 from ingest.binance.loader import BinanceLoader, LoadRequest
-from ingest.lake import MANIFEST_FILE, Lake
+from ingest.lake import Lake
 from ingest.replay import ReplayServer, SyntheticMarket
 from ingest.timeutil import datetime_to_us, day_start_us
+from ingest.verify import lake_fingerprint as manifests
 
 BTCFS = str(Path(sys.executable).parent / "btcfs")
 # The server's clock and the loaders' "now": mid-bar, so a still-open bar exists.
@@ -35,19 +35,6 @@ def market() -> SyntheticMarket:
         end_us=datetime_to_us(NOW) + 3_600_000_000,
         symbols=("BTCUSDT",),
     )
-
-
-def manifests(lake_root: Path) -> dict[str, tuple[int, str, str | None]]:
-    """Partition -> (rows, data hash, quarantine hash): equal lakes have equal maps."""
-    out = {}
-    for path in sorted(lake_root.rglob(MANIFEST_FILE)):
-        payload = json.loads(path.read_text())
-        out[str(path.parent.relative_to(lake_root))] = (
-            payload["rows"],
-            payload["data_sha256"],
-            payload["quarantine_sha256"],
-        )
-    return out
 
 
 def land(url: str, root: Path, requests: list[LoadRequest], *, archive: bool = False) -> None:
