@@ -6,6 +6,7 @@ are documented in `ingest.vendors.base`.
 
 from __future__ import annotations
 
+from ingest.vendors.alphavantage import SPEC as ALPHAVANTAGE
 from ingest.vendors.base import (
     DatasetLine,
     DatasetLoader,
@@ -17,7 +18,6 @@ from ingest.vendors.base import (
     VendorSpec,
     run_vendor,
 )
-from ingest.vendors.alphavantage import SPEC as ALPHAVANTAGE
 from ingest.vendors.coinapi import SPEC as COINAPI
 from ingest.vendors.coinglass import SPEC as COINGLASS
 from ingest.vendors.cryptoquant import SPEC as CRYPTOQUANT
