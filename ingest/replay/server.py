@@ -30,6 +30,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from ingest._redact import redact
 from ingest.replay.archive import Archive
 from ingest.replay.clock import Clock, datetime_to_us, parse_moment
 from ingest.replay.faults import Fault, FaultInjector, FaultSpec
@@ -402,7 +403,8 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.client_address[0], *args)
+        # The request line carries keys in the query (FRED's api_key, Alpha Vantage's apikey).
+        logger.debug("%s %s", self.client_address[0], redact(format % args))
 
 
 class _Server(ThreadingHTTPServer):

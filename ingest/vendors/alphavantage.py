@@ -308,6 +308,9 @@ class AlphaVantageLoader(DatasetLoader):
         for symbol in symbols:
             try:
                 lines.append(self.load_symbol(symbol))
+            except self.FATAL as exc:  # throttled, bad key, no network: stop, keep the lines
+                lines.append(DatasetLine(name, symbol, "failed", message=redact(exc)))
+                break
             except AlphaVantageError as exc:  # e.g. an unknown symbol: the others go on
                 lines.append(DatasetLine(name, symbol, "failed", message=redact(exc)))
         return lines

@@ -286,6 +286,9 @@ class FredLoader(DatasetLoader):
         for series_id in series:
             try:
                 lines.append(self.load_series(series_id))
+            except self.FATAL as exc:  # bad key, throttled, no network: stop, keep the lines
+                lines.append(DatasetLine(name, series_id, "failed", message=redact(exc)))
+                break
             except FredAPIError as exc:  # e.g. a series FRED does not have: the others go on
                 lines.append(DatasetLine(name, series_id, "failed", message=redact(exc)))
         return lines
