@@ -2,7 +2,7 @@
     latest state (int_daily_series_vintages_resolved) whose state_at <= the bar's available_at,
     NULL once its latest observation's day ended more than `daily_series_max_age_days` ago.
     Macro series (FRED, Alpha Vantage) apply to every symbol, on-chain ones to the symbols of
-    their coin (var vendor_symbols). -#}
+    their CryptoQuant exchange (var vendor_symbols). -#}
 {% macro daily_series_as_of_bars(bars) -%}
 {#- stream name: (vendor, series id) -#}
 {%- set streams = {
@@ -28,8 +28,8 @@ bars as (
     from {{ bars }}
 ),
 
-coin_symbols as (
-    {{ vendor_symbol_pairs('coin') }}
+exchange_symbols as (
+    {{ vendor_symbol_pairs('cryptoquant') }}
 ),
 
 states as (
@@ -48,10 +48,10 @@ state_events as (
         states.*
     from states
     inner join (select distinct symbol from bars) as bar_symbols
-        on states.coin = ''
+        on states.scope = ''
     union all
     select
-        coin_symbols.symbol,
+        exchange_symbols.symbol,
         case
             {%- for stream, (vendor, series) in streams.items() %}
             when states.vendor = '{{ vendor }}' and states.series = '{{ series }}' then '{{ stream }}'
@@ -60,8 +60,8 @@ state_events as (
         states.state_at as available_at,
         states.*
     from states
-    inner join coin_symbols
-        on states.coin = coin_symbols.vendor_symbol
+    inner join exchange_symbols
+        on states.scope = exchange_symbols.vendor_symbol
 ),
 
 latest_keys as (

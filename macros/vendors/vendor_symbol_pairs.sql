@@ -1,7 +1,8 @@
 {#- The var `vendor_symbols` as a relation (symbol, vendor_symbol, preference): which vendor
-    rows belong to each warehouse symbol. kind 'coinglass': the coin (preference 0, aggregated
-    across exchanges) then the pair itself (1); 'coin': the coin (CryptoQuant); 'coinapi_spot':
-    the CoinAPI spot symbol id. Only the symbols the warehouse builds (var `symbols`). -#}
+    rows belong to each warehouse symbol. kind 'coinglass': the coin (preference 0) then the
+    warehouse symbol itself (1, how the loader lands every CoinGlass dataset); 'cryptoquant':
+    the CryptoQuant exchange whose BTC flows apply; 'coinapi_spot': the CoinAPI spot symbol id.
+    Only the symbols the warehouse builds (var `symbols`). -#}
 {% macro vendor_symbol_pairs(kind) -%}
     {%- set pairs = [] -%}
     {%- for symbol in var('symbols') -%}
@@ -9,10 +10,8 @@
         {%- if kind == 'coinglass' -%}
             {%- if known.get('coin') %}{% do pairs.append((symbol, known['coin'], 0)) %}{% endif -%}
             {%- do pairs.append((symbol, symbol, 1)) -%}
-        {%- elif kind == 'coin' -%}
-            {%- if known.get('coin') %}{% do pairs.append((symbol, known['coin'], 0)) %}{% endif -%}
-        {%- elif kind == 'coinapi_spot' -%}
-            {%- if known.get('coinapi_spot') %}{% do pairs.append((symbol, known['coinapi_spot'], 0)) %}{% endif -%}
+        {%- elif kind in ('cryptoquant', 'coinapi_spot') -%}
+            {%- if known.get(kind) %}{% do pairs.append((symbol, known[kind], 0)) %}{% endif -%}
         {%- else -%}
             {{ exceptions.raise_compiler_error("vendor_symbol_pairs: unknown kind " ~ kind) }}
         {%- endif -%}

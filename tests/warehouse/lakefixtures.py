@@ -289,7 +289,9 @@ class SyntheticMarket:
         self, open_us: np.ndarray, close: np.ndarray, oi_value: np.ndarray, five: np.ndarray
     ) -> dict[TableKey, pa.Table]:
         rng = np.random.default_rng(self.seed + 1_000)
-        coin = self.symbol.removesuffix("USDT")
+        # As the loaders land them: every CoinGlass dataset under the warehouse symbol (the
+        # aggregates were asked for the coin), CryptoQuant per exchange.
+        cg_symbol = self.symbol
         rows = len(five)
         five_close = close.reshape(-1, 5)[:, -1]
         bar_close = five + 5 * US_PER_MINUTE
@@ -341,15 +343,15 @@ class SyntheticMarket:
                     "volume_usd": _decimal_from_floats(rng.gamma(2.0, 5e6, rows), 2),
                 }
             ),
-            ("cg-oi-aggregated", coin, "5m"): intraday(ohlc(oi_agg, 1e-4, 2)),
-            ("cg-funding-oi-weighted", coin, "5m"): intraday(ohlc(funding_pct, 1e-3, 6)),
-            ("cg-funding-vol-weighted", coin, "5m"): intraday(
+            ("cg-oi-aggregated", cg_symbol, "5m"): intraday(ohlc(oi_agg, 1e-4, 2)),
+            ("cg-funding-oi-weighted", cg_symbol, "5m"): intraday(ohlc(funding_pct, 1e-3, 6)),
+            ("cg-funding-vol-weighted", cg_symbol, "5m"): intraday(
                 ohlc(funding_pct * 0.9 + 0.001, 1e-3, 6)
             ),
             ("cg-taker-volume", self.symbol, "5m"): intraday(flow(2e6)),
-            ("cg-taker-volume-agg-futures", coin, "5m"): intraday(flow(1e7)),
-            ("cg-taker-volume-agg-spot", coin, "5m"): intraday(flow(3e6)),
-            ("cg-liquidations", coin, "5m"): intraday(liquidations),
+            ("cg-taker-volume-agg-futures", cg_symbol, "5m"): intraday(flow(1e7)),
+            ("cg-taker-volume-agg-spot", cg_symbol, "5m"): intraday(flow(3e6)),
+            ("cg-liquidations", cg_symbol, "5m"): intraday(liquidations),
         }
         for venue, scale in (("BINANCE_SPOT_BTC_USDT", 1.0), ("BINANCEFTS_PERP_BTC_USDT", 1.0004)):
             level = five_close * scale * (1 + rng.normal(0.0, 1e-5, rows))
@@ -379,7 +381,7 @@ class SyntheticMarket:
         business = [d for d in days if d.weekday() < 5]
         tables.update(self._fred(rng, business))
         tables.update(self._alphavantage(rng, business))
-        tables[("cq-daily", coin, None)] = self._cryptoquant(rng, days)
+        tables[("cq-daily", "all_exchange", None)] = self._cryptoquant(rng, days)
         return {key: _conform(key[0], table) for key, table in tables.items()}
 
     @staticmethod

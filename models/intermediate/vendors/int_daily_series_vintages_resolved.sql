@@ -23,11 +23,11 @@ cryptoquant_vintages as (
 ),
 
 vintages_unioned as (
-    -- coin '' marks a series that applies to every symbol (macro)
+    -- scope: '' for a series of every symbol (macro), else the CryptoQuant exchange
     select
         vendor,
-        '' as coin,
-        vendor_symbol as series,
+        '' as scope,
+        symbol as series,
         observation_date,
         value,
         available_at,
@@ -37,8 +37,8 @@ vintages_unioned as (
     union all
     select
         vendor,
-        '' as coin,
-        vendor_symbol as series,
+        '' as scope,
+        symbol as series,
         trade_date as observation_date,
         close as value,
         available_at,
@@ -48,7 +48,7 @@ vintages_unioned as (
     union all
     select
         vendor,
-        vendor_symbol as coin,
+        symbol as scope,
         metric as series,
         observation_date,
         value,
@@ -68,7 +68,7 @@ vintages as (
 states as (
     select distinct
         vendor,
-        coin,
+        scope,
         series,
         available_at as state_at,
         cast(floor({{ epoch_seconds('available_at') }} / 86400) as {{ dbt.type_bigint() }}) as state_day
@@ -78,7 +78,7 @@ states as (
 known_vintages as (
     select
         states.vendor,
-        states.coin,
+        states.scope,
         states.series,
         states.state_at,
         vintages.observation_date,
@@ -86,14 +86,14 @@ known_vintages as (
         vintages.value,
         vintages.is_synthetic,
         row_number() over (
-            partition by states.vendor, states.coin, states.series, states.state_at, vintages.observation_day
+            partition by states.vendor, states.scope, states.series, states.state_at, vintages.observation_day
             order by vintages.available_at desc, vintages.ingested_at desc
         ) as vintage_rank
     from states
     inner join vintages
         on
             states.vendor = vintages.vendor
-            and states.coin = vintages.coin
+            and states.scope = vintages.scope
             and states.series = vintages.series
             and vintages.available_at <= states.state_at
             and vintages.observation_day > states.state_day - {{ lookback_days }}
@@ -103,7 +103,7 @@ observations_ranked as (
     select
         *,
         row_number() over (
-            partition by vendor, coin, series, state_at
+            partition by vendor, scope, series, state_at
             order by observation_day desc
         ) as observation_rank
     from known_vintages
@@ -113,7 +113,7 @@ observations_ranked as (
 states_summarised as (
     select
         vendor,
-        coin,
+        scope,
         series,
         state_at,
         max(case when observation_rank = 1 then observation_date end) as observation_date,
@@ -128,13 +128,13 @@ states_summarised as (
             as zscore_sd,
         max(case when is_synthetic then 1 else 0 end) = 1 as has_synthetic_input
     from observations_ranked
-    group by vendor, coin, series, state_at
+    group by vendor, scope, series, state_at
 ),
 
 final as (
     select
         vendor,
-        coin,
+        scope,
         series,
         state_at,
         observation_date,

@@ -49,7 +49,7 @@ coinapi_prices as (
 coinglass_unioned as (
     select
         'open_interest' as stream,
-        vendor_symbol,
+        symbol as vendor_symbol,
         open_time,
         available_at,
         open_interest_close_usd as value_1,
@@ -60,7 +60,7 @@ coinglass_unioned as (
     union all
     select
         'funding_oi_weighted' as stream,
-        vendor_symbol,
+        symbol as vendor_symbol,
         open_time,
         available_at,
         -- CoinGlass quotes funding in percent: as a fraction like Binance's
@@ -72,7 +72,7 @@ coinglass_unioned as (
     union all
     select
         'funding_vol_weighted' as stream,
-        vendor_symbol,
+        symbol as vendor_symbol,
         open_time,
         available_at,
         funding_close_pct / 100 as value_1,
@@ -83,7 +83,7 @@ coinglass_unioned as (
     union all
     select
         'taker_futures' as stream,
-        vendor_symbol,
+        symbol as vendor_symbol,
         open_time,
         available_at,
         taker_buy_volume_usd as value_1,
@@ -94,7 +94,7 @@ coinglass_unioned as (
     union all
     select
         'taker_spot' as stream,
-        vendor_symbol,
+        symbol as vendor_symbol,
         open_time,
         available_at,
         taker_buy_volume_usd as value_1,
@@ -105,7 +105,7 @@ coinglass_unioned as (
     union all
     select
         'liquidations' as stream,
-        vendor_symbol,
+        symbol as vendor_symbol,
         open_time,
         available_at,
         long_liquidation_usd as value_1,
@@ -116,7 +116,7 @@ coinglass_unioned as (
     union all
     select
         'coinglass_price' as stream,
-        vendor_symbol,
+        symbol as vendor_symbol,
         open_time,
         available_at,
         close as value_1,
@@ -155,7 +155,7 @@ symbols_mapped as (
         coinapi_symbols.preference
     from coinapi_prices
     inner join coinapi_symbols
-        on coinapi_prices.vendor_symbol = coinapi_symbols.vendor_symbol
+        on coinapi_prices.symbol = coinapi_symbols.vendor_symbol
 ),
 
 preferred as (

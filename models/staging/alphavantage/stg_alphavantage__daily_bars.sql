@@ -10,7 +10,7 @@ renamed as (
 
     select
         'alphavantage' as vendor,
-        symbol as vendor_symbol,
+        symbol,
         {{ adapter.quote('date') }} as lake_date,
         trade_date,
         cast(open as {{ type_double() }}) as open,

@@ -10,7 +10,7 @@ renamed as (
 
     select
         'coinapi' as vendor,
-        symbol as vendor_symbol,
+        symbol,
         {{ adapter.quote('date') }} as lake_date,
         funding_time as funding_at,
         cast(funding_rate as {{ type_double() }}) as funding_rate,

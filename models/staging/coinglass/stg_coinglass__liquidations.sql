@@ -10,7 +10,7 @@ renamed as (
 
     select
         'coinglass' as vendor,
-        symbol as vendor_symbol,
+        symbol,
         {{ adapter.quote('interval') }} as period,
         {{ adapter.quote('date') }} as lake_date,
         open_time,

@@ -10,7 +10,7 @@ renamed as (
 
     select
         'cryptoquant' as vendor,
-        symbol as vendor_symbol,
+        symbol,
         {{ adapter.quote('date') }} as lake_date,
         observation_date,
         metric,

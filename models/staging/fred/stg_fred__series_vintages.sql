@@ -10,7 +10,7 @@ renamed as (
 
     select
         'fred' as vendor,
-        symbol as vendor_symbol,
+        symbol,
         {{ adapter.quote('date') }} as lake_date,
         observation_date,
         realtime_start,
