@@ -302,3 +302,19 @@ def _row(root: Path, job_id: int) -> dict[str, Any]:
         return dict(con.execute("select * from jobs where id = ?", (job_id,)).fetchone())
     finally:
         con.close()
+
+
+def test_a_worker_sent_sigterm_stops_its_step_and_says_so(tmp_path: Path) -> None:
+    market = Market()
+    with replay(market) as url, api_server(tmp_path) as api:
+        market.hold()
+        started = api.start("ingest", {"config": str(ingest_config(tmp_path)), "base_url": url})
+        running = api.wait(started.json()["id"], until="running")
+        step = wait_for(psutil.Process(running["pid"]).children, "the worker's ingest process")
+        os.kill(running["pid"], signal.SIGTERM)
+        done = api.wait(running["id"])
+        assert done["state"] == "failed" and done["step"] == "ingest"
+        assert done["error"] == "cancelled: the worker received SIGTERM"
+        assert done["steps"][0]["state"] == "failed"
+        assert done["log"][-1] == f"== job {running['id']} failed: {done['error']}"
+        wait_for(lambda: not any(_alive(p.pid) for p in step), "the ingest process gone")
