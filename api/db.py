@@ -196,6 +196,11 @@ class ServeDatabase:
         """The current generation (after a refresh); Unavailable when nothing is published."""
         self.refresh()
         current = self._current
+        if current is None and self._unreadable is not None:
+            raise Unavailable(
+                f"the published warehouse {self.path} cannot be read (damaged or cut short): "
+                "run `btcfs publish`"
+            )
         if current is None:
             raise Unavailable(
                 f"no published warehouse at {self.path}: run `dbt build && btcfs publish`"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import duckdb
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -91,8 +92,20 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Err
     return _respond(500, "internal error", None)
 
 
+def _unreadable(request: Request[Any, Any, Any], exc: duckdb.IOException) -> Response[ErrorBody]:
+    # The published file is damaged or cut short on disk (DuckDB checks block checksums): the
+    # service is unavailable until the next publish, and the reply says which file.
+    services = request.app.state.get("services")
+    path = getattr(getattr(services, "db", None), "path", "serve.duckdb")
+    log.error("cannot read %s on %s %s: %s", path, request.method, request.url.path, exc)
+    first = str(exc).splitlines()[0][:300]
+    detail = f"the published warehouse {path} cannot be read ({first}): run `btcfs publish`"
+    return _respond(503, detail, None)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiError: _api_error,
+    duckdb.IOException: _unreadable,
     ValidationException: _validation,
     HTTPException: _http,
     Exception: _unexpected,
