@@ -2,7 +2,9 @@
 
 The feature list is never kept here: it is every column documented in features_5m's YAML
 that the mart has, minus keys, label columns (those of labels_5m's YAML) and columns whose
-description says they are not a model input.
+description says they are not a model input. Columns documented as optional (`meta:
+{optional: true}`: other vendors' features, NULL when the vendor was not landed) may be NaN;
+CatBoost takes NaN as missing. Core features must be complete.
 """
 
 from __future__ import annotations
@@ -49,21 +51,33 @@ def _resolve(text: str, docs: Mapping[str, str]) -> str:
     return _DOC_REF.sub(lambda match: docs.get(match.group(1), ""), text)
 
 
-def documented_columns(model: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
-    """Columns of `model` in its YAML, in order, with descriptions ({{ doc() }} resolved)."""
-    docs: dict[str, str] | None = None
+def _model_columns(model: str, root: Path) -> list[dict[str, Any]]:
     for path in sorted((root / "models").rglob("*.yml")):
         payload = read_yaml(path) or {}
         for entry in payload.get("models") or []:
-            if entry.get("name") != model:
-                continue
-            if docs is None:
-                docs = _docs_blocks(root)
-            return {
-                column["name"]: _resolve(str(column.get("description") or ""), docs)
-                for column in entry.get("columns") or []
-            }
+            if entry.get("name") == model:
+                return list(entry.get("columns") or [])
     raise DatasetError(f"model {model} is not documented in any YAML under {root / 'models'}")
+
+
+def documented_columns(model: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """Columns of `model` in its YAML, in order, with descriptions ({{ doc() }} resolved)."""
+    columns = _model_columns(model, root)
+    docs = _docs_blocks(root)
+    return {
+        column["name"]: _resolve(str(column.get("description") or ""), docs) for column in columns
+    }
+
+
+def optional_feature_columns(root: Path = PROJECT_ROOT) -> set[str]:
+    """features_5m's columns documented with `meta: {optional: true}` (column `meta` or
+    `config.meta`): features that may be NULL in a published row (NaN for the model)."""
+    optional = set()
+    for column in _model_columns(FEATURES_MODEL, root):
+        meta = {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
+        if meta.get("optional"):
+            optional.add(str(column["name"]))
+    return optional
 
 
 def feature_columns(available: Iterable[str], root: Path = PROJECT_ROOT) -> list[str]:
@@ -245,7 +259,8 @@ def prepare(
     """Checked rows with a label, inputs as floats, label intervals and a persistence baseline.
 
     Raises DatasetError when the rows break the contract the trainer relies on: unique keys,
-    ascending time, labels strictly after the features, no NULL in a used input.
+    ascending time, labels strictly after the features, no NULL in a used core input (optional
+    inputs may be NaN), no inf anywhere.
     """
     frame = table.to_pandas() if isinstance(table, pa.Table) else table.copy()
     required = {*KEY_COLUMNS, config.label_column, "close"}
@@ -282,14 +297,19 @@ def prepare(
             frame[name] = values.astype("float64")
         used.append(name)
     if len(frame):
-        nulls = {name: int(frame[name].isna().sum()) for name in used}
+        optional = optional_feature_columns(root)
+        core = [name for name in used if name not in optional]
+        nulls = {name: int(frame[name].isna().sum()) for name in core}
         bad = {k: v for k, v in nulls.items() if v}
         if bad:
             raise DatasetError(
                 f"NULL values in model inputs (published rows must be complete): {bad}"
             )
+        for name in used:
+            if name in optional:
+                frame[name] = frame[name].astype("float64")  # NULL -> NaN
         inputs = frame[used].to_numpy(dtype=np.float64)
-        if not np.isfinite(inputs).all():
+        if np.isinf(inputs).any() or not np.isfinite(frame[core].to_numpy(dtype=np.float64)).all():
             raise DatasetError("non-finite values (inf) in model inputs")
 
     start = frame["available_at"].to_numpy(dtype="datetime64[us]")
