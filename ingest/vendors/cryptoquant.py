@@ -77,17 +77,26 @@ _EXCHANGE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 class Endpoint:
     name: str
     path: str
-    fields: tuple[str, ...]  # value fields landed as metrics (the field name is the metric)
+    fields: tuple[str, ...]  # value fields of a row, as the vendor names them
+    metrics: tuple[str, ...] = ()  # the lake's metric per field (default: the field name)
+
+    def metric_names(self) -> tuple[str, ...]:
+        return self.metrics or self.fields
 
 
-#: Field names as CryptoQuant's API reference and its users' clients spell them.
+#: Field names as CryptoQuant's API reference and its users' clients spell them; the lake's
+#: metric is the field name except the whale ratio (`whale_ratio`, as the warehouse names it).
 ENDPOINTS: dict[str, Endpoint] = {
     e.name: e
     for e in (
         Endpoint("netflow", "/v1/btc/exchange-flows/netflow", ("netflow_total",)),
         Endpoint("reserve", "/v1/btc/exchange-flows/reserve", ("reserve", "reserve_usd")),
+        # The warehouse's series id is `whale_ratio` (models' daily_series_as_of_bars).
         Endpoint(
-            "whale-ratio", "/v1/btc/flow-indicator/exchange-whale-ratio", ("exchange_whale_ratio",)
+            "whale-ratio",
+            "/v1/btc/flow-indicator/exchange-whale-ratio",
+            ("exchange_whale_ratio",),
+            ("whale_ratio",),
         ),
     )
 }
@@ -225,7 +234,7 @@ def parse_rows(
     observations = [
         Observation(day, name, value)
         for day in sorted(good)
-        for name, value in zip(endpoint.fields, good[day][0], strict=True)
+        for name, value in zip(endpoint.metric_names(), good[day][0], strict=True)
     ]
     return CqPage(observations, len(rows), oldest, identical, out_of_order)
 

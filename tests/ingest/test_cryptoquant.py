@@ -220,7 +220,7 @@ def test_loader_lands_final_days_and_a_rerun_is_a_no_op(tmp_path: Path) -> None:
     assert not ctx.lake.is_finished(today)  # the running day is partial: never landed
     day = ctx.lake.read_partition(PartitionKey(DATASET, "all_exchange", None, date(2024, 6, 4)))
     assert sorted(day.column("metric").to_pylist()) == [
-        "exchange_whale_ratio", "netflow_total", "reserve", "reserve_usd",
+        "netflow_total", "reserve", "reserve_usd", "whale_ratio",
     ]  # fmt: skip
     assert set(day.column("first_seen_at").to_pylist()) == {NOW}
     assert set(day.column("available_at").to_pylist()) == {NOW}
@@ -248,7 +248,7 @@ def test_a_revision_adds_a_vintage_and_keeps_the_old_one(tmp_path: Path) -> None
         second = [r for r in table if r["first_seen_at"] == later]
         if part.day < date(2024, 6, 5) and second:
             revised_days += 1
-            assert {r["metric"] for r in second} <= {"netflow_total", "exchange_whale_ratio"}
+            assert {r["metric"] for r in second} <= {"netflow_total", "whale_ratio"}
             assert all(r["available_at"] == later for r in second)
             assert len(first) == 4  # the first vintage is intact
     assert revised_days > 0
