@@ -418,9 +418,11 @@ def ingest_all(
         _print_vendor(vendor_report)
         summary.append(_vendor_row(vendor_report))
     _print_summary(summary)
-    failed = [row.vendor for row in summary if row.status == "failed"]
+    failed = [row for row in summary if row.status == "failed"]
     if failed:
-        raise click.ClickException(f"{len(failed)} failed: {', '.join(failed)}")
+        # One line that names each failure and why (the table above cuts long notes).
+        reasons = "; ".join(f"{row.vendor}: {row.note}" for row in failed)
+        raise click.ClickException(f"{len(failed)} failed: {reasons}")
 
 
 def _vendor_options(config_path: Path | None, name: str, now: datetime) -> dict[str, Any]:
