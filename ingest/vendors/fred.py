@@ -20,8 +20,10 @@ release (FRED clips it to the series' first real-time date). Holidays: the US fe
 calendar (pandas); where it closes a day the bond market kept open, the rule only gets later.
 
 Refresh: FRED publishes a day's value days later (a week for DTWEXBGS) and revises it, so
-besides the days never landed, the last `revision_days` (config, default 14) are re-fetched
-on every run; unchanged partitions are not rewritten.
+besides the days never landed, the last `revision_days` (config, default 14, at least 10:
+the weekly DTWEXBGS comes out up to 8 days late, and a vintage held back because its
+available_at is after `now` is landed by a later run) are re-fetched on every run;
+unchanged partitions are not rewritten.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import orjson
 
 from ingest._redact import redact
 from ingest.errors import (
+    ConfigError,
     IngestError,
     MalformedResponse,
     VendorAuthError,
@@ -71,6 +74,7 @@ REALTIME_START = "1776-07-04"
 REALTIME_END = "9999-12-31"
 PAGE_LIMIT = 100_000  # FRED's maximum rows per request
 DEFAULT_REVISION_DAYS = 14
+MIN_REVISION_DAYS = 10
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_RAW_CHARS = 2_000
 _SERIES_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -350,10 +354,12 @@ def days_to_fetch(ctx: VendorContext, series_id: str) -> list[date]:
 
 def _revision_days(config: Mapping[str, Any]) -> int:
     value = config.get("revision_days", DEFAULT_REVISION_DAYS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        from ingest.errors import ConfigError
-
-        raise ConfigError(f"vendors.fred: `revision_days` must be 0 or more, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_REVISION_DAYS:
+        raise ConfigError(
+            f"vendors.fred: `revision_days` must be an integer of at least {MIN_REVISION_DAYS} "
+            f"(DTWEXBGS comes out up to 8 days late, and a vintage held back for its "
+            f"available_at is landed by a later run), got {value!r}"
+        )
     return value
 
 

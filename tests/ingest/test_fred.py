@@ -317,3 +317,16 @@ def test_http_error_status_from_fred_becomes_a_clear_line(tmp_path: Path) -> Non
     assert report.lines[0].status == "failed"
     assert "HTTP 400" in report.lines[0].message
     assert KEY not in report.lines[0].message
+
+
+@pytest.mark.parametrize("value", [0, 9, "14", True, -1])
+def test_a_revision_window_too_short_to_catch_weekly_releases_is_refused(
+    tmp_path: Path, value: object
+) -> None:
+    handler, _ = routes_handler(FredRoutes, now=NOW)
+    ctx = make_ctx(
+        fred.SPEC, tmp_path, handler, now=NOW, start=date(2024, 5, 20), key=KEY,
+        config={"revision_days": value},
+    )  # fmt: skip
+    report = fred.FredLoader(ctx).load()
+    assert report.status == "failed" and "revision_days" in report.message
