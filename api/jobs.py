@@ -310,15 +310,17 @@ class JobRunner:
     def from_settings(cls, settings: ApiSettings) -> JobRunner:
         """Workers get the API's environment (less the admin token) with its folders
         spelled out, so a job writes exactly where this API reads."""
+        # (settings built by hand, not from an environment: the process's own)
+        base = settings.worker_env or dict(os.environ)
         env = {
-            **settings.worker_env,
+            **base,
             "BTCFS_DATA_DIR": str(settings.data_dir),
             "BTCFS_STATE_DB": str(settings.state_db),
             "BTCFS_SERVE_DB": str(settings.serve_db),
             "DBT_TARGET_PATH": str(settings.target_path),
         }
         env.pop("BTCFS_ADMIN_TOKEN", None)
-        register_environment_secrets(settings.worker_env)
+        register_environment_secrets(base)
         register_secrets([settings.admin_token])
         return cls(JobStore(settings.state_db), env, settings.data_dir)
 
