@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import logging
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +262,27 @@ def test_pages_are_deterministic(server: ReplayServer, synthetic_market: Synthet
     first = httpx.get(f"{server.url}/fred/series/observations", params=params).content
     with ReplayServer(synthetic_market, now=NOW) as other:
         assert httpx.get(f"{other}/fred/series/observations", params=params).content == first
+
+
+def test_cryptoquant_reserve_is_valued_at_the_servers_own_btc_close(server: ReplayServer) -> None:
+    url = server.url
+    rows = httpx.get(
+        f"{url}/v1/btc/exchange-flows/reserve",
+        params={"exchange": "all_exchange", "from": "20240210", "to": "20240216"},
+        headers={"Authorization": "Bearer t"},
+    ).json()["result"]["data"]
+    start_ms = int(parse_moment("2024-02-10").timestamp() * 1000)
+    klines = httpx.get(
+        f"{url}/api/v3/klines",
+        params={"symbol": "BTCUSDT", "interval": "1d", "startTime": start_ms, "limit": 7},
+    ).json()
+    closes = {
+        datetime.fromtimestamp(k[0] / 1000, UTC).date().isoformat(): float(k[4]) for k in klines
+    }
+    compared = 0
+    for row in rows:
+        if row["reserve"] is None or row["reserve_usd"] is None:
+            continue
+        assert row["reserve_usd"] == pytest.approx(row["reserve"] * closes[row["date"]], abs=0.01)
+        compared += 1
+    assert compared >= 5

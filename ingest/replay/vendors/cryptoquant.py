@@ -3,8 +3,9 @@
 `/v1/btc/exchange-flows/netflow` (netflow_total), `/v1/btc/exchange-flows/reserve`
 (reserve, reserve_usd) and `/v1/btc/flow-indicator/exchange-whale-ratio`
 (exchange_whale_ratio), in CryptoQuant's envelope, newest first, `limit` counting back from
-`to`. The reserve is the running sum of the netflow (the two agree), its USD value follows a
-synthetic BTC price; about 2 % of days have null values, as the vendor sends them. The day
+`to`. The reserve is the running sum of the netflow (the two agree); its USD value is at the
+BTCUSDT close of the server's own market that day (a synthetic price outside the market's
+range); about 2 % of days have null values, as the vendor sends them. The day
 still running at the replay clock's `now` is served as its partial value so far.
 
 Revisions: `revision` (0 by default; `revise()` adds one) re-clusters the past as
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ingest.replay.clock import US_PER_DAY, day_start_us, us_to_datetime
+from ingest.replay.fixed import ONE
 from ingest.replay.rest import Reply
 from ingest.replay.vendors import VendorRequest, VendorRoutes, json_reply
 from ingest.replay.vendors.fred import ANCHOR, REJECTED_KEY_PREFIX, daily_normals, unit_hash
@@ -135,6 +137,11 @@ class CryptoQuantRoutes(VendorRoutes):
             value = float(history[name][index])
             if name == "netflow_total":
                 value *= share
+            elif name == "reserve_usd":
+                # At the BTC price this server's own market had at the day's end (or now).
+                price = self._market_close(day, now_us)
+                if price is not None:
+                    value = round(float(history["reserve"][index]) * price, 2)
             for r in range(1, revision + 1):
                 if name in ("netflow_total", "exchange_whale_ratio") and _revised(
                     seed, exchange, day, r, now_us
@@ -144,6 +151,20 @@ class CryptoQuantRoutes(VendorRoutes):
             is_null = unit_hash(seed, exchange, day, "null", name) < NULL_SHARE
             row[name] = None if is_null else round(value, 8)
         return row
+
+    def _market_close(self, day: date, now_us: int) -> float | None:
+        """BTCUSDT's last 1m spot close of `day` known at `now`, when the market has one."""
+        market = self.ctx.market
+        if market is None or "BTCUSDT" not in getattr(market, "symbols", ()):
+            return None
+        bars = market.native_klines("spot", "BTCUSDT").get("1m")
+        if bars is None or not len(bars):
+            return None
+        cutoff = min(day_start_us(day) + US_PER_DAY, now_us)
+        index = int(np.searchsorted(bars.close_time, cutoff, side="left")) - 1
+        if index < 0 or bars.open_time[index] < day_start_us(day):
+            return None
+        return float(bars.close[index]) / ONE
 
     def fault_reply(self, status: int) -> Reply:
         message = "Too Many Requests" if status == 429 else "Internal Server Error"
