@@ -33,7 +33,7 @@ BAN_S = 4.0
 
 def drill(ctx: Context) -> Record:
     record = Record(NAME, TITLE)
-    days = 2 if ctx.quick else 7
+    days = 2 if ctx.quick else 14
     config = ingest_config(ctx.work / "ingest.yml", days, DATASETS)
     data = market(days)
     command_note = f"`btcfs ingest all` ({len(DATASETS)} datasets x {days} days, archive + REST)"
@@ -68,11 +68,25 @@ def drill(ctx: Context) -> Record:
         stats["retry_after_violations"] == 0 and stats["bans"] == 0,
         f"Retry-After broken {stats['retry_after_violations']} times, bans {stats['bans']}",
     )
-    kinds = ("429",) if ctx.quick else ("429", "5xx", "truncate")
-    missing = [kind for kind in kinds if not stats["faults"].get(kind)]
-    record.expect(not missing, f"every fault kind was exercised (not: {missing or 'none'})")
-    if not stats["faults"].get("slow"):
-        record.found_("no request drew a slow response at this size (1 % of requests)")
+    record.expect(
+        bool(stats["faults"].get("429")) and bool(stats["faults"].get("5xx") or ctx.quick),
+        "429s and 5xx were injected",
+    )
+    rare = [kind for kind in ("truncate", "slow") if not stats["faults"].get(kind)]
+    if rare:
+        # At these rates a few hundred requests may draw none: a focused storm makes sure.
+        focused = "truncate=0.25,slow=0.05"
+        record.tried_(f"{', '.join(rare)} not drawn: the same again under --faults {focused}")
+        with ReplayServer(data, now=NOW, faults=focused, slow_delay=SLOW_S, seed=ctx.seed) as url:
+            again = run(ingest_all(url, config), cli_env(ctx.work / "focused"))
+            focused_stats = httpx.get(f"{url}/__replay/stats").json()
+        same = again.returncode == 0 and lake_fingerprint(ctx.work / "focused" / "lake") == expected
+        record.expect(
+            same and all(focused_stats["faults"].get(kind) for kind in rare),
+            f"injected {focused_stats['faults']}: exit {again.returncode}, the lake equals the "
+            "calm run's",
+        )
+        stats["focused"] = focused_stats["faults"]
 
     record.tried_(f"an IP banned for {BAN_S:.0f} s (HTTP 418 with Retry-After), then a rerun")
     with ReplayServer(data, now=NOW, banned_for=BAN_S) as url:
@@ -84,9 +98,11 @@ def drill(ctx: Context) -> Record:
             and "Traceback" not in said,
             f"the banned run stops (exit {banned.returncode}), saying: {said[:300]!r}",
         )  # fmt: skip
+        # Up to 4 requests per client are in flight together when the first 418 comes back.
         record.expect(
-            ban_stats["banned_requests"] <= 3,
-            f"{ban_stats['banned_requests']} requests were sent during the ban (no retries)",
+            ban_stats["banned_requests"] <= 12,
+            f"{ban_stats['banned_requests']} requests reached the server during the ban "
+            "(in flight together; a 418 is never retried)",
         )
         time.sleep(BAN_S + 0.5)
         after = run(ingest_all(url, config), cli_env(ctx.work / "banned"))
@@ -102,6 +118,7 @@ def drill(ctx: Context) -> Record:
         "calm_requests": calm_requests,
         "storm_requests": stats["requests"],
         "injected": stats["faults"],
+        "focused_storm": stats.get("focused"),
         "responses": stats["responses"],
         "retry_after_violations": stats["retry_after_violations"],
         "bans_during_storm": stats["bans"],

@@ -47,18 +47,26 @@ def drill(ctx: Context) -> Record:
             f"an uninterrupted `btcfs ingest all` of {len(DATASETS)} datasets x {days} days "
             f"from the replay server: {len(expected)} partitions in {clean_s:.1f} s"
         )
-        record.tried_(f"{points} runs killed with SIGKILL at a uniform random moment, each rerun")
+        record.tried_(
+            f"{points} runs killed with SIGKILL at random points (after a random number of "
+            "finished partitions, plus 0-50 ms), each followed by a rerun"
+        )
         outcomes = []
         for attempt in range(points):
             data_dir = ctx.work / f"killed-{attempt}"
-            moment = rng.uniform(0.02, 0.98) * clean_s
+            # A random point in the run's progress: once `after` partitions are finished,
+            # a random few ms later (inside the next fetch, parse or write).
+            after = rng.randrange(len(expected))
+            delay = rng.uniform(0, 0.05)
             process = subprocess.Popen(
                 ingest_all(url, config), cwd=REPO, env=cli_env(data_dir),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            deadline = time.monotonic() + moment
-            while process.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.001)
+            watch = Stopwatch()
+            while process.poll() is None and finished_partitions(data_dir) < after:
+                time.sleep(0.002)
+            time.sleep(delay)
+            moment = watch.seconds()
             lake = data_dir / "lake"
             done = finished_partitions(data_dir)
             temporary = len(list(lake.rglob(".*.tmp"))) if lake.exists() else 0
@@ -71,6 +79,7 @@ def drill(ctx: Context) -> Record:
             intact = verify_lake(lake)
             outcome = {
                 "kill_at_s": round(moment, 3),
+                "after_partitions": after,
                 "killed": killed,
                 "finished_partitions_at_kill": done,
                 "temporary_files_at_kill": temporary,
