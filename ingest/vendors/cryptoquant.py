@@ -432,6 +432,10 @@ class CryptoQuantLoader(DatasetLoader):
             got.out_of_order += page.out_of_order
             if page.returned < PAGE_LIMIT or page.oldest is None or page.oldest <= first:
                 return
+            if page.oldest > to:  # the next `to` would not move back: never ends
+                raise MalformedResponse(
+                    f"{VENDOR}: {endpoint.path}: a full page with nothing on or before to={to}"
+                )
             to = page.oldest - timedelta(days=1)
         raise MalformedResponse(f"{VENDOR}: {endpoint.path}: more than {MAX_PAGES} pages")
 

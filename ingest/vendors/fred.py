@@ -73,6 +73,7 @@ PUBLICATION_LAG = timedelta(hours=6)
 REALTIME_START = "1776-07-04"
 REALTIME_END = "9999-12-31"
 PAGE_LIMIT = 100_000  # FRED's maximum rows per request
+MAX_PAGES = 100  # 10 million vintages: a `count` beyond that is not a daily series
 DEFAULT_REVISION_DAYS = 14
 MIN_REVISION_DAYS = 10
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -306,7 +307,7 @@ class FredLoader(DatasetLoader):
         rows = RowSet(VENDOR_DATASETS[DATASET])
         pages: list[str] = []
         offset = 0
-        while True:
+        for _ in range(MAX_PAGES):
             params = request_params(series_id, first, last, offset)
             try:
                 fetched = ctx.client.get(OBSERVATIONS_PATH, params)
@@ -321,9 +322,18 @@ class FredLoader(DatasetLoader):
             pages.append(
                 save_raw_page(ctx, DATASET, first, fetched, f"{series_id}-{first}-{last}-{offset}")
             )
-            offset = offset_seen + returned
+            if offset_seen != offset:
+                raise MalformedResponse(
+                    f"{VENDOR}: series {series_id}: asked for offset {offset}, "
+                    f"the page says {offset_seen}"
+                )
+            offset += returned
             if returned == 0 or offset >= count:
                 break
+        else:
+            raise MalformedResponse(
+                f"{VENDOR}: series {series_id}: more than {MAX_PAGES} pages ({offset} of {count})"
+            )
         result = land_rows(
             ctx,
             DATASET,

@@ -323,3 +323,20 @@ def test_quarantine_lands_with_its_day(tmp_path: Path) -> None:
     assert ctx.lake.read_manifest(d2).quarantined_rows == 1  # the undated one: first day
     assert ctx.lake.read_partition(d3).num_rows == 0
     assert isinstance(ctx.lake.read_partition(d3), pa.Table)
+
+
+def test_a_server_that_ignores_to_is_malformed_not_an_endless_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cq, "PAGE_LIMIT", 2)
+    stuck = envelope(
+        [{"date": "2024-06-04", "netflow_total": 1.0}, {"date": "2024-06-03", "netflow_total": 2.0}]
+    )
+    recorder = Recorder(lambda r: httpx.Response(200, content=stuck))
+    ctx = make_ctx(
+        cq.SPEC, tmp_path, recorder, now=NOW, start=date(2024, 5, 20), key=TOKEN,
+        config={"endpoints": ["netflow"]},
+    )  # fmt: skip
+    report = cq.CryptoQuantLoader(ctx).load()
+    assert report.status == "failed" and "nothing on or before" in report.message
+    assert len(recorder.requests) == 2

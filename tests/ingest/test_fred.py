@@ -330,3 +330,35 @@ def test_a_revision_window_too_short_to_catch_weekly_releases_is_refused(
     )  # fmt: skip
     report = fred.FredLoader(ctx).load()
     assert report.status == "failed" and "revision_days" in report.message
+
+
+def test_a_page_that_ignores_the_offset_is_malformed_not_an_endless_loop(tmp_path: Path) -> None:
+    rows_ = [obs("2024-05-20", "1.0", "2024-05-21"), obs("2024-05-21", "1.1", "2024-05-22")]
+    recorder = Recorder(lambda r: httpx.Response(200, content=body(rows_, count=9, offset=0)))
+    ctx = make_ctx(
+        fred.SPEC, tmp_path, recorder, now=NOW, start=date(2024, 5, 20), key=KEY,
+        config={"series": ["DGS10"]},
+    )  # fmt: skip
+    report = fred.FredLoader(ctx).load()
+    assert report.status == "failed" and "asked for offset 2" in report.message
+    assert len(recorder.requests) == 2
+
+
+def test_a_count_that_never_ends_stops_at_max_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fred, "MAX_PAGES", 3)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("offset", "0"))
+        row = obs("2024-05-20", "1.0", f"2024-05-{21 + offset:02d}")
+        return httpx.Response(200, content=body([row], count=10**9, offset=offset))
+
+    recorder = Recorder(answer)
+    ctx = make_ctx(
+        fred.SPEC, tmp_path, recorder, now=NOW, start=date(2024, 5, 20), key=KEY,
+        config={"series": ["DGS10"]},
+    )  # fmt: skip
+    report = fred.FredLoader(ctx).load()
+    assert report.status == "failed" and "more than 3 pages" in report.message
+    assert len(recorder.requests) == 3
