@@ -160,7 +160,8 @@ def test_cryptoquant_revision_adds_a_vintage_and_keeps_the_old(
         (r["observation_date"], r["metric"]): r["value"] for r in lake_rows(tmp_path, "cq-daily")
     }
     routes = next(v for v in server.app.vendors if isinstance(v, CryptoQuantRoutes))
-    routes.revise()
+    assert httpx.get(f"{server.url}/v1/btc/__replay/revise").json() == {"revision": 1}
+    assert routes.revision == 1
     later = "2024-02-21T10:30:30Z"
     server.app.clock.frozen_us = int(parse_moment(later).timestamp() * 1_000_000)
     report = run("cryptoquant", server.url, tmp_path, now=later)

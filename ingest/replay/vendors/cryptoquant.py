@@ -8,7 +8,8 @@ BTCUSDT close of the server's own market that day (a synthetic price outside the
 range); about 2 % of days have null values, as the vendor sends them. The day
 still running at the replay clock's `now` is served as its partial value so far.
 
-Revisions: `revision` (0 by default; `revise()` adds one) re-clusters the past as
+Revisions: `revision` (0 by default; `revise()`, or `GET /v1/btc/__replay/revise` on a
+running server, adds one) re-clusters the past as
 CryptoQuant does weekly: at each revision some days older than two days get a new netflow
 and whale ratio, so a loader that re-fetches sees a new vintage while old values stay what
 they were when first served.
@@ -44,6 +45,7 @@ PATHS = {
     "/v1/btc/exchange-flows/reserve": ("reserve", "reserve_usd"),
     "/v1/btc/flow-indicator/exchange-whale-ratio": ("exchange_whale_ratio",),
 }
+REVISE_PATH = "/v1/btc/__replay/revise"
 NULL_SHARE = 0.02
 REVISED_SHARE = 0.25
 _MAX_LIMIT = 100_000
@@ -87,6 +89,8 @@ class CryptoQuantRoutes(VendorRoutes):
             return self.revision
 
     def handle(self, request: VendorRequest) -> Reply:
+        if request.path == REVISE_PATH:  # a replay control, not a CryptoQuant path
+            return json_reply(200, {"revision": self.revise()})
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
