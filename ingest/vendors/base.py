@@ -532,6 +532,10 @@ def _json_text(value: object) -> str:
 # ---- checks and landing --------------------------------------------------------------------
 
 
+def _sort_key(value: datetime | date) -> int:
+    return datetime_to_us(value) if isinstance(value, datetime) else value.toordinal()
+
+
 def _time_us(values: list[Any]) -> np.ndarray:
     """Times of the dataset's time column (datetime or date) as µs since the epoch."""
     out = np.empty(len(values), dtype=np.int64)
@@ -543,40 +547,67 @@ def _time_us(values: list[Any]) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _Checks:
+    """What `_row_problem` checks for one dataset, worked out once from its schema."""
+
+    required: tuple[str, ...]
+    decimal_limits: tuple[tuple[str, Decimal], ...]
+    has_ohlc: bool
+    non_negative: tuple[str, ...]
+
+
+_CHECKS: dict[str, _Checks] = {}
+
+
+def _checks(dataset: Dataset) -> _Checks:
+    found = _CHECKS.get(dataset.name)
+    if found is None:
+        schema = dataset.schema
+        found = _Checks(
+            required=tuple(
+                f.name for f in schema if not f.nullable and f.name not in ("source", "ingested_at")
+            ),
+            decimal_limits=tuple(
+                (f.name, Decimal(10) ** (f.type.precision - f.type.scale))
+                for f in schema
+                if pa.types.is_decimal(f.type)
+            ),
+            has_ohlc={"open", "high", "low", "close"} <= set(schema.names),
+            # Amounts that cannot be negative (funding and prices of spreads can).
+            non_negative=tuple(
+                n for n in schema.names if n.endswith(("_usd", "volume")) or n == "trade_count"
+            ),
+        )
+        _CHECKS[dataset.name] = found
+    return found
+
+
 def _row_problem(row: Mapping[str, Any], dataset: Dataset) -> str | None:
     """Why a typed row cannot be landed, or None. Checks shared by every vendor."""
-    for f in dataset.schema:
-        if not f.nullable and f.name not in ("source", "ingested_at") and row.get(f.name) is None:
-            return f"missing {f.name}"
-    for f in dataset.schema:
-        value = row.get(f.name)
-        if (
-            isinstance(value, Decimal)
-            and pa.types.is_decimal(f.type)
-            and abs(value) >= Decimal(10) ** (f.type.precision - f.type.scale)
-        ):
-            return f"{f.name} out of range"
-    names = dataset.schema.names
-    if {"open", "high", "low", "close"} <= set(names):
+    checks = _checks(dataset)
+    for name in checks.required:
+        if row.get(name) is None:
+            return f"missing {name}"
+    for name, limit in checks.decimal_limits:
+        value = row.get(name)
+        if value is not None and abs(value) >= limit:
+            return f"{name} out of range"
+    if checks.has_ohlc:
         o, h, lo, c = (row["open"], row["high"], row["low"], row["close"])
         if not (h >= max(o, c, lo) and lo <= min(o, c)):
             return "OHLC inconsistent"
-    for name in names:
+    for name in checks.non_negative:
         value = row.get(name)
-        if (
-            isinstance(value, Decimal)
-            and value < 0
-            and (name.endswith(("_usd", "volume")) or name in ("trade_count",))
-        ):
+        if value is not None and value < 0:
             return f"negative {name}"
     time_value = row[dataset.time_column]
-    available = row["available_at"]
     start = (
         time_value
         if isinstance(time_value, datetime)
         else datetime(time_value.year, time_value.month, time_value.day, tzinfo=UTC)
     )
-    if available < start:
+    if row["available_at"] < start:
         return "available_at before the row's own time"
     return None
 
@@ -675,7 +706,7 @@ def land_rows(
             when = int(_time_us([rows.rows[members[0]][ds.time_column]])[0])
             reason = f"duplicate {'/'.join(keys)} with conflicting values"
             extra.extend((rows.raws[i], reason, when) for i in members)
-    keep.sort(key=lambda i: int(_time_us([rows.rows[i][ds.time_column]])[0]))
+    keep.sort(key=lambda i: _sort_key(rows.rows[i][ds.time_column]))
 
     # 3. not yet available at `now`: held back, not quarantined (they are valid, just early)
     now = ctx.now
