@@ -29,7 +29,13 @@ from zoneinfo import ZoneInfo
 
 from ingest._client import Fetched
 from ingest._redact import redact
-from ingest.errors import ConfigError, MalformedResponse, VendorEnvelopeError, VendorThrottled
+from ingest.errors import (
+    ConfigError,
+    IngestError,
+    MalformedResponse,
+    VendorEnvelopeError,
+    VendorThrottled,
+)
 from ingest.schemas import VENDOR_DATASETS
 from ingest.vendors.base import (
     DatasetLine,
@@ -311,7 +317,7 @@ class AlphaVantageLoader(DatasetLoader):
             except self.FATAL as exc:  # throttled, bad key, no network: stop, keep the lines
                 lines.append(DatasetLine(name, symbol, "failed", message=redact(exc)))
                 break
-            except AlphaVantageError as exc:  # e.g. an unknown symbol: the others go on
+            except IngestError as exc:  # e.g. an unknown symbol: the others go on
                 lines.append(DatasetLine(name, symbol, "failed", message=redact(exc)))
         return lines
 

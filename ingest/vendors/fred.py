@@ -294,7 +294,7 @@ class FredLoader(DatasetLoader):
             except self.FATAL as exc:  # bad key, throttled, no network: stop, keep the lines
                 lines.append(DatasetLine(name, series_id, "failed", message=redact(exc)))
                 break
-            except FredAPIError as exc:  # e.g. a series FRED does not have: the others go on
+            except IngestError as exc:  # e.g. a series FRED does not have: the others go on
                 lines.append(DatasetLine(name, series_id, "failed", message=redact(exc)))
         return lines
 

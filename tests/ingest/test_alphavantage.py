@@ -311,3 +311,17 @@ def test_replay_burst_limit_answers_information(tmp_path: Path) -> None:
 
 def test_throttled_error_is_a_vendor_throttle() -> None:
     assert issubclass(av.AlphaVantageThrottled, VendorThrottled)
+
+
+def test_a_malformed_answer_fails_its_symbol_only(tmp_path: Path) -> None:
+    handler, _ = routes_handler(AlphaVantageRoutes, now=NOW)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.params["symbol"] == "SPY":
+            return httpx.Response(200, content=b'{"Time Series (Daily)": [1, 2]}')
+        return handler(request)
+
+    ctx = make_ctx(av.SPEC, tmp_path, answer, now=NOW, start=date(2024, 6, 3), key=KEY)
+    report = av.AlphaVantageLoader(ctx).load()
+    lines = {line.symbol: line.status for line in report.lines}
+    assert lines == {"SPY": "failed", "UUP": "ok"}

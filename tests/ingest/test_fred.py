@@ -362,3 +362,17 @@ def test_a_count_that_never_ends_stops_at_max_pages(
     report = fred.FredLoader(ctx).load()
     assert report.status == "failed" and "more than 3 pages" in report.message
     assert len(recorder.requests) == 3
+
+
+def test_a_failing_series_does_not_stop_the_others(tmp_path: Path) -> None:
+    handler, _ = routes_handler(FredRoutes, now=NOW)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.params["series_id"] == "DGS10":
+            return json_response({"error_code": 423, "error_message": "Locked."}, 423)
+        return handler(request)
+
+    ctx = make_ctx(fred.SPEC, tmp_path, answer, now=NOW, start=date(2024, 5, 20), key=KEY)
+    report = fred.FredLoader(ctx).load()
+    lines = {line.symbol: line.status for line in report.lines}
+    assert lines == {"DTWEXBGS": "ok", "DGS10": "failed", "VIXCLS": "ok"}
