@@ -68,7 +68,7 @@ DEFAULT_EXCHANGE = "all_exchange"
 PUBLICATION_LAG = timedelta(hours=2)
 PAGE_LIMIT = 1_000
 DEFAULT_REVISION_DAYS = 35
-MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024  # 1,000 rows a page: tens of KB
 MAX_PAGES = 1_000
 _EXCHANGE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
