@@ -287,3 +287,30 @@ def test_cryptoquant_reserve_is_valued_at_the_servers_own_btc_close(server: Repl
         assert row["reserve_usd"] == pytest.approx(row["reserve"] * closes[row["date"]], abs=0.01)
         compared += 1
     assert compared >= 5
+
+
+@pytest.mark.parametrize("name", ["fred", "alphavantage", "cryptoquant"])
+def test_btcfs_ingest_vendor_over_http(
+    server: ReplayServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    from click.testing import CliRunner
+
+    from btcfs.cli import cli
+    from ingest import commands
+
+    root, level = logging.getLogger(), logging.getLogger().level
+    handlers = root.handlers[:]
+    monkeypatch.setattr(commands, "HttpClient", no_sleep_client)
+    env_name, secret = KEYS[name]
+    env = {"BTCFS_DATA_DIR": str(tmp_path / "data"), "BTCFS_NOW": NOW, env_name: secret}
+    args = ["ingest", "vendor", name, "--start", "2024-02-12", "--base-url", server.url,
+            "--config", "config/ingest.yml", "--debug"]  # fmt: skip
+    try:
+        result = CliRunner().invoke(cli, args, env=env)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert result.exit_code == 0, result.output
+    assert "days written" in result.output
+    assert secret not in result.output
+    assert secret.encode() not in everything_on_disk(tmp_path / "data")
