@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -52,7 +53,9 @@ def server(synthetic_market: SyntheticMarket) -> Iterator[ReplayServer]:
 
 
 def no_sleep_client(*args: Any, **kwargs: Any) -> HttpClient:
-    return HttpClient(*args, **{**kwargs, "sleep": lambda seconds: None})
+    # Backoffs shortened, but a real nap: the client re-checks a 429's Retry-After in a loop,
+    # and a sleep that returns at once would spin a core until it passes.
+    return HttpClient(*args, **{**kwargs, "sleep": lambda seconds: time.sleep(min(seconds, 0.05))})
 
 
 def run(
