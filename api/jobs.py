@@ -360,6 +360,13 @@ class JobRunner:
         self.store.set_pid(job.id, process.pid, started)
         return self.store.get(job.id) or job
 
+    def workers(self) -> list[int]:
+        """Pids of the workers this process started that are still running (the others
+        are reaped)."""
+        self.reconcile()
+        with self._lock:
+            return [process.pid for process in self._children.values()]
+
     def reconcile(self) -> None:
         """Reap the workers this process started, and fail the active job if its worker is
         gone (with the reason)."""

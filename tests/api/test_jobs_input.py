@@ -158,6 +158,11 @@ def test_a_publish_with_nothing_built_fails_with_the_reason(client: TestClient[A
     assert "run_results.json not found" in job["error"] and job["failed_gate"] is None
     assert job["log"][0].startswith(f"== job {job['id']} (publish) started by worker pid")
     assert any(line.startswith("$ ") and "btcfs publish" in line for line in job["log"])
+    # The API reaps its finished worker (no zombie, nothing left running at teardown).
+    runner = client.app.state.jobs
+    while runner.workers():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def test_one_active_job_is_enforced_by_the_database(tmp_path: Path) -> None:
