@@ -20,6 +20,7 @@ message repeats the API key: every such text goes through `redact` first.
 from __future__ import annotations
 
 import json
+import re
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -74,6 +75,7 @@ DEFAULT_THROTTLE_BACKOFF_S = 20.0
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a full 25-year daily history is ~1 MB
 _PRICE_LIMIT = Decimal(10) ** 20  # DECIMAL(28, 8) holds 20 integer digits
 _EIGHT_PLACES = Decimal("0.00000001")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
@@ -265,10 +267,11 @@ def _bar(key: str, raw: object) -> dict[str, Any]:
 
 def _decimal(value: object) -> Decimal | None:
     """A price string -> Decimal with at most 8 places; None for anything else."""
-    if not isinstance(value, str) or len(value) > 40:
+    # Plain ASCII decimals only: Decimal() would also take "1_000", "١٢" or " 4.5 ".
+    if not isinstance(value, str) or len(value) > 40 or not _DECIMAL.fullmatch(value):
         return None
     try:
-        number = Decimal(value.strip())
+        number = Decimal(value)
     except InvalidOperation:
         return None
     if not number.is_finite() or abs(number) >= _PRICE_LIMIT:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -78,6 +79,7 @@ DEFAULT_REVISION_DAYS = 14
 MIN_REVISION_DAYS = 10
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_RAW_CHARS = 2_000
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|-?\.[0-9]+([eE][-+]?[0-9]+)?")
 _SERIES_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -230,13 +232,13 @@ def _observation(raw: object) -> dict[str, Any]:
     if not isinstance(value, str):
         raise ValueError("value is not a string")
     number: float | None
-    if value.strip() == ".":
+    if value == ".":
         number = None  # FRED's missing value (holidays): NULL, never 0
     else:
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError("unparsable value") from None
+        # Plain ASCII decimals only: float() would also take "1_000", "١٢" or " 4.5 ".
+        if not _NUMBER.fullmatch(value):
+            raise ValueError("unparsable value")
+        number = float(value)
         if not math.isfinite(number):
             raise ValueError("value is not finite")
     return {

@@ -122,11 +122,16 @@ def test_dot_is_null_never_zero_and_values_keep_every_vintage() -> None:
         ({**obs("2024-05-09", "1"), "value": 4.2}, "value is not a string"),
         ({**obs("2024-05-09", "1"), "value": None}, "value is not a string"),
         (obs("2024-05-09", "four"), "unparsable value"),
-        (obs("2024-05-09", "NaN"), "value is not finite"),
+        (obs("2024-05-09", "NaN"), "unparsable value"),
         (obs("2024-05-09", "1e400"), "value is not finite"),
         (obs("2024-05-09", "'; DROP TABLE fred; --"), "unparsable value"),
         (obs("2024-05-09", "<script>alert(1)</script>"), "unparsable value"),
         (obs("2024-05-09", "1\x00"), "unparsable value"),
+        (obs("2024-05-09", "4_5"), "unparsable value"),
+        (obs("2024-05-09", "\u0661\u0662"), "unparsable value"),
+        (obs("2024-05-09", " 4.5"), "unparsable value"),
+        (obs("2024-05-09", ""), "unparsable value"),
+        (obs("2024-05-09", "0x10"), "unparsable value"),
     ],
 )
 def test_bad_rows_are_quarantined_with_a_reason(row: object, reason: str) -> None:
