@@ -12,6 +12,7 @@ import shutil
 import signal
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from apipipeline import TRAIN_CONFIG
+from apipipeline import TRAIN_CONFIG, open_files
 from jobfixtures import (
     AUTH,
     SECRET,
@@ -34,6 +35,8 @@ from jobfixtures import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt]
+
+FINAL = ("succeeded", "failed")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,14 @@ def published(
         started = api.start("all", all_params(root, market_url))
         assert started.status_code == 202, started.text
         assert started.headers["location"] == f"/v1/jobs/{started.json()['id']}"
-        yield api, api.wait(started.json()["id"])
+        # While dbt writes build.duckdb, the API (polled all along) never opens it.
+        build = str(root / "warehouse" / "build.duckdb")
+        held: set[str] = set()
+        while (job := api.job(started.json()["id"], lines=0))["state"] not in FINAL:
+            held |= {path for path in open_files(api.process.pid) if path.startswith(build)}
+            time.sleep(0.2)
+        assert not held, held
+        yield api, api.job(job["id"])
 
 
 def production(root: Path, model: str = "btcusdt_5m") -> str | None:
