@@ -59,6 +59,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+# The replay server says where a body came from: `synthetic` (its seeded market) or `recorded`.
+REPLAY_HEADER = "X-Btcfs-Replay"
 USER_AGENT = "btcfs/0.1 (httpx)"
 
 # Sleep this long past a minute boundary before spending weight again: our clock and
@@ -91,6 +93,9 @@ class ClientStats:
     weight_waits: int = 0
     slept_seconds: float = 0.0
     last_used_weight_1m: int | None = None
+    # Responses the replay server marked as coming from its synthetic market
+    # (`X-Btcfs-Replay: synthetic`); a live vendor never sends that header.
+    synthetic_responses: int = 0
 
 
 @dataclass
@@ -335,6 +340,9 @@ class HttpClient:
                     body=response.content,
                     elapsed_s=attempt.elapsed_s,
                 )
+                if response.headers.get(REPLAY_HEADER, "").strip().lower() == "synthetic":
+                    with self._lock:
+                        self.stats.synthetic_responses += 1
                 if not parse_json:
                     self._debug_response(fetched, _summarise_bytes(fetched))
                     return None, fetched

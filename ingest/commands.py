@@ -516,12 +516,14 @@ def lake_status_command(as_json: bool) -> None:
             return
         table = Table(title=f"lake: {lake.root}")
         for column in ("dataset", "symbol", "interval", "days", "rows", "first", "last",
-                       "missing rows", "missing days", "incomplete", "quarantined"):  # fmt: skip
+                       "missing rows", "missing days", "incomplete", "quarantined",
+                       "synthetic"):  # fmt: skip
             table.add_column(column)
         for s in statuses:
             table.add_row(
                 f"{s.vendor}/{s.dataset}", s.symbol, s.interval or "-", str(s.days), f"{s.rows:,}",
                 (s.first_at or "-")[:16], (s.last_at or "-")[:16], f"{s.missing_rows:,}",
                 str(len(s.missing_days)), str(len(s.incomplete_days)), f"{s.quarantined_rows:,}",
+                f"{s.synthetic_days} days" if s.synthetic_days else "-",
             )  # fmt: skip
         Console(width=200).print(table)

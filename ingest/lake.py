@@ -83,6 +83,9 @@ class Manifest:
     duplicates_identical: int = 0
     raw_pages: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The rows came from the replay server's synthetic market: fine for demos and tests,
+    # refused on the way to production (`btcfs warehouse load-bq`).
+    is_synthetic: bool = False
     file: str = PART_FILE
     manifest_version: int = MANIFEST_VERSION
 
@@ -201,6 +204,7 @@ class Lake:
         duplicates_identical: int = 0,
         raw_pages: list[str] | None = None,
         notes: list[str] | None = None,
+        is_synthetic: bool = False,
     ) -> WriteResult:
         """Replace one partition whole; skip the write when it already holds this exact data."""
         schema = key.dataset.schema
@@ -220,6 +224,7 @@ class Lake:
             and existing.data_sha256 == data_sha
             and existing.quarantine_sha256 == quarantine_sha
             and existing.notes == list(notes or [])
+            and existing.is_synthetic == is_synthetic
             # A damaged file (bit rot, a bad copy) is rewritten, not trusted for its manifest.
             and file_sha256(self.partition_dir(key) / existing.file) == existing.sha256
         ):
@@ -249,6 +254,7 @@ class Lake:
             duplicates_identical=duplicates_identical,
             raw_pages=sorted(raw_pages or []),
             notes=list(notes or []),
+            is_synthetic=is_synthetic,
         )
 
         part_dir = self.partition_dir(key)

@@ -26,6 +26,7 @@ class DatasetStatus:
     incomplete_days: list[str] = field(default_factory=list)
     unfinished_days: list[str] = field(default_factory=list)
     quarantined_rows: int = 0
+    synthetic_days: int = 0  # partitions landed from the replay server's synthetic market
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -49,6 +50,7 @@ def lake_status(lake: Lake) -> list[DatasetStatus]:
             status.rows += manifest.rows
             status.missing_rows += manifest.missing_rows
             status.quarantined_rows += manifest.quarantined_rows
+            status.synthetic_days += manifest.is_synthetic
             if not manifest.is_complete:
                 status.incomplete_days.append(key.day.isoformat())
             if manifest.first_at and (

@@ -18,6 +18,9 @@ from ingest.binance.parse import Parsed, klines_from_csv_bytes, parse_funding, p
 from ingest.errors import ChecksumMismatch, ConfigError, MalformedResponse, NotFound
 from ingest.timeutil import interval_us
 
+# A file at the root of an exported archive whose files come from a synthetic market.
+SYNTHETIC_MARKER = "BTCFS_SYNTHETIC"
+
 
 class ArchiveSource(Protocol):
     """Where archive files come from: `fetch` returns bytes or raises NotFound."""
@@ -35,6 +38,8 @@ class LocalArchive:
             raise ConfigError(f"archive folder {root} does not exist")
         self.root = root.resolve()
         self.location = str(self.root)
+        # `btcfs replay export-archive --synthetic` leaves this marker beside the files.
+        self.is_synthetic = (self.root / SYNTHETIC_MARKER).is_file()
 
     def fetch(self, relative_path: str) -> bytes:
         path = (self.root / relative_path).resolve()

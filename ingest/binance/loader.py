@@ -354,6 +354,18 @@ class BinanceLoader:
         per_day = US_PER_DAY // interval_us(req.interval)
         return max(1, endpoint.limit // per_day)
 
+    def _is_synthetic(self) -> bool:
+        """Did any of this loader's data come from the replay server's synthetic market?
+
+        Per loader, not per row: a base URL is either a live vendor or the replay server.
+        """
+        clients = [self.spot, self.futures]
+        if isinstance(self.archive, arch.HttpArchive):
+            clients.append(self.archive.client)
+        if any(client.stats.synthetic_responses for client in clients):
+            return True
+        return isinstance(self.archive, arch.LocalArchive) and self.archive.is_synthetic
+
     def _client(self, dataset: Dataset) -> HttpClient:
         return self.spot if dataset.market == "spot" else self.futures
 
@@ -499,6 +511,7 @@ class BinanceLoader:
                 duplicates_identical=parsed.duplicates_identical if day == days[0] else 0,
                 raw_pages=raw_pages,
                 notes=notes,
+                is_synthetic=self._is_synthetic(),
             )
             outcomes.append(self._outcome(result, day, source, missing))
             self.on_progress(rows.num_rows)

@@ -30,6 +30,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from ingest._client import REPLAY_HEADER
 from ingest._redact import redact
 from ingest.replay.archive import Archive
 from ingest.replay.clock import Clock, datetime_to_us, parse_moment
@@ -43,7 +44,6 @@ from ingest.replay.vendors import ReplayContext, VendorRequest, VendorRoutes, bu
 logger = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/__replay/"
-REPLAY_HEADER = "X-Btcfs-Replay"
 ARCHIVE_PREFIX = "/data/"
 _WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 _SERVER_ERRORS = {

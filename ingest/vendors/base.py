@@ -56,7 +56,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest._client import Fetched, HttpClient
+from ingest._client import REPLAY_HEADER, Fetched, HttpClient
 from ingest._redact import is_sensitive_header, redact, register_secrets
 from ingest.errors import (
     ConfigError,
@@ -71,7 +71,6 @@ from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_u
 
 log = logging.getLogger("ingest.vendors")
 
-REPLAY_HEADER = "X-Btcfs-Replay"
 DAY_OPEN_NOTE = "day not over yet: landed so far, refreshed on the next run"
 HELD_BACK_NOTE = "rows not yet available at ingest time were held back"
 Status = Literal["ok", "skipped", "failed"]
@@ -749,6 +748,7 @@ def land_rows(
             duplicates_identical=identical if day == wanted[0] else 0,
             raw_pages=list(raw_pages),
             notes=day_notes,
+            is_synthetic=bool(pc.any(day_rows.column("is_synthetic")).as_py()),
         )
         result.results.append(written)
         ctx.on_progress(day_rows.num_rows)

@@ -82,6 +82,7 @@ def test_status_from_manifests(tmp_path: Path) -> None:
         "incomplete_days": ["2024-01-02"],
         "unfinished_days": ["2024-01-05"],
         "quarantined_rows": 3,
+        "synthetic_days": 0,
     }
     assert quarantine_count(lake) == 3
 
