@@ -63,14 +63,19 @@ def _us(moment: datetime) -> int:
 def cut_at(tables: Tables, cut: datetime) -> Tables:
     """The lake as it stood at `cut`: rows published after it dropped (the day of `cut`
     truncated, later days gone). A kline is published at its close (open + interval); funding
-    and open interest at their own time stamp, which is no later than their available_at."""
+    and open interest at their own time stamp, which is no later than their available_at;
+    other vendors' rows at their available_at (a FRED or CryptoQuant vintage published after
+    `cut` is not in the lake yet, while the earlier vintages of the same day are)."""
     out: Tables = {}
     cut_us = _us(cut)
     for key, table in tables.items():
         name, _symbol, interval = key
         dataset = DATASETS[name]
-        times = _times_us(table, dataset.time_column)
-        published = times + KLINE_SECONDS.get(interval or "", 0) * 1_000_000
+        if "available_at" in table.column_names:
+            published = _times_us(table, "available_at")
+        else:
+            times = _times_us(table, dataset.time_column)
+            published = times + KLINE_SECONDS.get(interval or "", 0) * 1_000_000
         out[key] = table.filter(pa.array(published <= cut_us))
     return out
 
@@ -78,14 +83,16 @@ def cut_at(tables: Tables, cut: datetime) -> Tables:
 def perturb_after(tables: Tables, cut: datetime, seed: int = 99) -> Tables:
     """Every row stamped after `cut` changed wildly but validly: OHLC scaled per row by a
     factor in [0.3, 3] (invariants kept), volumes x [0, 20], funding x [-50, 50], open interest
-    x [0.2, 5]."""
+    x [0.2, 5], other vendors' values x [0.2, 5] (by their available_at: a later vintage of an
+    old observation is perturbed too)."""
     rng = np.random.default_rng(seed)
     cut_us = _us(cut)
     out: Tables = {}
     for key, table in tables.items():
         name = key[0]
         dataset = DATASETS[name]
-        after = _times_us(table, dataset.time_column) > cut_us
+        stamp = "available_at" if "available_at" in table.column_names else dataset.time_column
+        after = _times_us(table, stamp) > cut_us
         n = table.num_rows
         columns = {}
         if name.endswith("klines"):
@@ -116,6 +123,14 @@ def perturb_after(tables: Tables, cut: datetime, seed: int = 99) -> Tables:
                 "sum_open_interest": _floats(table, "sum_open_interest") * factor,
                 "sum_open_interest_value": _floats(table, "sum_open_interest_value") * factor,
             }
+        elif "available_at" in table.column_names:
+            # other vendors: every row published after the cut, each value x [0.2, 5]
+            columns = {
+                field.name: _floats(table, field.name)
+                * np.where(after, rng.uniform(0.2, 5.0, n), 1.0)
+                for field in table.schema
+                if (pa.types.is_decimal(field.type) or pa.types.is_floating(field.type))
+            }
         out[key] = _replace(table, columns, after)
     return out
 
@@ -133,7 +148,8 @@ def _replace(table: pa.Table, columns: Mapping[str, np.ndarray], mask: np.ndarra
         if field.name in columns:
             digits = field.type.scale if pa.types.is_decimal(field.type) else 8
             values = np.round(columns[field.name], digits)
-            new = pa.array(values, type=pa.float64()).cast(field.type, safe=False)
+            # from_pandas: a NULL value (FRED's ".") stays NULL, not NaN
+            new = pa.array(values, type=pa.float64(), from_pandas=True).cast(field.type, safe=False)
             column = pc.if_else(pa.array(mask), new, column)
         arrays.append(column)
     return pa.table(arrays, schema=table.schema)
@@ -247,3 +263,40 @@ def _key_diff(left: pd.DataFrame, right: pd.DataFrame) -> list[str]:
 
 def rows_known_at(frame: pd.DataFrame, cut: datetime) -> pd.DataFrame:
     return frame[frame["available_at"] <= pd.Timestamp(cut)].reset_index(drop=True)
+
+
+def optional_features(root: Path = REPO) -> set[str]:
+    """features_5m's optional (vendor) feature columns, from its YAML meta."""
+    from ml.dataset import optional_feature_columns
+
+    return optional_feature_columns(root)
+
+
+def later_vintage(
+    tables: Tables,
+    key: lakefixtures.TableKey,
+    *,
+    observation: date,
+    seen: datetime,
+    **values: object,
+) -> Tables:
+    """`tables` with one more vintage of `observation` in the daily table `key`, first seen
+    (and available) at `seen`: a revision landed later. `values` sets its columns (e.g.
+    metric="netflow_total", value=1e6)."""
+    table = tables[key]
+    column = "observation_date" if "observation_date" in table.column_names else "trade_date"
+    dates = table.column(column).to_pylist()
+    matches = [
+        i for i, d in enumerate(dates)
+        if d == observation and all(table.column(k)[i].as_py() == v for k, v in values.items()
+                                    if k != "value")
+    ]  # fmt: skip
+    if not matches:
+        raise ValueError(f"no row of {key} for {observation} {values}")
+    row = {name: table.column(name)[matches[-1]].as_py() for name in table.column_names}
+    row.update(values)
+    for name in ("first_seen_at", "available_at", "ingested_at"):
+        if name in row:
+            row[name] = seen
+    extra = pa.Table.from_pylist([row], schema=table.schema)
+    return {**tables, key: pa.concat_tables([table, extra])}

@@ -1,5 +1,7 @@
 """The feature and label gates on a real build: they pass on a clean synthetic lake and name
-the dataset, the day and the count when a published value is NULL, NaN or infinite."""
+the dataset, the day and the count when a published value is NULL, NaN or infinite (optional
+vendor features may be NULL, never NaN), when an optional feature's coverage drops (a warning),
+and when synthetic vendor data reaches a mart where it is forbidden (prod)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from feature_harness import FeatureWarehouse, synthetic
+from feature_harness import SMALL_WINDOWS, FeatureWarehouse, synthetic
 
 pytestmark = pytest.mark.dbt
 
@@ -57,12 +59,12 @@ def test_non_finite_and_null_features_fail_their_gate(
     con = duckdb.connect(str(small_warehouse.database))
     try:
         con.execute(
-            "update features_5m set vol_z = 'nan'::double "
+            "update features_5m set vol_z = 'nan'::double, liq_long_z = 'nan'::double "
             "where open_time = '2025-01-07 10:00:00+00'"
         )
         con.execute(
-            "update features_5m set basis_bps = 'inf'::double, ret_1h = null "
-            "where open_time = '2025-01-07 10:05:00+00'"
+            "update features_5m set basis_bps = 'inf'::double, ret_1h = null, "
+            "cq_netflow_z = null where open_time = '2025-01-07 10:05:00+00'"
         )
     finally:
         con.close()
@@ -70,4 +72,39 @@ def test_non_finite_and_null_features_fail_their_gate(
     line = next(x for x in run.splitlines() if "GATE FAIL finite_values__features_5m" in x)
     assert "dataset=features_5m symbol=BTCUSDT day=2025-01-07 count=2" in line
     assert "vol_z" in line and "basis_bps" in line and "ret_1h" in line
-    assert "liq60_z" not in line
+    # an optional feature may be NULL, but NaN fails it like any other
+    assert "liq_long_z" in line
+    assert "cq_netflow_z" not in line and "liq60_z" not in line
+
+
+def test_optional_feature_coverage_warns(
+    small_warehouse: FeatureWarehouse, built: dict[str, pd.DataFrame]
+) -> None:
+    con = duckdb.connect(str(small_warehouse.database))
+    try:
+        con.execute(
+            "update features_5m set spy_ret_1d = null "
+            "where open_time >= '2025-01-07 12:00:00+00' and open_time < '2025-01-08 00:00:00+00'"
+        )
+    finally:
+        con.close()
+    run = small_warehouse.dbt("test", "--select", "optional_coverage__features_5m")
+    assert re.search(r"WARN=1 ERROR=0", run), run[-2000:]
+    line = next(x for x in run.splitlines() if "GATE WARN optional_coverage__features_5m" in x)
+    assert "day=2025-01-07 count=144" in line and "spy_ret_1d: 144 of 288 rows" in line
+
+
+def test_synthetic_vendor_data_fails_the_guard_where_forbidden(
+    small_warehouse: FeatureWarehouse, built: dict[str, pd.DataFrame]
+) -> None:
+    """On dev the synthetic lake passes (test_gates_pass_on_a_clean_lake); with the guard on
+    (as on target prod: the var stands in for `--target prod`) every mart carrying the rows
+    fails, naming the day and the count."""
+    assert built["features_5m"]["has_synthetic_input"].all()
+    guarded = FeatureWarehouse(
+        small_warehouse.root, {**SMALL_WINDOWS, "forbid_synthetic_inputs": True}
+    )
+    run = guarded.dbt("test", "--select", "tag:gate,test_name:no_synthetic_inputs", expect_ok=False)
+    for mart in ("features_5m", "features_1h", "training_set_5m", "latest_features"):
+        assert f"GATE FAIL no_synthetic_inputs__{mart}: dataset={mart} symbol=BTCUSDT" in run
+    assert "day=2025-01-07 count=288 (288 rows built from synthetic vendor data" in run

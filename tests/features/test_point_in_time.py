@@ -4,21 +4,27 @@ available_at is at or before t's.
 Proof by truncation: the warehouse built from the lake as it stood at T (later partitions gone,
 T's day cut to what was published by T) has exactly the full build's feature rows known by T.
 Proof by perturbation: changing every row after T wildly leaves those rows unchanged.
-Both on a synthetic lake with every dataset (spot, perp, funding, open interest), with 2-day
-windows (the vars of SMALL_WINDOWS) so that warm-up leaves rows on an 8-day lake; the last test
-repeats the truncation once with the production windows (30 days) on a 64-day lake.
+Both on a synthetic lake with every dataset (spot, perp, funding, open interest, and the other
+vendors: CoinGlass, CoinAPI, FRED and CryptoQuant vintages, Alpha Vantage), with 2-day windows
+(the vars of SMALL_WINDOWS) so that warm-up leaves rows on an 8-day lake; cuts just before and
+at a FRED vintage and a CryptoQuant revision; a later CryptoQuant revision leaves every row
+computed before it was first seen unchanged. The last test repeats the truncation once with the
+production windows (30 days) on a 64-day lake.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
 from feature_harness import (
     FeatureWarehouse,
+    Tables,
     assert_same_rows,
     cut_at,
+    later_vintage,
+    optional_features,
     perturb_after,
     rows_known_at,
     synthetic,
@@ -35,6 +41,25 @@ CUTS = [
     # just after a funding event (08:00 + jitter) and a bar close
     datetime(2025, 1, 8, 8, 0, 0, 5_000, tzinfo=UTC),
 ]
+# A FRED vintage (DGS10 of Monday 01-06, usable from Tuesday's end + 6 h) and a CryptoQuant
+# revision (of 01-05, first seen 01-08 01:49): cut 1 µs before each, at the FRED one (a bar
+# close) and at the first bar close after the revision (01:50).
+FRED_VINTAGE_AT = datetime(2025, 1, 8, 6, 0, tzinfo=UTC)
+CQ_REVISION_AT = datetime(2025, 1, 8, 1, 49, tzinfo=UTC)
+CQ_REVISION_BAR = datetime(2025, 1, 8, 1, 50, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+VENDOR_CUTS = [
+    FRED_VINTAGE_AT - MICROSECOND,
+    FRED_VINTAGE_AT,
+    CQ_REVISION_AT - MICROSECOND,
+    CQ_REVISION_BAR,
+]
+CQ = ("cq-daily", "all_exchange", None)
+
+
+def _vintages_at(tables: Tables, key: tuple[str, str, None], moment: datetime) -> pd.DataFrame:
+    frame = tables[key].to_pandas()
+    return frame[frame["available_at"] == pd.Timestamp(moment)]
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +69,41 @@ def full_build(small_warehouse: FeatureWarehouse) -> dict[str, pd.DataFrame]:
 
 def test_full_build_has_rows_after_warm_up(full_build: dict[str, pd.DataFrame]) -> None:
     features = full_build["features_5m"]
-    # warm-up: 2 days for the first bounds + 2 days of winsorised values, from 2025-01-01
+    # warm-up: 2 days for the first bounds + 2 days of winsorised values, from 2025-01-01;
+    # the optional vendor features never hold a row back
     assert features["open_time"].min() == pd.Timestamp("2025-01-05 23:55", tz="UTC")
     assert len(features) == 865
     assert len(full_build["features_1h"]) == 73
-    assert features["liq60_z"].isna().all()
-    assert not features.drop(columns="liq60_z").isna().any().any()
+    optional = optional_features()
+    assert {"liq60_z", "cq_netflow_z", "dgs10_change_1d_bps"} <= optional
+    for mart in ("features_5m", "features_1h"):
+        frame = full_build[mart]
+        assert not frame.drop(columns=sorted(optional)).isna().any().any(), mart
+        # every vendor was landed: each optional feature is there on (nearly) every row
+        coverage = frame[sorted(optional)].notna().mean()
+        assert (coverage > 0.9).all(), coverage[coverage <= 0.9]
+    assert (features["funding_agg_source"] == "coinglass_oi_weighted").all()
+    assert features["has_synthetic_input"].all()
+
+    # the vintages the cuts below sit on are in the lake and change features when known
+    tables = synthetic(DAYS)
+    assert len(_vintages_at(tables, ("fred-series", "DGS10", None), FRED_VINTAGE_AT)) == 1
+    revision = _vintages_at(tables, CQ, CQ_REVISION_AT)
+    assert (revision["observation_date"] == date(2025, 1, 5)).all() and len(revision) == 4
+    by_time = features.set_index("available_at")
+    before, at = (
+        pd.Timestamp(FRED_VINTAGE_AT) - pd.Timedelta(minutes=5),
+        pd.Timestamp(FRED_VINTAGE_AT),
+    )
+    assert by_time.loc[before, "dgs10_change_1d_bps"] != by_time.loc[at, "dgs10_change_1d_bps"]
+    before, at = (
+        pd.Timestamp(CQ_REVISION_BAR) - pd.Timedelta(minutes=5),
+        pd.Timestamp(CQ_REVISION_BAR),
+    )
+    assert by_time.loc[before, "cq_netflow_z"] != by_time.loc[at, "cq_netflow_z"]
 
 
-@pytest.mark.parametrize("cut", CUTS, ids=lambda c: c.strftime("%m%dT%H%M%S"))
+@pytest.mark.parametrize("cut", CUTS + VENDOR_CUTS, ids=lambda c: c.strftime("%m%dT%H%M%S.%f"))
 def test_truncated_lake_gives_the_same_rows_up_to_the_cut(
     small_warehouse: FeatureWarehouse, full_build: dict[str, pd.DataFrame], cut: datetime
 ) -> None:
@@ -96,6 +147,33 @@ def test_perturbed_future_leaves_past_features_unchanged(
     pd.testing.assert_frame_equal(
         after[columns].reset_index(drop=True), decided[columns].reset_index(drop=True)
     )
+
+
+def test_later_revision_leaves_earlier_features_unchanged(
+    small_warehouse: FeatureWarehouse, full_build: dict[str, pd.DataFrame]
+) -> None:
+    """CryptoQuant revises 01-06's netflow (to 900 000) and the pipeline first sees it on 01-07
+    at 12:00: every row known before then is unchanged, later rows use the revision."""
+    seen = datetime(2025, 1, 7, 12, 0, tzinfo=UTC)
+    tables = later_vintage(
+        synthetic(DAYS), CQ, observation=date(2025, 1, 6), seen=seen,
+        metric="netflow_total", value=9.0e5,
+    )  # fmt: skip
+    revised = small_warehouse.build(tables)
+    for mart in ("features_5m", "features_1h"):
+        before = seen - MICROSECOND
+        assert_same_rows(
+            rows_known_at(full_build[mart], before),
+            rows_known_at(revised[mart], before),
+            what=f"{mart} before a revision first seen at {seen}",
+        )
+        later = revised[mart]["available_at"] >= pd.Timestamp(seen)
+        original = full_build[mart][full_build[mart]["available_at"] >= pd.Timestamp(seen)]
+        changed = (
+            revised[mart].loc[later, "cq_netflow_z"].to_numpy()
+            != original["cq_netflow_z"].to_numpy()
+        )
+        assert changed.all(), f"{mart}: the revision should move cq_netflow_z from {seen} on"
 
 
 @pytest.mark.slow

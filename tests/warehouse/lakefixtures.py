@@ -8,7 +8,7 @@ Two sources of rows:
   other vendor's (`synthetic_market`; `vendors=False` for Binance only). Vendor rows follow the
   lake contract of `ingest.schemas.VENDOR_DATASETS`: `available_at` as the loaders compute it,
   `is_synthetic` true, daily series (FRED, Alpha Vantage, CryptoQuant) from 60 days before the
-  start with revised vintages (FRED every 7th observation, CryptoQuant every 5th).
+  start with revised vintages (FRED every 7th observation, CryptoQuant every 3rd day).
 
 `land(lake_root, tables)` writes ``{(dataset_name, symbol, interval): table}`` one partition
 per UTC day, exactly as a loader would. The `with_*` helpers spoil a table the way a bad
@@ -456,7 +456,7 @@ class SyntheticMarket:
 
     @staticmethod
     def _cryptoquant(rng: np.random.Generator, days: list[date]) -> pa.Table:
-        """Four daily metrics; every 5th day's values revised two days after first seen."""
+        """Four daily metrics; every 3rd day's values revised two days after first seen."""
         rows: dict[str, list[object]] = {
             k: [] for k in ("observation_date", "metric", "value", "first_seen_at", "available_at")
         }
@@ -473,7 +473,7 @@ class SyntheticMarket:
             )
             for metric, values in metrics.items():
                 vintages = [(seen, float(values[index]))]
-                if index % 5 == 2:
+                if index % 3 == 1:
                     vintages.append((seen + timedelta(days=2), float(values[index]) * 1.3 + 50.0))
                 for first_seen, value in vintages:
                     rows["observation_date"].append(day)
