@@ -24,13 +24,13 @@ from typing import Any
 import httpx
 import numpy as np
 from apipipeline import ADMIN_TOKEN, TRAIN_CONFIG, free_port
+from mlpipeline import BIN
 
 from ingest.replay import ReplayServer, SyntheticMarket
 from ingest.replay.market import Bars, Kind
 from ingest.timeutil import day_start_us
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = REPO / ".venv" / "bin" if (REPO / ".venv" / "bin" / "btcfs").exists() else None
 START = date(2025, 1, 1)
 DAYS = 12
 NOW = datetime.combine(START, datetime.min.time(), UTC) + timedelta(days=DAYS, minutes=30)
@@ -181,9 +181,8 @@ def api_server(root: Path, **env: str) -> Iterator[Api]:
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     log = (root / f"serve-{port}.log").open("w")
-    btcfs = str(BIN / "btcfs") if BIN else "btcfs"
     process = subprocess.Popen(
-        [btcfs, "serve", "--port", str(port), "--log-level", "warning"],
+        [str(BIN / "btcfs"), "serve", "--port", str(port), "--log-level", "warning"],
         cwd=REPO, env=environment(root, **env), stdout=log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     api = Api(f"http://127.0.0.1:{port}", process, root)
