@@ -13,8 +13,11 @@ partition is marked open so the next run lands it.
 Alpha Vantage reports failures inside an HTTP 200: a top-level `Information` or `Note` is a
 rate limit, quota or plan message (VendorThrottled: never written; retried `throttle_retries`
 times with a doubling `throttle_backoff_s`, then the vendor fails with one line; the daily
-quota is not retried), an `Error Message` a bad request (VendorEnvelopeError). The quota
-message repeats the API key: every such text goes through `redact` first.
+quota and premium-only answers are not retried), an `Error Message` a bad request
+(VendorEnvelopeError). `outputsize=full` (asked for when the first day is more than ~135
+days back) is premium-only: on a free key the loader falls back to compact, lands the last
+100 bars and leaves the older days unlanded. The quota message repeats the API key: every
+such text goes through `redact` first.
 """
 
 from __future__ import annotations
@@ -80,11 +83,20 @@ _SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
 class AlphaVantageThrottled(VendorThrottled):
-    """An HTTP 200 whose body is `Information`/`Note`: rate limit, quota or plan."""
+    """An HTTP 200 whose body is `Information`/`Note`: rate limit, quota or plan.
 
-    def __init__(self, message: str, *, daily_quota: bool) -> None:
+    `daily_quota`: the 25-a-day quota (waiting minutes will not help); `premium`: the call
+    needs a paid plan (e.g. `outputsize=full` on a free key).
+    """
+
+    def __init__(self, message: str, *, daily_quota: bool, premium: bool = False) -> None:
         super().__init__(message, status=200)
         self.daily_quota = daily_quota
+        self.premium = premium
+
+    @property
+    def retryable(self) -> bool:
+        return not (self.daily_quota or self.premium)
 
 
 class AlphaVantageError(VendorEnvelopeError):
@@ -145,6 +157,13 @@ def is_daily_quota(message: str) -> bool:
     return "detected your api key" in text or ("per day" in text and "second" not in text)
 
 
+def is_premium_only(message: str) -> bool:
+    """ "outputsize=full is a premium feature", "This is a premium endpoint" (the burst
+    message also names premium plans and endpoints, so the wording has to be this exact)."""
+    text = message.lower()
+    return "premium feature" in text or "is a premium endpoint" in text
+
+
 def raise_for_envelope(payload: Any, *, what: str) -> None:
     """Raise for Alpha Vantage's in-band failures; return for a time-series body."""
     if not isinstance(payload, dict):
@@ -157,6 +176,7 @@ def raise_for_envelope(payload: Any, *, what: str) -> None:
             raise AlphaVantageThrottled(
                 f"{VENDOR}: {what}: throttled ({key}): {_one_line(raw)}",
                 daily_quota=is_daily_quota(raw),
+                premium=is_premium_only(raw),
             )
     if ERROR_KEY in payload:
         raise AlphaVantageError(f"{VENDOR}: {what}: {_one_line(payload[ERROR_KEY])}", status=200)
@@ -332,7 +352,25 @@ class AlphaVantageLoader(DatasetLoader):
         days = [d for d in ctx.days() if d >= min(planned)]
         full = needs_full(days[0], ctx.now.date())
         rows = RowSet(VENDOR_DATASETS[DATASET])
-        fetched = self.fetch(symbol, full=full, rows=rows)
+        notes: list[str] = []
+        try:
+            fetched = self.fetch(symbol, full=full, rows=rows)
+        except AlphaVantageThrottled as exc:
+            if not (full and exc.premium):
+                raise
+            # A free key gets the latest 100 bars only: land those; the older days stay
+            # unlanded (not final), so a premium key or a later backfill can still fill them.
+            full = False
+            fetched = self.fetch(symbol, full=False, rows=rows)
+            oldest = min((r["trade_date"] for r in rows.rows), default=None)
+            skipped = [d for d in days if oldest is None or d < oldest]
+            days = [d for d in days if d not in skipped]
+            notes.append(
+                f"outputsize=full needs a premium key: landed compact (the last 100 bars); "
+                f"{len(skipped)} older days not fetched"
+            )
+            if not days:
+                return DatasetLine(DATASET, symbol, message=notes[0])
         page = save_raw_page(
             ctx, DATASET, days[0], fetched, f"{symbol}-{'full' if full else 'compact'}"
         )
@@ -340,8 +378,9 @@ class AlphaVantageLoader(DatasetLoader):
         # by an earlier run: not ours to rewrite here.
         _keep_from(rows, days[0])
         result = land_rows(ctx, DATASET, symbol, None, rows, [page], days=days)
-        held = f"{result.held_back} bar in session, not landed" if result.held_back else ""
-        return result.line(DATASET, symbol, held)
+        if result.held_back:
+            notes.append(f"{result.held_back} bar in session, not landed")
+        return result.line(DATASET, symbol, "; ".join(notes))
 
     def fetch(self, symbol: str, *, full: bool, rows: RowSet) -> Fetched:
         """GET and parse, retrying in-band throttling a bounded number of times."""
@@ -359,10 +398,11 @@ class AlphaVantageLoader(DatasetLoader):
                 )
             except AlphaVantageThrottled as exc:
                 attempt += 1
-                if exc.daily_quota or attempt > self.retries:
-                    tries = f"after {attempt} attempts" if attempt > 1 else "daily quota"
+                if not exc.retryable or attempt > self.retries:
+                    why = "daily quota" if exc.daily_quota else "needs a premium plan"
+                    tries = f"after {attempt} attempts" if exc.retryable else why
                     raise AlphaVantageThrottled(
-                        f"{exc} ({tries})", daily_quota=exc.daily_quota
+                        f"{exc} ({tries})", daily_quota=exc.daily_quota, premium=exc.premium
                     ) from None
                 self.sleep(self.backoff_s * 2 ** (attempt - 1))
                 continue

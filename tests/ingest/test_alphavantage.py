@@ -237,7 +237,8 @@ def test_loader_lands_closed_days_and_holds_the_session(tmp_path: Path) -> None:
 
 
 def test_a_start_older_than_compact_asks_for_full(tmp_path: Path) -> None:
-    handler, _ = routes_handler(AlphaVantageRoutes, now=NOW)
+    handler, routes = routes_handler(AlphaVantageRoutes, now=NOW)
+    routes.full_is_premium = False  # type: ignore[attr-defined]  # a premium key
     recorder = Recorder(handler)
     ctx = make_ctx(av.SPEC, tmp_path, recorder, now=NOW, start=date(2024, 1, 15), key=KEY,
                    config={"symbols": ["UUP"]})  # fmt: skip
@@ -330,3 +331,27 @@ def test_a_malformed_answer_fails_its_symbol_only(tmp_path: Path) -> None:
     report = av.AlphaVantageLoader(ctx).load()
     lines = {line.symbol: line.status for line in report.lines}
     assert lines == {"SPY": "failed", "UUP": "ok"}
+
+
+def test_a_free_key_asked_for_full_lands_compact_and_leaves_older_days_open(
+    tmp_path: Path,
+) -> None:
+    handler, _ = routes_handler(AlphaVantageRoutes, now=NOW)  # free tier: full is premium
+    recorder = Recorder(handler)
+    slept: list[float] = []
+    ctx = make_ctx(av.SPEC, tmp_path, recorder, now=NOW, start=date(2023, 6, 1), key=KEY,
+                   config={"symbols": ["SPY"]})  # fmt: skip
+    report = av.AlphaVantageLoader(ctx, sleep=slept.append).load()
+    assert report.status == "ok", report.message
+    assert [r.url.params["outputsize"] for r in recorder.requests] == ["full", "compact"]
+    assert not slept  # a plan answer is not waited on
+    [line] = report.lines
+    assert "needs a premium key" in line.message and line.rows == 99  # 100 bars, 1 in session
+    assert not ctx.lake.is_finished(PartitionKey(DATASET, "SPY", None, date(2023, 6, 1)))
+
+
+def test_premium_only_answers_are_classified() -> None:
+    assert av.is_premium_only("outputsize=full is a premium feature")
+    assert av.is_premium_only("Thank you for using Alpha Vantage! This is a premium endpoint.")
+    burst = "... to lift the free key rate limit ... and instantly unlock all premium endpoints"
+    assert not av.is_premium_only(burst)

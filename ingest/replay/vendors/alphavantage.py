@@ -10,7 +10,8 @@ missing key, an unknown function or symbol; `Information` for more than `burst_p
 requests in one second of the wall clock or more than `daily_quota` a day (the quota text
 names the key, as the real one does; so does the answer to a rejected key: one starting with
 `bad-`); an injected 429 is the `Information` burst message, the `vendor` fault the older
-`Note` wording.
+`Note` wording. `outputsize=full` answers the free tier's premium-feature `Information`
+unless `full_is_premium` is switched off (a premium key).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ NOTE_MESSAGE = (
     "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute "
     "and 500 calls per day. Please visit https://www.alphavantage.co/premium/ if you would "
     "like to target a higher API call frequency."
+)
+PREMIUM_FULL_MESSAGE = (
+    "Thank you for using Alpha Vantage! The outputsize=full parameter value is a premium "
+    "feature for the TIME_SERIES_DAILY endpoint. You may subscribe to any of the premium plans "
+    "at https://www.alphavantage.co/premium/ to instantly unlock all premium features"
 )
 MISSING_KEY_MESSAGE = (
     "the parameter apikey is invalid or missing. Please claim your free API key on "
@@ -152,6 +158,8 @@ class AlphaVantageRoutes(VendorRoutes):
     #: Limits of the free tier are 1/s and 25/day; the replay is looser unless told otherwise.
     burst_per_second = 5
     daily_quota = 500
+    #: A free key's answer to outputsize=full (set False to act as a premium key).
+    full_is_premium = True
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -180,6 +188,8 @@ class AlphaVantageRoutes(VendorRoutes):
         size = params.get("outputsize", "compact")
         if size not in ("compact", "full") or params.get("datatype", "json") != "json":
             return json_reply(200, {"Error Message": invalid_call(function)})
+        if size == "full" and self.full_is_premium:
+            return json_reply(200, {"Information": PREMIUM_FULL_MESSAGE})
         bars = series(self.ctx.seed, symbol, request.now_us)
         if size == "compact":
             bars = bars[-COMPACT_ROWS:]
