@@ -6,6 +6,11 @@ build's gates (the run results `btcfs qa` reads), opens build.duckdb read-only, 
 marts and `latest_features` into a fresh file with a metadata table (when it was built, dbt's
 invocation id, the pinned model versions, the gates), fsyncs it and `os.replace`s it over
 serve.duckdb. A reader holding the old file keeps reading the old inode until it reattaches.
+
+`--from bigquery` publishes the marts a `dbt build --target prod` (or bq_emulator) wrote to
+BigQuery instead: the same gate check on that build's run results (refused when they come from
+another adapter), each mart read with one query into the same kind of local file, the same
+atomic swap. The API keeps serving a local read-only copy either way.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 import duckdb
@@ -200,13 +205,103 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, build: Path) -> dict[str, int]:
     return tables
 
 
+@dataclass(frozen=True)
+class BigQuerySource:
+    """Where the marts are on BigQuery; `api_endpoint` (an emulator) means anonymous access."""
+
+    project: str
+    dataset: str = "btcfs"
+    api_endpoint: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"bigquery://{self.project}/{self.dataset}"
+
+
+def check_adapter(target_path: Path, adapter: str) -> None:
+    """Refuse run results of a build on another engine (their gates say nothing of these marts)."""
+    try:
+        manifest = json.loads((target_path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return  # no manifest: the run results alone are all there is to check
+    built_on = (manifest.get("metadata") or {}).get("adapter_type")
+    if built_on and built_on != adapter:
+        raise PublishError(
+            f"refusing to publish: the last dbt build in {target_path} ran on {built_on}, not "
+            f"{adapter}; pass that build's --target-path"
+        )
+
+
+def _copy_bigquery_marts(con: duckdb.DuckDBPyConnection, source: BigQuerySource) -> dict[str, int]:
+    try:
+        from google.api_core import exceptions
+
+        from btcfs.bigquery import client as bigquery_client
+    except ImportError:
+        raise PublishError(
+            "publishing from BigQuery needs google-cloud-bigquery (pip install -e '.[bigquery]')"
+        ) from None
+    for part in (source.project, source.dataset):
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]+", part):
+            raise PublishError(f"invalid BigQuery name {part!r}")
+    if source.api_endpoint:
+        import httpx
+
+        try:  # the Google client would retry a refused connection for minutes
+            httpx.get(source.api_endpoint, timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise PublishError(
+                f"cannot reach the BigQuery endpoint {source.api_endpoint}: {exc}"
+            ) from None
+    try:
+        client = bigquery_client(source.project, source.api_endpoint)
+        present = {table.table_id for table in client.list_tables(source.dataset)}
+    except exceptions.NotFound:
+        raise PublishError(f"BigQuery has no dataset {source.project}.{source.dataset}") from None
+    except Exception as exc:  # credentials, transport: one line, no traceback
+        raise PublishError(f"cannot list {source.uri}: {_first_line(exc)}") from None
+    missing = [name for name in REQUIRED_MARTS if name not in present]
+    if missing:
+        raise PublishError(
+            f"{source.uri} lacks {', '.join(missing)}: run a full `dbt build` on BigQuery first"
+        )
+    tables: dict[str, int] = {}
+    for name in (*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)):
+        relation = f"`{source.project}.{source.dataset}.{name}`"
+        try:
+            arrow = client.query(f"select * from {relation}").to_arrow(  # noqa: S608
+                create_bqstorage_client=source.api_endpoint is None
+            )
+        except exceptions.GoogleAPIError as exc:
+            raise PublishError(f"reading {relation} failed: {_first_line(exc)}") from None
+        order = ", ".join(
+            c for c in ("symbol", "bar_interval", "open_time") if c in arrow.schema.names
+        )
+        con.register("incoming_mart", arrow)
+        try:
+            # Sorted by key so time-range reads touch few row groups (DuckDB zone maps).
+            con.execute(
+                _sql("create table main.{name} as select * from incoming_mart order by {order}",
+                     name=name, order=order or "all")
+            )  # fmt: skip
+        finally:
+            con.unregister("incoming_mart")
+        tables[name] = arrow.num_rows
+    return tables
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _write_metadata(
     con: duckdb.DuckDBPyConnection,
     summary: RunSummary,
     models: list[PinnedModel],
     tables: dict[str, int],
     published_at: datetime,
-    build: Path,
+    build: Path | str,
     primary_model: str,
 ) -> None:
     primary = next((m for m in models if m.model == primary_model), None)
@@ -265,8 +360,12 @@ def publish(
     serve: Path | None = None,
     registry_root: Path | None = None,
     primary_model: str = DEFAULT_MODEL,
+    bigquery: BigQuerySource | None = None,
 ) -> PublishResult:
-    """Check the gates, copy the marts to a new file, pin the models, swap it in atomically."""
+    """Check the gates, copy the marts to a new file, pin the models, swap it in atomically.
+
+    With `bigquery`, the marts come from that dataset (and `warehouse` is not read).
+    """
     paths = DataPaths.from_env()
     build = (warehouse or paths.warehouse / BUILD_FILE).resolve()
     serve = (serve or paths.warehouse / SERVE_FILE).resolve()
@@ -275,7 +374,9 @@ def publish(
     except QAError as exc:
         raise PublishError(f"refusing to publish: {exc.message}") from exc
     check_gates(summary)
-    if not build.is_file():
+    if bigquery is not None:
+        check_adapter(target_path, "bigquery")
+    elif not build.is_file():
         raise PublishError(f"{build} not found: run `dbt build` first")
     models = pin_models(registry_root)
     serve.parent.mkdir(parents=True, exist_ok=True)
@@ -284,8 +385,12 @@ def publish(
     try:
         con = duckdb.connect(str(temporary))
         try:
-            tables = _copy_marts(con, build)
-            _write_metadata(con, summary, models, tables, published_at, build, primary_model)
+            if bigquery is not None:
+                tables = _copy_bigquery_marts(con, bigquery)
+            else:
+                tables = _copy_marts(con, build)
+            origin = bigquery.uri if bigquery is not None else build
+            _write_metadata(con, summary, models, tables, published_at, origin, primary_model)
             con.execute("checkpoint")
         finally:
             con.close()
@@ -326,8 +431,36 @@ def publish(
     show_default=True,
     help="Registry model named in the metadata row as the model (every model is pinned).",
 )
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(["duckdb", "bigquery"]),
+    default="duckdb",
+    show_default=True,
+    help="Copy the marts from dbt's DuckDB file or from BigQuery (--bq-project/--bq-dataset).",
+)
+@click.option("--bq-project", envvar="BTCFS_BQ_PROJECT", help="[$BTCFS_BQ_PROJECT]")
+@click.option(
+    "--bq-dataset",
+    envvar="BTCFS_BQ_DATASET",
+    default="btcfs",
+    show_default=True,
+    help="Dataset dbt built the marts in [$BTCFS_BQ_DATASET].",
+)
+@click.option(
+    "--bq-endpoint",
+    envvar="BTCFS_BQ_API_ENDPOINT",
+    help="BigQuery API endpoint of an emulator (anonymous) [$BTCFS_BQ_API_ENDPOINT].",
+)
 def publish_command(
-    target_path: Path, warehouse: Path | None, serve: Path | None, primary_model: str
+    target_path: Path,
+    warehouse: Path | None,
+    serve: Path | None,
+    primary_model: str,
+    source: Literal["duckdb", "bigquery"],
+    bq_project: str | None,
+    bq_dataset: str,
+    bq_endpoint: str | None,
 ) -> None:
     """Publish the last dbt build to the API: copy the marts, then swap serve.duckdb atomically.
 
@@ -336,12 +469,25 @@ def publish_command(
     id, pinned model versions, gate results), fsyncs it and replaces serve.duckdb in one
     rename: a running API reattaches on its next request.
 
+    With --from bigquery the marts come from BigQuery (the dataset `dbt build --target prod`
+    wrote; --target-path must hold that build's run results), still into a local serve.duckdb.
+
     \b
     Example: dbt build && btcfs publish
+    Example: dbt build --target prod && btcfs publish --from bigquery --bq-project my-project
     """
+    bigquery = None
+    if source == "bigquery":
+        if not bq_project:
+            raise click.ClickException("--from bigquery needs BTCFS_BQ_PROJECT or --bq-project")
+        bigquery = BigQuerySource(bq_project, bq_dataset, bq_endpoint or None)
     try:
         result = publish(
-            target_path=target_path, warehouse=warehouse, serve=serve, primary_model=primary_model
+            target_path=target_path,
+            warehouse=warehouse,
+            serve=serve,
+            primary_model=primary_model,
+            bigquery=bigquery,
         )
     except PublishError as exc:
         raise click.ClickException(str(exc)) from None

@@ -155,27 +155,63 @@ def read_duckdb_funding(path: Path, symbol: str) -> pd.Series | None:
     return frame.set_index("open_time")["funding_rate"].astype(float)
 
 
-def read_bigquery(project: str, dataset: str, table: str, symbol: str) -> pa.Table:
-    """The mart from BigQuery (target prod), with application-default credentials."""
-    _check_identifier(table)
+def bigquery_client(project: str, api_endpoint: str | None = None) -> Any:
+    """A BigQuery client: application-default credentials, or anonymous ones on an emulator
+    (`api_endpoint`, default $BTCFS_BQ_API_ENDPOINT)."""
     try:
-        from google.cloud import bigquery
+        from btcfs.bigquery import client
     except ImportError:
         raise DatasetError(
             "reading from BigQuery needs google-cloud-bigquery (pip install -e '.[bigquery]')"
         ) from None
-    client = bigquery.Client(project=project)
+    endpoint = api_endpoint or os.environ.get("BTCFS_BQ_API_ENDPOINT") or None
+    if endpoint:
+        # The Google client retries a refused connection for minutes: ask once, briefly.
+        import httpx
+
+        try:
+            httpx.get(endpoint, timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise DatasetError(f"cannot reach the BigQuery endpoint {endpoint}: {exc}") from None
+    try:
+        return client(project, endpoint)
+    except Exception as exc:  # google.auth's DefaultCredentialsError and kin: one line
+        raise DatasetError(f"cannot connect to BigQuery project {project}: {exc}") from None
+
+
+def read_bigquery(
+    project: str, dataset: str, table: str, symbol: str, *, api_endpoint: str | None = None
+) -> pa.Table:
+    """Rows of one symbol from the mart on BigQuery, oldest first.
+
+    The symbol is checked and inlined as a literal: the emulator runs no query parameters.
+    """
+    _check_identifier(table)
+    _check_identifier(dataset)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", symbol):
+        raise DatasetError(f"invalid symbol {symbol!r}")
+    if not re.fullmatch(r"[A-Za-z0-9.:-]+", project):
+        raise DatasetError(f"invalid BigQuery project {project!r}")
+    endpoint = api_endpoint or os.environ.get("BTCFS_BQ_API_ENDPOINT") or None
+    client = bigquery_client(project, endpoint)
     sql = (
         f"select * from `{project}.{dataset}.{table}` "  # noqa: S608
-        "where symbol = @symbol order by open_time"
+        f"where symbol = '{symbol}' order by open_time"
     )
-    job = client.query(
-        sql,
-        job_config=bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter("symbol", "STRING", symbol)]
-        ),
-    )
-    return job.to_arrow()
+    from google.api_core import exceptions
+
+    try:
+        # Without the BigQuery Storage API (an emulator serves REST only) rows come by pages.
+        return client.query(sql).to_arrow(create_bqstorage_client=endpoint is None)
+    except exceptions.NotFound:
+        raise DatasetError(
+            f"BigQuery has no table {project}.{dataset}.{table}: run `dbt build --target prod`"
+        ) from None
+    except exceptions.GoogleAPIError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatasetError(f"reading {project}.{dataset}.{table} failed: {message}") from None
+    except OSError as exc:  # refused connection, DNS: requests' errors are OSErrors
+        raise DatasetError(f"cannot reach BigQuery for {project}: {exc}") from None
 
 
 def read_training_table(config: TrainConfig, warehouse: Path | None = None) -> pa.Table:
