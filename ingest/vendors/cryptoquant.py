@@ -475,6 +475,10 @@ class CryptoQuantLoader(DatasetLoader):
                 duplicates_identical=got.duplicates_identical if day == days[0] else 0,
                 raw_pages=sorted(set(got.pages)),
                 notes=notes,
+                # Synthetic when any vintage is, or this run's answers were: it must never
+                # pass for real data on the way to production.
+                is_synthetic=got.is_synthetic
+                or bool(pc.any(merged.table.column("is_synthetic")).as_py()),
             )
             appended += merged.appended
             line.rows += result.manifest.rows

@@ -225,6 +225,8 @@ def test_loader_lands_final_days_and_a_rerun_is_a_no_op(tmp_path: Path) -> None:
     assert set(day.column("first_seen_at").to_pylist()) == {NOW}
     assert set(day.column("available_at").to_pylist()) == {NOW}
     assert all(day.column("is_synthetic").to_pylist())
+    manifest = ctx.lake.read_manifest(PartitionKey(DATASET, "all_exchange", None, date(2024, 6, 4)))
+    assert manifest is not None and manifest.is_synthetic
 
     again, _, _, _ = load(tmp_path, None, NOW + timedelta(hours=1))
     assert again.status == "ok"

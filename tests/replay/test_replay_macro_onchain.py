@@ -113,6 +113,10 @@ def test_lands_then_a_rerun_is_a_no_op_and_no_key_is_anywhere(
         assert {line.symbol for line in report.lines} == symbols
         rows = lake_rows(tmp_path, dataset)
         assert rows and all(r["is_synthetic"] for r in rows)
+        # The MANIFEST says so too: `btcfs warehouse load-bq` refuses synthetic partitions.
+        lake = Lake(tmp_path / "lake")
+        manifests = [m for _, m in lake.iter_partitions(VENDOR_DATASETS[dataset])]
+        assert manifests and all(m is not None and m.is_synthetic for m in manifests if m.rows)
         assert all(r["available_at"] <= parse_moment(NOW) for r in rows)
         assert all(r["source"] == "rest" and r["ingested_at"] for r in rows)
 
