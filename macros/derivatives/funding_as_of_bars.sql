@@ -1,9 +1,8 @@
 {#- The body of an `int_funding_as_of_bars_*` model: for every bar, the latest funding event
-    whose available_at <= the bar's available_at (an as-of join written as a union and a
-    running LAST_VALUE, which both DuckDB and BigQuery run; BigQuery has no ASOF JOIN).
-    Events sort before bars at equal available_at, so "<=" holds. When expected events are
-    missing, the last rate is carried at most `ffill_max_bars` funding intervals; past that the
-    row has no funding at all (rate, funding_at, age and count NULL, not flagged).
+    whose available_at <= the bar's available_at (as_of_latest_keys: the portable as-of join
+    every slower source uses). When expected events are missing, the last rate is carried at
+    most `ffill_max_bars` funding intervals; past that the row has no funding at all (rate,
+    funding_at, age and count NULL, not flagged).
     Incremental runs rebuild the bars from `incremental_window_start`, reading only the events
     that can still be within reach of them. -#}
 {% macro funding_as_of_bars(bars, bar_seconds) -%}
@@ -30,55 +29,37 @@ funding_rates as (
 
 ),
 
-events_and_bars as (
+funding_events as (
 
     select
         symbol,
+        'funding' as stream_name,
         available_at,
-        0 as sort_order,
-        cast(null as {{ dbt.type_timestamp() }}) as open_time,
-        funding_at,
-        funding_rate,
-        funding_interval_hours
+        funding_at
     from funding_rates
 
-    union all
+),
 
-    select
-        symbol,
-        available_at,
-        1 as sort_order,
-        open_time,
-        null as funding_at,
-        null as funding_rate,
-        null as funding_interval_hours
-    from bars
+latest_keys as (
+
+    {{ as_of_latest_keys('bars', 'funding_events', ['funding'], 'funding_at') | indent(4) }}
 
 ),
 
 latest_event_carried as (
 
     select
-        symbol,
-        available_at,
-        sort_order,
-        open_time,
-        last_value(funding_at ignore nulls) over (
-            partition by symbol
-            order by available_at, sort_order
-            rows between unbounded preceding and current row
-        ) as latest_funding_at,
-        last_value(funding_rate ignore nulls) over (
-            partition by symbol
-            order by available_at, sort_order
-            rows between unbounded preceding and current row
-        ) as latest_funding_rate,
-        last_value(funding_interval_hours ignore nulls) over (
-            partition by symbol
-            order by available_at, sort_order
-            rows between unbounded preceding and current row
-        ) as latest_funding_interval_hours
-    from events_and_bars
+        latest_keys.symbol,
+        latest_keys.open_time,
+        latest_keys.available_at,
+        funding_rates.funding_at as latest_funding_at,
+        funding_rates.funding_rate as latest_funding_rate,
+        funding_rates.funding_interval_hours as latest_funding_interval_hours
+    from latest_keys
+    left join funding_rates
+        on
+            latest_keys.symbol = funding_rates.symbol
+            and latest_keys.funding_key = funding_rates.funding_at
 
 ),
 
@@ -100,7 +81,6 @@ age_measured as (
             ) as {{ dbt.type_bigint() }}
         ) as funding_forward_fill_events
     from latest_event_carried
-    where sort_order = 1
 
 ),
 

@@ -1,6 +1,6 @@
 {#- The body of an `int_open_interest_as_of_bars_*` model: for every bar, the latest 5m
-    open-interest measurement whose available_at <= the bar's available_at (union + running
-    LAST_VALUE, portable to BigQuery). A missing measurement is forward-filled at most
+    open-interest measurement whose available_at <= the bar's available_at (as_of_latest_keys,
+    portable to BigQuery). A missing measurement is forward-filled at most
     `ffill_max_bars` periods (flagged, counted); past that the row has no open interest
     (values, oi_measured_at and count NULL, not flagged). Incremental runs rebuild the bars
     from `incremental_window_start`, reading only measurements still within reach. -#}
@@ -28,55 +28,37 @@ open_interest as (
 
 ),
 
-measurements_and_bars as (
+measurement_events as (
 
     select
         symbol,
+        'open_interest' as stream_name,
         available_at,
-        0 as sort_order,
-        cast(null as {{ dbt.type_timestamp() }}) as open_time,
-        measured_at,
-        sum_open_interest,
-        sum_open_interest_value
+        measured_at
     from open_interest
 
-    union all
+),
 
-    select
-        symbol,
-        available_at,
-        1 as sort_order,
-        open_time,
-        null as measured_at,
-        null as sum_open_interest,
-        null as sum_open_interest_value
-    from bars
+latest_keys as (
+
+    {{ as_of_latest_keys('bars', 'measurement_events', ['open_interest'], 'measured_at') | indent(4) }}
 
 ),
 
 latest_measurement_carried as (
 
     select
-        symbol,
-        available_at,
-        sort_order,
-        open_time,
-        last_value(measured_at ignore nulls) over (
-            partition by symbol
-            order by available_at, sort_order
-            rows between unbounded preceding and current row
-        ) as latest_measured_at,
-        last_value(sum_open_interest ignore nulls) over (
-            partition by symbol
-            order by available_at, sort_order
-            rows between unbounded preceding and current row
-        ) as latest_sum_open_interest,
-        last_value(sum_open_interest_value ignore nulls) over (
-            partition by symbol
-            order by available_at, sort_order
-            rows between unbounded preceding and current row
-        ) as latest_sum_open_interest_value
-    from measurements_and_bars
+        latest_keys.symbol,
+        latest_keys.open_time,
+        latest_keys.available_at,
+        open_interest.measured_at as latest_measured_at,
+        open_interest.sum_open_interest as latest_sum_open_interest,
+        open_interest.sum_open_interest_value as latest_sum_open_interest_value
+    from latest_keys
+    left join open_interest
+        on
+            latest_keys.symbol = open_interest.symbol
+            and latest_keys.open_interest_key = open_interest.measured_at
 
 ),
 
@@ -98,7 +80,6 @@ staleness_measured as (
             ) as {{ dbt.type_bigint() }}
         ) as oi_forward_fill_bars
     from latest_measurement_carried
-    where sort_order = 1
 
 ),
 

@@ -4,7 +4,7 @@
     Macro series (FRED, Alpha Vantage) apply to every symbol, on-chain ones to the symbols of
     their CryptoQuant exchange (var vendor_symbols). -#}
 {% macro daily_series_as_of_bars(bars) -%}
-{#- stream name: (vendor, series id) -#}
+{#- stream_name name: (vendor, series id) -#}
 {%- set streams = {
     'dgs10': ('fred', 'DGS10'),
     'dtwexbgs': ('fred', 'DTWEXBGS'),
@@ -28,6 +28,10 @@ bars as (
     from {{ bars }}
 ),
 
+bar_symbols as (
+    select distinct symbol from bars
+),
+
 exchange_symbols as (
     {{ vendor_symbol_pairs('cryptoquant') }}
 ),
@@ -40,23 +44,23 @@ state_events as (
     select
         bar_symbols.symbol,
         case
-            {%- for stream, (vendor, series) in streams.items() %}
-            when states.vendor = '{{ vendor }}' and states.series = '{{ series }}' then '{{ stream }}'
+            {%- for stream_name, (vendor, series) in streams.items() %}
+            when states.vendor = '{{ vendor }}' and states.series = '{{ series }}' then '{{ stream_name }}'
             {%- endfor %}
-        end as stream,
+        end as stream_name,
         states.state_at as available_at,
         states.*
     from states
-    inner join (select distinct symbol from bars) as bar_symbols
+    inner join bar_symbols
         on states.scope = ''
     union all
     select
         exchange_symbols.symbol,
         case
-            {%- for stream, (vendor, series) in streams.items() %}
-            when states.vendor = '{{ vendor }}' and states.series = '{{ series }}' then '{{ stream }}'
+            {%- for stream_name, (vendor, series) in streams.items() %}
+            when states.vendor = '{{ vendor }}' and states.series = '{{ series }}' then '{{ stream_name }}'
             {%- endfor %}
-        end as stream,
+        end as stream_name,
         states.state_at as available_at,
         states.*
     from states
@@ -83,8 +87,8 @@ final as (
         cq_whale_ratio.zscore as cq_whale_ratio_z,
         (
             false
-            {%- for stream in streams %}
-            or coalesce({{ stream }}.has_synthetic_input, false)
+            {%- for stream_name in streams %}
+            or coalesce({{ stream_name }}.has_synthetic_input, false)
             {%- endfor %}
         ) as has_synthetic_input
     from latest_keys
@@ -92,13 +96,13 @@ final as (
         on
             latest_keys.symbol = bars.symbol
             and latest_keys.open_time = bars.open_time
-    {%- for stream, (vendor, series) in streams.items() %}
-    left join state_events as {{ stream }}
+    {%- for stream_name, (vendor, series) in streams.items() %}
+    left join state_events as {{ stream_name }}
         on
-            latest_keys.symbol = {{ stream }}.symbol
-            and {{ stream }}.stream = '{{ stream }}'
-            and latest_keys.{{ stream }}_key = {{ stream }}.state_at
-            and bars.available_epoch_s - ({{ stream }}.observation_day + 1) * 86400
+            latest_keys.symbol = {{ stream_name }}.symbol
+            and {{ stream_name }}.stream_name = '{{ stream_name }}'
+            and latest_keys.{{ stream_name }}_key = {{ stream_name }}.state_at
+            and bars.available_epoch_s - ({{ stream_name }}.observation_day + 1) * 86400
             <= {{ max_age_days.get(series, max_age_days[vendor]) | int }} * 86400
     {%- endfor %}
 )

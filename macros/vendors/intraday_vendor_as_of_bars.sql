@@ -46,18 +46,18 @@ final as (
         coinapi_price.value_1 as coinapi_close,
         (
             false
-            {%- for stream in streams %}
-            or coalesce({{ stream }}.is_synthetic, false)
+            {%- for stream_name in streams %}
+            or coalesce({{ stream_name }}.is_synthetic, false)
             {%- endfor %}
         ) as has_synthetic_input
     from latest_keys
-    {%- for stream in streams %}
-    left join events as {{ stream }}
+    {%- for stream_name in streams %}
+    left join events as {{ stream_name }}
         on
-            latest_keys.symbol = {{ stream }}.symbol
-            and {{ stream }}.stream = '{{ stream }}'
-            and latest_keys.{{ stream }}_key = {{ stream }}.open_time
-            and {{ seconds_between(stream ~ '.available_at', 'latest_keys.available_at') }} <= {{ max_age }}
+            latest_keys.symbol = {{ stream_name }}.symbol
+            and {{ stream_name }}.stream_name = '{{ stream_name }}'
+            and latest_keys.{{ stream_name }}_key = {{ stream_name }}.open_time
+            and {{ seconds_between(stream_name ~ '.available_at', 'latest_keys.available_at') }} <= {{ max_age }}
     {%- endfor %}
 )
 

@@ -21,7 +21,9 @@
         '{{ symbol }}' as symbol,
         '{{ vendor_symbol }}' as vendor_symbol,
         {{ preference }} as preference
-    {% if not loop.last %}union all{% endif %}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
     {%- else %}
     select
         cast(null as {{ dbt.type_string() }}) as symbol,

@@ -29,7 +29,7 @@ vintages_unioned as (
         '' as scope,
         symbol as series,
         observation_date,
-        value,
+        observed_value,
         available_at,
         is_synthetic,
         ingested_at
@@ -40,7 +40,7 @@ vintages_unioned as (
         '' as scope,
         symbol as series,
         trade_date as observation_date,
-        close as value,
+        close as observed_value,
         available_at,
         is_synthetic,
         ingested_at
@@ -51,7 +51,7 @@ vintages_unioned as (
         symbol as scope,
         metric as series,
         observation_date,
-        value,
+        observed_value,
         available_at,
         is_synthetic,
         ingested_at
@@ -83,7 +83,7 @@ known_vintages as (
         states.state_at,
         vintages.observation_date,
         vintages.observation_day,
-        vintages.value,
+        vintages.observed_value,
         vintages.is_synthetic,
         row_number() over (
             partition by states.vendor, states.scope, states.series, states.state_at, vintages.observation_day
@@ -95,8 +95,8 @@ known_vintages as (
             states.vendor = vintages.vendor
             and states.scope = vintages.scope
             and states.series = vintages.series
-            and vintages.available_at <= states.state_at
-            and vintages.observation_day > states.state_day - {{ lookback_days }}
+            and states.state_at >= vintages.available_at
+            and states.state_day - {{ lookback_days }} < vintages.observation_day
 ),
 
 observations_ranked as (
@@ -107,7 +107,7 @@ observations_ranked as (
             order by observation_day desc
         ) as observation_rank
     from known_vintages
-    where vintage_rank = 1 and value is not null
+    where vintage_rank = 1 and observed_value is not null
 ),
 
 states_summarised as (
@@ -118,13 +118,13 @@ states_summarised as (
         state_at,
         max(case when observation_rank = 1 then observation_date end) as observation_date,
         max(case when observation_rank = 1 then observation_day end) as observation_day,
-        max(case when observation_rank = 1 then value end) as value_last,
-        max(case when observation_rank = 2 then value end) as value_lag_1,
-        max(case when observation_rank = 6 then value end) as value_lag_5,
-        max(case when observation_rank = 8 then value end) as value_lag_7,
-        count(case when observation_rank <= {{ zscore_observations }} then value end) as zscore_count,
-        avg(case when observation_rank <= {{ zscore_observations }} then value end) as zscore_mean,
-        stddev_samp(case when observation_rank <= {{ zscore_observations }} then value end)
+        max(case when observation_rank = 1 then observed_value end) as value_last,
+        max(case when observation_rank = 2 then observed_value end) as value_lag_1,
+        max(case when observation_rank = 6 then observed_value end) as value_lag_5,
+        max(case when observation_rank = 8 then observed_value end) as value_lag_7,
+        count(case when observation_rank <= {{ zscore_observations }} then observed_value end) as zscore_count,
+        avg(case when observation_rank <= {{ zscore_observations }} then observed_value end) as zscore_mean,
+        stddev_samp(case when observation_rank <= {{ zscore_observations }} then observed_value end)
             as zscore_sd,
         max(case when is_synthetic then 1 else 0 end) = 1 as has_synthetic_input
     from observations_ranked

@@ -1,6 +1,6 @@
 {#- CoinGlass and CoinAPI 5m rows of the warehouse symbols as one event stream per metric:
     vendor symbols mapped (a coin's aggregated row wins over the pair's), one row per
-    (symbol, stream, open_time), with the trailing 60-minute sums and the value one hour
+    (symbol, stream_name, open_time), with the trailing 60-minute sums and the value one hour
     earlier that the features need. Streams and their values are listed in
     _vendors__models.yml. -#}
 
@@ -48,7 +48,7 @@ coinapi_prices as (
 
 coinglass_unioned as (
     select
-        'open_interest' as stream,
+        'open_interest' as stream_name,
         symbol as vendor_symbol,
         open_time,
         available_at,
@@ -59,7 +59,7 @@ coinglass_unioned as (
     from open_interest
     union all
     select
-        'funding_oi_weighted' as stream,
+        'funding_oi_weighted' as stream_name,
         symbol as vendor_symbol,
         open_time,
         available_at,
@@ -71,7 +71,7 @@ coinglass_unioned as (
     from funding_oi_weighted
     union all
     select
-        'funding_vol_weighted' as stream,
+        'funding_vol_weighted' as stream_name,
         symbol as vendor_symbol,
         open_time,
         available_at,
@@ -82,7 +82,7 @@ coinglass_unioned as (
     from funding_vol_weighted
     union all
     select
-        'taker_futures' as stream,
+        'taker_futures' as stream_name,
         symbol as vendor_symbol,
         open_time,
         available_at,
@@ -93,7 +93,7 @@ coinglass_unioned as (
     from taker_futures
     union all
     select
-        'taker_spot' as stream,
+        'taker_spot' as stream_name,
         symbol as vendor_symbol,
         open_time,
         available_at,
@@ -104,7 +104,7 @@ coinglass_unioned as (
     from taker_spot
     union all
     select
-        'liquidations' as stream,
+        'liquidations' as stream_name,
         symbol as vendor_symbol,
         open_time,
         available_at,
@@ -115,7 +115,7 @@ coinglass_unioned as (
     from liquidations
     union all
     select
-        'coinglass_price' as stream,
+        'coinglass_price' as stream_name,
         symbol as vendor_symbol,
         open_time,
         available_at,
@@ -130,7 +130,7 @@ symbols_mapped as (
     select
         coinglass_symbols.symbol,
         'coinglass' as vendor,
-        coinglass_unioned.stream,
+        coinglass_unioned.stream_name,
         coinglass_unioned.open_time,
         coinglass_unioned.available_at,
         coinglass_unioned.value_1,
@@ -145,7 +145,7 @@ symbols_mapped as (
     select
         coinapi_symbols.symbol,
         'coinapi' as vendor,
-        'coinapi_price' as stream,
+        'coinapi_price' as stream_name,
         coinapi_prices.open_time,
         coinapi_prices.available_at,
         coinapi_prices.close as value_1,
@@ -159,11 +159,11 @@ symbols_mapped as (
 ),
 
 preferred as (
-    -- one row per (symbol, stream, open_time): the preferred vendor symbol, then the earliest
+    -- one row per (symbol, stream_name, open_time): the preferred vendor symbol, then the earliest
     select
         *,
         row_number() over (
-            partition by symbol, stream, open_time
+            partition by symbol, stream_name, open_time
             order by preference, available_at
         ) as row_rank
     from symbols_mapped
@@ -173,7 +173,7 @@ deduplicated as (
     select
         symbol,
         vendor,
-        stream,
+        stream_name,
         open_time,
         available_at,
         {{ epoch_seconds('open_time') }} as epoch_s,
@@ -190,17 +190,17 @@ hour_sums_computed as (
     select
         *,
         count(value_1) over (
-            partition by symbol, stream
+            partition by symbol, stream_name
             order by epoch_s
             range between 3300 preceding and current row
         ) as periods_60m,
         sum(value_1) over (
-            partition by symbol, stream
+            partition by symbol, stream_name
             order by epoch_s
             range between 3300 preceding and current row
         ) as value_1_sum_60m_all,
         sum(value_2) over (
-            partition by symbol, stream
+            partition by symbol, stream_name
             order by epoch_s
             range between 3300 preceding and current row
         ) as value_2_sum_60m_all
@@ -211,7 +211,7 @@ final as (
     select
         current_period.symbol,
         current_period.vendor,
-        current_period.stream,
+        current_period.stream_name,
         current_period.open_time,
         current_period.available_at,
         current_period.epoch_s,
@@ -228,7 +228,7 @@ final as (
     left join deduplicated as hour_earlier
         on
             current_period.symbol = hour_earlier.symbol
-            and current_period.stream = hour_earlier.stream
+            and current_period.stream_name = hour_earlier.stream_name
             and current_period.epoch_s - 3600 = hour_earlier.epoch_s
             and current_period.available_at >= hour_earlier.available_at
 )

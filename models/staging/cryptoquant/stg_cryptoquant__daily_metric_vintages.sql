@@ -14,7 +14,7 @@ renamed as (
         {{ adapter.quote('date') }} as lake_date,
         observation_date,
         metric,
-        cast(value as {{ type_double() }}) as value,
+        cast(value as {{ type_double() }}) as observed_value,
         first_seen_at,
         -- never before the value was first landed, whatever the loader stamped
         case when available_at < first_seen_at then first_seen_at else available_at end

@@ -15,7 +15,7 @@ renamed as (
         observation_date,
         realtime_start,
         realtime_end,
-        cast(value as {{ type_double() }}) as value,
+        cast(value as {{ type_double() }}) as observed_value,
         available_at,
         is_synthetic,
         source as landed_via,
