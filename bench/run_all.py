@@ -10,6 +10,7 @@ load average before and after, git revision) to
     python bench/run_all.py --only ingest,api  # some scripts
     python bench/run_all.py --quick            # small sizes: checks the machinery, not targets
     python bench/run_all.py --readme           # also put the table in README.md
+    python bench/run_all.py --from-json data/reports/bench/latest.json --readme
 """
 
 from __future__ import annotations
@@ -153,7 +154,17 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="reports folder")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per script")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="print a saved run's table; run nothing"
+    )
     args = parser.parse_args()
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        rows, line = table(saved["scripts"]), machine_line(saved)
+        print("\n".join(rows) + f"\n\n{line}")
+        if args.readme:
+            print("README.md updated" if update_readme(rows, line) else "no bench block in README")
+        return 0
     chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCRIPTS)
     unknown = [n for n in chosen if n not in SCRIPTS]
     if unknown:
