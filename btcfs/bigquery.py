@@ -492,6 +492,20 @@ def hive_prefix(bucket: str, prefix: str, raw: RawTable) -> str:
     return f"gs://{bucket}/{prefix.strip('/')}/{raw.name}/{keys}"
 
 
+def gcs_load_config(bucket: str, prefix: str, raw: RawTable) -> bigquery.LoadJobConfig:
+    """The staging load of Parquet objects: file columns from the Parquet schema (DECIMAL(28, 8)
+    becomes NUMERIC), partition keys from the object path with their BigQuery types."""
+    hive = bigquery.HivePartitioningOptions()
+    hive.mode = "CUSTOM"
+    hive.source_uri_prefix = hive_prefix(bucket, prefix, raw)
+    return bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET,
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        hive_partitioning=hive,
+        decimal_target_types=["NUMERIC", "BIGNUMERIC"],
+    )
+
+
 def _stage_from_gcs(
     bq: bigquery.Client,
     stage: str,
@@ -502,17 +516,8 @@ def _stage_from_gcs(
 ) -> int:
     from btcfs import gcs
 
-    hive = bigquery.HivePartitioningOptions()
-    hive.mode = "CUSTOM"
-    hive.source_uri_prefix = hive_prefix(bucket, prefix, raw)
-    config = bigquery.LoadJobConfig(
-        source_format=bigquery.SourceFormat.PARQUET,
-        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-        hive_partitioning=hive,
-        decimal_target_types=["NUMERIC", "BIGNUMERIC"],
-    )
     uris = [gcs.uri(bucket, prefix, part) for part in parts]
-    job = bq.load_table_from_uri(uris, stage, job_config=config)
+    job = bq.load_table_from_uri(uris, stage, job_config=gcs_load_config(bucket, prefix, raw))
     job.result()
     return int(job.output_rows or 0)
 

@@ -10,6 +10,7 @@ failure on the emulator must leave the ledger and the tables as they were.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -188,6 +189,20 @@ def test_load_bq_uploads_and_loads_each_changed_partition_once(
         assert keys == [
             seg.strip("{}").split(":")[0] for seg in prefix[len(template) + 1 :].split("/")
         ]
+    # What a load job would read is the lake's bytes, and the keys it derives are the lake's.
+    for part in partitions:
+        blob = storage.bucket(bucket).blob(gcs.object_name("raw", part))
+        assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == (
+            part.file_sha256 or part.data_sha256
+        )
+    spot = next(p for p in partitions if p.table.name == "spot_klines")
+    job = btcfs_bq.gcs_load_config(bucket, "raw", spot.table).to_api_repr()["load"]
+    assert job["sourceFormat"] == "PARQUET" and job["writeDisposition"] == "WRITE_TRUNCATE"
+    assert job["hivePartitioningOptions"] == {
+        "mode": "CUSTOM",
+        "sourceUriPrefix": f"gs://{bucket}/raw/spot_klines/"
+        "{symbol:STRING}/{interval:STRING}/{date:DATE}",
+    }
     assert "raw/spot_klines/symbol=BTCUSDT/interval=1m/date=2025-03-01/part-0.parquet" in objects
     assert any("/lake_dataset=funding/" in name for name in objects)
     ledger = _ledger(client, dataset)
