@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
 
 from ingest.replay import SyntheticMarket
 from ingest.timeutil import datetime_to_us, day_start_us
@@ -95,12 +95,18 @@ def first_day(days: int) -> date:
     return NOW.date() - timedelta(days=days - 1)
 
 
-def ingest_config(path: Path, days: int, datasets: tuple[tuple[str, str | None], ...]) -> Path:
-    """A `btcfs ingest all` config: these datasets over the last `days` days."""
+def ingest_config(
+    path: Path,
+    days: int,
+    datasets: tuple[tuple[str, str | None], ...],
+    vendors: tuple[str, ...] = (),
+) -> Path:
+    """A `btcfs ingest all` config: these Binance datasets (and vendors) over `days` days."""
     entries = [{"dataset": d} if i is None else {"dataset": d, "interval": i} for d, i in datasets]
-    path.write_text(
-        yaml.safe_dump({"symbols": ["BTCUSDT"], "days_back": days, "datasets": entries})
-    )
+    config: dict[str, Any] = {"symbols": ["BTCUSDT"], "days_back": days, "datasets": entries}
+    if vendors:
+        config["vendors"] = {name: {"enabled": True} for name in vendors}
+    path.write_text(yaml.safe_dump(config))
     return path
 
 

@@ -31,6 +31,7 @@ from drills._common import (
     run,
 )
 from ingest.replay import ReplayServer
+from ingest.vendors import VENDORS
 
 NAME = "secrets"
 TITLE = "no key in any log, raw page, Parquet file, report or error"
@@ -45,9 +46,14 @@ KEYS = {
 }
 
 
+def demo_keys() -> dict[str, str]:
+    """The keys scripts/demo.py gives each vendor in place of the caller's (`vendor_env`)."""
+    return {f"{spec.env_key} (demo)": f"demo-{spec.name}-key" for spec in VENDORS.values()}
+
+
 def needles() -> dict[bytes, str]:
     out: dict[bytes, str] = {}
-    for name, value in KEYS.items():
+    for name, value in {**KEYS, **demo_keys()}.items():
         for form in {value, quote(value, safe=""), quote_plus(value)}:
             out[form.encode()] = name
     return out
@@ -116,12 +122,22 @@ def drill(ctx: Context) -> Record:
         CI="true",
         **KEYS,
     )
-    record.tried_(f"dummy values for {', '.join(KEYS)} in the environment")
+    record.tried_(
+        f"dummy values for {', '.join(KEYS)} in the environment; scripts/demo.py sets its own "
+        f"vendor keys ({', '.join(demo_keys().values())}): all are looked for"
+    )
     with ReplayServer(market(2), now=NOW) as url:
-        config = ingest_config(ctx.work / "ingest.yml", 2, DATASETS)
-        debug = run([*ingest_all(url, config), "--debug"], env)
+        config = ingest_config(ctx.work / "ingest.yml", 2, DATASETS, vendors=tuple(VENDORS))
+        vendor_urls = {spec.base_url_env: url for spec in VENDORS.values()}
+        debug = run([*ingest_all(url, config), "--debug"], {**env, **vendor_urls})
     (outputs / "ingest-debug.out").write_text(debug.stdout + debug.stderr)
-    record.tried_(f"`btcfs ingest all --debug` (2 days): exit {debug.returncode}")
+    record.expect(
+        debug.returncode == 0,
+        f"`btcfs ingest all --debug` (2 days, Binance and {', '.join(VENDORS) or 'no other'} "
+        f"vendors, all at the replay server): exit {debug.returncode}",
+    )
+    if debug.returncode != 0:
+        record.found_((debug.stdout + debug.stderr)[-1500:])
     if not ctx.quick:
         demo_env = {k: v for k, v in env.items() if k != "BTCFS_NOW"}
         demo = run([str(BIN / "python"), "scripts/demo.py", "--no-serve"], demo_env, timeout=3600)
@@ -129,11 +145,19 @@ def drill(ctx: Context) -> Record:
         record.expect(demo.returncode == 0, f"`scripts/demo.py --no-serve` exit {demo.returncode}")
         if demo.returncode != 0:
             record.found_((demo.stdout + demo.stderr)[-1500:])
+    # The scanner's own check: a planted key, URL-encoded inside a gzip member, must be found.
+    planted = ctx.work / "control" / "planted.json.gz"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(gzip.compress(quote(KEYS["ALPHA_VANTAGE_API_KEY"], safe="").encode()))
+    record.expect(
+        scan([planted.parent])[2] == [f"{planted}: ALPHA_VANTAGE_API_KEY"],
+        "the scanner finds a planted key (URL-encoded, inside gzip)",
+    )
     folders = [p for p in (data_dir, ctx.work / "target", ctx.work / "logs", outputs) if p.exists()]
     files, sizes, hits = scan(folders)
     record.found_(
         f"{sum(files.values())} files ({sum(sizes.values()) / 2**20:.1f} MiB) scanned for "
-        f"{len(needles())} needles ({len(KEYS)} keys, raw and URL-encoded)"
+        f"{len(needles())} needles ({len(KEYS) + len(demo_keys())} keys, raw and URL-encoded)"
     )
     for kind, count in sorted(files.items(), key=lambda item: -sizes[item[0]]):
         record.found_(f"  {kind:<16} {count:>6} files {sizes[kind] / 2**20:>9.2f} MiB")
