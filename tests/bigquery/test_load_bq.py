@@ -16,11 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import lakefixtures
 import pyarrow as pa
 import pytest
+from bqsupport import PROJECT, create_bucket, free_port, lakefixtures
 from click.testing import CliRunner, Result
-from conftest import PROJECT, create_bucket, free_port
 
 from btcfs import bigquery as btcfs_bq
 from btcfs import gcs

@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+from bqsupport import DATASET, PROJECT, EmulatorBuild, free_port
 from click.testing import CliRunner
-from conftest import DATASET, PROJECT, EmulatorBuild, free_port
 from litestar.testing import TestClient
 from martcompare import bigquery_rows, compare
 
