@@ -133,6 +133,10 @@ def machine_line(report: dict[str, Any]) -> str:
         f"{m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}; load average "
         f"{load['before'][0]:.2f} before, {load['after'][0]:.2f} after (1 min; the machine is "
         "shared, so figures are indicative)"
+    ) + "".join(
+        f"; {name} rerun at {rerun['finished_at'][11:16]} UTC (load "
+        f"{rerun['load_average']['before'][0]:.2f}, git {rerun['git']})"
+        for name, rerun in report.get("reruns", {}).items()
     )
 
 
@@ -157,6 +161,10 @@ def main() -> int:
     parser.add_argument(
         "--from-json", type=Path, default=None, help="print a saved run's table; run nothing"
     )
+    parser.add_argument(
+        "--merge-into", type=Path, default=None,
+        help="a saved run whose entries for the scripts run now are replaced (noted as reruns)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text())
@@ -188,7 +196,17 @@ def main() -> int:
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "scripts": results,
     }
-    rows = table(results)
+    if args.merge_into is not None:
+        saved = json.loads(args.merge_into.read_text())
+        saved["scripts"].update(results)
+        for name in chosen:
+            saved.setdefault("reruns", {})[name] = {
+                "finished_at": report["finished_at"],
+                "git": report["git"],
+                "load_average": report["load_average"],
+            }
+        report = saved
+    rows = table(report["scripts"])
     line = machine_line(report)
     print("\n" + "\n".join(rows) + f"\n\n{line}")
     out.mkdir(parents=True, exist_ok=True)
