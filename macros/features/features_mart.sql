@@ -1,7 +1,7 @@
 {#- The body of a features mart (features_5m, features_1h): causal features of the bars of
     `interval_seconds` (a whole number of 5-minute bars, at most an hour). Every value at bar t
     uses only rows whose available_at is at or before t's: lags and trailing ROWS frames on the
-    dense bar grid, funding and open interest joined as-of upstream, winsorisation bounds from
+    dense bar grid, funding, open interest and the other vendors joined as-of upstream, winsorisation bounds from
     periods that ended before t's period began. Formulas are in _features__models.yml.
 
     Winsorisation bounds are exact quantiles refreshed once per `features_quantile_refresh_seconds`
