@@ -276,6 +276,8 @@ class LakePartition:
     data_sha256: str  # MANIFEST data_sha256 (quarantine: sha256 of the file)
     file_sha256: str | None  # MANIFEST sha256 of part-0.parquet, checked before use
     rows: int | None
+    # MANIFEST is_synthetic: rows from the replay server's synthetic market.
+    is_synthetic: bool = False
 
     @property
     def day(self) -> date:
@@ -347,6 +349,7 @@ def lake_partitions(
                     manifest["data_sha256"],
                     manifest["sha256"],
                     int(manifest["rows"]),
+                    bool(manifest.get("is_synthetic", False)),
                 )
             )
     return found

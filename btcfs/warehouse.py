@@ -536,6 +536,11 @@ def _reachable(url: str, what: str) -> None:
 )
 @click.option("--table", "table_names", multiple=True, help="Only this raw table (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Say what would be uploaded and loaded; change none.")
+@click.option(
+    "--allow-synthetic",
+    is_flag=True,
+    help="Load partitions landed from the replay server's synthetic market (emulators only).",
+)
 def load_bq_command(
     lake: Path | None,
     project: str | None,
@@ -548,6 +553,7 @@ def load_bq_command(
     gcs_endpoint: str | None,
     table_names: tuple[str, ...],
     dry_run: bool,
+    allow_synthetic: bool,
 ) -> None:
     """Upload changed lake partitions to GCS and load them into BigQuery raw tables.
 
@@ -556,6 +562,8 @@ def load_bq_command(
     then the partitions whose data_sha256 the ledger table RAW_DATASET._btcfs_loads lacks are
     loaded: one load job into a staging table and one MERGE per raw table that replaces exactly
     those partitions' rows. A rerun on an unchanged lake uploads and loads nothing.
+    Partitions whose MANIFEST says they came from the replay server's synthetic market are
+    refused (nothing is uploaded or loaded) unless --allow-synthetic is given.
 
     \b
     Example: BTCFS_GCS_BUCKET=my-lake BTCFS_BQ_PROJECT=my-project btcfs warehouse load-bq
@@ -589,6 +597,13 @@ def load_bq_command(
         _reachable(gcs_endpoint, "GCS")
     try:
         partitions = bq_load.lake_partitions(lake_root, tables)
+        synthetic = [p for p in partitions if p.is_synthetic]
+        if synthetic and not allow_synthetic:
+            raise click.ClickException(
+                f"{len(synthetic)} lake partition(s) hold synthetic replay data "
+                f"(e.g. {synthetic[0].file.parent}): production must never see them; "
+                "re-land them from the vendors, or pass --allow-synthetic for an emulator"
+            )
         if bucket:
             storage = gcs.client(project, gcs_endpoint)
             uploaded = gcs.upload_partitions(

@@ -318,6 +318,25 @@ def test_dry_run_changes_nothing(crucible: str, tmp_path: Path) -> None:
     assert "raw_dry" not in {d.dataset_id for d in client.list_datasets()}
 
 
+def test_synthetic_partitions_are_refused_unless_allowed(crucible: str, tmp_path: Path) -> None:
+    lake = _land_lake(tmp_path)
+    writer = Lake(lake)
+    key = PartitionKey(DATASETS["funding"], "BTCUSDT", None, START)
+    writer.write_partition(key, writer.read_partition(key), source="rest",
+                           ingested_at=INGESTED_AT, expected_rows=None,
+                           is_synthetic=True)  # fmt: skip
+    refused = _load_bq(*_options(lake, crucible, "raw_synthetic"))
+    line = _one_line_error(refused)
+    assert "1 lake partition(s) hold synthetic replay data" in line
+    assert str(writer.partition_dir(key)) in line
+    client = btcfs_bq.client(PROJECT, crucible)
+    assert "raw_synthetic" not in {d.dataset_id for d in client.list_datasets()}
+
+    allowed = _load_bq(*_options(lake, crucible, "raw_synthetic", "--allow-synthetic"))
+    assert allowed.exit_code == 0, allowed.output
+    assert _counts(client, "raw_synthetic")["funding"] > 0
+
+
 def test_whole_table_load_is_idempotent(crucible: str, tmp_path: Path) -> None:
     """btcfs.bigquery.load_lake (whole tables, WRITE_TRUNCATE) still replaces, never appends."""
     lake = _land_lake(tmp_path)
