@@ -213,7 +213,6 @@ def pandas_features(inputs: dict[str, pd.DataFrame], interval: int, params: Para
         perp_sum = perp_quote.rolling(per_hour, min_periods=per_hour).sum()
         both_sum = (perp_quote + bars["quote_volume"]).rolling(per_hour, min_periods=per_hour).sum()
         f["perp_share_60m"] = perp_sum / both_sum.where(both_sum != 0)
-        f["liq60_z"] = np.nan
         f["basis_bps"] = 10000 * (bars["perp_close"] - close) / close
         f["taker_imbalance"] = np.where(volume > 0, spot_delta / volume.where(volume > 0), 0.0)
         angle = 2 * np.pi * np.mod(epoch_s + 259200, 604800) / 604800
