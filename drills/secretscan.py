@@ -129,7 +129,9 @@ def drill(ctx: Context) -> Record:
     with ReplayServer(market(2), now=NOW) as url:
         config = ingest_config(ctx.work / "ingest.yml", 2, DATASETS, vendors=tuple(VENDORS))
         vendor_urls = {spec.base_url_env: url for spec in VENDORS.values()}
-        debug = run([*ingest_all(url, config), "--debug"], {**env, **vendor_urls})
+        # Its own data folder: the demo's 80 days end today, these two days in March 2026.
+        debug_env = {**env, **vendor_urls, "BTCFS_DATA_DIR": str(ctx.work / "data-debug")}
+        debug = run([*ingest_all(url, config), "--debug"], debug_env)
     (outputs / "ingest-debug.out").write_text(debug.stdout + debug.stderr)
     record.expect(
         debug.returncode == 0,
@@ -153,7 +155,17 @@ def drill(ctx: Context) -> Record:
         scan([planted.parent])[2] == [f"{planted}: ALPHA_VANTAGE_API_KEY"],
         "the scanner finds a planted key (URL-encoded, inside gzip)",
     )
-    folders = [p for p in (data_dir, ctx.work / "target", ctx.work / "logs", outputs) if p.exists()]
+    folders = [
+        p
+        for p in (
+            data_dir,
+            ctx.work / "data-debug",
+            ctx.work / "target",
+            ctx.work / "logs",
+            outputs,
+        )
+        if p.exists()
+    ]
     files, sizes, hits = scan(folders)
     record.found_(
         f"{sum(files.values())} files ({sum(sizes.values()) / 2**20:.1f} MiB) scanned for "
