@@ -354,7 +354,9 @@ def _child_oversized(name: str, size: int) -> None:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         outcome = "ok"
         try:
-            target.call(partial(oversize, size=size))
+            result = target.call(partial(oversize, size=size))
+            if hasattr(result, "status"):
+                outcome = f"report {result.status}"
         except IngestError as exc:
             outcome = type(exc).__name__
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
