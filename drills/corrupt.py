@@ -35,9 +35,10 @@ def flip(path: Path, count: int, rng: random.Random, skip: int = 0) -> None:
     path.write_bytes(bytes(data))
 
 
-def truncate(path: Path) -> None:
+def truncate(path: Path, keep: int | None = None) -> None:
+    """Cut the file to `keep` bytes (default: half)."""
     with path.open("r+b") as handle:
-        handle.truncate(path.stat().st_size // 2)
+        handle.truncate(path.stat().st_size // 2 if keep is None else keep)
 
 
 # ------------------------------------------------------------------------------ Parquet
@@ -187,7 +188,8 @@ def serve_drill(ctx: Context) -> Record:
         bad = {path: answer for path, answer in good.items() if answer[0] != 200}
         record.expect(not bad, f"the API answers before damage {bad or ''}")
         for label, damage in (
-            ("truncated while serving", truncate),
+            # Cut to its header blocks: every block not in DuckDB's cache is gone.
+            ("truncated while serving", lambda p: truncate(p, keep=16384)),
             ("bytes flipped while serving", lambda p: flip(p, 64, rng, skip=16384)),
         ):
             damage(serve)
