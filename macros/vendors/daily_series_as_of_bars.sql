@@ -16,6 +16,13 @@
     'cq_whale_ratio': ('cryptoquant', 'whale_ratio'),
 } -%}
 {%- set max_age_days = var('daily_series_max_age_days') -%}
+{#- Staleness is applied after the (equality) joins: an inequality in ON makes DuckDB use a
+    nested-loop join. -#}
+{%- set fresh = {} -%}
+{%- for stream_name, (vendor, series) in streams.items() -%}
+    {%- do fresh.update({stream_name: '(bars.available_epoch_s - (' ~ stream_name ~ '.observation_day + 1) * 86400 <= '
+        ~ (max_age_days.get(series, max_age_days[vendor]) | int) ~ ' * 86400)'}) -%}
+{%- endfor -%}
 
 with
 
@@ -77,18 +84,18 @@ final as (
         latest_keys.symbol,
         latest_keys.open_time,
         latest_keys.available_at,
-        100 * dgs10.change_1 as dgs10_change_1d_bps,
-        dtwexbgs.ln_change_5 as dtwexbgs_ln_change_5d,
-        vixcls.zscore as vix_level_z,
-        spy.ln_change_1 as spy_ret_1d,
-        uup.ln_change_1 as uup_ret_1d,
-        cq_netflow.zscore as cq_netflow_z,
-        cq_reserve.ln_change_7 as cq_reserve_ln_change_7d,
-        cq_whale_ratio.zscore as cq_whale_ratio_z,
+        case when {{ fresh['dgs10'] }} then 100 * dgs10.change_1 end as dgs10_change_1d_bps,
+        case when {{ fresh['dtwexbgs'] }} then dtwexbgs.ln_change_5 end as dtwexbgs_ln_change_5d,
+        case when {{ fresh['vixcls'] }} then vixcls.zscore end as vix_level_z,
+        case when {{ fresh['spy'] }} then spy.ln_change_1 end as spy_ret_1d,
+        case when {{ fresh['uup'] }} then uup.ln_change_1 end as uup_ret_1d,
+        case when {{ fresh['cq_netflow'] }} then cq_netflow.zscore end as cq_netflow_z,
+        case when {{ fresh['cq_reserve'] }} then cq_reserve.ln_change_7 end as cq_reserve_ln_change_7d,
+        case when {{ fresh['cq_whale_ratio'] }} then cq_whale_ratio.zscore end as cq_whale_ratio_z,
         (
             false
             {%- for stream_name in streams %}
-            or coalesce({{ stream_name }}.has_synthetic_input, false)
+            or coalesce({{ fresh[stream_name] }} and {{ stream_name }}.has_synthetic_input, false)
             {%- endfor %}
         ) as has_synthetic_input
     from latest_keys
@@ -102,8 +109,6 @@ final as (
             latest_keys.symbol = {{ stream_name }}.symbol
             and {{ stream_name }}.stream_name = '{{ stream_name }}'
             and latest_keys.{{ stream_name }}_key = {{ stream_name }}.state_at
-            and bars.available_epoch_s - ({{ stream_name }}.observation_day + 1) * 86400
-            <= {{ max_age_days.get(series, max_age_days[vendor]) | int }} * 86400
     {%- endfor %}
 )
 

@@ -8,6 +8,12 @@
     'taker_spot', 'liquidations', 'coinglass_price', 'coinapi_price',
 ] -%}
 {%- set max_age = var('intraday_vendor_max_age_seconds') | int -%}
+{#- Staleness is applied after the (equality) joins: in the ON clause the inequality made
+    DuckDB fall back to a nested-loop join (14 s instead of 0.4 s on 105 days). -#}
+{%- set fresh = {} -%}
+{%- for stream_name in streams -%}
+    {%- do fresh.update({stream_name: '(' ~ seconds_between(stream_name ~ '.available_at', 'latest_keys.available_at') ~ ' <= ' ~ max_age ~ ')'}) -%}
+{%- endfor -%}
 
 with
 
@@ -32,22 +38,33 @@ final as (
         latest_keys.symbol,
         latest_keys.open_time,
         latest_keys.available_at,
-        open_interest.value_1 as open_interest_agg_usd,
-        ln(open_interest.value_1 / open_interest.value_1_1h_earlier) as open_interest_agg_change_1h,
-        funding_oi_weighted.value_1 as funding_oi_weighted_rate,
-        funding_vol_weighted.value_1 as funding_vol_weighted_rate,
-        taker_futures.value_1_sum_60m as taker_futures_buy_usd_60m,
-        taker_futures.value_2_sum_60m as taker_futures_sell_usd_60m,
-        taker_spot.value_1_sum_60m as taker_spot_buy_usd_60m,
-        taker_spot.value_2_sum_60m as taker_spot_sell_usd_60m,
-        liquidations.value_1_sum_60m as liquidation_long_usd_60m,
-        liquidations.value_2_sum_60m as liquidation_short_usd_60m,
-        coinglass_price.value_1 as coinglass_close,
-        coinapi_price.value_1 as coinapi_close,
+        case when {{ fresh['open_interest'] }} then open_interest.value_1 end as open_interest_agg_usd,
+        case
+            when {{ fresh['open_interest'] }}
+                then ln(open_interest.value_1 / open_interest.value_1_1h_earlier)
+        end as open_interest_agg_change_1h,
+        case when {{ fresh['funding_oi_weighted'] }} then funding_oi_weighted.value_1 end
+            as funding_oi_weighted_rate,
+        case when {{ fresh['funding_vol_weighted'] }} then funding_vol_weighted.value_1 end
+            as funding_vol_weighted_rate,
+        case when {{ fresh['taker_futures'] }} then taker_futures.value_1_sum_60m end
+            as taker_futures_buy_usd_60m,
+        case when {{ fresh['taker_futures'] }} then taker_futures.value_2_sum_60m end
+            as taker_futures_sell_usd_60m,
+        case when {{ fresh['taker_spot'] }} then taker_spot.value_1_sum_60m end
+            as taker_spot_buy_usd_60m,
+        case when {{ fresh['taker_spot'] }} then taker_spot.value_2_sum_60m end
+            as taker_spot_sell_usd_60m,
+        case when {{ fresh['liquidations'] }} then liquidations.value_1_sum_60m end
+            as liquidation_long_usd_60m,
+        case when {{ fresh['liquidations'] }} then liquidations.value_2_sum_60m end
+            as liquidation_short_usd_60m,
+        case when {{ fresh['coinglass_price'] }} then coinglass_price.value_1 end as coinglass_close,
+        case when {{ fresh['coinapi_price'] }} then coinapi_price.value_1 end as coinapi_close,
         (
             false
             {%- for stream_name in streams %}
-            or coalesce({{ stream_name }}.is_synthetic, false)
+            or coalesce({{ fresh[stream_name] }} and {{ stream_name }}.is_synthetic, false)
             {%- endfor %}
         ) as has_synthetic_input
     from latest_keys
@@ -57,7 +74,6 @@ final as (
             latest_keys.symbol = {{ stream_name }}.symbol
             and {{ stream_name }}.stream_name = '{{ stream_name }}'
             and latest_keys.{{ stream_name }}_key = {{ stream_name }}.open_time
-            and {{ seconds_between(stream_name ~ '.available_at', 'latest_keys.available_at') }} <= {{ max_age }}
     {%- endfor %}
 )
 

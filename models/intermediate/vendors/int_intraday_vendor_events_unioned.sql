@@ -221,7 +221,10 @@ final as (
             as value_1_sum_60m,
         case when current_period.periods_60m = 12 then current_period.value_2_sum_60m_all end
             as value_2_sum_60m,
-        hour_earlier.value_1 as value_1_1h_earlier,
+        -- (a condition here, not in ON: an inequality there makes DuckDB nest loops)
+        case
+            when hour_earlier.available_at <= current_period.available_at then hour_earlier.value_1
+        end as value_1_1h_earlier,
         current_period.is_synthetic,
         current_period.ingested_at
     from hour_sums_computed as current_period
@@ -230,7 +233,6 @@ final as (
             current_period.symbol = hour_earlier.symbol
             and current_period.stream_name = hour_earlier.stream_name
             and current_period.epoch_s - 3600 = hour_earlier.epoch_s
-            and current_period.available_at >= hour_earlier.available_at
 )
 
 select * from final
