@@ -99,7 +99,8 @@ def scan(folders: list[Path]) -> tuple[Counter[str], Counter[str], list[str]]:
     for folder in folders:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             kind = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
-            kind = kind or "(no suffix)"
+            # Hash-named files (dbt's, the registry's) would each make a "type" of their own.
+            kind = kind if 1 < len(kind) <= 9 else "(other)"
             files[kind] += 1
             sizes[kind] += path.stat().st_size
             for text in _texts(path):
