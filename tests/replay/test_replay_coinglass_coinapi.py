@@ -22,11 +22,12 @@ from click.testing import CliRunner
 import ingest.commands as commands
 from btcfs.cli import cli
 from ingest._client import HttpClient
-from ingest.lake import MANIFEST_FILE, Lake
+from ingest.lake import Lake
 from ingest.replay import ReplayServer, SyntheticMarket
 from ingest.replay.clock import datetime_to_us, day_start_us
 from ingest.vendors import VENDORS
 from ingest.vendors.base import run_vendor
+from ingest.verify import lake_fingerprint as manifests
 
 NOW = datetime(2026, 3, 10, 12, 2, 30, tzinfo=UTC)
 FIRST = date(2026, 3, 8)
@@ -245,18 +246,6 @@ def land(url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **client_options
             client_factory=factory,
         )
     return reports
-
-
-def manifests(lake_root: Path) -> dict[str, tuple[int, str, str | None]]:
-    out = {}
-    for path in sorted(lake_root.rglob(MANIFEST_FILE)):
-        payload = json.loads(path.read_text())
-        out[str(path.parent.relative_to(lake_root))] = (
-            payload["rows"],
-            payload["data_sha256"],
-            payload["quarantine_sha256"],
-        )
-    return out
 
 
 def test_loaders_land_synthetic_rows_and_a_rerun_is_a_no_op(
