@@ -47,6 +47,7 @@ from ingest.errors import (
     NetworkUnavailable,
     NotFound,
     RateLimited,
+    ResponseTooLarge,
     VendorAuthError,
     VendorHTTPError,
 )
@@ -70,6 +71,10 @@ _CONNECT_BACKOFF_MAX_S = 1.0
 # 5xx codes that mean "never", not "not now": 501 Not Implemented, 505, CoinAPI's 550 No data.
 _PERMANENT_5XX = frozenset({501, 505, 550})
 _BODY_SNIPPET_CHARS = 300
+# The largest body a client reads (decoded): far above any vendor page or archive zip
+# (a month of 1m klines zipped is ~3 MB), far below what would strain memory once parsed
+# (a JSON body costs 9-28x its size in a parser).
+MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class HttpClient:
         weight_limit_header: str | None = None,
         auth_statuses: Iterable[int] = (401,),
         transport: httpx.BaseTransport | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -168,6 +174,7 @@ class HttpClient:
         self.auth_statuses = frozenset(auth_statuses)
         self.weight_headroom = weight_headroom
         self.max_concurrency = max_concurrency
+        self.max_body_bytes = max_body_bytes
         self.debug = debug
         self.stats = ClientStats()
 
@@ -387,15 +394,51 @@ class HttpClient:
             attempt = _Attempt()
             started = time.perf_counter()
             try:
-                attempt.response = self._http.get(
-                    path_or_url, params=params or None, headers=headers
+                request = self._http.build_request(
+                    "GET", path_or_url, params=params or None, headers=headers
                 )
+                attempt.response = self._read_bounded(self._http.send(request, stream=True))
             except httpx.RequestError as exc:
                 attempt.error = exc
             finally:
                 attempt.elapsed_s = time.perf_counter() - started
                 self._after_send(attempt.response, weight, minute)
             return attempt
+
+    def _read_bounded(self, response: httpx.Response) -> httpx.Response:
+        """The response read whole, or ResponseTooLarge once its body passes the cap.
+
+        Reads the decoded stream chunk by chunk, so an oversized (or decompression-bomb)
+        body is refused after `max_body_bytes`, not after it filled memory.
+        """
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                raise self._too_large(response, f"declares {int(declared):,} bytes")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    raise self._too_large(response, f"passed {self.max_body_bytes:,} bytes")
+        finally:
+            response.close()
+        # Decoded already: the copy must not claim an encoding or the wire length.
+        headers = httpx.Headers(response.headers)
+        for name in ("content-encoding", "content-length"):
+            headers.pop(name, None)
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=response.request,
+            extensions=response.extensions,
+        )
+
+    def _too_large(self, response: httpx.Response, what: str) -> ResponseTooLarge:
+        return ResponseTooLarge(
+            f"{self.vendor}: response from {redact(response.url)} {what}, over the "
+            f"{self.max_body_bytes:,}-byte cap; refused unread"
+        )
 
     def _gate(self, weight: int) -> int:
         """Block until this client may send `weight` more: no ban, past Retry-After, in budget.

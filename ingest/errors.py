@@ -66,6 +66,10 @@ class MalformedResponse(IngestError):
     """A response body that is not the shape the vendor documents."""
 
 
+class ResponseTooLarge(MalformedResponse):
+    """A body over the client's size cap: refused while reading, never parsed."""
+
+
 class SchemaDrift(MalformedResponse, VendorError):
     """A vendor changed its row layout (columns added, removed or retyped)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import random
 import socket
@@ -22,6 +23,7 @@ from ingest.errors import (
     NetworkUnavailable,
     NotFound,
     RateLimited,
+    ResponseTooLarge,
     VendorHTTPError,
 )
 
@@ -661,3 +663,65 @@ def test_base_url_is_exposed_redacted(make_client):
     handler, _ = scripted(json_response({}))
     client = make_client(handler)
     assert client.base_url == "https://api.test"
+
+
+# ------------------------------------------------------------------------------ body size cap
+
+
+def _capped(handler: Handler, cap: int = 1000) -> tuple[HttpClient, list[int]]:
+    calls: list[int] = []
+
+    def counting(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return handler(request)
+
+    client = HttpClient("https://vendor.test", vendor="v", max_body_bytes=cap,
+                        transport=httpx.MockTransport(counting), sleep=lambda _: None)  # fmt: skip
+    return client, calls
+
+
+def _chunks(payload: bytes, size: int = 64) -> Iterator[bytes]:
+    for start in range(0, len(payload), size):
+        yield payload[start : start + size]
+
+
+@pytest.mark.parametrize(
+    "make_response",
+    [
+        # Declared too long: refused before reading a byte.
+        lambda: httpx.Response(200, content=b"[" + b"1," * 600 + b"1]"),
+        # Chunked, no length: refused once the stream passes the cap.
+        lambda: httpx.Response(200, content=_chunks(b"[" + b"1," * 600 + b"1]")),
+        # A small gzip body that decodes past the cap (a decompression bomb in miniature).
+        lambda: httpx.Response(
+            200,
+            content=gzip.compress(b" " * 50_000 + b"[]"),
+            headers={"Content-Encoding": "gzip"},
+        ),
+    ],
+    ids=["content-length", "chunked", "gzip-bomb"],
+)
+def test_a_body_over_the_cap_is_refused_once_and_never_parsed(make_response):
+    client, calls = _capped(lambda request: make_response())
+    with pytest.raises(ResponseTooLarge, match=r"over the 1,000-byte cap; refused unread"):
+        client.get_json("/api/v3/klines")
+    client.close()
+    assert len(calls) == 1  # not retried: the same request would bring the same body
+
+
+def test_bodies_within_the_cap_arrive_whole_and_decoded():
+    payload = orjson.dumps([[1, "2.5"]] * 20)
+    responses = iter(
+        [
+            httpx.Response(200, content=payload),
+            httpx.Response(200, content=_chunks(payload, 7)),
+            httpx.Response(
+                200, content=gzip.compress(payload), headers={"Content-Encoding": "gzip"}
+            ),
+        ]
+    )
+    client, _ = _capped(lambda request: next(responses), cap=len(payload))
+    got = [client.get("/x") for _ in range(3)]
+    client.close()
+    assert [f.body for f in got] == [payload] * 3
+    assert all("content-encoding" not in f.headers for f in got)
