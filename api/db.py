@@ -207,6 +207,24 @@ class ServeDatabase:
             )
         return current
 
+    def disk_problem(self) -> str | None:
+        """Why the file on disk is not the one being served, when it cannot be attached.
+
+        A publish always brings a new file; a file that changed in place and cannot be opened
+        (a disk fault, a truncation) leaves the previous generation serving from memory.
+        """
+        key = _file_key(self.path)
+        if self._current is None or key == self._current.key:
+            return None
+        if key is None:
+            return f"{self.path} is gone from disk; serving the last attached copy"
+        if key == self._unreadable:
+            return (
+                f"{self.path} changed on disk and cannot be attached (damaged or cut short); "
+                "serving the last attached copy: run `btcfs publish`"
+            )
+        return None
+
     def current_number(self) -> int | None:
         current = self._current
         return current.number if current is not None else None

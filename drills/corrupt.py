@@ -196,6 +196,14 @@ def serve_drill(ctx: Context) -> Record:
             record.tried_(f"serve.duckdb {label} ({serve.stat().st_size:,} bytes now)")
             time.sleep(0.5)  # the API stats the file on each request; give it a beat
             results[label] = _judge(record, label, _answers(client, paths), good, serve)
+            if label.startswith("truncated"):
+                health = client.get("/health")
+                record.expect(
+                    health.status_code == 200
+                    and health.json()["status"] == "degraded"
+                    and any(str(serve) in reason for reason in health.json()["reasons"]),
+                    f"/health stays up, degraded, and names {serve}",
+                )
             unseen = {} if ctx.quick else _answers(client, UNSEEN)
             pipeline.publish()
             if unseen:

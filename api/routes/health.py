@@ -25,8 +25,9 @@ STALE_AFTER_S = 2 * 3600
 )  # fmt: skip
 def health(services: ServicesDep) -> Response[HealthOut]:
     """Service status: `ok`, `degraded` (serving, with reasons: a model that is not in
-    production, stale data) or `unavailable` (503: nothing published yet). Also the
-    warehouse's build time, dbt invocation, pinned model and the age of the newest bar."""
+    production, stale data, a served file damaged on disk) or `unavailable` (503: nothing
+    published yet). Also the warehouse's build time, dbt invocation, pinned model and the age
+    of the newest bar."""
     try:
         with services.db.reader() as reader:
             info = reader.generation.info
@@ -40,6 +41,9 @@ def health(services: ServicesDep) -> Response[HealthOut]:
                 freshness.append(Freshness(symbol=symbol, last_bar_at=at, age_seconds=age))
                 if age is not None and age > STALE_AFTER_S:
                     reasons.append(f"{symbol}: newest bar is {age / 3600:.1f} h old")
+            problem = services.db.disk_problem()
+            if problem is not None:
+                reasons.append(problem)
             primary = next((m for m in info.models if m.model == info.model), None)
             if primary is None:
                 reasons.append("no model pinned: `btcfs train`, then `btcfs publish`")

@@ -60,3 +60,23 @@ def test_an_unreadable_replacement_keeps_the_current_file(data_dir: Path) -> Non
     publish_close(data_dir, 300.0)
     assert close_of(db) == 300.0
     db.close()
+
+
+def test_a_file_damaged_in_place_is_reported_and_the_attached_copy_keeps_serving(
+    data_dir: Path,
+) -> None:
+    db = ServeDatabase(data_dir / "warehouse" / "serve.duckdb")
+    publish_close(data_dir, 100.0)
+    assert close_of(db) == 100.0 and db.disk_problem() is None
+    served = data_dir / "warehouse" / "serve.duckdb"
+    with served.open("r+b") as handle:  # a disk fault: same file, cut short
+        handle.truncate(16 * 1024)
+    assert close_of(db) == 100.0  # the attach fails, the previous generation answers
+    problem = db.disk_problem()
+    assert problem is not None and str(served) in problem and "btcfs publish" in problem
+    publish_close(data_dir, 200.0)
+    assert close_of(db) == 200.0 and db.disk_problem() is None
+    served.unlink()
+    gone = db.disk_problem()
+    assert gone is not None and "gone from disk" in gone
+    db.close()
