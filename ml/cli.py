@@ -176,11 +176,7 @@ def train_and_register(
     warehouse_path = warehouse or dataset.warehouse_path()
     data = dataset.load(config, warehouse_path)
     result = train.cross_validate(data, config)
-    funding = (
-        dataset.read_duckdb_funding(warehouse_path, config.symbol)
-        if config.warehouse.target == "dev"
-        else None
-    )
+    funding = dataset.read_funding(config, warehouse_path)
     backtest = run_backtest(result.predictions, config, data.horizon_bars, funding)
     models = train.fit_final(data, config)
     importance = train.shap_importance(models.point, data.x.tail(config.report.shap_rows))
@@ -470,7 +466,7 @@ def backtest_command(
     horizon_bars = HORIZON_BARS.get(stored.get("horizon") or "", 1)
     trained = dataclasses.replace(config, target=stored["target"], backtest=costs)
     limit = threshold if threshold is not None else signal_threshold(trained)
-    funding = dataset.read_duckdb_funding(warehouse or dataset.warehouse_path(), config.symbol)
+    funding = dataset.read_funding(config, warehouse)
     frame = predictions.rename(columns={"pred": "signal"})
     result = bt.run(frame, "signal", limit, costs, horizon_bars, funding)
     click.echo(

@@ -150,9 +150,28 @@ def read_duckdb_funding(path: Path, symbol: str) -> pd.Series | None:
             return None
     finally:
         con.close()
-    frame = table.to_pandas()
+    return _funding_series(table)
+
+
+def _funding_series(table: pa.Table) -> pd.Series:
+    frame = table.select(["open_time", "funding_rate"]).to_pandas()
     frame["open_time"] = _utc(frame["open_time"])
     return frame.set_index("open_time")["funding_rate"].astype(float)
+
+
+def read_funding(config: TrainConfig, warehouse: Path | None = None) -> pd.Series | None:
+    """Funding known at each 5m bar from the configured target (for the perp backtest), or
+    None when the warehouse has no funding relation."""
+    if config.warehouse.target == "prod":
+        project, dataset = _bigquery_target(config)
+        try:
+            table = read_bigquery(project, dataset, FUNDING_RELATION, config.symbol)
+        except DatasetError as exc:
+            if "has no table" in str(exc):
+                return None
+            raise
+        return _funding_series(table)
+    return read_duckdb_funding(warehouse or warehouse_path(), config.symbol)
 
 
 def bigquery_client(project: str, api_endpoint: str | None = None) -> Any:
@@ -218,15 +237,21 @@ def read_training_table(config: TrainConfig, warehouse: Path | None = None) -> p
     """The configured mart from the configured target (dev: DuckDB file, prod: BigQuery)."""
     wh = config.warehouse
     if wh.target == "prod":
-        project = wh.bigquery_project or os.environ.get("BTCFS_BQ_PROJECT")
-        dataset = wh.bigquery_dataset or os.environ.get("BTCFS_BQ_DATASET")
-        if not project or not dataset:
-            raise DatasetError(
-                "warehouse.target prod needs bigquery_project and bigquery_dataset "
-                "(or BTCFS_BQ_PROJECT / BTCFS_BQ_DATASET)"
-            )
+        project, dataset = _bigquery_target(config)
         return read_bigquery(project, dataset, wh.table, config.symbol)
     return read_duckdb(warehouse or warehouse_path(), wh.table, config.symbol)
+
+
+def _bigquery_target(config: TrainConfig) -> tuple[str, str]:
+    wh = config.warehouse
+    project = wh.bigquery_project or os.environ.get("BTCFS_BQ_PROJECT")
+    dataset = wh.bigquery_dataset or os.environ.get("BTCFS_BQ_DATASET")
+    if not project or not dataset:
+        raise DatasetError(
+            "warehouse.target prod needs bigquery_project and bigquery_dataset "
+            "(or BTCFS_BQ_PROJECT / BTCFS_BQ_DATASET)"
+        )
+    return project, dataset
 
 
 def _check_identifier(name: str) -> None:

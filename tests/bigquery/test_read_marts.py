@@ -72,6 +72,12 @@ def test_trainer_reads_the_bigquery_training_set(
     pd.testing.assert_frame_equal(on_bigquery.x, on_duckdb.x, rtol=1e-9, check_dtype=False)
     assert list(on_bigquery.y) == pytest.approx(list(on_duckdb.y), rel=1e-9)
 
+    # The perp backtest's funding comes from the same target.
+    funding_bq = dataset.read_funding(prod)
+    funding_duckdb = dataset.read_funding(config, emulator_build.duckdb_path)
+    assert funding_bq is not None and funding_duckdb is not None and len(funding_bq) > 0
+    pd.testing.assert_series_equal(funding_bq, funding_duckdb, rtol=1e-9, check_dtype=False)
+
 
 def test_trainer_bigquery_errors_are_one_line(
     emulator_build: EmulatorBuild, monkeypatch: pytest.MonkeyPatch
