@@ -2,8 +2,13 @@
     latest state (int_daily_series_vintages_resolved) whose state_at <= the bar's available_at,
     NULL once its latest observation's day ended more than `daily_series_max_age_days` ago.
     Macro series (FRED, Alpha Vantage) apply to every symbol, on-chain ones to the symbols of
-    their CryptoQuant exchange (var vendor_symbols). -#}
+    their CryptoQuant exchange (var vendor_symbols).
+    Incremental runs rebuild the bars from `vendor_window_start` (the day of the Binance as-of
+    window, moved back `vendor_late_days`: a vintage landed up to that late is still applied
+    to every bar at or after its available_at). The states are read whole (a few thousand rows a
+    year), so no state a rebuilt bar can see is left out. -#}
 {% macro daily_series_as_of_bars(bars) -%}
+{%- set window_start = vendor_window_start() -%}
 {#- stream_name name: (vendor, series id) -#}
 {%- set streams = {
     'dgs10': ('fred', 'DGS10'),
@@ -33,6 +38,9 @@ bars as (
         available_at,
         {{ epoch_seconds('available_at') }} as available_epoch_s
     from {{ bars }}
+    {%- if window_start is not none %}
+    where open_time >= {{ timestamp_literal(window_start) }}
+    {%- endif %}
 ),
 
 bar_symbols as (

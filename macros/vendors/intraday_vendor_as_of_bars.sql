@@ -1,8 +1,12 @@
 {#- The body of an `int_intraday_vendor_metrics_as_of_bars_*` model: for every bar, each
     CoinGlass/CoinAPI stream's latest event whose available_at <= the bar's (as_of_latest_keys),
     NULL once that event is older than `intraday_vendor_max_age_seconds` (3 periods of 5m) at
-    the bar. Values are the ones the features use; names and units in _vendors__models.yml. -#}
+    the bar. Values are the ones the features use; names and units in _vendors__models.yml.
+    Incremental runs rebuild the bars from `vendor_window_start`, reading only the events
+    that can still be fresh at them: an event older than the max age at the window start is
+    NULL at every rebuilt bar, whether it is the latest one or left out. -#}
 {% macro intraday_vendor_as_of_bars(bars) -%}
+{%- set window_start = vendor_window_start() -%}
 {%- set streams = [
     'open_interest', 'funding_oi_weighted', 'funding_vol_weighted', 'taker_futures',
     'taker_spot', 'liquidations', 'coinglass_price', 'coinapi_price',
@@ -23,10 +27,16 @@ bars as (
         open_time,
         available_at
     from {{ bars }}
+    {%- if window_start is not none %}
+    where open_time >= {{ timestamp_literal(window_start) }}
+    {%- endif %}
 ),
 
 events as (
     select * from {{ ref('int_intraday_vendor_events_unioned') }}
+    {%- if window_start is not none %}
+    where available_at >= {{ timestamp_add_seconds(timestamp_literal(window_start), -max_age) }}
+    {%- endif %}
 ),
 
 latest_keys as (

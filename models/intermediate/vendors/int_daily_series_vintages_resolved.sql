@@ -4,9 +4,26 @@
     (a revision published later is not known yet), and the state summarises the latest
     observations: the last value, the ones 1, 5 and 7 observations before it, and the mean and
     sample sd of the last `daily_series_zscore_observations`. NULL values (FRED's ".") are not
-    observations. Formulas in _vendors__models.yml. -#}
+    observations. Formulas in _vendors__models.yml.
+    Incremental runs rebuild the states from `vendor_window_start` (per series: a vintage
+    changes only the states at or after its available_at), reading the vintages of the
+    observation days those states look back over. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['vendor', 'scope', 'series', 'state_at'],
+        on_schema_change='fail',
+    )
+}}
 {%- set zscore_observations = var('daily_series_zscore_observations') | int -%}
 {%- set lookback_days = var('daily_series_lookback_days') | int -%}
+{%- set window_start = vendor_window_start('state_at', 'vendor, scope, series') -%}
+{#- The first observation day a state from window_start can read (state_day - lookback_days <
+    observation_day), in days since the epoch. -#}
+{%- if window_start is not none -%}
+    {%- set window_day = (modules.datetime.datetime.strptime(window_start, '%Y-%m-%d %H:%M:%S')
+        - modules.datetime.datetime(1970, 1, 1)).days -%}
+{%- endif -%}
 
 with
 
@@ -63,16 +80,21 @@ vintages as (
         *,
         {{ epoch_days('observation_date') }} as observation_day
     from vintages_unioned
+    {%- if window_start is not none %}
+    where {{ epoch_days('observation_date') }} > {{ window_day - lookback_days }}
+    {%- endif %}
 ),
 
 states as (
+    -- every vintage starts a state, whichever day it revises
     select distinct
         vendor,
         scope,
         series,
         available_at as state_at,
         cast(floor({{ epoch_seconds('available_at') }} / 86400) as {{ dbt.type_bigint() }}) as state_day
-    from vintages
+    from vintages_unioned
+    where {{ at_or_after('available_at', window_start) }}
 ),
 
 known_vintages as (

@@ -2,7 +2,18 @@
     vendor symbols mapped (a coin's aggregated row wins over the pair's), one row per
     (symbol, stream_name, open_time), with the trailing 60-minute sums and the value one hour
     earlier that the features need. Streams and their values are listed in
-    _vendors__models.yml. -#}
+    _vendors__models.yml.
+    Incremental runs rebuild the rows from `vendor_window_start`, reading the vendor rows from
+    an hour earlier (the trailing sums and the value an hour earlier reach that far back). -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['symbol', 'stream_name', 'open_time'],
+        on_schema_change='fail',
+    )
+}}
+{%- set window_start = vendor_window_start() -%}
+{%- set read_start = shift_timestamp_text(window_start, -3600) -%}
 
 with
 
@@ -16,34 +27,42 @@ coinapi_symbols as (
 
 open_interest as (
     select * from {{ ref('stg_coinglass__open_interest_aggregated') }}
+    where {{ at_or_after('open_time', read_start) }}
 ),
 
 funding_oi_weighted as (
     select * from {{ ref('stg_coinglass__funding_oi_weighted') }}
+    where {{ at_or_after('open_time', read_start) }}
 ),
 
 funding_vol_weighted as (
     select * from {{ ref('stg_coinglass__funding_vol_weighted') }}
+    where {{ at_or_after('open_time', read_start) }}
 ),
 
 taker_futures as (
     select * from {{ ref('stg_coinglass__taker_volume_agg_futures') }}
+    where {{ at_or_after('open_time', read_start) }}
 ),
 
 taker_spot as (
     select * from {{ ref('stg_coinglass__taker_volume_agg_spot') }}
+    where {{ at_or_after('open_time', read_start) }}
 ),
 
 liquidations as (
     select * from {{ ref('stg_coinglass__liquidations') }}
+    where {{ at_or_after('open_time', read_start) }}
 ),
 
 coinglass_prices as (
     select * from {{ ref('stg_coinglass__price_ohlc') }}
+    where {{ at_or_after('open_time', read_start) }}
 ),
 
 coinapi_prices as (
     select * from {{ ref('stg_coinapi__ohlcv') }}
+    where {{ at_or_after('open_time', read_start) }}
 ),
 
 coinglass_unioned as (
@@ -233,6 +252,7 @@ final as (
             current_period.symbol = hour_earlier.symbol
             and current_period.stream_name = hour_earlier.stream_name
             and current_period.epoch_s - 3600 = hour_earlier.epoch_s
+    where {{ at_or_after('current_period.open_time', window_start) }}
 )
 
 select * from final
