@@ -103,6 +103,48 @@ def check_range(start: datetime | None, end: datetime | None) -> None:
         raise InvalidInput(f"start {start.isoformat()} is after end {end.isoformat()}", key="start")
 
 
+#: Open bounds of a time window when a request gives none.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def window_sql(columns: str, table: str, *, newest_first: bool, after: bool = False) -> str:
+    """One symbol's rows of a published mart in a window of open times: parameters symbol,
+    lower bound (inclusive, or exclusive with `after`), upper bound (inclusive), limit."""
+    lower = ">" if after else ">="
+    order = "desc" if newest_first else "asc"
+    return (
+        f"select {columns} from serve.{table} "  # noqa: S608 - names are ours, values bound
+        f"where symbol = ? and open_time {lower} ? and open_time <= ? "
+        f"order by open_time {order} limit ?"
+    )
+
+
+def window_rows(
+    services: Services,
+    symbol: str,
+    columns: str,
+    table: str,
+    start: str | None,
+    end: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The rows of a range request (`start`, `end` as RFC 3339 query values), oldest first:
+    with `start`, the first `limit` rows from it; otherwise the newest `limit` rows up to
+    `end`. Bad times, an inverted range and an unknown symbol are the usual 4xx."""
+    since, until = parse_time("start", start), parse_time("end", end)
+    check_range(since, until)
+    with services.db.reader() as reader:
+        check_symbol(reader, symbol)
+        rows = reader.rows(
+            window_sql(columns, table, newest_first=since is None),
+            [symbol, since or EARLIEST, until or LATEST, limit],
+        )
+    if since is None:
+        rows.reverse()
+    return rows
+
+
 def clean(value: Any) -> Any:
     """JSON-safe feature values: non-finite numbers become null."""
     if isinstance(value, float) and not math.isfinite(value):

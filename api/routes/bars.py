@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from litestar import get
 from litestar.params import FromQuery
 
@@ -16,29 +14,16 @@ from api.services import (
     ServicesDep,
     Timestamp,
     check_choice,
-    check_range,
-    check_symbol,
-    parse_time,
+    window_rows,
 )
 
 _TABLES = {interval: f"bars_{interval}" for interval in BAR_INTERVALS}
-_SELECT = """
-    select open_time, available_at, cast(open as double) as open, cast(high as double) as high,
-        cast(low as double) as low, cast(close as double) as close,
-        cast(volume as double) as volume, cast(quote_volume as double) as quote_volume,
-        trade_count, cast(taker_buy_base_volume as double) as taker_buy_base_volume,
-        imputed_minutes, is_imputed
-    from serve.{table}
-    where symbol = ? and open_time >= ? and open_time <= ?
-    order by open_time {direction}
-    limit ?"""
-EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
-LATEST = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
-
-
-def window_query(template: str, table: str, start: datetime | None) -> str:
-    """With `start`: the first `limit` rows from it; without: the newest `limit` rows."""
-    return template.format(table=table, direction="asc" if start else "desc")
+#: What a bar is in every answer (the stream's new bars too).
+BAR_COLUMNS = """open_time, available_at, cast(open as double) as open,
+    cast(high as double) as high, cast(low as double) as low, cast(close as double) as close,
+    cast(volume as double) as volume, cast(quote_volume as double) as quote_volume,
+    trade_count, cast(taker_buy_base_volume as double) as taker_buy_base_volume,
+    imputed_minutes, is_imputed"""
 
 
 @get(
@@ -60,16 +45,7 @@ def get_bars(
     offset means UTC). With `start`, the first `limit` bars from it; otherwise the newest
     `limit` bars up to `end`; always returned oldest first."""
     check_choice("interval", interval, BAR_INTERVALS)
-    since, until = parse_time("start", start), parse_time("end", end)
-    check_range(since, until)
-    with services.db.reader() as reader:
-        check_symbol(reader, symbol)
-        rows = reader.rows(
-            window_query(_SELECT, _TABLES[interval], since),
-            [symbol, since or EARLIEST, until or LATEST, limit],
-        )
-    if not since:
-        rows.reverse()
+    rows = window_rows(services, symbol, BAR_COLUMNS, _TABLES[interval], start, end, limit)
     bars = [Bar(**row) for row in rows]
     return BarsOut(symbol=symbol, interval=interval, count=len(bars), bars=bars)
 

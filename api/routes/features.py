@@ -9,7 +9,6 @@ from litestar import get
 from litestar.params import FromQuery
 
 from api.errors import NotFound, error_responses
-from api.routes.bars import EARLIEST, LATEST, window_query
 from api.schemas import FeatureRow, FeaturesOut, LatestFeaturesOut
 from api.services import (
     FEATURE_INTERVALS,
@@ -18,19 +17,13 @@ from api.services import (
     ServicesDep,
     Timestamp,
     check_choice,
-    check_range,
     check_symbol,
     clean,
-    parse_time,
+    window_rows,
 )
 
 _TABLES = {interval: f"features_{interval}" for interval in FEATURE_INTERVALS}
 _KEYS = ("symbol", "bar_interval", "open_time", "available_at")
-_SELECT = """
-    select * from serve.{table}
-    where symbol = ? and open_time >= ? and open_time <= ?
-    order by open_time {direction}
-    limit ?"""
 
 
 def _values(row: dict[str, Any]) -> dict[str, Any]:
@@ -93,16 +86,7 @@ def get_features(
     """Feature rows in a time range (RFC 3339; no offset means UTC): with `start`, the
     first `limit` rows from it, otherwise the newest `limit` rows up to `end`."""
     check_choice("interval", interval, FEATURE_INTERVALS)
-    since, until = parse_time("start", start), parse_time("end", end)
-    check_range(since, until)
-    with services.db.reader() as reader:
-        check_symbol(reader, symbol)
-        rows = reader.rows(
-            window_query(_SELECT, _TABLES[interval], since),
-            [symbol, since or EARLIEST, until or LATEST, limit],
-        )
-    if not since:
-        rows.reverse()
+    rows = window_rows(services, symbol, "*", _TABLES[interval], start, end, limit)
     out = [
         FeatureRow(open_time=r["open_time"], available_at=r["available_at"], values=_values(r))
         for r in rows

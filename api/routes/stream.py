@@ -4,23 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from litestar import get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.errors import ApiError
-from api.routes.bars import _SELECT as BARS_SELECT
+from api.routes.bars import BAR_COLUMNS
 from api.schemas import Bar
-from api.services import Services, ServicesDep
+from api.services import EARLIEST, LATEST, Services, ServicesDep, window_sql
 from api.stream import MAX_BARS, encode, keepalive_events
 
-_NEW_BARS = BARS_SELECT.replace("open_time >= ?", "open_time > ?").format(
-    table="bars_5m", direction="desc"
-)
-_LATEST = datetime.fromisoformat("9999-12-31T00:00:00+00:00")
-_EARLIEST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+_NEW_BARS = window_sql(BAR_COLUMNS, "bars_5m", newest_first=True, after=True)
 
 
 def announce(services: Services) -> dict[str, Any] | None:
@@ -41,8 +36,8 @@ def publish_event(services: Services, *, kind: str = "publish") -> dict[str, Any
         generation = reader.generation
         symbols: dict[str, Any] = {}
         for symbol in generation.symbols:
-            since = services.stream_since.get(symbol, _EARLIEST) if kind == "publish" else None
-            rows = reader.rows(_NEW_BARS, [symbol, since or _EARLIEST, _LATEST, MAX_BARS])
+            since = services.stream_since.get(symbol, EARLIEST) if kind == "publish" else None
+            rows = reader.rows(_NEW_BARS, [symbol, since or EARLIEST, LATEST, MAX_BARS])
             rows.reverse()
             try:
                 prediction: Any = services.predictor.latest(reader, symbol, None)
