@@ -16,7 +16,8 @@ help: ## Show this list of targets
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	# The venv's own pip and setuptools are old (setuptools 65 has known CVEs): pinned upgrades.
+	$(BIN)/pip install --quiet --upgrade -c constraints.txt pip setuptools
 	$(BIN)/pip install --quiet --pre -c constraints.txt -e ".[dev,bigquery,ml,api]"
 	$(BIN)/pip check
 	touch $(STAMP)
