@@ -4,10 +4,13 @@ A version is written whole into a temporary folder and renamed into place, so a 
 sees half of one. Stages: a new version is a `candidate` when it passed its gates (else
 `rejected`); `promote` makes a version `production`, `rollback` returns to the one before.
 The production pointer and its history live in <model>/stages.json, replaced atomically.
+Every write (a new version's number, promote, rollback) holds <model>/.lock, so two processes
+never both read the same stages.json and each write back their own change over the other's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -24,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from btcfs.locks import exclusive
 from ml.errors import GateError, RegistryError
 
 log = logging.getLogger("ml.registry")
@@ -33,6 +37,7 @@ QUANTILE_FILE = "quantiles.cbm"
 METADATA_FILE = "metadata.json"
 PREDICTIONS_FILE = "oos_predictions.parquet"
 STAGES_FILE = "stages.json"
+LOCK_FILE = ".lock"
 _VERSION = re.compile(r"^v(\d{4,})$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -94,8 +99,8 @@ class Registry:
         staging = folder / f".incoming-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
-            write_files(staging)
-            for _ in range(1000):
+            write_files(staging)  # the slow part, outside the lock
+            with self._locked(model, "register a new version"):
                 version = self._next_version(model)
                 payload = {
                     **metadata,
@@ -104,16 +109,19 @@ class Registry:
                     "created_at": metadata.get("created_at") or _now(),
                 }
                 _write_json_atomic(staging / METADATA_FILE, payload)
-                try:
-                    # rename() refuses an existing folder: two trainers never share a version.
-                    staging.rename(folder / version)
-                except OSError:
-                    continue
-                return self.get(model, version)
-            raise RegistryError(f"could not allocate a version for {model}")
+                # Under the lock nobody else takes this number; rename() would refuse it anyway.
+                staging.rename(folder / version)
+            return self.get(model, version)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def lock_file(self, model: str) -> Path:
+        """The lock every write of `model` holds (see btcfs.locks)."""
+        return self.root / model / LOCK_FILE
+
+    def _locked(self, model: str, purpose: str) -> contextlib.AbstractContextManager[None]:
+        return exclusive(self.lock_file(model), f"{model}: {purpose}", error=RegistryError)
 
     def _next_version(self, model: str) -> str:
         numbers = [int(m.group(1)) for m in map(_VERSION.match, self._version_names(model)) if m]
@@ -187,6 +195,14 @@ class Registry:
 
     def promote(self, model: str, version: str, *, force: bool = False) -> VersionInfo:
         """Make `version` production; a version that failed its gates needs `force`."""
+        if not _NAME.match(model):
+            raise RegistryError(f"invalid model name {model!r}")
+        self.get(model, version)  # an unknown model or version creates no lock file
+        with self._locked(model, f"promote {version}"):
+            self._promote(model, version, force)
+        return self.get(model, version)
+
+    def _promote(self, model: str, version: str, force: bool) -> None:
         info = self.get(model, version)
         stages = self._stages(model)
         stack = list(stages.get("stack") or [])
@@ -209,10 +225,18 @@ class Registry:
             self.root / model / STAGES_FILE,
             {"production": version, "stack": stack, "history": history},
         )
-        return self.get(model, version)
 
     def rollback(self, model: str) -> VersionInfo:
         """Production goes back to the version that was production before the current one."""
+        if not _NAME.match(model):
+            raise RegistryError(f"invalid model name {model!r}")
+        if not self._version_names(model):
+            raise RegistryError(f"{model} has no production version to roll back")
+        with self._locked(model, "roll back"):
+            version = self._rollback(model)
+        return self.get(model, version)
+
+    def _rollback(self, model: str) -> str:
         stages = self._stages(model)
         stack = list(stages.get("stack") or [])
         if not stack:
@@ -230,7 +254,7 @@ class Registry:
             self.root / model / STAGES_FILE,
             {"production": stack[-1], "stack": stack, "history": history},
         )
-        return self.get(model, stack[-1])
+        return str(stack[-1])
 
 
 # ------------------------------------------------------------------------- fingerprints
