@@ -179,12 +179,23 @@ class HttpClient:
         self.stats = ClientStats()
 
         default_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        secrets = tuple(secrets)
         register_secrets(secrets)
         register_secrets(v for k, v in default_headers.items() if is_sensitive_header(k))
         # Default query parameters carry the key of vendors that take it in the URL (FRED's
         # api_key, Alpha Vantage's apikey): every URL shown anywhere is redacted.
         default_params = dict(params or {})
         register_secrets(str(v) for k, v in default_params.items() if is_sensitive_param(k))
+        # What a redirect to another origin must not carry (see `_follow`).
+        self._credentials = frozenset(
+            value
+            for value in (
+                *secrets,
+                *(v for k, v in default_headers.items() if is_sensitive_header(k)),
+                *(str(v) for k, v in default_params.items() if is_sensitive_param(k)),
+            )
+            if value
+        )
         install_log_redaction()
 
         if not isinstance(timeout, httpx.Timeout):
@@ -196,7 +207,8 @@ class HttpClient:
             params=default_params or None,
             timeout=timeout,
             transport=transport,
-            follow_redirects=True,
+            # Redirects are followed by `_follow`, which drops the key on leaving the origin.
+            follow_redirects=False,
             limits=httpx.Limits(
                 max_connections=max_concurrency, max_keepalive_connections=max_concurrency
             ),
@@ -397,13 +409,52 @@ class HttpClient:
                 request = self._http.build_request(
                     "GET", path_or_url, params=params or None, headers=headers
                 )
-                attempt.response = self._read_bounded(self._http.send(request, stream=True))
+                attempt.response = self._read_bounded(self._follow(request))
             except httpx.RequestError as exc:
                 attempt.error = exc
             finally:
                 attempt.elapsed_s = time.perf_counter() - started
                 self._after_send(attempt.response, weight, minute)
             return attempt
+
+    def _follow(self, request: httpx.Request) -> httpx.Response:
+        """Send, following redirects: to the request's own origin as httpx would, elsewhere
+        without credentials (httpx drops only `Authorization`: a CG-API-KEY or X-CoinAPI-Key
+        header, or a key in the query, would reach whatever host a response names)."""
+        first = request.url
+        for _ in range(self._http.max_redirects + 1):
+            response = self._http.send(request, stream=True)
+            following = response.next_request
+            if following is None:
+                return response
+            response.close()
+            request = following
+            if not _same_origin(first, request.url):
+                request = self._without_credentials(request)
+        raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+
+    def _without_credentials(self, request: httpx.Request) -> httpx.Request:
+        def secret(value: str) -> bool:
+            return any(credential in value for credential in self._credentials)
+
+        headers = httpx.Headers(
+            [
+                (name, value)
+                for name, value in request.headers.multi_items()
+                if not is_sensitive_header(name) and not secret(value)
+            ]
+        )
+        query = [
+            (name, value)
+            for name, value in request.url.params.multi_items()
+            if not is_sensitive_param(name) and not secret(value)
+        ]
+        return httpx.Request(
+            request.method,
+            request.url.copy_with(params=httpx.QueryParams(query)),
+            headers=headers,
+            extensions=request.extensions,
+        )
 
     def _read_bounded(self, response: httpx.Response) -> httpx.Response:
         """The response read whole, or ResponseTooLarge once its body passes the cap.
@@ -747,6 +798,16 @@ def _retry_after_s(headers: httpx.Headers, now: float) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError):
         return None
+
+
+def _same_origin(first: httpx.URL, then: httpx.URL) -> bool:
+    """Same scheme, host and port, or the same host moving from http to https (as httpx)."""
+    if then.host != first.host:
+        return False
+    if then.scheme == first.scheme:
+        return then.port == first.port
+    upgrade = first.scheme == "http" and then.scheme == "https"
+    return upgrade and first.port in (None, 80) and then.port in (None, 443)
 
 
 def _host(url: str) -> str:
