@@ -30,6 +30,10 @@ _QUERY_SECRET_RE = re.compile(
     re.IGNORECASE,
 )
 
+# A URL's userinfo (`https://user:pass@host`, or a token as the user name): everything
+# between `scheme://` and the authority's last '@' (a password may hold an unencoded '@').
+_USERINFO_RE = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^\s/?#\"'<>]*@", re.IGNORECASE)
+
 # Shorter values would turn ordinary words into *** everywhere; no real key is this short.
 _MIN_SECRET_LEN = 4
 
@@ -68,6 +72,7 @@ class _Registry:
         pattern = self._pattern  # one read: a concurrent add() swaps in a new compiled pattern
         if pattern is not None:
             text = pattern.sub(REDACTED, text)
+        text = _USERINFO_RE.sub(rf"\g<scheme>{REDACTED}@", text)
         return _QUERY_SECRET_RE.sub(rf"\g<prefix>{REDACTED}", text)
 
 
@@ -80,7 +85,8 @@ def register_secrets(values: Iterable[str | None]) -> None:
 
 
 def redact(text: object) -> str:
-    """`str(text)` with every registered secret and every secret query value replaced by ***."""
+    """`str(text)` with every registered secret, every secret query value and every URL's
+    userinfo (`https://user:pass@host` -> `https://***@host`) replaced by ***."""
     return _REGISTRY.redact(str(text))
 
 
