@@ -1,16 +1,18 @@
 """`btcfs publish`: copy the built marts into a new DuckDB file and swap it in as serve.duckdb.
 
 dbt writes build.duckdb and DuckDB lets one process write a file or many read it, never both
-(ARCHITECTURE.md, invariant 6). So the API reads its own file: publish checks the last dbt
-build's gates (the run results `btcfs qa` reads), opens build.duckdb read-only, copies the
-marts and `latest_features` into a fresh file with a metadata table (when it was built, dbt's
-invocation id, the pinned model versions, the gates), fsyncs it and `os.replace`s it over
-serve.duckdb. A reader holding the old file keeps reading the old inode until it reattaches.
+(ARCHITECTURE.md, invariant 6). So the API reads its own file: publish opens build.duckdb
+read-only, checks the gate ledger dbt keeps in it (btcfs.gate_ledger: every gate of every
+copied model passed after the build that last wrote that model), copies the marts and
+`latest_features` into a fresh file with a metadata table (when it was built, dbt's invocation
+id, the pinned model versions, the gates of what is copied), fsyncs it and `os.replace`s it
+over serve.duckdb, all under a lock file so two publishes never interleave. A reader holding
+the old file keeps reading the old inode until it reattaches.
 
 `--from bigquery` publishes the marts a `dbt build --target prod` (or bq_emulator) wrote to
-BigQuery instead: the same gate check on that build's run results (refused when they come from
-another adapter), each mart read with one query into the same kind of local file, the same
-atomic swap. The API keeps serving a local read-only copy either way.
+BigQuery instead: the same check on the ledger in that dataset (refused when the manifest comes
+from another adapter), each mart read with one query into the same kind of local file, the
+same atomic swap. The API keeps serving a local read-only copy either way.
 """
 
 from __future__ import annotations
@@ -26,10 +28,22 @@ from typing import Any, Literal
 
 import click
 import duckdb
+from filelock import FileLock, Timeout
 
 from btcfs import __version__
+from btcfs.gate_ledger import (
+    LEDGER_COLUMNS,
+    LEDGER_TABLE,
+    GateCheck,
+    Graph,
+    LedgerError,
+    LedgerRow,
+    read_graph,
+    rows_from_tuples,
+)
+from btcfs.gate_ledger import check as check_ledger
 from btcfs.settings import DataPaths
-from btcfs.warehouse import PROBLEM_STATUSES, QAError, RunSummary, read_run_results
+from btcfs.warehouse import PROBLEM_STATUSES, RunSummary
 
 SERVE_FILE = "serve.duckdb"
 BUILD_FILE = "build.duckdb"
@@ -51,7 +65,8 @@ METADATA_TABLE = "btcfs_publish"
 MODELS_TABLE = "btcfs_models"
 GATES_TABLE = "btcfs_gates"
 DEFAULT_MODEL = "btcusdt_5m"
-_SHOWN_GATES = 5
+#: How long a publish waits for another one of the same serve file to finish.
+DEFAULT_LOCK_TIMEOUT_S = 300.0
 
 
 class PublishError(Exception):
@@ -86,23 +101,10 @@ def failed_gates(summary: RunSummary) -> list[str]:
     return [gate.name for gate in summary.gates if gate.status in PROBLEM_STATUSES]
 
 
-def check_gates(summary: RunSummary) -> None:
-    """Refuse a run that was not a build or that failed a gate (naming the gates)."""
-    label = f"the last dbt {summary.command or 'run'} (invocation {summary.invocation_id})"
-    if summary.command != "build":
-        raise PublishError(
-            f"refusing to publish: {label} was not `dbt build`, so its gates are unknown"
-        )
-    names = failed_gates(summary)
-    if names:
-        shown = ", ".join(names[:_SHOWN_GATES])
-        more = f" (+{len(names) - _SHOWN_GATES} more)" if len(names) > _SHOWN_GATES else ""
-        raise PublishError(
-            f"refusing to publish: {label} failed {len(names)} gate(s): {shown}{more}"
-        )
-    errored = sum(summary.statuses.get(status, 0) for status in PROBLEM_STATUSES)
-    if errored:
-        raise PublishError(f"refusing to publish: {label} had {errored} failed or errored nodes")
+def check_gates(check: GateCheck) -> None:
+    """Refuse unless the ledger vouches for every copied model (naming the gates that fail)."""
+    if check.problems:
+        raise PublishError("refusing to publish: " + "; ".join(check.problems))
 
 
 def pin_models(registry_root: Path | None = None) -> list[PinnedModel]:
@@ -167,7 +169,9 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
-def _copy_marts(con: duckdb.DuckDBPyConnection, build: Path) -> dict[str, int]:
+def _copy_marts(
+    con: duckdb.DuckDBPyConnection, build: Path, graph: Graph
+) -> tuple[dict[str, int], GateCheck]:
     try:
         con.execute(f"attach {_quoted(build)} as build (read_only)")
     except duckdb.Error as exc:
@@ -186,8 +190,13 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, build: Path) -> dict[str, int]:
     missing = [name for name in REQUIRED_MARTS if name not in present]
     if missing:
         raise PublishError(f"{build} lacks {', '.join(missing)}: run a full `dbt build` first")
+    if LEDGER_TABLE not in present:
+        raise PublishError(_NO_LEDGER.format(where=build))
+    copied = [*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)]
+    records = con.execute(_LEDGER.format(source="build.main." + LEDGER_TABLE)).fetchall()
+    check = _checked(rows_from_tuples(records), graph, copied)
     tables: dict[str, int] = {}
-    for name in (*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)):
+    for name in copied:
         columns = {
             row[0]
             for row in con.execute(
@@ -202,7 +211,20 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, build: Path) -> dict[str, int]:
         count = con.execute(_sql(_COUNT, name=name)).fetchone()
         tables[name] = int(count[0]) if count else 0
     con.execute("detach build")
-    return tables
+    return tables, check
+
+
+_LEDGER = "select " + LEDGER_COLUMNS + " from {source}"  # noqa: S608 - our names only
+_NO_LEDGER = (
+    "refusing to publish: {where} has no gate ledger (" + LEDGER_TABLE + "): run `dbt build` "
+    "(dbt_project.yml's on-run-start/on-run-end hooks keep it)"
+)
+
+
+def _checked(rows: list[LedgerRow], graph: Graph, copied: list[str]) -> GateCheck:
+    check = check_ledger(rows, graph, copied)
+    check_gates(check)
+    return check
 
 
 @dataclass(frozen=True)
@@ -218,13 +240,9 @@ class BigQuerySource:
         return f"bigquery://{self.project}/{self.dataset}"
 
 
-def check_adapter(target_path: Path, adapter: str) -> None:
-    """Refuse run results of a build on another engine (their gates say nothing of these marts)."""
-    try:
-        manifest = json.loads((target_path / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return  # no manifest: the run results alone are all there is to check
-    built_on = (manifest.get("metadata") or {}).get("adapter_type")
+def check_adapter(target_path: Path, graph: Graph, adapter: str) -> None:
+    """Refuse a manifest of another engine's project (its tests need not be these marts')."""
+    built_on = graph.adapter
     if built_on and built_on != adapter:
         raise PublishError(
             f"refusing to publish: the last dbt build in {target_path} ran on {built_on}, not "
@@ -232,7 +250,9 @@ def check_adapter(target_path: Path, adapter: str) -> None:
         )
 
 
-def _copy_bigquery_marts(con: duckdb.DuckDBPyConnection, source: BigQuerySource) -> dict[str, int]:
+def _copy_bigquery_marts(
+    con: duckdb.DuckDBPyConnection, source: BigQuerySource, graph: Graph
+) -> tuple[dict[str, int], GateCheck]:
     try:
         from google.api_core import exceptions
 
@@ -265,8 +285,17 @@ def _copy_bigquery_marts(con: duckdb.DuckDBPyConnection, source: BigQuerySource)
         raise PublishError(
             f"{source.uri} lacks {', '.join(missing)}: run a full `dbt build` on BigQuery first"
         )
+    if LEDGER_TABLE not in present:
+        raise PublishError(_NO_LEDGER.format(where=source.uri))
+    ledger = f"`{source.project}.{source.dataset}.{LEDGER_TABLE}`"
+    try:
+        records = [tuple(row.values()) for row in client.query(_LEDGER.format(source=ledger))]
+    except exceptions.GoogleAPIError as exc:
+        raise PublishError(f"reading {ledger} failed: {_first_line(exc)}") from None
+    copied = [*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)]
+    check = _checked(rows_from_tuples(records), graph, copied)
     tables: dict[str, int] = {}
-    for name in (*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)):
+    for name in copied:
         relation = f"`{source.project}.{source.dataset}.{name}`"
         try:
             arrow = client.query(f"select * from {relation}").to_arrow(  # noqa: S608
@@ -287,7 +316,7 @@ def _copy_bigquery_marts(con: duckdb.DuckDBPyConnection, source: BigQuerySource)
         finally:
             con.unregister("incoming_mart")
         tables[name] = arrow.num_rows
-    return tables
+    return tables, check
 
 
 def _first_line(exc: BaseException) -> str:
@@ -297,7 +326,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _write_metadata(
     con: duckdb.DuckDBPyConnection,
-    summary: RunSummary,
+    check: GateCheck,
+    graph: Graph,
     models: list[PinnedModel],
     tables: dict[str, int],
     published_at: datetime,
@@ -317,16 +347,16 @@ def _write_metadata(
         METADATA_TABLE,
         [[
             published_at,
-            summary.generated_at,
-            summary.invocation_id,
-            summary.command,
-            summary.dbt_version,
+            check.built_at,
+            check.invocation_id,
+            check.command,
+            graph.dbt_version,
             primary.model if primary else None,
             primary.version if primary else None,
             primary.stage if primary else None,
             str(build),
             json.dumps(tables, sort_keys=True),
-            json.dumps(summary.statuses, sort_keys=True),
+            json.dumps(check.statuses, sort_keys=True),
             __version__,
         ]],
     )  # fmt: skip
@@ -348,7 +378,7 @@ def _write_metadata(
     )
     rows: list[list[Any]] = [
         [gate.name, gate.kind, gate.status, gate.failures, gate.model, gate.message]
-        for gate in summary.gates
+        for gate in check.gates
     ]
     _insert(con, GATES_TABLE, rows)
 
@@ -361,8 +391,10 @@ def publish(
     registry_root: Path | None = None,
     primary_model: str = DEFAULT_MODEL,
     bigquery: BigQuerySource | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> PublishResult:
-    """Check the gates, copy the marts to a new file, pin the models, swap it in atomically.
+    """Check the gate ledger, copy the marts to a new file, pin the models, swap it in
+    atomically, all under a lock file next to `serve` (waiting at most `lock_timeout` s).
 
     With `bigquery`, the marts come from that dataset (and `warehouse` is not read).
     """
@@ -370,27 +402,55 @@ def publish(
     build = (warehouse or paths.warehouse / BUILD_FILE).resolve()
     serve = (serve or paths.warehouse / SERVE_FILE).resolve()
     try:
-        summary = read_run_results(target_path)
-    except QAError as exc:
-        raise PublishError(f"refusing to publish: {exc.message}") from exc
-    check_gates(summary)
-    if bigquery is not None:
-        check_adapter(target_path, "bigquery")
-    elif not build.is_file():
+        graph = read_graph(target_path)
+    except LedgerError as exc:
+        raise PublishError(f"refusing to publish: {exc}") from None
+    check_adapter(target_path, graph, "bigquery" if bigquery is not None else "duckdb")
+    if bigquery is None and not build.is_file():
         raise PublishError(f"{build} not found: run `dbt build` first")
     models = pin_models(registry_root)
     serve.parent.mkdir(parents=True, exist_ok=True)
-    temporary = serve.with_name(f".{serve.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    # Check, copy and swap under one lock: two publishes of one file never interleave, so the
+    # file served is always the one the later publish checked.
+    lock = FileLock(serve.with_name(f".{serve.name}.lock"))
+    try:
+        lock.acquire(timeout=lock_timeout)
+    except Timeout:
+        raise PublishError(
+            f"another `btcfs publish` of {serve} has held {lock.lock_file} for over "
+            f"{lock_timeout:g} s: retry when it has finished (or raise --lock-timeout)"
+        ) from None
     published_at = datetime.now(UTC)
+    try:
+        tables, check = _publish_locked(
+            serve, build, bigquery, graph, models, primary_model, published_at
+        )
+    finally:
+        lock.release()
+    built_at = check.built_at.isoformat() if check.built_at else None
+    return PublishResult(serve, published_at, built_at, check.invocation_id, tables, models)
+
+
+def _publish_locked(
+    serve: Path,
+    build: Path,
+    bigquery: BigQuerySource | None,
+    graph: Graph,
+    models: list[PinnedModel],
+    primary_model: str,
+    published_at: datetime,
+) -> tuple[dict[str, int], GateCheck]:
+    temporary = serve.with_name(f".{serve.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         con = duckdb.connect(str(temporary))
         try:
+            con.execute("set TimeZone = 'UTC'")
             if bigquery is not None:
-                tables = _copy_bigquery_marts(con, bigquery)
+                tables, check = _copy_bigquery_marts(con, bigquery, graph)
             else:
-                tables = _copy_marts(con, build)
+                tables, check = _copy_marts(con, build, graph)
             origin = bigquery.uri if bigquery is not None else build
-            _write_metadata(con, summary, models, tables, published_at, origin, primary_model)
+            _write_metadata(con, check, graph, models, tables, published_at, origin, primary_model)
             con.execute("checkpoint")
         finally:
             con.close()
@@ -401,9 +461,7 @@ def publish(
     finally:
         temporary.unlink(missing_ok=True)
         temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
-    return PublishResult(
-        serve, published_at, summary.generated_at, summary.invocation_id, tables, models
-    )
+    return tables, check
 
 
 @click.command("publish")
@@ -412,7 +470,7 @@ def publish(
     type=click.Path(file_okay=False, path_type=Path),
     default=lambda: os.environ.get("DBT_TARGET_PATH", "target"),
     show_default="$DBT_TARGET_PATH or target",
-    help="dbt's target folder holding the last build's run_results.json.",
+    help="dbt's target folder holding manifest.json (which tests guard which model).",
 )
 @click.option(
     "--warehouse",
@@ -452,6 +510,14 @@ def publish(
     envvar="BTCFS_BQ_API_ENDPOINT",
     help="BigQuery API endpoint of an emulator (anonymous) [$BTCFS_BQ_API_ENDPOINT].",
 )
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    envvar="BTCFS_PUBLISH_LOCK_TIMEOUT_S",
+    default=DEFAULT_LOCK_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for another publish of the same file [$BTCFS_PUBLISH_LOCK_TIMEOUT_S].",
+)
 def publish_command(
     target_path: Path,
     warehouse: Path | None,
@@ -461,16 +527,21 @@ def publish_command(
     bq_project: str | None,
     bq_dataset: str,
     bq_endpoint: str | None,
+    lock_timeout: float,
 ) -> None:
-    """Publish the last dbt build to the API: copy the marts, then swap serve.duckdb atomically.
+    """Publish the built marts to the API: copy them, then swap serve.duckdb atomically.
 
-    Refuses (exit 1) when the last `dbt build` failed a gate. Otherwise copies the marts and
-    latest_features into a new DuckDB file with a metadata table (built_at, dbt invocation
-    id, pinned model versions, gate results), fsyncs it and replaces serve.duckdb in one
-    rename: a running API reattaches on its next request.
+    Refuses (exit 1) unless the gate ledger dbt keeps in the warehouse shows, for every mart
+    it copies, a finished build and, after it, a passing (or warning) result of every data
+    test of that mart, and no failed test upstream since: however dbt was run or selected.
+    Otherwise copies the marts and latest_features into a new DuckDB file with a metadata
+    table (built_at, dbt invocation id, pinned model versions, the gates of what is copied),
+    fsyncs it and replaces serve.duckdb in one rename: a running API reattaches on its next
+    request. Two publishes of one file wait for each other (a lock file beside it).
 
-    With --from bigquery the marts come from BigQuery (the dataset `dbt build --target prod`
-    wrote; --target-path must hold that build's run results), still into a local serve.duckdb.
+    With --from bigquery the marts and the ledger come from BigQuery (the dataset `dbt build
+    --target prod` wrote; --target-path must hold that project's manifest), still into a
+    local serve.duckdb.
 
     \b
     Example: dbt build && btcfs publish
@@ -488,6 +559,7 @@ def publish_command(
             serve=serve,
             primary_model=primary_model,
             bigquery=bigquery,
+            lock_timeout=lock_timeout,
         )
     except PublishError as exc:
         raise click.ClickException(str(exc)) from None

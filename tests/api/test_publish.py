@@ -57,8 +57,13 @@ def test_refuses_a_build_with_a_failing_gate_naming_it(data_dir: Path) -> None:
 def test_refuses_without_run_results_or_after_another_command(data_dir: Path) -> None:
     with pytest.raises(PublishError, match="run `dbt build` first"):
         publish(target_path=data_dir / "target")
+    # A compile records nothing in the warehouse, which has no gate ledger yet.
     write_run_results(data_dir / "target", command="compile")
-    with pytest.raises(PublishError, match="was not `dbt build`"):
+    with pytest.raises(PublishError, match="has no gate ledger"):
+        publish(target_path=data_dir / "target")
+    # `dbt run` builds the marts and runs no gate on them.
+    write_run_results(data_dir / "target", command="run")
+    with pytest.raises(PublishError, match="have not run since their model was last built"):
         publish(target_path=data_dir / "target")
     assert not (data_dir / "warehouse" / "serve.duckdb").exists()
 
@@ -69,7 +74,8 @@ def test_refuses_a_warehouse_missing_a_mart(data_dir: Path) -> None:
     with pytest.raises(PublishError, match="lacks latest_features"):
         publish(target_path=data_dir / "target")
     assert not (data_dir / "warehouse" / "serve.duckdb").exists()
-    assert [p.name for p in (data_dir / "warehouse").iterdir()] == ["build.duckdb"]
+    left = [p.name for p in (data_dir / "warehouse").iterdir() if p.name != ".serve.duckdb.lock"]
+    assert left == ["build.duckdb"]
 
 
 def test_replacement_is_atomic_and_old_readers_keep_their_snapshot(data_dir: Path) -> None:
@@ -88,8 +94,10 @@ def test_replacement_is_atomic_and_old_readers_keep_their_snapshot(data_dir: Pat
     row = reader.execute("select close from serve.bars_5m").fetchone()
     assert row is not None and float(row[0]) == 100.0
     reader.close()
-    # Nothing but the two files is left behind (no temporary file, no WAL).
-    assert sorted(p.name for p in serve.parent.iterdir()) == ["build.duckdb", "serve.duckdb"]
+    # Nothing but the two files is left behind (no temporary file, no WAL); the publish lock
+    # file stays, as removing it would race a publish waiting on it.
+    left = sorted(p.name for p in serve.parent.iterdir() if p.name != ".serve.duckdb.lock")
+    assert left == ["build.duckdb", "serve.duckdb"]
 
 
 def test_metadata_records_build_invocation_and_models(data_dir: Path) -> None:
