@@ -1,8 +1,9 @@
 """Pipeline jobs: their rows in the SQLite state database, the worker processes that run
 them, and the check that no job whose worker died is left "running".
 
-A job is a row (state queued -> running -> succeeded | failed, the step in progress, per-step
-timings, the result, the failed gate) and a log file under `<state>/jobs/`. The API inserts
+A job is a row (state queued -> running -> succeeded | failed | cancelled, the step in
+progress, per-step timings, the result, the failed gate) and a log file under `<state>/jobs/`;
+finished ones past the retention bounds are deleted when a job starts. The API inserts
 the row and starts `python -m api.worker <id>` in a session of its own, so the run survives
 the API; the worker runs the steps as CLI subprocesses and writes the row as it goes. One job
 runs at a time: a partial unique index admits a single queued-or-running row, so two requests
@@ -11,7 +12,9 @@ racing for it cannot both win (the loser gets the running job in a `JobConflict`
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -30,6 +33,8 @@ import psutil
 
 from api.settings import ApiSettings
 from ingest._redact import redact, register_secrets
+
+logger = logging.getLogger("api.jobs")
 
 #: The project folder (dbt_project.yml, config/): where workers and their steps run.
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,13 +59,13 @@ _MAX_LINE = 2_000
 _SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
 _MIN_SECRET = 8
 
-_SCHEMA = """
-create table if not exists jobs (
+_TABLE = """
+create table if not exists {name} (
     id integer primary key autoincrement,
     lane text not null default 'pipeline',
     pipeline text not null,
     params text not null,
-    state text not null check (state in ('queued', 'running', 'succeeded', 'failed')),
+    state text not null check (state in ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
     step text,
     steps text not null,
     created_at text not null,
@@ -71,12 +76,16 @@ create table if not exists jobs (
     exit_code integer,
     error text,
     failed_gate text,
-    result text not null default '{}',
-    log_path text not null
+    result text not null default '{{}}',
+    log_path text not null,
+    cancel_requested_at text
 );
+"""
+_INDEX = """
 create unique index if not exists jobs_one_active_per_lane
     on jobs (lane) where state in ('queued', 'running');
 """
+_SCHEMA = _TABLE.format(name="jobs") + _INDEX
 
 
 def now() -> datetime:
@@ -111,10 +120,19 @@ class Job:
     failed_gate: dict[str, Any] | None
     result: dict[str, Any]
     log_path: Path
+    cancel_requested_at: datetime | None = None
 
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+
+class JobFinished(Exception):
+    """The job already ended: there is nothing to cancel."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"job {job.id} ({job.pipeline}) already {job.state}")
+        self.job = job
 
 
 class JobConflict(Exception):
@@ -147,7 +165,39 @@ def _job(row: sqlite3.Row) -> Job:
         failed_gate=json.loads(row["failed_gate"]) if row["failed_gate"] else None,
         result=json.loads(row["result"]),
         log_path=Path(row["log_path"]),
+        cancel_requested_at=_time(row["cancel_requested_at"]),
     )
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Rebuild a `jobs` table made before `cancelled` existed (SQLite cannot alter a CHECK
+    constraint): same rows and ids, and the id sequence carries on where it was, so a
+    deleted job's id (and its log's name) is never handed out again."""
+    con.execute("begin immediate")
+    try:
+        found = con.execute(
+            "select sql from sqlite_master where type = 'table' and name = 'jobs'"
+        ).fetchone()
+        if found is None or "'cancelled'" in found[0]:
+            con.execute("commit")
+            return
+        old = [row[1] for row in con.execute("pragma table_info(jobs)")]
+        con.execute(_TABLE.format(name="jobs_migrated"))
+        new = {row[1] for row in con.execute("pragma table_info(jobs_migrated)")}
+        columns = ", ".join(name for name in old if name in new)
+        sequence = con.execute("select seq from sqlite_sequence where name = 'jobs'").fetchone()
+        con.execute(f"insert into jobs_migrated ({columns}) select {columns} from jobs")  # noqa: S608 (names from the schema)
+        con.execute("drop table jobs")
+        con.execute("alter table jobs_migrated rename to jobs")
+        if sequence is not None:
+            con.execute(
+                "update sqlite_sequence set seq = max(seq, ?) where name = 'jobs'", (sequence[0],)
+            )
+        con.execute(_INDEX)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 class JobStore:
@@ -166,10 +216,12 @@ class JobStore:
             with self._ready:
                 if not self._initialised:
                     self.log_dir.mkdir(parents=True, exist_ok=True)
-                    with closing(sqlite3.connect(self.path, timeout=30)) as con:
+                    with closing(
+                        sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                    ) as con:
                         con.execute("pragma journal_mode = wal")
+                        _migrate(con)
                         con.executescript(_SCHEMA)
-                        con.commit()
                     self._initialised = True
         with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as con:
             con.row_factory = sqlite3.Row
@@ -276,6 +328,67 @@ class JobStore:
             ).rowcount
         return bool(updated)
 
+    def request_cancel(self, job_id: int) -> Job | None:
+        """Cancel a job in one transaction: a queued one ends `cancelled` here (its worker, if
+        it was launched, then finds it not queued and exits); a running one is marked, for
+        its worker to end it `cancelled` once signalled. None for an unknown id; a finished
+        job is returned as it was."""
+        at = now().isoformat()
+        with self._connect(immediate=True) as con:
+            con.execute(
+                "update jobs set state = 'cancelled', finished_at = ?, cancel_requested_at = ?,"
+                " error = 'cancelled on request before it started'"
+                " where id = ? and state = 'queued'",
+                (at, at, job_id),
+            )
+            con.execute(
+                "update jobs set cancel_requested_at = coalesce(cancel_requested_at, ?)"
+                " where id = ? and state = 'running'",
+                (at, job_id),
+            )
+            row = con.execute("select * from jobs where id = ?", (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def prune(self, keep: int, max_bytes: int) -> list[int]:
+        """Delete the finished jobs older than the newest `keep` whose logs fit in `max_bytes`
+        together (rows and logs; an active job is never touched), and logs left without a
+        row. The ids deleted."""
+        with self._connect(immediate=True) as con:
+            finished = con.execute(
+                "select id from jobs where state not in ('queued', 'running') order by id desc"
+            ).fetchall()
+            kept, used, cutoff = 0, 0, None
+            for (job_id,) in finished:
+                size = self._log_size(job_id)
+                if kept >= keep or used + size > max_bytes:
+                    cutoff = job_id
+                    break
+                kept, used = kept + 1, used + size
+            doomed: list[int] = []
+            if cutoff is not None:
+                doomed = [
+                    row[0]
+                    for row in con.execute(
+                        "delete from jobs where id <= ? and state not in ('queued', 'running')"
+                        " returning id",
+                        (cutoff,),
+                    ).fetchall()
+                ]
+            remaining = {row[0] for row in con.execute("select id from jobs")}
+        # A log is named for its job's id (never reused: autoincrement), so one whose row is
+        # gone belongs to no job; the row is inserted before its log is opened.
+        for path in self.log_dir.glob("*.log"):
+            if path.stem.isdigit() and int(path.stem) not in remaining:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        return sorted(doomed)
+
+    def _log_size(self, job_id: int) -> int:
+        try:
+            return (self.log_dir / f"{job_id}.log").stat().st_size
+        except OSError:
+            return 0
+
 
 def log_tail(path: Path, lines: int) -> list[str]:
     """The last `lines` lines of a job's log, each redacted and cut to a sane length."""
@@ -303,6 +416,22 @@ def _exit_reason(pid: int, code: int) -> str:
     return f"the worker (pid {pid}) exited with code {code} before it finished"
 
 
+def _terminate(job: Job) -> bool:
+    """SIGTERM to the job's worker, if it is still that process (False when it is gone)."""
+    if job.pid is None:
+        return False
+    try:
+        process = psutil.Process(job.pid)
+        if job.pid_started_at and abs(process.create_time() - job.pid_started_at) > 1:
+            return False  # the pid now belongs to another process
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        process.send_signal(signal.SIGTERM)
+    except psutil.NoSuchProcess:
+        return False
+    return True
+
+
 class JobRunner:
     """Starts workers and notices dead ones (on every read, and at API start-up)."""
 
@@ -318,16 +447,36 @@ class JobRunner:
             "BTCFS_STATE_DB": str(settings.state_db),
             "BTCFS_SERVE_DB": str(settings.serve_db),
             "DBT_TARGET_PATH": str(settings.target_path),
+            "BTCFS_API_ALLOW_BASE_URL": "1" if settings.allow_base_url else "0",
+            "BTCFS_JOB_STEP_TIMEOUT_S": ",".join(
+                f"{step}={seconds!r}" for step, seconds in settings.job_step_timeouts_s.items()
+            ),
+            "BTCFS_JOB_KILL_GRACE_S": repr(settings.job_kill_grace_s),
         }
         env.pop("BTCFS_ADMIN_TOKEN", None)
         register_environment_secrets(base)
         register_secrets([settings.admin_token])
-        return cls(JobStore(settings.state_db), env, settings.data_dir)
+        return cls(JobStore(settings.state_db), env, settings.data_dir,
+                   allow_base_url=settings.allow_base_url,
+                   retain=(settings.job_retain_count, settings.job_retain_bytes))  # fmt: skip
 
-    def __init__(self, store: JobStore, worker_env: dict[str, str], data_dir: Path) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        worker_env: dict[str, str],
+        data_dir: Path,
+        *,
+        allow_base_url: bool = False,
+        retain: tuple[int, int] = (200, 200 * 1024 * 1024),
+    ) -> None:
         self.store = store
         self.worker_env = worker_env
         self.data_dir = data_dir
+        #: Whether ingest jobs may name a (loopback) vendor host: BTCFS_API_ALLOW_BASE_URL.
+        self.allow_base_url = allow_base_url
+        #: Finished jobs kept when a job starts: at most this many, their logs at most this
+        #: many bytes (BTCFS_JOB_RETAIN_COUNT, BTCFS_JOB_RETAIN_BYTES).
+        self.retain = retain
         #: Workers this process started: polled for their exit code (and reaped).
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
@@ -358,7 +507,40 @@ class JobRunner:
         except psutil.Error:
             started = time.time()
         self.store.set_pid(job.id, process.pid, started)
+        try:
+            deleted = self.store.prune(*self.retain)
+        except (OSError, sqlite3.Error) as exc:  # housekeeping: the job is started regardless
+            logger.warning("pruning finished jobs failed: %s", exc)
+        else:
+            if deleted:
+                logger.info("deleted %d finished jobs past retention (ids %s..%s)",
+                            len(deleted), deleted[0], deleted[-1])  # fmt: skip
         return self.store.get(job.id) or job
+
+    def cancel(self, job_id: int) -> Job | None:
+        """Cancel a job: a queued one at once (returned `cancelled`), a running one by
+        SIGTERM to its worker, which stops its step and ends the job `cancelled` (returned
+        still `running`, with `cancel_requested_at`). None for an unknown id, `JobFinished`
+        for a job that already ended."""
+        self.reconcile()
+        job = self.store.get(job_id)
+        if job is None:
+            return None
+        if not job.is_active:
+            raise JobFinished(job)
+        job = self.store.request_cancel(job_id)
+        if job is not None and job.state in ("succeeded", "failed"):
+            raise JobFinished(job)  # it ended on its own in between
+        if job is None or job.state == "cancelled":
+            return job
+        if not _terminate(job):
+            self.store.finish(
+                job.id,
+                "cancelled",
+                error=f"cancelled on request: the worker (pid {job.pid}) was already gone",
+            )
+            return self.store.get(job.id)
+        return job
 
     def workers(self) -> list[int]:
         """Pids of the workers this process started that are still running (the others
@@ -385,7 +567,10 @@ class JobRunner:
             reason: str | None = _exit_reason(pid, code)
         else:
             reason, code = self._gone(job), None
-        if reason is not None:
+        if reason is not None and job.cancel_requested_at is not None:
+            self.store.finish(job.id, "cancelled", error=f"cancelled on request; {reason}",
+                              exit_code=code)  # fmt: skip
+        elif reason is not None:
             self.store.finish(job.id, "failed", error=reason, exit_code=code)
 
     def _gone(self, job: Job) -> str | None:

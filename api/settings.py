@@ -22,6 +22,53 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={raw!r} is not a boolean (1/0, true/false)")
+
+
+#: A job step's time limit when BTCFS_JOB_STEP_TIMEOUT_S does not set it: generous bounds on
+#: the step's commands (a years-long backfill, a full refresh), there to end a hung one.
+STEP_TIMEOUTS_S: dict[str, float] = {
+    "ingest": 6 * 3600.0,
+    "build": 2 * 3600.0,
+    "qa": 1800.0,
+    "train": 2 * 3600.0,
+    "promote": 600.0,
+    "publish": 1800.0,
+}
+
+
+def _step_timeouts(env: Mapping[str, str], name: str) -> dict[str, float]:
+    """`3600` (every step) or `ingest=7200,build=900` (those steps, the rest default)."""
+    raw = (env.get(name) or "").strip()
+    limits = dict(STEP_TIMEOUTS_S)
+    if not raw:
+        return limits
+    pairs = [item.partition("=") for item in raw.split(",")]
+    if len(pairs) == 1 and not pairs[0][1]:
+        pairs = [(step, "=", pairs[0][0]) for step in limits]
+    for step, separator, value in pairs:
+        step = step.strip()
+        if not separator or step not in limits:
+            raise ValueError(
+                f"{name}={raw!r}: expected seconds or step=seconds pairs, steps "
+                + ", ".join(limits)
+            )
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if not seconds > 0:
+            raise ValueError(f"{name}={raw!r}: a limit must be a number of seconds > 0")
+        limits[step] = seconds
+    return limits
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     """Where the API reads and keeps its data, and its limits.
@@ -37,6 +84,21 @@ class ApiSettings:
     BTCFS_API_MAX_BODY               request body limit in bytes [1048576]
     BTCFS_API_WATCH_S                how often the stream looks for a new publish [1.0]
     BTCFS_API_KEEPALIVE_S            SSE keep-alive comment interval [15]
+    BTCFS_JOB_STEP_TIMEOUT_S         a job step's time limit in seconds: one number for every
+                                     step, or `ingest=7200,build=900` for some [ingest 21600,
+                                     build 7200, qa 1800, train 7200, promote 600, publish
+                                     1800]; past it the step's command gets SIGTERM, then
+                                     SIGKILL after the grace, and the job fails naming both
+    BTCFS_JOB_KILL_GRACE_S           SIGTERM -> SIGKILL grace of a timed-out or cancelled
+                                     step's command [10]
+    BTCFS_JOB_RETAIN_COUNT           finished jobs kept (rows and logs) [200]
+    BTCFS_JOB_RETAIN_BYTES           bytes of finished jobs' logs kept [209715200 = 200 MiB];
+                                     older finished jobs beyond either bound are deleted, row
+                                     and log, when a job starts (an active one never is)
+    BTCFS_API_ALLOW_BASE_URL         1: ingest jobs may set `base_url` / `archive` to a
+                                     loopback host (127.0.0.0/8, ::1, localhost: the replay
+                                     server); the job's vendor keys are then replaced by a
+                                     placeholder, never sent there [off: both refused]
     """
 
     data_dir: Path
@@ -53,6 +115,13 @@ class ApiSettings:
     watch_interval_s: float = 1.0
     keepalive_s: float = 15.0
     primary_model: str = "btcusdt_5m"
+    job_step_timeouts_s: dict[str, float] = field(
+        default_factory=lambda: dict(STEP_TIMEOUTS_S), compare=False
+    )
+    job_kill_grace_s: float = 10.0
+    job_retain_count: int = 200
+    job_retain_bytes: int = 200 * 1024 * 1024
+    allow_base_url: bool = False
     #: The environment pipeline workers start with (the one the settings were read from,
     #: less the admin token): a job runs where this API reads and writes.
     worker_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -74,5 +143,10 @@ class ApiSettings:
             watch_interval_s=_float(env, "BTCFS_API_WATCH_S", 1.0),
             keepalive_s=_float(env, "BTCFS_API_KEEPALIVE_S", 15.0),
             primary_model=env.get("BTCFS_MODEL") or "btcusdt_5m",
+            job_step_timeouts_s=_step_timeouts(env, "BTCFS_JOB_STEP_TIMEOUT_S"),
+            job_kill_grace_s=_float(env, "BTCFS_JOB_KILL_GRACE_S", 10.0),
+            job_retain_count=_int(env, "BTCFS_JOB_RETAIN_COUNT", 200),
+            job_retain_bytes=_int(env, "BTCFS_JOB_RETAIN_BYTES", 200 * 1024 * 1024),
+            allow_base_url=_flag(env, "BTCFS_API_ALLOW_BASE_URL"),
             worker_env={k: v for k, v in env.items() if k != "BTCFS_ADMIN_TOKEN"},
         )

@@ -16,11 +16,14 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +49,8 @@ from ingest._redact import redact
 BIN = Path(sys.executable).parent
 _PR_SET_PDEATHSIG = 1
 _MAX_GATES_SHOWN = 5
+#: How often the watchdog looks at a running command's deadline and the job's cancel flag.
+_WATCH_S = 0.2
 
 
 class StepFailed(Exception):
@@ -60,6 +65,10 @@ class GateFailed(StepFailed):
     def __init__(self, kind: str, names: list[str], message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.gate = {"kind": kind, "names": names, "message": message}
+
+
+class StepTimedOut(StepFailed):
+    """A step's command ran past the step's time limit and was stopped."""
 
 
 class Cancelled(Exception):
@@ -95,16 +104,67 @@ class Run:
     result: dict[str, Any] = field(default_factory=dict)
     child: subprocess.Popen[str] | None = None
     cancelled: str | None = None
+    #: The step in progress, its time limit and when it runs out (time.monotonic()).
+    step: str | None = None
+    limit_s: float | None = None
+    deadline: float | None = None
+    timed_out: str | None = None
+    _log_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def log(self, line: str) -> None:
-        self.log_file.write(redact(line.rstrip("\n")) + "\n")
-        self.log_file.flush()
+        with self._log_lock:  # the watchdog writes too
+            self.log_file.write(redact(line.rstrip("\n")) + "\n")
+            self.log_file.flush()
 
     def save(self, **columns: Any) -> None:
         self.store.update(self.job.id, steps=self.steps, result=self.result, **columns)
 
+    def cancel_requested(self) -> bool:
+        """Whether the API asked for this job to stop (DELETE /v1/jobs/{id}), as opposed to
+        a SIGTERM from elsewhere (a shutdown), which fails the job."""
+        job = self.store.get(self.job.id)
+        return job is not None and job.cancel_requested_at is not None
+
+    def begin(self, step: str) -> None:
+        """Start the clock of a step (BTCFS_JOB_STEP_TIMEOUT_S)."""
+        self.step, self.timed_out = step, None
+        self.limit_s = self.settings.job_step_timeouts_s.get(step)
+        self.deadline = None if self.limit_s is None else time.monotonic() + self.limit_s
+
+    def _timeout_message(self) -> str:
+        return (
+            f"step {self.step} timed out: still running after its limit of {self.limit_s:g} s "
+            "(BTCFS_JOB_STEP_TIMEOUT_S), its command was stopped"
+        )
+
+    def _watch(self, child: subprocess.Popen[str], done: threading.Event) -> None:
+        """Stop the command once the step runs out of time or the job is cancelled:
+        SIGTERM, then SIGKILL when it is still there after the grace."""
+        stopped_at: float | None = None
+        while not done.wait(_WATCH_S):
+            moment = time.monotonic()
+            if stopped_at is None:
+                expired = self.deadline is not None and moment >= self.deadline
+                if expired and not self.cancelled:
+                    self.timed_out = self._timeout_message()
+                if expired or self.cancelled:
+                    self.log(f"== stopping {shlex.quote(str(child.args[0]))} (pid {child.pid}):"
+                             f" {self.timed_out or self.cancelled}")  # fmt: skip
+                    child.terminate()
+                    stopped_at = moment
+            elif moment - stopped_at >= self.settings.job_kill_grace_s:
+                grace = self.settings.job_kill_grace_s
+                self.log(f"== pid {child.pid} still running {grace:g} s after SIGTERM: SIGKILL")
+                child.kill()
+                return
+
     def command(self, *argv: str) -> tuple[int, list[str]]:
-        """Run one CLI command, its output streamed to the log; (exit code, last lines)."""
+        """Run one CLI command, its output streamed to the log; (exit code, last lines).
+        `Cancelled` when the job was cancelled, `StepTimedOut` past the step's limit."""
+        if self.cancelled:
+            raise Cancelled(self.cancelled)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise StepTimedOut(self._timeout_message())
         self.log("$ " + shlex.join(argv))
         tail: list[str] = []
         self.child = subprocess.Popen(
@@ -120,13 +180,25 @@ class Run:
             preexec_fn=_die_with_parent,  # safe: the worker runs steps from one thread
         )
         assert self.child.stdout is not None
-        for line in self.child.stdout:
-            self.log(line)
-            tail = [*tail[-19:], redact(line.rstrip())]
-        code = self.child.wait()
-        self.child = None
+        # (the watchdog is the only other thread, and it is joined before the next Popen:
+        # preexec_fn stays safe)
+        done = threading.Event()
+        watchdog = threading.Thread(target=self._watch, args=(self.child, done), daemon=True)
+        watchdog.start()
+        try:
+            for line in self.child.stdout:
+                self.log(line)
+                tail = [*tail[-19:], redact(line.rstrip())]
+            code = self.child.wait()
+        finally:
+            done.set()
+            watchdog.join()
+            self.child.stdout.close()
+            self.child = None
         if self.cancelled:
             raise Cancelled(self.cancelled)
+        if self.timed_out:
+            raise StepTimedOut(self.timed_out, exit_code=code)
         return code, tail
 
 
@@ -147,15 +219,48 @@ def _manifests(lake: Path) -> dict[str, tuple[str, int, int]]:
     return found
 
 
+#: What each vendor key becomes in an ingest step pointed at a host the request named (the
+#: replay server takes any key); not a secret, so it is never worth redacting.
+PLACEHOLDER_KEY = "btcfs-replay-placeholder"
+_CREDENTIAL_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+def _keyless(env: dict[str, str]) -> dict[str, str]:
+    """The environment less every credential: vendor keys set become the placeholder (so a
+    vendor still runs against the replay server), any other credential-like name goes."""
+    from ingest.vendors import VENDORS
+
+    vendor_keys = {spec.env_key for spec in VENDORS.values()}
+    kept = {name: value for name, value in env.items() if not _CREDENTIAL_NAME.search(name)}
+    kept.update({name: PLACEHOLDER_KEY for name in vendor_keys if env.get(name, "").strip()})
+    return kept
+
+
 def ingest(run: Run, params: IngestParams) -> None:
+    from ingest.config import is_loopback_url
+
     lake = run.settings.data_dir / "lake"
+    chosen = [url for url in (params.base_url, params.archive) if url and url != "none"]
+    for url in chosen:
+        # The API refused these already; a job row written some other way stops here.
+        if not (run.settings.allow_base_url and is_loopback_url(url)):
+            raise StepFailed(
+                f"refusing to ingest from {redact(url)[:100]!r}: a job may name only a "
+                "loopback host, and only with BTCFS_API_ALLOW_BASE_URL on"
+            )
     before = _manifests(lake)
-    code, tail = run.command(
-        _exe("btcfs"), "ingest", "all",
-        *_option("--config", params.config),
-        *_option("--base-url", params.base_url),
-        *_option("--archive", params.archive),
-    )  # fmt: skip
+    env = run.env
+    if params.base_url is not None:
+        run.env = _keyless(env)
+    try:
+        code, tail = run.command(
+            _exe("btcfs"), "ingest", "all",
+            *_option("--config", params.config),
+            *_option("--base-url", params.base_url),
+            *_option("--archive", params.archive),
+        )  # fmt: skip
+    finally:
+        run.env = env
     after = _manifests(lake)
     changed = [part for part, manifest in after.items() if before.get(part) != manifest]
     datasets: dict[str, dict[str, int]] = {}
@@ -206,7 +311,7 @@ def build(run: Run, params: BuildParams) -> None:
     (run.settings.data_dir / "warehouse").mkdir(parents=True, exist_ok=True)
     code, tail = run.command(
         _exe("dbt"), "build",
-        *_option("--vars", json.dumps(params.vars) if params.vars else None),
+        *_option("--vars", params.vars.dbt_vars()),
         *([] if params.unit_tests else ["--exclude-resource-type=unit_test"]),
         *(["--full-refresh"] if params.full_refresh else []),
     )  # fmt: skip
@@ -416,11 +521,15 @@ def execute(run: Run) -> None:
         entry.update(state="running", started_at=started.isoformat())
         run.save(step=name)
         run.log(f"== step {name}")
+        run.begin(name)
         try:
+            if run.cancelled:  # signalled between two steps
+                raise Cancelled(run.cancelled)
             outcome = action()
         except BaseException as exc:
+            cancelled = isinstance(exc, Cancelled) and run.cancel_requested()
             entry.update(
-                state="failed",
+                state="cancelled" if cancelled else "failed",
                 finished_at=now().isoformat(),
                 seconds=round((now() - started).total_seconds(), 3),
                 exit_code=getattr(exc, "exit_code", None),
@@ -467,10 +576,18 @@ def main(argv: list[str] | None = None) -> int:
             store.finish(job.id, "failed", error=str(exc), exit_code=exc.exit_code,
                          failed_gate=exc.gate)  # fmt: skip
             return 1
-        except (StepFailed, Cancelled) as exc:
+        except Cancelled as exc:
+            if not run.cancel_requested():
+                run.log(f"== job {job.id} failed: {exc}")
+                store.finish(job.id, "failed", error=redact(exc))
+                return 1
+            message = f"cancelled on request (DELETE /v1/jobs/{job.id}) during step {run.step}"
+            run.log(f"== job {job.id} cancelled: {message}")
+            store.finish(job.id, "cancelled", error=message)
+            return 1
+        except StepFailed as exc:
             run.log(f"== job {job.id} failed: {exc}")
-            store.finish(job.id, "failed", error=redact(exc),
-                         exit_code=getattr(exc, "exit_code", None))  # fmt: skip
+            store.finish(job.id, "failed", error=redact(exc), exit_code=exc.exit_code)
             return 1
         except Exception as exc:
             run.log(traceback.format_exc())

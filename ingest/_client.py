@@ -444,7 +444,7 @@ class HttpClient:
                 if not is_sensitive_header(name) and not secret(value)
             ]
         )
-        query = [
+        query: list[tuple[str, str | int | float | bool | None]] = [
             (name, value)
             for name, value in request.url.params.multi_items()
             if not is_sensitive_param(name) and not secret(value)

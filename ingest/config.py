@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
 
 from ingest.binance.endpoints import ARCHIVE_BASE_URL, FUTURES_BASE_URL, SPOT_BASE_URL
@@ -34,6 +37,34 @@ class Endpoints:
         futures = base_url or os.environ.get("BINANCE_FUTURES_BASE_URL") or FUTURES_BASE_URL
         chosen = archive or os.environ.get("BINANCE_ARCHIVE_URL") or base_url or ARCHIVE_BASE_URL
         return cls(spot.rstrip("/"), futures.rstrip("/"), None if chosen == "none" else chosen)
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for an http(s) URL whose host is this machine (127.0.0.0/8, ::1, `localhost`):
+    the only hosts the API lets a caller point ingest at (the replay server)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        parsed = httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return False
+    # Both parsers must see the same host (the client that connects is httpx), with no
+    # userinfo to hide a second host behind.
+    if (
+        parts.scheme not in ("http", "https")
+        or not host
+        or parsed.host.lower() != host
+        or parts.username is not None
+        or parsed.userinfo
+    ):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ Layout: ``<lake>/<vendor>/<table>/symbol=S/[interval=I/]date=YYYY-MM-DD/`` holdi
 A replace never exposes a partial file: the Parquet file is written to a hidden temporary
 name, fsynced and renamed over the old one; `_SUCCESS` is removed first and written last, so a
 partition without `_SUCCESS` is known to be unfinished and the next run rewrites it.
+Two ingests can meet on a partition (a scheduled run and an API job): a rewrite holds
+``<lake>/_locks/<partition path>.lock`` from reading the old MANIFEST to writing `_SUCCESS`.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
+from filelock import lock_descriptor
 
+from btcfs.locks import exclusive
 from ingest.errors import IngestError
 from ingest.schemas import DATASETS, QUARANTINE, Dataset
 
 PART_FILE = "part-0.parquet"
 MANIFEST_FILE = "MANIFEST.json"
 SUCCESS_FILE = "_SUCCESS"
+LOCKS_DIR = "_locks"  # beside `_quarantine`: outside every dataset's partition glob
 MANIFEST_VERSION = 1
 _PROVENANCE_COLUMNS = ("ingested_at",)
 
@@ -136,21 +141,56 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _sweep_dead_temporaries(path: Path) -> None:
+    """Remove temporary files of `path` that killed writers left, and only those.
+
+    A live writer holds a lock on its temporary until it has renamed it (the kernel drops
+    the lock when the writer dies), so a temporary this sweep can lock has no writer left;
+    one it cannot lock is another process's write in progress (raw pages, for one, are not
+    under a partition lock).
+    """
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            fd = os.open(stale, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # renamed into place or swept meanwhile
+        try:
+            if lock_descriptor(fd, blocking=False):
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+        finally:
+            os.close(fd)
+
+
+def _new_temporary(path: Path) -> tuple[Path, int]:
+    """A hidden temporary beside `path`, created and locked by this writer."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            # A sweep can lock and unlink it in the instant between its creation and our lock.
+            if lock_descriptor(fd, blocking=False) and os.fstat(fd).st_nlink:
+                return tmp, fd
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+    raise IngestError(f"could not create a temporary file beside {path}")
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write a file so that readers see the old bytes or the new bytes, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Temporary files of this path left by a killed writer: each path has one writer at a time
-    # (one per partition), so any that exist now are dead.
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    _sweep_dead_temporaries(path)
+    tmp, fd = _new_temporary(path)
     try:
-        with tmp.open("wb") as handle:
+        # Closing the file releases its lock: only once it is renamed into place.
+        with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        tmp.replace(path)
+            tmp.replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -167,6 +207,20 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def partition_lock_file(lake_root: Path, folder: Path) -> Path:
+    relative = folder.relative_to(lake_root)
+    return lake_root / LOCKS_DIR / relative.parent / f"{relative.name}.lock"
+
+
+def partition_lock(lake_root: Path, folder: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold the partition in `folder` against every other writer of it: a rewrite, a repair."""
+    return exclusive(
+        partition_lock_file(lake_root, folder),
+        f"rewrite {folder.relative_to(lake_root)}",
+        error=IngestError,
+    )
+
+
 class Lake:
     """A lake rooted at a folder; all writes go through `write_partition`."""
 
@@ -175,6 +229,14 @@ class Lake:
 
     def partition_dir(self, key: PartitionKey) -> Path:
         return self.root / key.relative_dir()
+
+    def lock_file(self, key: PartitionKey) -> Path:
+        """The lock a rewrite of this partition (and its quarantine) holds."""
+        return partition_lock_file(self.root, self.partition_dir(key))
+
+    def partition_lock(self, key: PartitionKey) -> contextlib.AbstractContextManager[None]:
+        """Hold the partition against other writers (IngestError naming the lock on timeout)."""
+        return partition_lock(self.root, self.partition_dir(key))
 
     def read_manifest(self, key: PartitionKey) -> Manifest | None:
         path = self.partition_dir(key) / MANIFEST_FILE
@@ -214,60 +276,60 @@ class Lake:
         quarantine = quarantine if quarantine is not None and quarantine.num_rows else None
         data_sha = table_data_sha256(table)
         quarantine_sha = table_data_sha256(quarantine) if quarantine is not None else None
+        with self.partition_lock(key):
+            existing = self.read_manifest(key)
+            # Notes count too: they say what is known about the rows (e.g. that the day was not
+            # over yet), so the same rows under different notes still need the new manifest.
+            if (
+                existing is not None
+                and self.is_finished(key)
+                and existing.data_sha256 == data_sha
+                and existing.quarantine_sha256 == quarantine_sha
+                and existing.notes == list(notes or [])
+                and existing.is_synthetic == is_synthetic
+                # A damaged file (bit rot, a bad copy) is rewritten, not trusted for its manifest.
+                and file_sha256(self.partition_dir(key) / existing.file) == existing.sha256
+            ):
+                return WriteResult(key, existing, written=False)
 
-        existing = self.read_manifest(key)
-        # Notes count too: they say what is known about the rows (e.g. that the day was not
-        # over yet), so the same rows under different notes still need the new manifest.
-        if (
-            existing is not None
-            and self.is_finished(key)
-            and existing.data_sha256 == data_sha
-            and existing.quarantine_sha256 == quarantine_sha
-            and existing.notes == list(notes or [])
-            and existing.is_synthetic == is_synthetic
-            # A damaged file (bit rot, a bad copy) is rewritten, not trusted for its manifest.
-            and file_sha256(self.partition_dir(key) / existing.file) == existing.sha256
-        ):
-            return WriteResult(key, existing, written=False)
+            times = table.column(key.dataset.time_column)
+            payload = parquet_bytes(table)
+            rows = table.num_rows
+            manifest = Manifest(
+                vendor=key.dataset.vendor,
+                dataset=key.dataset.table,
+                symbol=key.symbol,
+                interval=key.interval,
+                date=key.day.isoformat(),
+                rows=rows,
+                sha256=hashlib.sha256(payload).hexdigest(),
+                data_sha256=data_sha,
+                source=source,
+                ingested_at=ingested_at.isoformat(),
+                expected_rows=expected_rows,
+                is_complete=expected_rows is None or rows >= expected_rows,
+                missing_rows=max(0, (expected_rows or 0) - rows),
+                first_at=times[0].as_py().isoformat() if rows else None,
+                last_at=times[-1].as_py().isoformat() if rows else None,
+                quarantined_rows=quarantine.num_rows if quarantine is not None else 0,
+                quarantine_sha256=quarantine_sha,
+                duplicates_identical=duplicates_identical,
+                raw_pages=sorted(raw_pages or []),
+                notes=list(notes or []),
+                is_synthetic=is_synthetic,
+            )
 
-        times = table.column(key.dataset.time_column)
-        payload = parquet_bytes(table)
-        rows = table.num_rows
-        manifest = Manifest(
-            vendor=key.dataset.vendor,
-            dataset=key.dataset.table,
-            symbol=key.symbol,
-            interval=key.interval,
-            date=key.day.isoformat(),
-            rows=rows,
-            sha256=hashlib.sha256(payload).hexdigest(),
-            data_sha256=data_sha,
-            source=source,
-            ingested_at=ingested_at.isoformat(),
-            expected_rows=expected_rows,
-            is_complete=expected_rows is None or rows >= expected_rows,
-            missing_rows=max(0, (expected_rows or 0) - rows),
-            first_at=times[0].as_py().isoformat() if rows else None,
-            last_at=times[-1].as_py().isoformat() if rows else None,
-            quarantined_rows=quarantine.num_rows if quarantine is not None else 0,
-            quarantine_sha256=quarantine_sha,
-            duplicates_identical=duplicates_identical,
-            raw_pages=sorted(raw_pages or []),
-            notes=list(notes or []),
-            is_synthetic=is_synthetic,
-        )
-
-        part_dir = self.partition_dir(key)
-        part_dir.mkdir(parents=True, exist_ok=True)
-        success = part_dir / SUCCESS_FILE
-        with contextlib.suppress(FileNotFoundError):
-            success.unlink()
-        _fsync_dir(part_dir)
-        write_bytes_atomic(part_dir / PART_FILE, payload)
-        self._write_quarantine(key, quarantine)
-        write_bytes_atomic(part_dir / MANIFEST_FILE, manifest.to_json())
-        write_bytes_atomic(success, b"")
-        return WriteResult(key, manifest, written=True)
+            part_dir = self.partition_dir(key)
+            part_dir.mkdir(parents=True, exist_ok=True)
+            success = part_dir / SUCCESS_FILE
+            with contextlib.suppress(FileNotFoundError):
+                success.unlink()
+            _fsync_dir(part_dir)
+            write_bytes_atomic(part_dir / PART_FILE, payload)
+            self._write_quarantine(key, quarantine)
+            write_bytes_atomic(part_dir / MANIFEST_FILE, manifest.to_json())
+            write_bytes_atomic(success, b"")
+            return WriteResult(key, manifest, written=True)
 
     def _write_quarantine(self, key: PartitionKey, quarantine: pa.Table | None) -> None:
         qdir = self.root / key.quarantine_dir()

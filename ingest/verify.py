@@ -16,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from ingest.lake import MANIFEST_FILE, PART_FILE, SUCCESS_FILE, file_sha256
+from ingest.errors import IngestError
+from ingest.lake import MANIFEST_FILE, PART_FILE, SUCCESS_FILE, file_sha256, partition_lock
 from ingest.schemas import QUARANTINE
 
 
@@ -82,14 +83,19 @@ def verify_lake(lake_root: Path) -> VerifyResult:
     return VerifyResult(len(folders), problems)
 
 
-def repair(problem: Problem) -> Path:
-    """Move the damaged file aside and mark its partition unfinished; returns the folder."""
+def repair(problem: Problem, lake_root: Path) -> Path | None:
+    """Move the damaged file aside and mark its partition unfinished; returns the folder, or
+    None when the partition checks out now (an ingest rewrote it since it was found)."""
     damaged = Path(problem.path)
     folder = damaged.parent
-    if damaged.exists():
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        damaged.replace(folder / f".{damaged.name}.corrupt-{stamp}")
-    (folder / SUCCESS_FILE).unlink(missing_ok=True)
+    # Under the partition's lock, so the check and the move see no ingest's half-done rewrite.
+    with partition_lock(lake_root, folder):
+        if check_partition(folder) is None:
+            return None
+        if damaged.exists():
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            damaged.replace(folder / f".{damaged.name}.corrupt-{stamp}")
+        (folder / SUCCESS_FILE).unlink(missing_ok=True)
     return folder
 
 
@@ -114,7 +120,11 @@ def lake_verify_command(as_json: bool, repair_requested: bool) -> None:
 
     root = DataPaths.from_env().lake
     result = verify_lake(root)
-    repaired = [str(repair(p)) for p in result.problems] if repair_requested else []
+    try:
+        moved = [repair(p, root) for p in result.problems] if repair_requested else []
+    except IngestError as exc:
+        raise click.ClickException(str(exc)) from None
+    repaired = [str(folder) for folder in moved if folder is not None]
     if as_json:
         payload = {
             "lake": str(root),

@@ -10,14 +10,14 @@ from urllib.parse import urlsplit
 
 import anyio
 import msgspec
-from litestar import MediaType, Request, Response, get, post
+from litestar import MediaType, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 
 from api.errors import ApiError, Conflict, ErrorBody, NotFound, error_responses
-from api.jobs import PIPELINES, ROOT, Job, JobConflict, JobRunner, log_tail
+from api.jobs import PIPELINES, ROOT, Job, JobConflict, JobFinished, JobRunner, log_tail
 from api.routes.admin import require_admin
 from api.schemas import (
     AllJobIn,
@@ -32,6 +32,7 @@ from api.schemas import (
     TrainParams,
 )
 from ingest._redact import redact
+from ingest.config import is_loopback_url
 
 #: A job request is a few hundred bytes: anything much larger is refused (413) unread.
 MAX_JOB_BODY = 65_536
@@ -128,25 +129,44 @@ def _config(where: str, value: str | None, data_dir: Path) -> str | None:
     return str(path)
 
 
-def _url(where: str, value: str | None, *, allow_none: bool = False) -> str | None:
+def _url(where: str, value: str | None, *, allowed: bool, allow_none: bool = False) -> str | None:
+    """A host the caller chose for ingest: only a loopback one (the replay server), and only
+    when the server allows it (BTCFS_API_ALLOW_BASE_URL); the worker then sends it no key."""
     if value is None or (allow_none and value == "none"):
         return value
-    parts = urlsplit(value)
-    if _CONTROL.search(value) or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        scheme, hostname = parts.scheme, parts.hostname
+    except ValueError:  # e.g. an unbalanced '[' in the host
+        scheme, hostname = "", None
+    if _CONTROL.search(value) or scheme not in ("http", "https") or not hostname:
         raise BadRequest(
             f"{where}: {redact(value)[:100]!r} is not an http(s) URL"
             + (" (or 'none')" if allow_none else ""),
             key=where,
         )
+    if not allowed:
+        raise BadRequest(
+            f"{where}: this server takes no vendor host from a request "
+            "(BTCFS_API_ALLOW_BASE_URL is off)"
+            + (": leave it out or 'none'" if allow_none else ""),
+            key=where,
+        )
+    if not is_loopback_url(value):
+        raise BadRequest(
+            f"{where}: {redact(hostname)[:100]!r} is not a loopback host: only 127.0.0.0/8, "
+            "::1 or localhost, without user info (the replay server)",
+            key=where,
+        )
     return value
 
 
-def _ingest(params: IngestParams, where: str, data_dir: Path) -> IngestParams:
+def _ingest(params: IngestParams, where: str, data_dir: Path, allow_hosts: bool) -> IngestParams:
     return msgspec.structs.replace(
         params,
         config=_config(f"{where}.config", params.config, data_dir),
-        base_url=_url(f"{where}.base_url", params.base_url),
-        archive=_url(f"{where}.archive", params.archive, allow_none=True),
+        base_url=_url(f"{where}.base_url", params.base_url, allowed=allow_hosts),
+        archive=_url(f"{where}.archive", params.archive, allowed=allow_hosts, allow_none=True),
     )
 
 
@@ -156,17 +176,18 @@ def checked_train(params: TrainParams, where: str, data_dir: Path) -> TrainParam
     )
 
 
-def checked_params(data: JobIn, data_dir: Path) -> dict[str, Any]:
-    """The job's parameters with defaults filled in and files resolved (400 when not valid)."""
+def checked_params(data: JobIn, data_dir: Path, *, allow_base_url: bool = False) -> dict[str, Any]:
+    """The job's parameters with defaults filled in and files resolved (400 when not valid);
+    `allow_base_url` (BTCFS_API_ALLOW_BASE_URL) lets ingest take a loopback host."""
     params: Any = data.params
     if isinstance(data, IngestJobIn):
-        params = _ingest(data.params, "params", data_dir)
+        params = _ingest(data.params, "params", data_dir, allow_base_url)
     elif isinstance(data, TrainJobIn):
         params = checked_train(data.params, "params", data_dir)
     elif isinstance(data, AllJobIn):
         params = msgspec.structs.replace(
             data.params,
-            ingest=_ingest(data.params.ingest, "params.ingest", data_dir),
+            ingest=_ingest(data.params.ingest, "params.ingest", data_dir, allow_base_url),
             train=checked_train(data.params.train, "params.train", data_dir),
         )
     built: dict[str, Any] = msgspec.to_builtins(params)
@@ -206,6 +227,7 @@ def job_out(job: Job, lines: int) -> JobOut:
         failed_gate=msgspec.convert(job.failed_gate, FailedGate) if job.failed_gate else None,
         result=_redacted(job.result),
         log=log_tail(job.log_path, lines),
+        cancel_requested_at=job.cancel_requested_at,
     )
 
 
@@ -251,21 +273,23 @@ async def start_job(
     data = await strictly(request, JobIn)  # type: ignore[arg-type]
     pipeline = data.__struct_config__.tag
     assert isinstance(pipeline, str)
-    params = checked_params(data, jobs.data_dir)
+    params = checked_params(data, jobs.data_dir, allow_base_url=jobs.allow_base_url)
     # (async with an explicit thread: Litestar 2.25 wraps a sync handler twice when another
     # method shares its path, and a Response return then is an un-awaited coroutine)
     return await anyio.to_thread.run_sync(start, jobs, pipeline, params)
 
 
 @get("/v1/jobs", operation_id="listJobs", tags=["jobs"], sync_to_thread=True,
-     responses=job_responses(422))  # fmt: skip
+     guards=[require_admin], security=[{"bearer": []}],
+     responses=job_responses(401, 422))  # fmt: skip
 def list_jobs(
     jobs: JobsDep,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
     lines: _Lines = 5,
 ) -> JobsOut:
     """The newest jobs first, each with its state, steps, timings, result and the last
-    `lines` lines of its log. A job whose worker died is reported failed with the reason."""
+    `lines` lines of its log. A job whose worker died is reported failed with the reason.
+    Admin token: a job holds its parameters, paths, pids and log."""
     jobs.reconcile()
     found = jobs.store.recent(limit)
     active = jobs.store.active()
@@ -274,11 +298,13 @@ def list_jobs(
 
 
 @get("/v1/jobs/{job_id:int}", operation_id="getJob", tags=["jobs"], sync_to_thread=True,
-     responses=job_responses(404, 422))  # fmt: skip
+     guards=[require_admin], security=[{"bearer": []}],
+     responses=job_responses(401, 404, 422))  # fmt: skip
 def get_job(jobs: JobsDep, job_id: _JobId, lines: _Lines = 50) -> JobOut:
-    """One job: state (queued, running, succeeded, failed), the step in progress, timings,
-    the result (rows landed, gate results, model version, forecast), the failed gate if one
-    stopped it, and the last `lines` lines of its log (secrets redacted)."""
+    """One job (admin token): state (queued, running, succeeded, failed, cancelled), the
+    step in progress, timings, the result (rows landed, gate results, model version,
+    forecast), the failed gate if one stopped it, and the last `lines` lines of its log
+    (secrets redacted)."""
     jobs.reconcile()
     job = jobs.store.get(job_id)
     if job is None:
@@ -286,4 +312,33 @@ def get_job(jobs: JobsDep, job_id: _JobId, lines: _Lines = 50) -> JobOut:
     return job_out(job, lines)
 
 
-ROUTES = [start_job, list_jobs, get_job]
+def cancel(jobs: JobRunner, job_id: int) -> Response[JobOut]:
+    try:
+        job = jobs.cancel(job_id)
+    except JobFinished as exc:
+        raise Conflict(
+            f"job {job_id} ({exc.job.pipeline}) already {exc.job.state}: nothing to cancel",
+            key="job_id",
+            state=exc.job.state,
+        ) from None
+    if job is None:
+        raise NotFound(f"no job {job_id}", key="job_id")
+    return Response(job_out(job, 0), status_code=200 if job.state == "cancelled" else 202)
+
+
+@delete("/v1/jobs/{job_id:int}", operation_id="cancelJob", tags=["jobs"],
+        guards=[require_admin], status_code=200, security=[{"bearer": []}],
+        responses={202: ResponseSpec(data_container=JobOut, description="Stopping: the "
+                                     "worker was sent SIGTERM"),
+                   **job_responses(401, 404, 409, 422)})  # fmt: skip
+async def cancel_job(jobs: JobsDep, job_id: _JobId) -> Response[JobOut]:
+    """Cancel a job (admin token). A queued one is cancelled at once: 200 with it
+    `cancelled`. A running one: its worker gets SIGTERM, stops the step's command (SIGKILL
+    after BTCFS_JOB_KILL_GRACE_S) and ends the job `cancelled`; 202 with it still
+    `running` and `cancel_requested_at` set (follow it at `GET /v1/jobs/{id}`). 409 for a
+    job that already ended, 404 for an unknown one."""
+    # (async with an explicit thread: see start_job)
+    return await anyio.to_thread.run_sync(cancel, jobs, job_id)
+
+
+ROUTES = [start_job, list_jobs, get_job, cancel_job]

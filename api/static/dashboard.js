@@ -180,7 +180,8 @@ $("paper-table").addEventListener("click", async (event) => {
 
 // --------------------------------------------------------------------------- pipeline jobs
 // The admin token lives in this tab only: in memory and in sessionStorage (gone with the tab),
-// never in localStorage or a cookie, and it is sent only with POST /v1/jobs.
+// never in localStorage or a cookie, and it is sent only with the /v1/jobs requests (reading
+// jobs needs it too).
 
 const TOKEN_KEY = "btcfs.adminToken";
 const jobs = { token: sessionStorage.getItem(TOKEN_KEY) || "", selected: null, timer: null };
@@ -207,9 +208,11 @@ function jobResult(job) {
   return parts.join(" · ") || "–";
 }
 
+const jobHeaders = () => (jobs.token ? { authorization: `Bearer ${jobs.token}` } : {});
+
 async function showJobLog(id) {
   jobs.selected = id;
-  const job = await api(`/v1/jobs/${id}?lines=40`);
+  const job = await api(`/v1/jobs/${id}?lines=40`, { headers: jobHeaders() });
   const log = $("job-log");
   const following = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
   log.textContent = `job ${job.id} (${job.pipeline}, ${job.state}${job.step ? `, step ${job.step}` : ""})\n${job.log.join("\n")}`;
@@ -217,8 +220,20 @@ async function showJobLog(id) {
   document.querySelectorAll("#jobs-table tbody tr").forEach((tr) => tr.classList.toggle("selected", tr.dataset.job === String(id)));
 }
 
+function noJobs(summary) {
+  window.btcfsDashboard.jobs = 0;
+  $("jobs-summary").textContent = summary;
+  $("jobs-table").querySelector("tbody").innerHTML = "";
+  $("job-log").textContent = "";
+}
+
 async function loadJobs() {
-  const listed = await api("/v1/jobs?limit=10&lines=0");
+  if (!jobs.token) return noJobs("enter the admin token to see the jobs");
+  let listed;
+  try { listed = await api("/v1/jobs?limit=10&lines=0", { headers: jobHeaders() }); } catch (error) {
+    if (error.status === 401) return noJobs(`401 ${error.message}`);
+    throw error;
+  }
   window.btcfsDashboard.jobs = listed.jobs.length;
   const active = listed.jobs.find((j) => j.id === listed.active);
   $("jobs-summary").textContent = active
@@ -244,6 +259,7 @@ $("jobs-table").addEventListener("click", (event) => {
 $("job-token").addEventListener("change", () => {
   jobs.token = $("job-token").value.trim();
   if (jobs.token) sessionStorage.setItem(TOKEN_KEY, jobs.token); else sessionStorage.removeItem(TOKEN_KEY);
+  loadJobs().catch(() => {});
 });
 
 $("job-form").addEventListener("submit", async (event) => {

@@ -118,6 +118,8 @@ def all_params(root: Path, url: str, **train: Any) -> dict[str, Any]:
 
 def environment(root: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "MLFLOW_", "BTCFS_"))}
+    # The jobs here ingest from the replay server on loopback (off by default).
+    env["BTCFS_API_ALLOW_BASE_URL"] = "1"
     env.update(
         BTCFS_DATA_DIR=str(root),
         DBT_PROFILES_DIR=str(REPO / "profiles"),
@@ -152,7 +154,7 @@ class Api:
         )
 
     def job(self, job_id: int, lines: int = 50) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/v1/jobs/{job_id}?lines={lines}", timeout=60)
+        response = httpx.get(f"{self.url}/v1/jobs/{job_id}?lines={lines}", headers=AUTH, timeout=60)
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
@@ -163,7 +165,7 @@ class Api:
         deadline = time.monotonic() + timeout
         while True:
             job = self.job(job_id)
-            if until == "done" and job["state"] in ("succeeded", "failed"):
+            if until == "done" and job["state"] in ("succeeded", "failed", "cancelled"):
                 return job
             if until == "running" and job["state"] == "running" and job["step"]:
                 return job

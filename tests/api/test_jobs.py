@@ -107,7 +107,7 @@ def test_the_all_pipeline_runs_through_the_api(published: tuple[Api, dict[str, A
     log = api.job(job["id"], lines=500)["log"]
     assert log[-1] == f"== job {job['id']} succeeded"
     assert any(line.startswith("$ ") and "dbt build" in line for line in log)
-    listed = httpx.get(f"{api.url}/v1/jobs?lines=0", timeout=30).json()
+    listed = httpx.get(f"{api.url}/v1/jobs?lines=0", headers=AUTH, timeout=30).json()
     assert listed["active"] is None and listed["jobs"][0]["id"] == job["id"]
     log_file = api.root / "state" / "jobs" / f"{job['id']}.log"
     assert SECRET not in log_file.read_text() and SECRET not in json.dumps(listed)

@@ -57,7 +57,8 @@ def test_the_jobs_panel_starts_a_pipeline_and_follows_it(browser: Browser, tmp_p
             f"location.href.startsWith({api.url!r}) && document.body !== null"
             " && ['ready', 'partial'].includes(document.body.dataset.state)"
         )
-        assert text(page, "#jobs-summary") == "no jobs yet"
+        # Jobs are admin-only: without a token the panel asks for one and lists nothing.
+        assert text(page, "#jobs-summary") == "enter the admin token to see the jobs"
         before = int(page.evaluate("document.body.dataset.refreshes"))
         # A wrong token: refused, and said so.
         fill(page, "#job-token", "not-the-token")
@@ -65,6 +66,7 @@ def test_the_jobs_panel_starts_a_pipeline_and_follows_it(browser: Browser, tmp_p
         fill(page, "#job-params", json.dumps(all_params(root, market_url)))
         page.evaluate("document.querySelector('#job-form button').click()")
         page.wait_for("document.querySelector('#job-message').innerText.startsWith('401')")
+        page.wait_for("document.querySelector('#jobs-summary').innerText.startsWith('401')")
         assert page.evaluate("window.btcfsDashboard.jobs") == 0
         # The right one: the job starts and the panel follows it.
         fill(page, "#job-token", ADMIN_TOKEN)

@@ -59,7 +59,7 @@ def test_the_token_is_required(client: TestClient[Any]) -> None:
     assert basic.status_code == 401
     # The token is checked before the body is even read.
     assert post(client, b"{not json", headers={}).status_code == 401
-    assert client.get("/v1/jobs").json() == {"jobs": [], "active": None}
+    assert client.get("/v1/jobs", headers=AUTH).json() == {"jobs": [], "active": None}
 
 
 def test_without_a_configured_token_jobs_are_off(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_bad_requests_are_400_naming_the_problem(
     answer = post(client, body)
     assert answer.status_code == 400, answer.text
     assert named in answer.json()["detail"], answer.json()
-    assert client.get("/v1/jobs").json()["jobs"] == []  # nothing was started
+    assert client.get("/v1/jobs", headers=AUTH).json()["jobs"] == []  # nothing was started
 
 
 def test_an_unknown_pipeline_lists_the_valid_ones(client: TestClient[Any]) -> None:
@@ -121,12 +121,12 @@ def test_a_huge_body_is_refused_unread(client: TestClient[Any]) -> None:
 
 
 def test_unknown_jobs_are_404(client: TestClient[Any]) -> None:
-    missing = client.get("/v1/jobs/12345")
+    missing = client.get("/v1/jobs/12345", headers=AUTH)
     assert missing.status_code == 404 and missing.json()["extra"] == {"key": "job_id"}
-    assert client.get("/v1/jobs/0").status_code == 422
-    assert client.get("/v1/jobs/abc").status_code == 404
-    assert client.get("/v1/jobs?limit=0").status_code == 422
-    assert client.get("/v1/jobs?lines=100000").status_code == 422
+    assert client.get("/v1/jobs/0", headers=AUTH).status_code == 422
+    assert client.get("/v1/jobs/abc", headers=AUTH).status_code == 404
+    assert client.get("/v1/jobs?limit=0", headers=AUTH).status_code == 422
+    assert client.get("/v1/jobs?lines=100000", headers=AUTH).status_code == 422
 
 
 def test_forecast_bodies_are_checked(client: TestClient[Any]) -> None:
@@ -152,7 +152,7 @@ def test_a_publish_with_nothing_built_fails_with_the_reason(client: TestClient[A
     while job["state"] in ("queued", "running"):
         assert time.monotonic() < deadline, job
         time.sleep(0.2)
-        job = client.get(f"/v1/jobs/{job['id']}").json()
+        job = client.get(f"/v1/jobs/{job['id']}", headers=AUTH).json()
     assert job["state"] == "failed" and job["step"] == "publish"
     assert "btcfs publish exited with code 1" in job["error"] and job["exit_code"] == 1
     assert "run_results.json not found" in job["error"] and job["failed_gate"] is None
@@ -193,7 +193,7 @@ def test_log_lines_are_redacted(tmp_path: Path) -> None:
             f"token {ADMIN_TOKEN}\n" + "x" * 10_000 + "\nlast\n"
         )
         store.finish(job.id, "failed", error=f"boom with {SECRET}")
-        shown = client.get(f"/v1/jobs/{job.id}?lines=5").json()
+        shown = client.get(f"/v1/jobs/{job.id}?lines=5", headers=AUTH).json()
     text = json.dumps(shown)
     assert SECRET not in text and "abc123" not in text
     assert shown["log"][-1] == "last" and len(shown["log"][-2]) == 2_000
