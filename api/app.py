@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -21,6 +23,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.jobs import JobRunner
 from api.routes import ROUTES
 from api.routes.stream import announce
+from api.security import WebGuard, security_headers
 from api.services import Services
 from api.settings import ApiSettings
 from api.stream import watch
@@ -29,6 +32,24 @@ from btcfs import __version__
 STATIC = Path(__file__).resolve().parent / "static"
 _VENDOR = "/static/vendor/swagger-ui"
 _FAVICON = "<link rel='icon' type='image/svg+xml' href='/static/favicon.svg'>"
+
+
+class LocalSwaggerPlugin(SwaggerRenderPlugin):
+    """Swagger UI started by a vendored-style script file instead of Litestar's inline one,
+    so the page runs under a CSP that allows scripts from this server only."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        title = html.escape(str(openapi_schema["info"]["title"]))
+        return (
+            "<!DOCTYPE html><html><head>"
+            f"<title>{title}</title>{self.favicon}<meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<link href='{self.css_url}' rel='stylesheet'>"
+            f"<script src='{self.js_url}'></script>"
+            f"<script src='{self.standalone_preset_js_url}'></script>"
+            "</head><body><div id='swagger-container'></div>"
+            "<script src='/static/swagger-init.js'></script></body></html>"
+        ).encode()
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -43,7 +64,7 @@ def openapi_config() -> OpenAPIConfig:
         ),
         path="/docs",
         render_plugins=[
-            SwaggerRenderPlugin(
+            LocalSwaggerPlugin(
                 path="/",
                 js_url=f"{_VENDOR}/swagger-ui-bundle.js",
                 css_url=f"{_VENDOR}/swagger-ui.css",
@@ -109,6 +130,8 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             "jobs": Provide(provide_jobs, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[WebGuard(settings)],
+        before_send=[security_headers],
         lifespan=[lifespan],
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,

@@ -23,9 +23,16 @@ def serve_command(host: str | None, port: int | None, workers: int, log_level: s
     """
     import uvicorn
 
-    settings = ApiSettings.from_env()
+    try:
+        settings = ApiSettings.from_env()
+    except ValueError as exc:  # a bad setting (a short admin token): refuse to start
+        raise click.ClickException(str(exc)) from exc
     host = host or settings.host
     port = port or settings.port
+    # The app reads its settings again in uvicorn: the bind host decides which Host
+    # names are served and whether paper writes need the admin token.
+    if host != settings.host:
+        os.environ["BTCFS_API_HOST"] = host
     if port != settings.port:
         os.environ["BTCFS_API_PORT"] = str(port)
     click.echo(

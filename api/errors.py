@@ -26,6 +26,30 @@ class ApiError(Exception):
         self.extra = extra
 
 
+class BadRequest(ApiError):
+    """A request the API will not read: an unserved Host, a JSON body nested too deep."""
+
+    status_code = 400
+
+
+class Forbidden(ApiError):
+    """A write from another site's page (its Origin is not this API's)."""
+
+    status_code = 403
+
+
+class UnsupportedMediaType(ApiError):
+    """A request body that is not application/json."""
+
+    status_code = 415
+
+
+class TooManyRequests(ApiError):
+    """One client holding more streams than it may."""
+
+    status_code = 429
+
+
 class NotFound(ApiError):
     """An unknown symbol, position or model (the valid values are listed)."""
 
@@ -63,10 +87,27 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     extra: dict[str, Any] | list[Any] | None = None
 
 
+#: Longest string an error body repeats (a detail, a value in `extra`): input echoed back
+#: is cut here, so a 60 KB query parameter does not come back as a 60 KB error.
+MAX_ERROR_TEXT = 300
+
+
+def _clipped(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ERROR_TEXT else value[:MAX_ERROR_TEXT] + "… (cut)"
+    if depth > 4:
+        return None
+    if isinstance(value, dict):
+        return {_clipped(k, depth + 1): _clipped(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clipped(v, depth + 1) for v in value[:50]]
+    return value
+
+
 def _respond(status: int, detail: str, extra: Any) -> Response[ErrorBody]:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(
-        ErrorBody(status_code=status, detail=detail, extra=extra or None),
+        ErrorBody(status_code=status, detail=_clipped(detail), extra=_clipped(extra) or None),
         status_code=status,
         media_type=MediaType.JSON,
         headers=headers,
@@ -112,11 +153,15 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 }
 
 _DESCRIPTIONS = {
+    400: "Unserved Host header, or a JSON body nested too deep",
     401: "Missing or wrong bearer token",
+    403: "Cross-site write: the Origin is not this API's",
     404: "Unknown symbol, position or model (valid values in `extra`)",
     409: "Conflicting state change",
     413: "Request body too large",
+    415: "Request body not application/json",
     422: "Invalid parameter or body (the field is named in `extra`)",
+    429: "This client already holds the most streams it may",
     503: "Nothing published yet, or the pinned model is missing from the registry",
 }
 

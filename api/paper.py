@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from api.errors import Conflict
+
 _SCHEMA = """
 create table if not exists positions (
     id integer primary key autoincrement,
@@ -63,6 +65,28 @@ def _position(row: sqlite3.Row) -> PaperPosition:
     )
 
 
+@dataclass(frozen=True)
+class BookTotals:
+    """Every position at once, for the totals of a paginated list: how many, what is open
+    (units and invested USD per symbol) and the realised P&L of the closed ones."""
+
+    count: int
+    open_count: int
+    open_by_symbol: dict[str, tuple[float, float]]
+    realised_pnl_usd: float
+
+    @property
+    def invested_usd(self) -> float:
+        return sum(amount for _units, amount in self.open_by_symbol.values())
+
+    def value_usd(self, marks: dict[str, float]) -> float:
+        """Open positions at these prices; a symbol without one at cost."""
+        return sum(
+            units * marks[symbol] if symbol in marks else amount
+            for symbol, (units, amount) in self.open_by_symbol.items()
+        )
+
+
 class PaperBook:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -86,9 +110,30 @@ class PaperBook:
             with con:  # one transaction: committed on success, rolled back on error
                 yield con
 
-    def open(self, symbol: str, amount_usd: float, price: float, bar_at: datetime) -> PaperPosition:
+    def open(
+        self,
+        symbol: str,
+        amount_usd: float,
+        price: float,
+        bar_at: datetime,
+        *,
+        max_open: int | None = None,
+    ) -> PaperPosition:
+        """Open a position; Conflict when `max_open` positions are open already."""
         now = datetime.now(UTC).isoformat()
         with self._connect() as con:
+            # The write lock first, so two requests cannot both see room for one more.
+            con.execute("begin immediate")
+            if max_open is not None:
+                (open_now,) = con.execute(
+                    "select count(*) from positions where closed_at is null"
+                ).fetchone()
+                if open_now >= max_open:
+                    raise Conflict(
+                        f"{open_now} paper positions are open, the most allowed "
+                        f"(BTCFS_API_MAX_OPEN_POSITIONS={max_open}): close one first",
+                        key="amount_usd",
+                    )
             cursor = con.execute(
                 "insert into positions (symbol, amount_usd, units, entry_price, entry_bar_at,"
                 " opened_at) values (?, ?, ?, ?, ?, ?)",
@@ -102,10 +147,29 @@ class PaperBook:
             row = con.execute("select * from positions where id = ?", (position_id,)).fetchone()
         return _position(row) if row else None
 
-    def all(self) -> list[PaperPosition]:
+    def page(self, limit: int, offset: int = 0) -> list[PaperPosition]:
+        """Positions in id order, `limit` of them from `offset`."""
         with self._connect() as con:
-            rows = con.execute("select * from positions order by id").fetchall()
+            rows = con.execute(
+                "select * from positions order by id limit ? offset ?", (limit, offset)
+            ).fetchall()
         return [_position(row) for row in rows]
+
+    def totals(self) -> BookTotals:
+        with self._connect() as con:
+            rows = con.execute(
+                "select symbol, closed_at is null as is_open, count(*) as n,"
+                " sum(amount_usd) as amount_usd, sum(units) as units,"
+                " sum(units * exit_price - amount_usd) as realised"
+                " from positions group by symbol, closed_at is null"
+            ).fetchall()
+        open_rows = [row for row in rows if row["is_open"]]
+        return BookTotals(
+            count=sum(row["n"] for row in rows),
+            open_count=sum(row["n"] for row in open_rows),
+            open_by_symbol={r["symbol"]: (r["units"], r["amount_usd"]) for r in open_rows},
+            realised_pnl_usd=sum(row["realised"] or 0.0 for row in rows if not row["is_open"]),
+        )
 
     def close(self, position_id: int, price: float, bar_at: datetime) -> PaperPosition | None:
         """Close at `price`; None when the position is unknown or already closed."""

@@ -22,6 +22,20 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
 
 
+#: The shortest BTCFS_ADMIN_TOKEN the API starts with: a guessable token is no lock.
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """`a.example, 10.0.0.5`: host names without ports, lowercased."""
+    raw = env.get(name) or ""
+    hosts = tuple(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if "/" in host or " " in host or host.count(":") == 1:
+            raise ValueError(f"{name}: {host[:80]!r} is not a host name (no scheme, no port)")
+    return hosts
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -80,7 +94,18 @@ class ApiSettings:
     DBT_TARGET_PATH (target)         the last dbt build's run_results.json, for /v1/qa
     BTCFS_ADMIN_TOKEN                bearer token of POST /v1/admin/reload, POST /v1/jobs and a
                                      retraining POST /v1/forecast (unset: admin is off)
-    BTCFS_API_HOST / BTCFS_API_PORT  where `btcfs serve` listens [127.0.0.1:8000]
+    BTCFS_API_HOST / BTCFS_API_PORT  where `btcfs serve` listens [127.0.0.1:8000]; bound
+                                     beyond loopback, paper writes need the admin token
+    BTCFS_API_ALLOWED_HOSTS          comma-separated extra names the `Host` header may carry,
+                                     no ports (DNS rebinding) [none: only 127.0.0.1, ::1,
+                                     localhost and BTCFS_API_HOST are served]
+    BTCFS_API_MAX_OPEN_POSITIONS     open paper positions at a time; one more is 409 [100]
+    BTCFS_API_SSE_MAX_CLIENTS        open /v1/stream connections in all; one more is 503 [100]
+    BTCFS_API_SSE_MAX_PER_CLIENT     open /v1/stream connections per client address; one
+                                     more is 429 [8]
+    BTCFS_API_SSE_MAX_SECONDS        a stream's lifetime: then it ends and EventSource
+                                     reconnects [3600]
+    (BTCFS_ADMIN_TOKEN, when set, must be at least 16 characters: the API refuses to start)
     BTCFS_API_MAX_BODY               request body limit in bytes [1048576]
     BTCFS_API_WATCH_S                how often the stream looks for a new publish [1.0]
     BTCFS_API_KEEPALIVE_S            SSE keep-alive comment interval [15]
@@ -114,6 +139,11 @@ class ApiSettings:
     max_forecast_steps: int = 96
     watch_interval_s: float = 1.0
     keepalive_s: float = 15.0
+    allowed_hosts: tuple[str, ...] = ()
+    max_open_positions: int = 100
+    sse_max_clients: int = 100
+    sse_max_per_client: int = 8
+    sse_max_seconds: float = 3600.0
     primary_model: str = "btcusdt_5m"
     job_step_timeouts_s: dict[str, float] = field(
         default_factory=lambda: dict(STEP_TIMEOUTS_S), compare=False
@@ -125,6 +155,16 @@ class ApiSettings:
     #: The environment pipeline workers start with (the one the settings were read from,
     #: less the admin token): a job runs where this API reads and writes.
     worker_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Checked on every construction, so neither `btcfs serve` nor a test app starts
+        # with a short token (the message never repeats the token).
+        if self.admin_token is not None and len(self.admin_token) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"BTCFS_ADMIN_TOKEN is {len(self.admin_token)} characters: use at least "
+                f"{MIN_ADMIN_TOKEN_CHARS} (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`), or unset it to turn admin off"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -142,6 +182,11 @@ class ApiSettings:
             max_body_bytes=_int(env, "BTCFS_API_MAX_BODY", 1_048_576),
             watch_interval_s=_float(env, "BTCFS_API_WATCH_S", 1.0),
             keepalive_s=_float(env, "BTCFS_API_KEEPALIVE_S", 15.0),
+            allowed_hosts=_hosts(env, "BTCFS_API_ALLOWED_HOSTS"),
+            max_open_positions=_int(env, "BTCFS_API_MAX_OPEN_POSITIONS", 100),
+            sse_max_clients=_int(env, "BTCFS_API_SSE_MAX_CLIENTS", 100),
+            sse_max_per_client=_int(env, "BTCFS_API_SSE_MAX_PER_CLIENT", 8),
+            sse_max_seconds=_float(env, "BTCFS_API_SSE_MAX_SECONDS", 3600.0),
             primary_model=env.get("BTCFS_MODEL") or "btcusdt_5m",
             job_step_timeouts_s=_step_timeouts(env, "BTCFS_JOB_STEP_TIMEOUT_S"),
             job_kill_grace_s=_float(env, "BTCFS_JOB_KILL_GRACE_S", 10.0),

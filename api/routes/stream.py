@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import get
+from litestar import Request, get
+from litestar.background_tasks import BackgroundTask
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.routes.bars import BAR_COLUMNS
 from api.schemas import Bar
 from api.services import EARLIEST, LATEST, Services, ServicesDep, window_sql
@@ -57,14 +58,22 @@ def publish_event(services: Services, *, kind: str = "publish") -> dict[str, Any
         }
 
 
-@get("/v1/stream", operation_id="stream", tags=["stream"])
-async def stream(services: ServicesDep) -> ServerSentEvent:
+@get("/v1/stream", operation_id="stream", tags=["stream"], responses=error_responses(429, 503))
+async def stream(services: ServicesDep, request: Request[Any, Any, Any]) -> ServerSentEvent:
     """Server-Sent Events. First a `hello` event (the current publish, without bars), then
     a `publish` event after each new serve.duckdb: `symbols.<symbol>.bars` are the new 5m
-    bars, `symbols.<symbol>.prediction` the latest forecast. Comments keep it alive."""
+    bars, `symbols.<symbol>.prediction` the latest forecast. Comments keep it alive.
+    At most BTCFS_API_SSE_MAX_PER_CLIENT streams per client address (429 past it) and
+    BTCFS_API_SSE_MAX_CLIENTS in all (503); each ends after BTCFS_API_SSE_MAX_SECONDS
+    (an EventSource reconnects by itself)."""
+    settings = services.settings
+    client = request.client.host if request.client else "unknown"
+    slot = services.hub.admit(
+        client, max_clients=settings.sse_max_clients, max_per_client=settings.sse_max_per_client
+    )
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
-        with services.hub.subscription() as queue:
+        try:
             try:
                 with services.db.reader() as reader:
                     info = reader.generation.info
@@ -74,15 +83,20 @@ async def stream(services: ServicesDep) -> ServerSentEvent:
             except ApiError as exc:
                 hello = {"type": "hello", "generation": None, "detail": exc.detail}
             yield ServerSentEventMessage(event="hello", data=encode(hello))
-            async for event in keepalive_events(queue, services.settings.keepalive_s):
+            events = keepalive_events(slot.queue, settings.keepalive_s, settings.sse_max_seconds)
+            async for event in events:
                 if event is None:
                     yield ServerSentEventMessage(comment="keep-alive", data=None)
                 else:
                     yield ServerSentEventMessage(
                         event=event["type"], id=event["generation"], data=encode(event)
                     )
+        finally:
+            slot.release()
 
-    return ServerSentEvent(events())
+    # The after-send task frees the slot too: a client gone before the first event leaves
+    # the generator unstarted, and an unstarted generator never runs its `finally`.
+    return ServerSentEvent(events(), background=BackgroundTask(slot.release))
 
 
 ROUTES = [stream]

@@ -150,10 +150,22 @@ function showHealth(h) {
   $("published").textContent = h.published_at ? `published ${h.published_at} · dbt ${String(h.dbt_invocation_id).slice(0, 8)}` : "";
 }
 
+// The newest positions: the list is paginated in id order, the totals cover them all.
+const PAPER_ROWS = 50;
+
+// Paper writes need the admin token when the API listens beyond loopback: the one this tab
+// keeps for jobs goes with them if there is one.
+function paperHeaders(headers = {}) {
+  const token = sessionStorage.getItem("btcfs.adminToken");
+  return token ? { ...headers, authorization: `Bearer ${token}` } : headers;
+}
+
 async function loadPaper() {
-  const book = await api("/v1/paper/positions");
+  let book = await api(`/v1/paper/positions?limit=${PAPER_ROWS}`);
+  if (book.total > PAPER_ROWS) book = await api(`/v1/paper/positions?limit=${PAPER_ROWS}&offset=${book.total - PAPER_ROWS}`);
+  const shown = book.total > book.positions.length ? ` · the newest ${book.positions.length} of ${book.total} shown` : "";
   $("paper-totals").innerHTML =
-    `invested <b>${num(book.invested_usd)}</b> USD · value <b>${num(book.value_usd)}</b> · P&amp;L <b class="${book.pnl_usd >= 0 ? "long" : "short"}">${num(book.pnl_usd)}</b> USD (realised ${num(book.realised_pnl_usd)}, unrealised ${num(book.unrealised_pnl_usd)})`;
+    `invested <b>${num(book.invested_usd)}</b> USD · value <b>${num(book.value_usd)}</b> · P&amp;L <b class="${book.pnl_usd >= 0 ? "long" : "short"}">${num(book.pnl_usd)}</b> USD (realised ${num(book.realised_pnl_usd)}, unrealised ${num(book.unrealised_pnl_usd)})${shown}`;
   $("paper-table").querySelector("tbody").innerHTML = book.positions.map((p) => `
     <tr><td>${p.id}</td><td>${esc(p.status)}</td><td>${num(p.amount_usd)}</td><td>${num(p.units, 6)}</td>
         <td>${num(p.entry_price)}</td><td>${num(p.mark_price)}</td>
@@ -164,7 +176,7 @@ async function loadPaper() {
 $("paper-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   try {
-    await api("/v1/paper/positions", { method: "POST", headers: { "content-type": "application/json" },
+    await api("/v1/paper/positions", { method: "POST", headers: paperHeaders({ "content-type": "application/json" }),
       body: JSON.stringify({ amount_usd: Number($("paper-amount").value), symbol: SYMBOL }) });
     $("paper-message").textContent = "opened";
   } catch (error) { $("paper-message").textContent = error.message; }
@@ -174,7 +186,7 @@ $("paper-form").addEventListener("submit", async (event) => {
 $("paper-table").addEventListener("click", async (event) => {
   const id = event.target.dataset && event.target.dataset.close;
   if (!id) return;
-  try { await api(`/v1/paper/positions/${id}/close`, { method: "POST" }); } catch (error) { $("paper-message").textContent = error.message; }
+  try { await api(`/v1/paper/positions/${id}/close`, { method: "POST", headers: paperHeaders() }); } catch (error) { $("paper-message").textContent = error.message; }
   await loadPaper();
 });
 

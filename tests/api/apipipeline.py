@@ -27,6 +27,9 @@ from mlpipeline import BIN, REPO, SHORT_WINDOW_VARS, BuiltWarehouse, synthetic_w
 
 TRAIN_CONFIG = Path(__file__).resolve().parent / "train_fast.yml"
 ADMIN_TOKEN = "test-admin-token"
+#: The Host names in-process clients send (Litestar's TestClient, schemathesis' ASGI
+#: transport): an app they call must serve them (api.security refuses other Host headers).
+IN_PROCESS_HOSTS = "testserver.local,testserver"
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class Pipeline:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = self.warehouse.env()
-        env.update({"BTCFS_ADMIN_TOKEN": ADMIN_TOKEN, "BTCFS_API_WATCH_S": "0.2", **extra})
+        env.update({"BTCFS_ADMIN_TOKEN": ADMIN_TOKEN, "BTCFS_API_WATCH_S": "0.2",
+                    "BTCFS_API_ALLOWED_HOSTS": IN_PROCESS_HOSTS, **extra})  # fmt: skip
         return env
 
     def run(self, *command: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

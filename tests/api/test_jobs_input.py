@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apipipeline import ADMIN_TOKEN
+from apipipeline import ADMIN_TOKEN, IN_PROCESS_HOSTS
 from litestar.testing import TestClient
 
 from api.app import create_app
@@ -30,6 +30,7 @@ def settings(root: Path, **extra: str) -> ApiSettings:
         BTCFS_DATA_DIR=str(root),
         DBT_TARGET_PATH=str(root / "target"),
         BTCFS_ADMIN_TOKEN=ADMIN_TOKEN,
+        BTCFS_API_ALLOWED_HOSTS=IN_PROCESS_HOSTS,
         COINGLASS_API_KEY=SECRET,
     )
     env.update(extra)

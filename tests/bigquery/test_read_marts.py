@@ -144,6 +144,7 @@ def test_publish_from_bigquery_then_the_api_serves_it(
             "BTCFS_SERVE_DB": str(serve),
             "BTCFS_STATE_DB": str(tmp_path / "state" / "paper.sqlite"),
             "DBT_TARGET_PATH": str(emulator_build.bq_target_path),
+            "BTCFS_API_ALLOWED_HOSTS": "testserver.local",  # TestClient's Host
         }
     )
     newest = list(
