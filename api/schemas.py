@@ -245,12 +245,6 @@ class PositionsOut(msgspec.Struct, kw_only=True):
     limit: int
     offset: int
     next_offset: int | None
-    #: Every position, open ones, and where this page sits (next_offset null: the last page).
-    total: int
-    open_count: int
-    limit: int
-    offset: int
-    next_offset: int | None
 
 
 class ReloadOut(msgspec.Struct, kw_only=True):
