@@ -92,8 +92,9 @@ class ApiSettings:
     BTCFS_STATE_DB                   paper positions and pipeline jobs (SQLite); job logs in
                                      the `jobs/` folder beside it [<data>/state/paper.sqlite]
     DBT_TARGET_PATH (target)         the last dbt build's run_results.json, for /v1/qa
-    BTCFS_ADMIN_TOKEN                bearer token of POST /v1/admin/reload, POST /v1/jobs and a
-                                     retraining POST /v1/forecast (unset: admin is off)
+    BTCFS_ADMIN_TOKEN                bearer token of POST /v1/admin/reload, every /v1/jobs route
+                                     (start, list, read, cancel) and a retraining POST
+                                     /v1/forecast (unset: admin is off, all of them 401)
     BTCFS_API_HOST / BTCFS_API_PORT  where `btcfs serve` listens [127.0.0.1:8000]; bound
                                      beyond loopback, paper writes need the admin token
     BTCFS_API_ALLOWED_HOSTS          comma-separated extra names the `Host` header may carry,

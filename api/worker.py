@@ -7,7 +7,8 @@ argument list, never a shell string, streams their output (secrets redacted) to 
 log, and writes the step in progress, per-step timings and the result to the row. A failed
 QA, promotion or publish gate stops the job before anything is published or promoted and
 is recorded as `failed_gate`. Steps die with the worker (PR_SET_PDEATHSIG), so a killed
-worker leaves no dbt holding build.duckdb.
+worker leaves no dbt holding build.duckdb. A step past its time limit, or a job cancelled
+through the API, has its command stopped (SIGTERM, then SIGKILL after a grace).
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ class Run:
             "(BTCFS_JOB_STEP_TIMEOUT_S), its command was stopped"
         )
 
-    def _watch(self, child: subprocess.Popen[str], done: threading.Event) -> None:
+    def _watch(self, child: subprocess.Popen[str], name: str, done: threading.Event) -> None:
         """Stop the command once the step runs out of time or the job is cancelled:
         SIGTERM, then SIGKILL when it is still there after the grace."""
         stopped_at: float | None = None
@@ -148,8 +149,8 @@ class Run:
                 if expired and not self.cancelled:
                     self.timed_out = self._timeout_message()
                 if expired or self.cancelled:
-                    self.log(f"== stopping {shlex.quote(str(child.args[0]))} (pid {child.pid}):"
-                             f" {self.timed_out or self.cancelled}")  # fmt: skip
+                    self.log(f"== stopping {name} (pid {child.pid}): "
+                             f"{self.timed_out or self.cancelled}")  # fmt: skip
                     child.terminate()
                     stopped_at = moment
             elif moment - stopped_at >= self.settings.job_kill_grace_s:
@@ -167,7 +168,7 @@ class Run:
             raise StepTimedOut(self._timeout_message())
         self.log("$ " + shlex.join(argv))
         tail: list[str] = []
-        self.child = subprocess.Popen(
+        self.child = child = subprocess.Popen(
             list(argv),
             cwd=ROOT,
             env=self.env,
@@ -177,23 +178,24 @@ class Run:
             text=True,
             errors="replace",
             bufsize=1,
-            preexec_fn=_die_with_parent,  # safe: the worker runs steps from one thread
+            # safe: no other thread runs at fork (the last command's watchdog was joined)
+            preexec_fn=_die_with_parent,
         )
-        assert self.child.stdout is not None
-        # (the watchdog is the only other thread, and it is joined before the next Popen:
-        # preexec_fn stays safe)
+        stream = child.stdout
+        assert stream is not None
         done = threading.Event()
-        watchdog = threading.Thread(target=self._watch, args=(self.child, done), daemon=True)
+        name = Path(argv[0]).name
+        watchdog = threading.Thread(target=self._watch, args=(child, name, done), daemon=True)
         watchdog.start()
         try:
-            for line in self.child.stdout:
+            for line in stream:
                 self.log(line)
                 tail = [*tail[-19:], redact(line.rstrip())]
-            code = self.child.wait()
+            code = child.wait()
         finally:
             done.set()
             watchdog.join()
-            self.child.stdout.close()
+            stream.close()
             self.child = None
         if self.cancelled:
             raise Cancelled(self.cancelled)

@@ -193,7 +193,7 @@ $("paper-table").addEventListener("click", async (event) => {
 // --------------------------------------------------------------------------- pipeline jobs
 // The admin token lives in this tab only: in memory and in sessionStorage (gone with the tab),
 // never in localStorage or a cookie, and it is sent only with the /v1/jobs requests (reading
-// jobs needs it too).
+// jobs needs it too) and the paper writes (which need it when the API listens beyond loopback).
 
 const TOKEN_KEY = "btcfs.adminToken";
 const jobs = { token: sessionStorage.getItem(TOKEN_KEY) || "", selected: null, timer: null };
@@ -207,7 +207,7 @@ function duration(job) {
 }
 
 function jobResult(job) {
-  if (job.state === "failed") {
+  if (job.state === "failed" || job.state === "cancelled") {
     const gate = job.failed_gate ? `${job.failed_gate.kind} gate: ` : "";
     return `${gate}${job.error || "failed"}`;
   }
