@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from filelock import FileLock
 
 from ml import registry
@@ -114,3 +115,15 @@ def test_a_held_lock_ends_promote_with_one_line_naming_the_lock(tmp_path: Path) 
     free = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert free.returncode == 0, free.stderr
     assert store.production(MODEL) == second
+
+
+def test_a_bad_lock_timeout_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = registry.Registry(tmp_path)
+    [version] = _register(store, 1)
+    for bad in ("soon", "0", "-1", "nan", "inf"):
+        monkeypatch.setenv("BTCFS_LOCK_TIMEOUT_S", bad)
+        with pytest.raises(RegistryError, match="BTCFS_LOCK_TIMEOUT_S must be a number"):
+            store.promote(MODEL, version)
+    assert store.production(MODEL) is None
