@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Request
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from api.errors import BadRequest, Forbidden, UnsupportedMediaType
 from api.settings import ApiSettings
@@ -112,7 +110,10 @@ class WebGuard(ASGIMiddleware):
         if scope["type"] == ScopeType.HTTP and scope["method"] in WRITE_METHODS:
             self._check_origin(scope, headers)
             if _has_body(headers):
-                await self._check_json_body(scope, receive, headers)
+                _check_json_type(headers)
+                # Checked as the handler reads the body, so guards (the admin token) still
+                # run before any of it is read.
+                receive = _depth_checked(receive)
         await next_app(scope, receive, send)
 
     def _check_origin(self, scope: Scope, headers: dict[str, str]) -> None:
@@ -139,19 +140,35 @@ class WebGuard(ASGIMiddleware):
         except ValueError:
             return False
 
-    async def _check_json_body(
-        self, scope: Scope, receive: Receive, headers: dict[str, str]
-    ) -> None:
-        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media_type != "application/json":
-            raise UnsupportedMediaType(
-                f"request bodies must be application/json, not {_clip(media_type) or 'unset'!r}",
-                key="content-type",
-            )
-        # Read once here (the size limit applies); Litestar keeps it for the handler.
-        body = await Request[Any, Any, Any](scope, receive).body()
-        if json_depth_exceeds(body):
-            raise BadRequest(f"JSON body nested more than {MAX_JSON_DEPTH} levels deep", key="body")
+
+def _check_json_type(headers: dict[str, str]) -> None:
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            f"request bodies must be application/json, not {_clip(media_type) or 'unset'!r}",
+            key="content-type",
+        )
+
+
+def _depth_checked(receive: Receive) -> Receive:
+    """`receive` that refuses a JSON body nested too deep once its last chunk is in (the
+    body limit has capped what is buffered), before anything parses it."""
+    chunks: list[bytes] = []
+
+    async def checked() -> ReceiveMessage:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                body = b"".join(chunks)
+                chunks.clear()
+                if json_depth_exceeds(body):
+                    raise BadRequest(
+                        f"JSON body nested more than {MAX_JSON_DEPTH} levels deep", key="body"
+                    )
+        return message
+
+    return checked
 
 
 def _has_body(headers: dict[str, str]) -> bool:

@@ -170,8 +170,9 @@ def test_same_origin_writes_from_a_browser_are_accepted(url: str) -> None:
 # ------------------------------------------------------------------- hostile bodies, echo
 
 
-@pytest.mark.parametrize("path", BODY_PATHS)
+@pytest.mark.parametrize("path", [p for p in BODY_PATHS if p != "/v1/admin/reload"])
 def test_a_json_body_nested_10000_levels_is_a_400(url: str, path: str) -> None:
+    # (The check runs as a handler reads its body: reload reads none, so it ignores one.)
     for deep in ("[" * 10_000 + "]" * 10_000, '{"a":' * 10_000 + "1" + "}" * 10_000,
                  '{"amount_usd": ' + "[" * 10_000 + "]" * 10_000 + "}"):  # fmt: skip
         response = httpx.post(f"{url}{path}", content=deep, headers={**JSON, **AUTH}, timeout=30)
