@@ -70,8 +70,31 @@ class Services:
 ServicesDep = NamedDependency[SkipValidation[Services]]
 
 
-def check_symbol(reader: Reader, symbol: str) -> None:
-    symbols = reader.generation.symbols
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def served_symbols(reader: Reader, table: str) -> tuple[str, ...]:
+    """The symbols a published mart holds rows of (memoised per generation)."""
+    key = ("symbols", table)
+    memo = reader.generation.memo
+    if key not in memo:
+        if not _TABLE_NAME.match(table):
+            raise ValueError(f"not a table name: {table!r}")
+        rows = (
+            reader.rows(f"select distinct symbol from serve.{table} order by 1")  # noqa: S608
+            if reader.has(table)
+            else []
+        )
+        memo[key] = tuple(row["symbol"] for row in rows)
+    symbols: tuple[str, ...] = memo[key]
+    return symbols
+
+
+def check_symbol(reader: Reader, symbol: str, table: str | None = None) -> None:
+    """404 unless `table` (a mart the endpoint reads; default: latest_features, what
+    forecasts and paper trades need) holds rows of `symbol`; `valid` lists those it does, so
+    a file with bars but no features still serves its bars."""
+    symbols = served_symbols(reader, table) if table else reader.generation.symbols
     if symbol not in symbols:
         raise NotFound(f"unknown symbol {symbol!r}", key="symbol", valid=list(symbols))
 
@@ -135,7 +158,7 @@ def window_rows(
     since, until = parse_time("start", start), parse_time("end", end)
     check_range(since, until)
     with services.db.reader() as reader:
-        check_symbol(reader, symbol)
+        check_symbol(reader, symbol, table)
         rows = reader.rows(
             window_sql(columns, table, newest_first=since is None),
             [symbol, since or EARLIEST, until or LATEST, limit],

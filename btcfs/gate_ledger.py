@@ -201,7 +201,7 @@ def check(rows: list[LedgerRow], graph: Graph, copied: list[str]) -> GateCheck:
     history = _history(rows, runs)
     result = GateCheck()
     failed: list[str] = []
-    unchecked: list[str] = []
+    unchecked: dict[str, list[str]] = {}
     newest: Invocation | None = None
     model_ids = [graph.models[name] for name in copied if name in graph.models]
     for name in copied:
@@ -230,7 +230,7 @@ def check(rows: list[LedgerRow], graph: Graph, copied: list[str]) -> GateCheck:
             latest = outcomes[-1] if outcomes else None
             if latest is None:
                 if is_copied and graph.kinds[test] == "data test":
-                    unchecked.append(f"{graph.names[test]} [{name}]")
+                    unchecked.setdefault(name, []).append(graph.names[test])
                 continue
             result.gates.append(
                 GateResult(
@@ -247,9 +247,10 @@ def check(rows: list[LedgerRow], graph: Graph, copied: list[str]) -> GateCheck:
     if failed:
         result.problems.insert(0, f"{len(failed)} gate(s) failed: {_shown(failed)}")
     if unchecked:
+        per_model = [f"{model} ({_shown(sorted(names), 2)})" for model, names in unchecked.items()]
         result.problems.append(
-            f"{len(unchecked)} gate(s) have not run since their model was last built "
-            f"(run `dbt build` or `dbt test`): {_shown(unchecked)}"
+            f"{sum(map(len, unchecked.values()))} gate(s) have not run since their model was "
+            f"last built (run `dbt build` or `dbt test`): {_shown(per_model)}"
         )
     if newest is not None:
         result.built_at = newest.started_at
@@ -285,9 +286,9 @@ def _build_problem(
     return None
 
 
-def _shown(items: list[str]) -> str:
-    more = f" (+{len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
-    return ", ".join(items[:_SHOWN]) + more
+def _shown(items: list[str], limit: int = _SHOWN) -> str:
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 def rows_from_tuples(records: list[tuple[Any, ...]]) -> list[LedgerRow]:

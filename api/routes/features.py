@@ -44,7 +44,7 @@ def get_latest_features(
     feature past warm-up with every source present, and how old it is."""
     check_choice("interval", interval, FEATURE_INTERVALS)
     with services.db.reader() as reader:
-        check_symbol(reader, symbol)
+        check_symbol(reader, symbol, "latest_features")
         # One query per publish: the newest row cannot change until the file does.
         key = ("latest_features", symbol, interval)
         rows = reader.generation.memo.get(key)
