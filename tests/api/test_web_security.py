@@ -104,7 +104,9 @@ def test_a_foreign_host_header_is_refused(url: str) -> None:
     error(write, 400)
     assert positions(url) == before
     # Loopback names and the configured list are served, with or without a port.
-    for host in (f"localhost:{port(url)}", "127.0.0.1", "api.internal.example:443"):
+    served = (f"localhost:{port(url)}", "127.0.0.1", f"[::1]:{port(url)}", "LocalHost.",
+              "api.internal.example:443")  # fmt: skip
+    for host in served:
         assert httpx.get(f"{url}/health", headers={"Host": host}, timeout=10).status_code == 200
 
 
@@ -153,7 +155,7 @@ def test_every_body_must_be_json(url: str, path: str) -> None:
 
 
 def test_same_origin_writes_from_a_browser_are_accepted(url: str) -> None:
-    for origin in (url, f"http://localhost:{port(url)}"):
+    for origin in (url, f"http://localhost:{port(url)}", f"http://[::1]:{port(url)}"):
         opened = httpx.post(f"{url}/v1/paper/positions", json={"amount_usd": 5},
                             headers={"Origin": origin}, timeout=10)  # fmt: skip
         assert opened.status_code == 201, opened.text
@@ -161,7 +163,9 @@ def test_same_origin_writes_from_a_browser_are_accepted(url: str) -> None:
                             headers={"Origin": origin}, timeout=10)  # fmt: skip
         assert closed.status_code == 200, closed.text
     # Another port on this machine, https, a sandboxed frame: other origins.
-    for origin in (f"http://localhost:{port(url) + 1}", f"https://127.0.0.1:{port(url)}", "null"):
+    others = (f"http://localhost:{port(url) + 1}", f"https://127.0.0.1:{port(url)}", "null",
+              f"http://127.0.0.1.evil.example:{port(url)}", "http://[::1", "garbage")  # fmt: skip
+    for origin in others:
         refused = httpx.post(f"{url}/v1/paper/positions", json={"amount_usd": 5},
                              headers={"Origin": origin}, timeout=10)  # fmt: skip
         error(refused, 403)
