@@ -46,7 +46,7 @@ minute_klines as (
         false as is_anchor
     from klines
     where
-        kline_interval = '{{ var("base_interval") }}'
+        kline_interval = {{ checked_literal(var("base_interval"), '[0-9]{1,3}[smhdwM]', 'base_interval') }}
         and symbol in ({{ symbols_sql_list() }})
         {%- if window_start is not none %}
         and lake_date >= cast('{{ window_start[:10] }}' as date)

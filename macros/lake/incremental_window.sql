@@ -30,6 +30,6 @@
 {#- The configured symbols as a SQL list body: 'BTCUSDT', 'ETHUSDT'. -#}
 {% macro symbols_sql_list() -%}
     {%- for symbol in var('symbols') -%}
-        '{{ symbol }}'{{ ", " if not loop.last }}
+        {{ checked_symbol(symbol) }}{{ ", " if not loop.last }}
     {%- endfor -%}
 {%- endmacro %}

@@ -18,9 +18,9 @@
     {%- set halts = var('known_exchange_halts', []) | selectattr('dataset', 'equalto', dataset) | list -%}
     {%- for halt in halts %}
     select
-        '{{ halt.dataset }}' as dataset,
-        '{{ halt.symbol }}' as symbol,
-        cast('{{ halt.day }}' as date) as day,
+        {{ checked_literal(halt.dataset, '[a-z0-9_]{1,64}', 'known_exchange_halts') }} as dataset,
+        {{ checked_symbol(halt.symbol) }} as symbol,
+        cast({{ checked_literal(halt.day, '[0-9]{4}-[0-9]{2}-[0-9]{2}', 'known_exchange_halts') }} as date) as day,
         {{ halt.max_missing_minutes | int }} as max_missing_minutes,
         {{ halt.max_zero_volume_minutes | int }} as max_zero_volume_minutes,
         '{{ halt.reason | replace("'", "''") }}' as reason

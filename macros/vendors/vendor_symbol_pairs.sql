@@ -18,8 +18,8 @@
     {%- endfor -%}
     {%- for symbol, vendor_symbol, preference in pairs %}
     select
-        '{{ symbol }}' as symbol,
-        '{{ vendor_symbol }}' as vendor_symbol,
+        {{ checked_symbol(symbol) }} as symbol,
+        {{ checked_literal(vendor_symbol, '[A-Za-z0-9_.-]{1,64}', 'vendor_symbols') }} as vendor_symbol,
         {{ preference }} as preference
     {%- if not loop.last %}
     union all

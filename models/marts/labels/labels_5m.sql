@@ -14,7 +14,7 @@
 
 {%- set interval_seconds = 300 -%}
 {%- set atr_bars = var('labels_atr_bars') | int -%}
-{%- set atr_multiple = var('labels_barrier_atr_multiple') -%}
+{%- set atr_multiple = var('labels_barrier_atr_multiple') | float -%}
 {%- set horizon_bars = var('labels_vertical_barrier_bars') | int -%}
 {%- set forward_returns = {
     'fwd_ret_5m': 1,
