@@ -188,6 +188,26 @@ def test_cancelling_a_running_job_stops_its_step(tmp_path: Path) -> None:
         assert api.wait(nxt["id"], timeout=60)["state"] == "cancelled"
 
 
+def test_a_cancelled_job_whose_worker_dies_ends_cancelled(tmp_path: Path) -> None:
+    """The API asked, but the worker died before it could say so: the API records it."""
+    with silent_listener() as url, api_server(tmp_path) as api:
+        running = slow_ingest(api, url)
+        con = sqlite3.connect(state_db(tmp_path))
+        with con:  # as a DELETE leaves it, without the signal that would follow
+            con.execute(
+                "update jobs set cancel_requested_at = '2025-01-01T00:00:00+00:00' where id = ?",
+                (running["id"],),
+            )
+        con.close()
+        os.kill(running["pid"], signal.SIGKILL)
+        done = api.wait(running["id"], timeout=60)
+        assert done["state"] == "cancelled", done
+        assert done["error"] == (
+            f"cancelled on request; the worker (pid {running['pid']}) was killed by SIGKILL "
+            "before it finished"
+        )
+
+
 def test_a_queued_job_without_a_worker_is_cancelled_at_once(tmp_path: Path) -> None:
     root = tmp_path / "data"
     store = JobStore(state_db(root))
