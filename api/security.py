@@ -1,6 +1,5 @@
-"""The API's web-facing rules in one place: which Host names are served, which writes a
-browser page may send (same origin, JSON bodies only), how deep a JSON body may nest, and
-the security headers on every response."""
+"""The API's web-facing rules in one place: served Host names, same-origin JSON-only writes,
+bounded JSON nesting, and the security headers on every response."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from apipipeline import ADMIN_TOKEN, Pipeline, published_pipeline
+from apipipeline import ADMIN_TOKEN, IN_PROCESS_HOSTS, Pipeline, published_pipeline
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -308,7 +308,8 @@ def test_paper_positions_mark_to_market_and_survive_a_restart(
 
 
 def test_without_a_published_file_the_api_says_so(tmp_path: Path) -> None:
-    env = {"BTCFS_DATA_DIR": str(tmp_path), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    env = {"BTCFS_DATA_DIR": str(tmp_path), "DBT_TARGET_PATH": str(tmp_path / "target"),
+           "BTCFS_API_ALLOWED_HOSTS": IN_PROCESS_HOSTS}  # fmt: skip
     with TestClient(create_app(ApiSettings.from_env(env))) as test_client:
         health = test_client.get("/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
