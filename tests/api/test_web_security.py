@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from apipipeline import ADMIN_TOKEN, BuiltWarehouse, Pipeline, live_server
+from apipipeline import ADMIN_TOKEN, BuiltWarehouse, Pipeline, free_port, live_server
 from cdp import Browser, find_chromium
 from litestar.testing import TestClient
 from mlpipeline import BIN, REPO
@@ -327,6 +327,32 @@ def test_a_stream_ends_after_its_maximum_lifetime(url: str) -> None:
         assert time.monotonic() - started >= 3
     finally:
         stream.close()
+
+
+def test_the_bind_host_given_to_serve_is_a_served_name(pipeline: Pipeline) -> None:
+    # `btcfs serve --host` reaches the app (uvicorn builds it from the environment).
+    port_ = free_port()
+    log = (pipeline.root / "serve-bind.log").open("w")
+    server = subprocess.Popen(
+        [str(BIN / "btcfs"), "serve", "--host", "127.0.0.2", "--port", str(port_),
+         "--log-level", "warning"],
+        cwd=REPO, env=pipeline.env(BTCFS_API_ALLOWED_HOSTS=""), stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.2:{port_}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert health.status_code == 200, health.text
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
 
 
 # ----------------------------------------------------------------------- admin token
