@@ -1,4 +1,5 @@
-"""GET /v1/qa: the QA gates of the published build and of the newest dbt build."""
+"""GET /v1/qa: the QA gates of what is served (recorded in serve.duckdb by `btcfs publish`
+from the gate ledger) and of the newest dbt invocation (run_results.json)."""
 
 from __future__ import annotations
 
@@ -63,8 +64,10 @@ def _gate(row: dict[str, Any]) -> Gate:
 @get("/v1/qa", operation_id="getQA", tags=["qa"], sync_to_thread=True,
      responses=error_responses(503))  # fmt: skip
 def get_qa(services: ServicesDep) -> QAOut:
-    """Gate results (pass/warn/fail with failure counts): `published` are those of the build
-    being served, `last_build` those of dbt's newest run, which a failing gate kept from
+    """Gate results (pass/warn/fail with failure counts): `published` are the latest results
+    of every gate of each served mart (and of the models upstream of them), as publish
+    checked them in the gate ledger, whichever dbt invocations ran them; `last_build` those of
+    dbt's newest invocation, which may be a partial one or one a failing gate kept from
     being published."""
     with services.db.reader() as reader:
         info = reader.generation.info

@@ -2,9 +2,19 @@
     naming the features' warm-up (features_warmup_seconds, plus `extra_seconds` for what the
     mart adds, e.g. the label horizon) and how many days of history are missing, or, when the
     history covers the warm-up, that an input is missing. A mart that is empty while its bars
-    are not passes every per-row gate, so without this one an empty mart would be published. -#}
-{% test rows_past_warmup(model, bars, dataset, bars_dataset, interval_seconds, extra_seconds=0, extra_what='') %}
+    are not passes every per-row gate, so without this one an empty mart would be published.
+    `bars` is the bars model's name, looked up in the graph rather than ref()'d: a ref would
+    make the gate a test of the bars mart too, so `dbt build --select bars_5m` would run it
+    against a features mart that may not exist yet. -#}
+{% test rows_past_warmup(model, bars, dataset, interval_seconds, extra_seconds=0, extra_what='') %}
 {{ config(tags=['gate']) }}
+{%- set bars_node = graph.nodes.get('model.' ~ project_name ~ '.' ~ bars) if execute else none -%}
+{%- if execute and not bars_node -%}
+    {{ exceptions.raise_compiler_error('rows_past_warmup: no model named ' ~ bars) }}
+{%- endif -%}
+{%- set bars_relation = api.Relation.create(
+    database=bars_node.database, schema=bars_node.schema, identifier=bars_node.alias
+) if bars_node else bars -%}
 {%- set window_days = ((var('features_window_seconds') | int) / 86400) | round(2) -%}
 {%- set refresh_days = ((var('features_quantile_refresh_seconds') | int) / 86400) | round(2) -%}
 {%- set warmup_seconds = features_warmup_seconds() + (extra_seconds | int) -%}
@@ -19,7 +29,7 @@ bar_history as (
         min(open_time) as first_open_time,
         max(open_time) as last_open_time,
         count(*) as bar_count
-    from {{ bars }}
+    from {{ bars_relation }}
     group by symbol
 
 ),
@@ -53,7 +63,7 @@ final as (
         symbol,
         {{ utc_date('last_open_time') }} as day,
         cast(bar_count as {{ dbt.type_bigint() }}) as failing_count,
-        'no rows although {{ bars_dataset }} holds ' || {{ gate_text('round(history_days, 2)') }}
+        'no rows although {{ bars }} holds ' || {{ gate_text('round(history_days, 2)') }}
         || ' days of bars (' || {{ gate_text(utc_date('first_open_time')) }} || ' to '
         || {{ gate_text(utc_date('last_open_time')) }} || '); the feature warm-up needs '
         || '{{ warmup_days }} days (2 x {{ window_days }}-day features_window_seconds + '
