@@ -213,3 +213,35 @@ def test_bars_are_served_for_a_symbol_without_features(server: str) -> None:
     assert latest.status_code == 404 and latest.json()["extra"]["valid"] == []
     rows = httpx.get(f"{server}/v1/features", params={"symbol": "BTCUSDT"})
     assert rows.status_code == 404 and rows.json()["extra"]["valid"] == []
+
+
+# ------------------------------------------------------------------------- the publish lock
+
+
+def test_a_publish_waits_for_another_and_gives_up_with_a_clear_error(tmp_path: Path) -> None:
+    write_run_results(tmp_path / "target")
+    make_build(tmp_path / "warehouse" / "build.duckdb")
+    lock = tmp_path / "warehouse" / ".serve.duckdb.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, filelock\n"
+         f"lock = filelock.FileLock({str(lock)!r}); lock.acquire()\n"
+         "print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    args = ["publish", "--target-path", str(tmp_path / "target"), "--lock-timeout", "0.5"]
+    env = {"BTCFS_DATA_DIR": str(tmp_path), "BTCFS_PUBLISH_LOCK_TIMEOUT_S": None}
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, args, env=env)
+        assert time.monotonic() - started >= 0.5
+        assert result.exit_code == 1
+        assert result.output.strip() == (
+            f"Error: another `btcfs publish` of {tmp_path / 'warehouse' / 'serve.duckdb'} has "
+            f"held {lock} for over 0.5 s: retry when it has finished (or raise --lock-timeout)"
+        )
+        assert not (tmp_path / "warehouse" / "serve.duckdb").exists()
+    finally:
+        holder.communicate("", timeout=30)
+    assert CliRunner().invoke(cli, args, env=env).exit_code == 0
