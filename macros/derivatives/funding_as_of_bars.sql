@@ -76,7 +76,7 @@ age_measured as (
         cast(
             floor(
                 ({{ seconds_between('latest_funding_at', 'available_at') }}
-                - {{ var('funding_available_lag_seconds') }})
+                - {{ checked_number(var('funding_available_lag_seconds'), 'funding_available_lag_seconds') }})
                 / (latest_funding_interval_hours * 3600)
             ) as {{ dbt.type_bigint() }}
         ) as funding_forward_fill_events
@@ -88,7 +88,7 @@ within_reach as (
 
     select
         *,
-        coalesce(funding_forward_fill_events <= {{ var('ffill_max_bars') }}, false) as is_within_reach
+        coalesce(funding_forward_fill_events <= {{ checked_number(var('ffill_max_bars'), 'ffill_max_bars') }}, false) as is_within_reach
     from age_measured
 
 ),

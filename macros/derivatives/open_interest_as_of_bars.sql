@@ -75,8 +75,8 @@ staleness_measured as (
         cast(
             floor(
                 ({{ seconds_between('latest_measured_at', 'available_at') }}
-                - {{ var('open_interest_available_lag_seconds') }})
-                / {{ var('open_interest_period_seconds') }}
+                - {{ checked_number(var('open_interest_available_lag_seconds'), 'open_interest_available_lag_seconds') }})
+                / {{ checked_number(var('open_interest_period_seconds'), 'open_interest_period_seconds') }}
             ) as {{ dbt.type_bigint() }}
         ) as oi_forward_fill_bars
     from latest_measurement_carried
@@ -87,7 +87,7 @@ within_reach as (
 
     select
         *,
-        coalesce(oi_forward_fill_bars <= {{ var('ffill_max_bars') }}, false) as is_within_reach
+        coalesce(oi_forward_fill_bars <= {{ checked_number(var('ffill_max_bars'), 'ffill_max_bars') }}, false) as is_within_reach
     from staleness_measured
 
 ),

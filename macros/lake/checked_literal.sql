@@ -15,3 +15,12 @@
 {% macro checked_symbol(symbol) -%}
     {{ return(checked_literal(symbol, '[A-Z0-9]{1,20}', 'symbols')) }}
 {%- endmacro %}
+
+{#- A numeric var, unchanged, or a compile error naming the var when it is not a number (a
+    text var inlined bare would be SQL). -#}
+{% macro checked_number(value, var_name) -%}
+    {%- if value is not number or value is boolean -%}
+        {{ exceptions.raise_compiler_error("var " ~ var_name ~ ": " ~ ((value | string)[:60] | tojson) ~ " is not a number") }}
+    {%- endif -%}
+    {{ return(value) }}
+{%- endmacro %}

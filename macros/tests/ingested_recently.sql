@@ -36,9 +36,9 @@ final as (
         {{ utc_date('newest_ingested_at') }} as day,
         age_hours as failing_count,
         'newest row landed ' || {{ gate_text('age_hours') }}
-        || ' hours ago, warn above {{ var("freshness_warn_hours") }}' as detail
+        || ' hours ago, warn above {{ checked_number(var("freshness_warn_hours"), "freshness_warn_hours") }}' as detail
     from aged
-    where age_hours >= {{ var('freshness_warn_hours') }}
+    where age_hours >= {{ checked_number(var('freshness_warn_hours'), 'freshness_warn_hours') }}
 
 )
 

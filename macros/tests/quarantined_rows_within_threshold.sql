@@ -31,7 +31,7 @@ final as (
         day,
         cast(quarantined_rows as {{ dbt.type_bigint() }}) as failing_count,
         {{ gate_text('quarantined_rows') }} || ' quarantined rows (e.g. ' || first_reason
-        || '), error above {{ var("quarantine_error_rows") }} a day' as detail
+        || '), error above {{ checked_number(var("quarantine_error_rows"), "quarantine_error_rows") }} a day' as detail
     from per_day
 
 )

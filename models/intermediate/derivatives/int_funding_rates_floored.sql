@@ -46,7 +46,7 @@ final as (
             coalesce(
                 funding_interval_hours,
                 {{ seconds_between('previous_funding_at', 'funding_at') }} / 3600,
-                {{ var('funding_interval_hours_default') }}
+                {{ checked_number(var('funding_interval_hours_default'), 'funding_interval_hours_default') }}
             ) as {{ dbt.type_int() }}
         ) as funding_interval_hours,
         previous_funding_at

@@ -45,7 +45,7 @@ final as (
         cast(
             coalesce(
                 {{ seconds_between('previous_measured_at', 'measured_at') }}
-                / {{ var('open_interest_period_seconds') }} - 1,
+                / {{ checked_number(var('open_interest_period_seconds'), 'open_interest_period_seconds') }} - 1,
                 0
             ) as {{ dbt.type_bigint() }}
         ) as missing_periods_before
