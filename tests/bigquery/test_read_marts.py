@@ -3,16 +3,17 @@
 * `ml.dataset.read_bigquery` (api endpoint from $BTCFS_BQ_API_ENDPOINT, anonymous) reads
   `training_set_5m` row for row like `read_duckdb` reads the DuckDB build, and `prepare` gives
   the trainer the same inputs and labels from either.
-* `btcfs publish --from bigquery` copies the BigQuery marts into a new serve.duckdb (gates of
-  the BigQuery build checked, a DuckDB build's run results refused) and the API serves them.
+* `btcfs publish --from bigquery` copies the BigQuery marts into a new serve.duckdb (the gate
+  ledger dbt keeps in that dataset checked, a DuckDB build's manifest refused) and the API
+  serves them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,23 @@ def test_publish_from_bigquery_then_the_api_serves_it(
         assert latest["values"]["ret_5m"] == pytest.approx(expected[1], rel=1e-12)
 
 
+def _ledger_invocation(client: Any, test: str, status: str) -> None:
+    """What a finished `dbt test` of one gate leaves in the ledger (macros/qa/gate_ledger.sql)."""
+    invocation = f"test-{uuid.uuid4()}"
+    at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    rows = [("invocation", "invocation", "started"), (test, "test", status),
+            ("invocation", "invocation", "finished")]  # fmt: skip
+    values = ", ".join(
+        f"('{invocation}', 'test', timestamp('{at}', 'UTC'), timestamp('{at}', 'UTC'), "
+        f"'{uid}', '{kind}', '{state}')"
+        for uid, kind, state in rows
+    )
+    client.query(
+        f"insert into `{PROJECT}.{DATASET}.btcfs_gate_ledger` (invocation_id, command, "
+        f"run_started_at, recorded_at, unique_id, resource_type, status) values {values}"
+    ).result()
+
+
 def test_publish_from_bigquery_refuses_what_it_cannot_vouch_for(
     emulator_build: EmulatorBuild, tmp_path: Path
 ) -> None:
@@ -179,15 +197,18 @@ def test_publish_from_bigquery_refuses_what_it_cannot_vouch_for(
     duck = _publish(tmp_path, emulator_build.dev_target_path, serve, endpoint)
     assert duck.exit_code == 1 and "ran on duckdb, not bigquery" in duck.output
 
-    # A failed gate in the BigQuery build.
-    failed = tmp_path / "target_failed"
-    shutil.copytree(emulator_build.bq_target_path, failed, ignore=shutil.ignore_patterns("*.sql"))
-    results = json.loads((failed / "run_results.json").read_text())
-    gate = next(r for r in results["results"] if r["unique_id"].startswith("test."))
-    gate.update(status="fail", failures=3)
-    (failed / "run_results.json").write_text(json.dumps(results))
-    refused = _publish(tmp_path, failed, serve, endpoint)
-    assert refused.exit_code == 1 and "failed 1 gate(s)" in refused.output
+    # A gate of a served mart failed after the build (a later `dbt test`), as the gate ledger
+    # in the BigQuery dataset says; a later passing run restores it for the other tests.
+    manifest = json.loads((emulator_build.bq_target_path / "manifest.json").read_text())
+    gate = next(uid for uid, node in manifest["nodes"].items()
+                if node.get("name") == "integrity__bars_5m")  # fmt: skip
+    _ledger_invocation(emulator_build.client(), gate, "fail")
+    try:
+        refused = _publish(tmp_path, emulator_build.bq_target_path, serve, endpoint)
+    finally:
+        _ledger_invocation(emulator_build.client(), gate, "pass")
+    assert refused.exit_code == 1
+    assert "1 gate(s) failed: integrity__bars_5m [bars_5m, fail]" in refused.output
 
     closed = f"http://127.0.0.1:{free_port()}"
     down = _publish(tmp_path, emulator_build.bq_target_path, serve, closed)
