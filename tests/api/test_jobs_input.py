@@ -156,7 +156,7 @@ def test_a_publish_with_nothing_built_fails_with_the_reason(client: TestClient[A
         job = client.get(f"/v1/jobs/{job['id']}", headers=AUTH).json()
     assert job["state"] == "failed" and job["step"] == "publish"
     assert "btcfs publish exited with code 1" in job["error"] and job["exit_code"] == 1
-    assert "run_results.json not found" in job["error"] and job["failed_gate"] is None
+    assert "manifest.json not found" in job["error"] and job["failed_gate"] is None
     assert job["log"][0].startswith(f"== job {job['id']} (publish) started by worker pid")
     assert any(line.startswith("$ ") and "btcfs publish" in line for line in job["log"])
     # The API reaps its finished worker (no zombie, nothing left running at teardown).
