@@ -459,7 +459,7 @@ class ForecastIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class JobStep(msgspec.Struct, kw_only=True):
     name: str
-    state: str  # pending | running | succeeded | failed | skipped
+    state: str  # pending | running | succeeded | failed | skipped | cancelled
     started_at: datetime | None = None
     finished_at: datetime | None = None
     seconds: float | None = None
@@ -476,9 +476,10 @@ class FailedGate(msgspec.Struct, kw_only=True):
 
 
 class JobOut(msgspec.Struct, kw_only=True):
-    """A pipeline run. `state`: queued, running, succeeded or failed; `step` the step in
-    progress (or the one that failed); `log` the last lines of its log, secrets redacted;
-    `result` what it produced (rows landed, gate results, model version, forecast)."""
+    """A pipeline run. `state`: queued, running, succeeded, failed or cancelled; `step` the
+    step in progress (or the one that failed); `log` the last lines of its log, secrets
+    redacted; `result` what it produced (rows landed, gate results, model version,
+    forecast); `cancel_requested_at` when DELETE /v1/jobs/{id} asked it to stop."""
 
     id: int
     pipeline: str
@@ -496,6 +497,7 @@ class JobOut(msgspec.Struct, kw_only=True):
     failed_gate: FailedGate | None
     result: dict[str, Any]
     log: list[str]
+    cancel_requested_at: datetime | None = None
 
 
 class JobsOut(msgspec.Struct, kw_only=True):
