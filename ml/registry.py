@@ -39,7 +39,8 @@ PREDICTIONS_FILE = "oos_predictions.parquet"
 STAGES_FILE = "stages.json"
 LOCK_FILE = ".lock"
 _VERSION = re.compile(r"^v(\d{4,})$")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: A model name is one folder under the registry: never `.`, `..` or a hidden name.
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
 
 def registry_root() -> Path:
@@ -79,6 +80,11 @@ class VersionInfo:
         return str(self.metadata.get("created_at", ""))
 
 
+def _check_name(model: str) -> None:
+    if not _NAME.match(model):
+        raise RegistryError(f"invalid model name {model[:100]!r}")
+
+
 class Registry:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or registry_root()).resolve()
@@ -92,8 +98,7 @@ class Registry:
         write_files: Callable[[Path], None],
     ) -> VersionInfo:
         """A new version: `write_files(folder)` saves model files into it, then metadata.json."""
-        if not _NAME.match(model):
-            raise RegistryError(f"invalid model name {model!r}")
+        _check_name(model)
         folder = self.root / model
         folder.mkdir(parents=True, exist_ok=True)
         staging = folder / f".incoming-{uuid.uuid4().hex}"
@@ -135,6 +140,7 @@ class Registry:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name))
 
     def _version_names(self, model: str) -> list[str]:
+        _check_name(model)
         folder = self.root / model
         if not folder.is_dir():
             return []
@@ -146,8 +152,11 @@ class Registry:
 
     def get(self, model: str, version: str | None = None) -> VersionInfo:
         """A version (default: production, else the newest candidate, else the newest)."""
+        _check_name(model)
         if version is None:
             version = self.default_version(model)
+        if not _VERSION.match(version):
+            raise RegistryError(f"invalid version {version[:40]!r} (expected v0001, v0002, ...)")
         path = self.root / model / version
         metadata_path = path / METADATA_FILE
         if not metadata_path.is_file():
@@ -195,8 +204,7 @@ class Registry:
 
     def promote(self, model: str, version: str, *, force: bool = False) -> VersionInfo:
         """Make `version` production; a version that failed its gates needs `force`."""
-        if not _NAME.match(model):
-            raise RegistryError(f"invalid model name {model!r}")
+        _check_name(model)
         self.get(model, version)  # an unknown model or version creates no lock file
         with self._locked(model, f"promote {version}"):
             self._promote(model, version, force)
@@ -228,8 +236,7 @@ class Registry:
 
     def rollback(self, model: str) -> VersionInfo:
         """Production goes back to the version that was production before the current one."""
-        if not _NAME.match(model):
-            raise RegistryError(f"invalid model name {model!r}")
+        _check_name(model)
         if not self._version_names(model):
             raise RegistryError(f"{model} has no production version to roll back")
         with self._locked(model, "roll back"):

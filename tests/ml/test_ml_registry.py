@@ -88,6 +88,33 @@ def test_unknown_models_and_versions(tmp_path: Path) -> None:
         store.register("../escape", {}, lambda folder: None)
 
 
+@pytest.mark.parametrize("name", [".", "..", ".hidden", "../outside", "a/b", "", "x" * 101])
+def test_a_model_name_is_one_folder_inside_the_registry(tmp_path: Path, name: str) -> None:
+    store = registry.Registry(tmp_path / "registry")
+    (tmp_path / "v0001").mkdir()  # what `..` + v0001 would reach
+    (tmp_path / "v0001" / registry.METADATA_FILE).write_text("{}")
+    for call in (
+        lambda: add(store, True, model=name),
+        lambda: store.get(name, "v0001"),
+        lambda: store.promote(name, "v0001"),
+        lambda: store.rollback(name),
+        lambda: store.versions(name),
+    ):
+        with pytest.raises(RegistryError, match="invalid model name"):
+            call()
+    assert not (tmp_path / "registry").exists() or not any((tmp_path / "registry").iterdir())
+
+
+def test_a_version_is_a_version_name_never_a_path(tmp_path: Path) -> None:
+    store = registry.Registry(tmp_path / "registry")
+    add(store, True)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / registry.METADATA_FILE).write_text('{"leak": true}')
+    for version in ("../../secret", "v0001/..", "../m/v0001", "latest"):
+        with pytest.raises(RegistryError, match="invalid version"):
+            store.get("m", version)
+
+
 def test_lake_fingerprint_follows_the_manifests(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     part = lake / "binance" / "spot_klines" / "symbol=BTCUSDT" / "date=2025-01-01"
