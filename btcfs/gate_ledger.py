@@ -79,6 +79,7 @@ class Graph:
     tests: dict[str, list[str]]  # model unique_id -> test unique_ids (data and unit tests)
     names: dict[str, str]  # unique_id -> name
     kinds: dict[str, str]  # test unique_id -> 'data test' | 'unit test'
+    marts: list[str] = field(default_factory=list)  # names of the models under models/marts
 
 
 @dataclass
@@ -120,6 +121,8 @@ def read_graph(target: Path) -> Graph:
             graph.models[node["name"]] = unique_id
             graph.names[unique_id] = node["name"]
             graph.parents[unique_id] = _model_parents(node)
+            if "marts" in (node.get("fqn") or []):
+                graph.marts.append(node["name"])
     for unique_id, node in [*nodes.items(), *unit_tests.items()]:
         kind = {"test": "data test", "unit_test": "unit test"}.get(node.get("resource_type", ""))
         if kind is None:
@@ -174,6 +177,12 @@ def _history(rows: list[LedgerRow], runs: dict[str, Invocation]) -> dict[str, li
     for results in history.values():
         results.sort(key=lambda r: r.invocation.order)
     return history
+
+
+def built_models(rows: list[LedgerRow], graph: Graph) -> list[str]:
+    """Names of the models with a successful build recorded."""
+    ids = {r.unique_id for r in rows if r.resource_type == "model" and r.status == "success"}
+    return [name for name, unique_id in graph.models.items() if unique_id in ids]
 
 
 def _ancestors(graph: Graph, roots: list[str]) -> list[str]:

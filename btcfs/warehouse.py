@@ -311,6 +311,25 @@ def dataset_summary(
     return summary
 
 
+def ledger_problems(target: Path, con: duckdb.DuckDBPyConnection) -> list[str] | None:
+    """What the gate ledger dbt keeps in the warehouse says of every mart built so far: a gate
+    that failed since a mart's last build is still failing, whatever dbt ran after it (the
+    rules `btcfs publish` applies). None without a ledger or a manifest."""
+    from btcfs import gate_ledger  # it imports this module
+
+    if gate_ledger.LEDGER_TABLE not in _relations(con):
+        return None
+    try:
+        graph = gate_ledger.read_graph(target)
+    except gate_ledger.LedgerError:
+        return None
+    query = f"select {gate_ledger.LEDGER_COLUMNS} from {gate_ledger.LEDGER_TABLE}"  # noqa: S608
+    rows = gate_ledger.rows_from_tuples(con.execute(query).fetchall())
+    built = set(gate_ledger.built_models(rows, graph))
+    marts = [name for name in graph.marts if name in built]
+    return gate_ledger.check(rows, graph, marts).problems
+
+
 def write_reports(reports: Path, summary: RunSummary, datasets: list[dict[str, Any]]) -> list[Path]:
     folder = reports / "qa"
     folder.mkdir(parents=True, exist_ok=True)
@@ -433,7 +452,10 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None
     Reads dbt's run_results.json (pass/warn/fail per test, failure counts, and the failing
     rows each gate stored: dataset, day, count), then writes coverage, gaps, imputed share,
     NULLs, duplicates and quarantined rows per lake dataset to
-    $BTCFS_DATA_DIR/reports/qa/<dataset>.json (and gates.json). Exits 1 when a gate failed.
+    $BTCFS_DATA_DIR/reports/qa/<dataset>.json (and gates.json). Then checks the gate ledger
+    in the warehouse (LEDGER lines): a gate of a built mart that failed since the mart's last
+    build, or has not run since, still counts after a later partial build. Exits 1 when a gate
+    failed in the last run or the ledger has a problem.
 
     Example: dbt build; btcfs qa --verbose
     """
@@ -441,6 +463,7 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None
     summary = read_run_results(target_path)
     db_path = warehouse or paths.warehouse / "build.duckdb"
     datasets: list[dict[str, Any]] = []
+    problems: list[str] | None = None
     if db_path.exists():
         try:
             con = duckdb.connect(str(db_path), read_only=True)
@@ -450,6 +473,7 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None
             ) from exc
         try:
             attach_failing_rows(summary, con)
+            problems = ledger_problems(target_path, con)
             present = _relations(con)
             datasets = [dataset_summary(con, spec, present) for spec in _DATASETS]
         finally:
@@ -457,10 +481,17 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None
     else:
         click.echo(f"(no warehouse at {db_path}: dataset summaries skipped)", err=True)
     _print(summary, verbose)
+    if problems:
+        label = click.style("LEDGER ", fg="red")
+        for problem in problems:
+            click.echo(f"{label} {problem}")
+    elif problems is not None:
+        click.echo(f"{click.style('LEDGER ', fg='green')} every built mart's gates passed "
+                   "after its last build")  # fmt: skip
     _print_freshness(target_path)
     written = write_reports(paths.reports, summary, datasets)
     click.echo(f"reports: {written[0].parent}/ ({len(written)} files)")
-    if summary.failed:
+    if summary.failed or problems:
         raise SystemExit(1)
 
 

@@ -6,6 +6,7 @@ no features still serves its bars over real HTTP."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -94,6 +95,16 @@ def test_a_failed_gate_is_not_forgotten_by_a_later_partial_build(
     assert "ERROR=0" in output
     line = refusal(publish(warehouse))
     assert "no_synthetic_inputs__features_5m [features_5m, fail]" in line
+    # `btcfs qa` reads the same ledger: the last run passed, the warehouse did not.
+    qa = CliRunner().invoke(
+        cli, ["qa", "--target-path", str(warehouse.root / "target"),
+              "--warehouse", str(warehouse.database)],
+        env={"BTCFS_DATA_DIR": str(warehouse.root)},
+    )  # fmt: skip
+    assert qa.exit_code == 1, qa.output
+    assert re.search(
+        r"LEDGER\s+\d+ gate\(s\) failed: .*no_synthetic_inputs__features_5m", qa.output
+    )
     # A build selecting nothing runs no gate and forgets nothing either.
     warehouse.dbt("build", "--select", "tag:no_such_tag")
     assert "no_synthetic_inputs__features_5m" in refusal(publish(warehouse))
