@@ -215,6 +215,7 @@ def _copy_marts(
 
 
 _LEDGER = "select " + LEDGER_COLUMNS + " from {source}"  # noqa: S608 - our names only
+_INVOCATIONS = "select max(run_started_at) from {source} where resource_type = 'invocation'"
 _NO_LEDGER = (
     "refusing to publish: {where} has no gate ledger (" + LEDGER_TABLE + "): run `dbt build` "
     "(dbt_project.yml's on-run-start/on-run-end hooks keep it)"
@@ -293,7 +294,8 @@ def _copy_bigquery_marts(
     except exceptions.GoogleAPIError as exc:
         raise PublishError(f"reading {ledger} failed: {_first_line(exc)}") from None
     copied = [*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)]
-    check = _checked(rows_from_tuples(records), graph, copied)
+    rows = rows_from_tuples(records)
+    check = _checked(rows, graph, copied)
     tables: dict[str, int] = {}
     for name in copied:
         relation = f"`{source.project}.{source.dataset}.{name}`"
@@ -316,6 +318,19 @@ def _copy_bigquery_marts(
         finally:
             con.unregister("incoming_mart")
         tables[name] = arrow.num_rows
+    # BigQuery takes no lock: a dbt invocation that started while the marts were read may
+    # have rewritten some of them after the ledger was checked.
+    try:
+        started = client.query(_INVOCATIONS.format(source=ledger)).result()
+        newest = max((row[0] for row in started), default=None)
+    except exceptions.GoogleAPIError as exc:
+        raise PublishError(f"reading {ledger} failed: {_first_line(exc)}") from None
+    checked = max((r.run_started_at for r in rows if r.resource_type == "invocation"), default=None)
+    if newest != checked:
+        raise PublishError(
+            f"refusing to publish: a dbt invocation started on {source.uri} while its marts "
+            "were read: retry when it has finished"
+        )
     return tables, check
 
 
