@@ -28,6 +28,7 @@ DRILLS = {
     "faultstorm": "drills.faultstorm",
     "fuzz-parsers": "drills.fuzz",
     "secrets": "drills.secretscan",
+    "security": "drills.security",
     "corrupt-serve": "drills.corrupt",
     "fuzz-api": "drills.fuzz",
     "api-load": "drills.apiload",

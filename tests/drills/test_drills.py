@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from drills import corrupt, diskfull, fuzz, run
+from drills import corrupt, diskfull, fuzz, run, security
 from drills._common import REPO, Context, Record
 
 pytestmark = [pytest.mark.drills, pytest.mark.slow]
@@ -37,6 +37,12 @@ def test_damaged_serve_duckdb_never_gives_a_wrong_answer(tmp_path: Path) -> None
     wrong = [f for f in record.failures if "the right answer" in f or "/health" in f]
     assert not wrong, wrong
     assert record.figures["statuses"]["started on a truncated file"]["/health"] == 503
+
+
+def test_the_security_review_attacks_are_refused(tmp_path: Path) -> None:
+    record = security.drill(Context(tmp_path, quick=True))
+    assert passed(record)
+    assert record.figures["refused"] >= 30
 
 
 def test_mutations_are_deterministic_and_hostile() -> None:
