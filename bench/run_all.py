@@ -9,8 +9,10 @@ load average before and after, git revision) to
     python bench/run_all.py                    # everything (about 15 minutes on 2 cores)
     python bench/run_all.py --only ingest,api  # some scripts
     python bench/run_all.py --quick            # small sizes: checks the machinery, not targets
-    python bench/run_all.py --readme           # also put the table in README.md
-    python bench/run_all.py --from-json data/reports/bench/latest.json --readme
+    python bench/run_all.py --docs             # also put the table in docs/benchmarks.md
+    python bench/run_all.py --from-json data/reports/bench/latest.json --docs
+
+`--readme` is the old name of `--docs` (the table lived in README.md) and still works.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ SCRIPTS = {
     "train": "bench_train.py",
     "api": "bench_api.py",
 }
+#: The page whose bench block --docs rewrites, and the markers around that block.
+DOCS_PAGE = REPO / "docs" / "benchmarks.md"
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -140,7 +144,9 @@ def machine_line(report: dict[str, Any]) -> str:
     )
 
 
-def update_readme(rows: list[str], line: str, readme: Path = REPO / "README.md") -> bool:
+def update_readme(rows: list[str], line: str, readme: Path = DOCS_PAGE) -> bool:
+    """Replace the bench block of `readme` (docs/benchmarks.md; the name is from when the
+    table lived in README.md); False when the page has no block."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         return False
@@ -157,7 +163,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small, fast runs (smoke test)")
     parser.add_argument("--out", type=Path, default=None, help="reports folder")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per script")
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument(
+        "--docs", "--readme", dest="docs", action="store_true",
+        help="write the table into docs/benchmarks.md (--readme: the old name)",
+    )  # fmt: skip
     parser.add_argument(
         "--from-json", type=Path, default=None, help="print a saved run's table; run nothing"
     )
@@ -170,8 +179,9 @@ def main() -> int:
         saved = json.loads(args.from_json.read_text())
         rows, line = table(saved["scripts"]), machine_line(saved)
         print("\n".join(rows) + f"\n\n{line}")
-        if args.readme:
-            print("README.md updated" if update_readme(rows, line) else "no bench block in README")
+        if args.docs:
+            done = update_readme(rows, line)
+            print(f"{DOCS_PAGE.name} updated" if done else f"{DOCS_PAGE.name} has no bench block")
         return 0
     chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCRIPTS)
     unknown = [n for n in chosen if n not in SCRIPTS]
@@ -215,9 +225,11 @@ def main() -> int:
     (out / f"bench-{stamp}.json").write_text(text)
     (out / "latest.json").write_text(text)
     print(f"written: {out / f'bench-{stamp}.json'} and latest.json")
-    if args.readme:
+    if args.docs:
         done = update_readme(rows, line)
-        print("README.md updated" if done else f"README.md has no {README_START} block")
+        print(
+            f"{DOCS_PAGE.name} updated" if done else f"{DOCS_PAGE.name} has no {README_START} block"
+        )
     crashed = [n for n, r in results.items() if r["exit"] != 0]
     if crashed:
         print(f"scripts that failed: {', '.join(crashed)}")
