@@ -12,7 +12,7 @@ import pytest
 from apipipeline import ADMIN_TOKEN, Pipeline, live_server, published_pipeline
 from cdp import Browser, Page, find_chromium
 
-pytestmark = [pytest.mark.slow, pytest.mark.dbt]
+pytestmark = [pytest.mark.slow, pytest.mark.dbt, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "api"

@@ -14,7 +14,7 @@ from apipipeline import ADMIN_TOKEN
 from cdp import Browser, Page, find_chromium
 from jobfixtures import Market, all_params, api_server, replay
 
-pytestmark = [pytest.mark.slow, pytest.mark.dbt]
+pytestmark = [pytest.mark.slow, pytest.mark.dbt, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "api"

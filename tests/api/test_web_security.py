@@ -394,6 +394,7 @@ CSP_PROBE = (
 )
 
 
+@pytest.mark.browser
 def test_dashboard_and_swagger_ui_run_under_the_csp(url: str, tmp_path: Path) -> None:
     chromium = find_chromium()
     if chromium is None:

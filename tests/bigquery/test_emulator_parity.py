@@ -45,7 +45,7 @@ MART_KEYS: dict[str, tuple[str, ...]] = {
     "latest_features": ("symbol", "bar_interval"),
 }
 
-pytestmark = [pytest.mark.dbt, pytest.mark.slow]
+pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.bigquery]
 
 
 # google-cloud-bigquery may warn that the BigQuery Storage client is absent when it fetches

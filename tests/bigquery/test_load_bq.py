@@ -29,6 +29,7 @@ from ingest.schemas import DATASETS
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.bigquery,
     pytest.mark.filterwarnings("ignore:.*BigQuery Storage.*:UserWarning"),
 ]
 

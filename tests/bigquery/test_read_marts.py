@@ -34,6 +34,7 @@ from ml.errors import DatasetError
 
 pytestmark = [
     pytest.mark.dbt,
+    pytest.mark.bigquery,
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore:.*BigQuery Storage.*:UserWarning"),
 ]
