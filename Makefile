@@ -16,10 +16,10 @@ PIP_EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install
 export BTCFS_DATA_DIR ?= $(CURDIR)/data
 export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
 
-.PHONY: help setup demo ingest build train serve test lint bench drills shell docs clean
+.PHONY: help setup demo ingest build train serve test test-fast lint bench drills shell docs clean
 
 help: ## Show this list of targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(RUN_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ test: $(DEV_STAMP) ## Set up, then run lint and every test
 	$(MAKE) lint
 	$(BIN)/pytest
 
+test-fast: $(DEV_STAMP) ## The inner loop: every test but the BigQuery emulator, the browser and the drills (no lint)
+	$(BIN)/pytest -m "not bigquery and not browser and not drills"
+
 lint: $(DEV_STAMP) ## ruff, ruff format --check, mypy, portable-SQL check, sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -69,7 +72,7 @@ bench: $(DEV_STAMP) ## Run every benchmark, print one table (figure, value, targ
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 DRILL ?=
-drills: $(DEV_STAMP) ## Reliability drills (kill -9, faults, damaged files, disk full, load, fuzz, secrets); one: make drills DRILL=kill9
+drills: $(DEV_STAMP) ## Reliability drills (kill -9, faults, damaged files, disk full, load, fuzz, secrets, security); one: make drills DRILL=kill9
 	$(BIN)/python -m drills.run $(DRILL) $(DRILL_ARGS)
 
 shell: $(RUN_STAMP) ## Open the warehouse in the DuckDB CLI, read-only (marts: bars_5m, bars_1h, ...)

@@ -1,4 +1,4 @@
-"""API benchmarks (issue #5): latency and throughput of GET /v1/predictions/latest and
+"""API benchmarks: latency and throughput of GET /v1/predictions/latest and
 GET /v1/features/latest on a live `btcfs serve`, loaded from this second process over
 loopback (keep-alive HTTP/1.1 connections, one per client thread).
 

@@ -1,4 +1,4 @@
-"""features_5m and features_1h in pandas vs the SQL marts (issue #3, the pandas baseline).
+"""features_5m and features_1h in pandas vs the SQL marts (the pandas baseline).
 
 The same definitions as macros/features/features_mart.sql (formulas in
 models/marts/features/_features__docs.md), written the way a pandas user would: shifts, rolling

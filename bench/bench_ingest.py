@@ -1,4 +1,4 @@
-"""Ingest benchmarks (issue #2): parse + write throughput, archive backfill, REST over loopback.
+"""Ingest benchmarks: parse + write throughput, archive backfill, REST over loopback.
 
 Prints one line per figure: name, value, target (bench/_report.py). Real data comes from
 ../shared/data; the REST figure uses the replay server's synthetic market.

@@ -1,4 +1,4 @@
-"""Trainer benchmarks (issue #4): a year of 5m rows through the whole training recipe, 2 threads.
+"""Trainer benchmarks: a year of 5m rows through the whole training recipe, 2 threads.
 
 Figures: purged walk-forward CV (5 folds, point + MultiQuantile models), the final fit, SHAP
 importance, and prediction latency per row from a loaded registry version (one row at a time,

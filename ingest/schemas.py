@@ -122,7 +122,7 @@ DATASETS: dict[str, Dataset] = {
     )
 }
 
-# --- Other vendors (issue 7) -------------------------------------------------------------
+# --- Other vendors -----------------------------------------------------------------------
 # Every vendor row carries `available_at`: the first moment the value could have been known
 # (bar close for intraday bars; publication plus the vendor's release lag for slower sources;
 # the rule per source is documented where the loader computes it). Features join as-of on it.
