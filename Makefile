@@ -69,7 +69,7 @@ lint: $(DEV_STAMP) ## ruff, ruff format --check, mypy, portable-SQL check, sqlfl
 	source $(BIN)/activate && sqlfluff lint models
 
 bench: $(DEV_STAMP) ## Run every benchmark, print one table (figure, value, target, pass/short), save it in data/reports/bench/
-	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 DRILL ?=
 drills: $(DEV_STAMP) ## Reliability drills (kill -9, faults, damaged files, disk full, load, fuzz, secrets, security); one: make drills DRILL=kill9

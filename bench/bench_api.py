@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import http.client
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "api"))
+from bench._report import quick, report
+from tests.api.apipipeline import BuiltWarehouse, Pipeline, build_published, live_server
 
-from _report import quick, report  # noqa: E402
-from apipipeline import BuiltWarehouse, Pipeline, build_published, live_server  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 PATHS = ("/v1/predictions/latest?symbol=BTCUSDT", "/v1/features/latest?symbol=BTCUSDT")
 WARMUP = 200

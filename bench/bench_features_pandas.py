@@ -7,7 +7,7 @@ inputs (bars, perp bars, funding and open interest as of each bar) in the wareho
 builds a synthetic lake, runs dbt, recomputes the features in pandas, checks every row and
 column against the marts, and prints both timings and their ratio.
 
-Usage: python bench/bench_features_pandas.py [--days 120]
+Usage: python -m bench.bench_features_pandas [--days 120]
   (the production 30-day windows need 61 days of warm-up; 120 days leave 59 days of rows)
 
 Measured on the 2-core dev machine, one symbol: pandas is about 3x faster (ratio 0.33 at 120
@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from bench._report import quick, report
+from tests.warehouse import lakefixtures
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "warehouse"))
-import lakefixtures  # noqa: E402
-from _report import quick, report  # noqa: E402
 
 DBT = Path(sys.executable).with_name("dbt")
 Z_INPUTS = {

@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from _report import quick, report
 
+from bench._report import quick, report
 from ingest._client import HttpClient
 from ingest.binance.archive import LocalArchive
 from ingest.binance.loader import BinanceLoader, LoadRequest

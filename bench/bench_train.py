@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _report import quick, report
 
+from bench._report import quick, report
 from ml import dataset, predict, registry, train
 from ml.config import TrainConfig
 

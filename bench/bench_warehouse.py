@@ -11,7 +11,7 @@ Every figure is a fresh `dbt` process, as a user runs it (start-up and parse inc
 Landing the fixture lakes is not timed. `--select core` builds only the warehouse core
 (staging, bars, funding / open interest); `all` (default) builds the whole project.
 
-Usage: python bench/bench_warehouse.py [--days 365] [--select all|core] [--skip-real]
+Usage: python -m bench.bench_warehouse [--days 365] [--select all|core] [--skip-real]
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "warehouse"))
+from bench._report import quick, report
+from tests.warehouse import lakefixtures as lf
 
-import lakefixtures as lf  # noqa: E402
-from _report import quick, report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DBT = Path(sys.executable).with_name("dbt")
 SELECT = {"core": ["--select", "tag:lake tag:bars tag:derivatives"], "all": []}

@@ -1,16 +1,16 @@
-"""Run every benchmark and print one table: `make bench` (python bench/run_all.py).
+"""Run every benchmark and print one table: `make bench` (python -m bench.run_all).
 
-Each bench/bench_*.py runs in its own process (a crash is reported, not fatal) and prints its
-own lines as it goes; its figures (bench/_report.py) are collected into one table — figure,
-value, target, pass/short — written with the machine it ran on (CPU, cores, RAM, OS, Python,
-load average before and after, git revision) to
+Each bench/bench_*.py runs in its own process (`python -m bench.<script>` from the repo root; a
+crash is reported, not fatal) and prints its own lines as it goes; its figures (bench/_report.py)
+are collected into one table — figure, value, target, pass/short — written with the machine it
+ran on (CPU, cores, RAM, OS, Python, load average before and after, git revision) to
 `$BTCFS_DATA_DIR/reports/bench/bench-<UTC time>.json` and `latest.json`.
 
-    python bench/run_all.py                    # everything (about 15 minutes on 2 cores)
-    python bench/run_all.py --only ingest,api  # some scripts
-    python bench/run_all.py --quick            # small sizes: checks the machinery, not targets
-    python bench/run_all.py --docs             # also put the table in docs/benchmarks.md
-    python bench/run_all.py --from-json data/reports/bench/latest.json --docs
+    python -m bench.run_all                    # everything (about 15 minutes on 2 cores)
+    python -m bench.run_all --only ingest,api  # some scripts
+    python -m bench.run_all --quick            # small sizes: checks the machinery, not targets
+    python -m bench.run_all --docs             # also put the table in docs/benchmarks.md
+    python -m bench.run_all --from-json data/reports/bench/latest.json --docs
 
 `--readme` is the old name of `--docs` (the table lived in README.md) and still works.
 """
@@ -30,17 +30,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _report import FIGURES_ENV, QUICK_ENV, Figure
+from bench._report import FIGURES_ENV, QUICK_ENV, Figure
 
 REPO = Path(__file__).resolve().parents[1]
-#: Script name -> file, in the order they run (the API one last: it may reuse `make demo`'s
-#: published warehouse).
+#: Script name -> module in bench/ (run as `-m bench.<module>`), in the order they run (the API
+#: one last: it may reuse `make demo`'s published warehouse).
 SCRIPTS = {
-    "ingest": "bench_ingest.py",
-    "warehouse": "bench_warehouse.py",
-    "features": "bench_features_pandas.py",
-    "train": "bench_train.py",
-    "api": "bench_api.py",
+    "ingest": "bench_ingest",
+    "warehouse": "bench_warehouse",
+    "features": "bench_features_pandas",
+    "train": "bench_train",
+    "api": "bench_api",
 }
 #: The page whose bench block --docs rewrites, and the markers around that block.
 DOCS_PAGE = REPO / "docs" / "benchmarks.md"
@@ -88,10 +88,10 @@ def run_script(name: str, quick: bool, timeout: float) -> tuple[list[Figure], di
     with tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".jsonl") as sink:
         env = dict(os.environ, **{FIGURES_ENV: sink.name, QUICK_ENV: "1" if quick else "0"})
         started = time.perf_counter()
-        print(f"\n== {SCRIPTS[name]}", flush=True)
+        print(f"\n== {SCRIPTS[name]}.py", flush=True)
         try:
             proc = subprocess.run(
-                [sys.executable, str(REPO / "bench" / SCRIPTS[name])],
+                [sys.executable, "-m", f"bench.{SCRIPTS[name]}"],
                 cwd=REPO, env=env, timeout=timeout, check=False,
             )  # fmt: skip
             exit_code: int | str = proc.returncode

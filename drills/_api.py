@@ -4,21 +4,16 @@ or, in quick mode, from the publish tests' hand-made marts (tests/api/publishfix
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from drills._common import REPO
-
-sys.path[:0] = [str(REPO / "tests" / "api"), str(REPO / "tests" / "ml")]
-
-from apipipeline import (  # noqa: E402
+from tests.api.apipipeline import (
     BuiltWarehouse,
     Pipeline,
     build_published,
     live_server,
     open_files,
 )
-from publishfixtures import make_build, write_run_results  # noqa: E402
+from tests.api.publishfixtures import make_build, write_run_results
 
 __all__ = ["Pipeline", "live_server", "open_files", "published"]
 

@@ -42,8 +42,7 @@ def _phase_figures(load: Any, seconds: float) -> dict[str, Any]:
 
 def generate(url: str, clients: int) -> None:
     """Child: a new batch of client threads per phase named on stdin; figures on stdout."""
-    sys.path.insert(0, str(REPO / "tests" / "api"))
-    from test_api_swap import Load
+    from tests.api.test_api_swap import Load
 
     current: tuple[str, Any, Stopwatch] | None = None
     for line in sys.stdin:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,10 +13,7 @@ import httpx
 
 from drills._api import published
 from drills._common import BIN, REPO, Context, Record
-
-sys.path.insert(0, str(REPO / "tests" / "ingest"))
-
-from recorder import Recorder
+from tests.ingest.recorder import Recorder
 
 NAME = "security"
 TOKEN = "drill-admin-token-0123456789"  # noqa: S105 (the drill's own server)

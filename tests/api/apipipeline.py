@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
-
-from mlpipeline import BIN, REPO, SHORT_WINDOW_VARS, BuiltWarehouse, synthetic_warehouse
+from tests.ml.mlpipeline import BIN, REPO, SHORT_WINDOW_VARS, BuiltWarehouse, synthetic_warehouse
 
 TRAIN_CONFIG = Path(__file__).resolve().parent / "train_fast.yml"
 ADMIN_TOKEN = "test-admin-token"

@@ -23,12 +23,12 @@ from typing import Any
 
 import httpx
 import numpy as np
-from apipipeline import ADMIN_TOKEN, TRAIN_CONFIG, free_port
-from mlpipeline import BIN
 
 from ingest.replay import ReplayServer, SyntheticMarket
 from ingest.replay.market import Bars, Kind
 from ingest.timeutil import day_start_us
+from tests.api.apipipeline import ADMIN_TOKEN, TRAIN_CONFIG, free_port
+from tests.ml.mlpipeline import BIN
 
 REPO = Path(__file__).resolve().parents[2]
 START = date(2025, 1, 1)

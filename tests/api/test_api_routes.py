@@ -13,12 +13,12 @@ from typing import Any
 
 import duckdb
 import pytest
-from apipipeline import ADMIN_TOKEN, IN_PROCESS_HOSTS, Pipeline, published_pipeline
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
 from api.settings import ApiSettings
+from tests.api.apipipeline import ADMIN_TOKEN, IN_PROCESS_HOSTS, Pipeline, published_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt]
 

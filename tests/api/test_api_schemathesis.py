@@ -10,7 +10,6 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from apipipeline import published_pipeline
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from litestar import Litestar
@@ -18,6 +17,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
 from api.settings import ApiSettings
+from tests.api.apipipeline import published_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt]
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from apipipeline import Pipeline, live_server, open_files, published_pipeline
+
+from tests.api.apipipeline import Pipeline, live_server, open_files, published_pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt]
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apipipeline import ADMIN_TOKEN, Pipeline, live_server, published_pipeline
-from cdp import Browser, Page, find_chromium
+
+from tests.api.apipipeline import ADMIN_TOKEN, Pipeline, live_server, published_pipeline
+from tests.api.cdp import Browser, Page, find_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt, pytest.mark.browser]
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from publishfixtures import make_build, write_run_results
 
 from api.db import ServeDatabase
 from api.errors import Unavailable
 from api.publish import publish
+from tests.api.publishfixtures import make_build, write_run_results
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from apipipeline import TRAIN_CONFIG, open_files
-from jobfixtures import (
+
+from tests.api.apipipeline import TRAIN_CONFIG, open_files
+from tests.api.jobfixtures import (
     AUTH,
     SECRET,
     Api,

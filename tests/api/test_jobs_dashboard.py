@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apipipeline import ADMIN_TOKEN
-from cdp import Browser, Page, find_chromium
-from jobfixtures import Market, all_params, api_server, replay
+
+from tests.api.apipipeline import ADMIN_TOKEN
+from tests.api.cdp import Browser, Page, find_chromium
+from tests.api.jobfixtures import Market, all_params, api_server, replay
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt, pytest.mark.browser]
 

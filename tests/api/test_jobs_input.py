@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apipipeline import ADMIN_TOKEN, IN_PROCESS_HOSTS
 from litestar.testing import TestClient
 
 from api.app import create_app
 from api.jobs import JobConflict, JobStore, log_tail
 from api.settings import ApiSettings
+from tests.api.apipipeline import ADMIN_TOKEN, IN_PROCESS_HOSTS
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SECRET = "s3cret-vendor-key-42"

@@ -21,13 +21,13 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from apipipeline import ADMIN_TOKEN, free_port
-from jobfixtures import AUTH, Api, api_server, environment, ingest_config, stop, wait_for
-from mlpipeline import BIN
 
 from api.jobs import JobStore
 from api.settings import STEP_TIMEOUTS_S, ApiSettings
 from api.worker import Run, StepTimedOut
+from tests.api.apipipeline import ADMIN_TOKEN, free_port
+from tests.api.jobfixtures import AUTH, Api, api_server, environment, ingest_config, stop, wait_for
+from tests.ml.mlpipeline import BIN
 
 pytestmark = [pytest.mark.slow]
 

@@ -15,14 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from jobfixtures import AUTH, NOW, REPO, SECRET, Api, api_server, environment
 
 from api.jobs import JobStore
 from api.settings import ApiSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
-
-from recorder import Recorder
+from tests.api.jobfixtures import AUTH, NOW, REPO, SECRET, Api, api_server, environment
+from tests.ingest.recorder import Recorder
 
 #: One real-looking key per vendor: none may ever reach a recorder.
 KEYS = {

@@ -11,11 +11,11 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from publishfixtures import make_build, write_run_results
 
 from api.publish import METADATA_TABLE, MODELS_TABLE, PublishError, publish
 from btcfs.cli import cli
 from ml.registry import Registry
+from tests.api.publishfixtures import make_build, write_run_results
 
 
 @pytest.fixture

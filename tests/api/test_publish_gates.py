@@ -18,13 +18,10 @@ import duckdb
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from publishfixtures import make_build, write_run_results
 
 from btcfs.cli import cli
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "features"))
-
-from feature_harness import REPO, SMALL_WINDOWS, FeatureWarehouse, synthetic
+from tests.api.publishfixtures import make_build, write_run_results
+from tests.features.feature_harness import REPO, SMALL_WINDOWS, FeatureWarehouse, synthetic
 
 BIN = Path(sys.executable).parent
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
-from apipipeline import ADMIN_TOKEN, BuiltWarehouse, Pipeline, free_port, live_server
-from cdp import Browser, find_chromium
 from litestar.testing import TestClient
-from mlpipeline import BIN, REPO
-from publishfixtures import make_build, write_run_results
 
 from api.app import create_app
 from api.settings import ApiSettings
+from tests.api.apipipeline import ADMIN_TOKEN, BuiltWarehouse, Pipeline, free_port, live_server
+from tests.api.cdp import Browser, find_chromium
+from tests.api.publishfixtures import make_build, write_run_results
+from tests.ml.mlpipeline import BIN, REPO
 
 pytestmark = [pytest.mark.slow]
 

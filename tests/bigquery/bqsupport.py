@@ -1,7 +1,7 @@
 """Shared by tests/bigquery: emulator processes, dbt runs, the session build's record.
 
-A module of its own, not conftest, so the test modules import it by a name that no other test
-folder uses (conftest.py holds the fixtures).
+A module of its own, not conftest: the test modules import it as `tests.bigquery.bqsupport`
+(conftest.py holds the fixtures).
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from typing import Any
 
 from btcfs import bigquery as btcfs_bq
 from btcfs import gcs
+from tests.warehouse import lakefixtures  # noqa: F401  (the lake the tests land; imported from here)
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "warehouse"))
-
-import lakefixtures  # noqa: E402, F401  (the lake the tests land; imported from here)
 
 BIN = Path(sys.executable).parent
 DBT = BIN / "dbt"

@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from bqsupport import (
+
+from btcfs import bigquery as btcfs_bq
+from btcfs import gcs
+from tests.bigquery.bqsupport import (
     BUCKET,
     CRUCIBLE,
     GCS_EMULATOR,
@@ -29,9 +32,6 @@ from bqsupport import (
     lakefixtures,
     serve,
 )
-
-from btcfs import bigquery as btcfs_bq
-from btcfs import gcs
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,9 @@ No mart reads a sub-second value through UNIX_SECONDS, so the marts are unaffect
 from __future__ import annotations
 
 import pytest
-from bqsupport import DATASET, LAKE_DAYS, PROJECT, EmulatorBuild
-from martcompare import bigquery_rows, compare, duckdb_rows
+
+from tests.bigquery.bqsupport import DATASET, LAKE_DAYS, PROJECT, EmulatorBuild
+from tests.bigquery.martcompare import bigquery_rows, compare, duckdb_rows
 
 # Every mart, with its key. None is excluded: all build and compare on the emulator.
 MART_KEYS: dict[str, tuple[str, ...]] = {

@@ -18,7 +18,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from bqsupport import PROJECT, create_bucket, free_port, lakefixtures
 from click.testing import CliRunner, Result
 
 from btcfs import bigquery as btcfs_bq
@@ -26,6 +25,7 @@ from btcfs import gcs
 from btcfs.cli import cli
 from ingest.lake import Lake, PartitionKey
 from ingest.schemas import DATASETS
+from tests.bigquery.bqsupport import PROJECT, create_bucket, free_port, lakefixtures
 
 pytestmark = [
     pytest.mark.slow,

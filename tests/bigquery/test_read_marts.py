@@ -20,10 +20,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
-from bqsupport import DATASET, PROJECT, EmulatorBuild, free_port
 from click.testing import CliRunner
 from litestar.testing import TestClient
-from martcompare import bigquery_rows, compare
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -31,6 +29,8 @@ from btcfs.cli import cli
 from ml import dataset
 from ml.config import TrainConfig
 from ml.errors import DatasetError
+from tests.bigquery.bqsupport import DATASET, PROJECT, EmulatorBuild, free_port
+from tests.bigquery.martcompare import bigquery_rows, compare
 
 pytestmark = [
     pytest.mark.dbt,

@@ -72,7 +72,7 @@ def test_the_runner_writes_a_report_per_drill_and_a_summary(tmp_path: Path) -> N
 
 def test_bench_quick_table(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "bench/run_all.py", "--quick", "--only", "ingest", "--out",
+        [sys.executable, "-m", "bench.run_all", "--quick", "--only", "ingest", "--out",
          str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from feature_harness import SMALL_WINDOWS, FeatureWarehouse
+
+from tests.features.feature_harness import SMALL_WINDOWS, FeatureWarehouse
 
 
 @pytest.fixture(scope="module")

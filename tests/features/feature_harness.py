@@ -24,12 +24,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.schemas import DATASETS
+from tests.warehouse import lakefixtures
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "warehouse"))
-
-import lakefixtures  # noqa: E402
-
-from ingest.schemas import DATASETS  # noqa: E402
 
 DBT = Path(sys.executable).with_name("dbt")
 MARTS = ("features_5m", "features_1h", "labels_5m", "training_set_5m", "latest_features")

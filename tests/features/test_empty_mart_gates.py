@@ -12,10 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
-from feature_harness import REPO, FeatureWarehouse, synthetic
 
 from btcfs.cli import cli
 from ingest.config import load_config
+from tests.features.feature_harness import REPO, FeatureWarehouse, synthetic
 
 pytestmark = pytest.mark.dbt
 

@@ -11,7 +11,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from feature_harness import SMALL_WINDOWS, FeatureWarehouse, synthetic
+
+from tests.features.feature_harness import SMALL_WINDOWS, FeatureWarehouse, synthetic
 
 pytestmark = pytest.mark.dbt
 

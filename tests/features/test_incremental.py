@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from feature_harness import MARTS, SELECT, FeatureWarehouse, assert_same_rows, cut_at, synthetic
+
+from tests.features.feature_harness import (
+    MARTS,
+    SELECT,
+    FeatureWarehouse,
+    assert_same_rows,
+    cut_at,
+    synthetic,
+)
 
 pytestmark = pytest.mark.dbt
 

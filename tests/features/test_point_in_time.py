@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
-from feature_harness import (
+
+from tests.features.feature_harness import (
     FeatureWarehouse,
     Tables,
     assert_same_rows,

@@ -7,12 +7,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from binance_fakes import FakeBinance, fake_client
 
 from ingest._client import HttpClient
 from ingest.binance.archive import LocalArchive
 from ingest.binance.loader import BinanceLoader
 from ingest.lake import Lake
+from tests.ingest.binance_fakes import FakeBinance, fake_client
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 from ingest.errors import MalformedResponse, VendorThrottled
 from ingest.lake import PartitionKey
@@ -18,6 +17,7 @@ from ingest.replay.vendors.alphavantage import AlphaVantageRoutes, quota_message
 from ingest.schemas import AV_DAILY_SCHEMA, VENDOR_DATASETS
 from ingest.vendors import alphavantage as av
 from ingest.vendors.base import RowSet
+from tests.ingest.macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 KEY = "AVKEY0123456789X"
 DATASET = VENDOR_DATASETS["av-daily"]

@@ -10,15 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from binance_fakes import (
-    MINUTE_MS,
-    SHARED_DATA,
-    day_ms,
-    kline_row,
-    make_zip,
-    put_archive_file,
-    requires_real_data,
-)
 
 from ingest._client import HttpClient
 from ingest.binance.archive import (
@@ -31,6 +22,15 @@ from ingest.binance.archive import (
     unzip_single_csv,
 )
 from ingest.errors import ChecksumMismatch, ConfigError, MalformedResponse, NotFound
+from tests.ingest.binance_fakes import (
+    MINUTE_MS,
+    SHARED_DATA,
+    day_ms,
+    kline_row,
+    make_zip,
+    put_archive_file,
+    requires_real_data,
+)
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 DAY = date(2024, 1, 1)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from recorder import Answer, Recorder
 
 from ingest._client import HttpClient
 from ingest.errors import VendorHTTPError
 from ingest.vendors import VENDORS
 from ingest.vendors.base import build_client
+from tests.ingest.recorder import Answer, Recorder
 
 KEY = "vendor-key-3b9f1c7e5a2d-never-elsewhere"
 OK = (200, {"Content-Type": "application/json"}, b'{"data": []}')

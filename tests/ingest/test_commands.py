@@ -20,7 +20,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
-from binance_fakes import (
+from click.testing import CliRunner, Result
+
+import ingest.commands as commands
+from btcfs.cli import cli
+from ingest._client import HttpClient
+from ingest.binance.archive import daily_path
+from ingest.lake import Lake, PartitionKey
+from ingest.schemas import DATASETS, PRICE
+from ingest.timeutil import normalise_epoch_us
+from tests.ingest.binance_fakes import (
     DAY_MS,
     MINUTE_MS,
     REAL_1M,
@@ -31,15 +40,6 @@ from binance_fakes import (
     real_days,
     requires_real_data,
 )
-from click.testing import CliRunner, Result
-
-import ingest.commands as commands
-from btcfs.cli import cli
-from ingest._client import HttpClient
-from ingest.binance.archive import daily_path
-from ingest.lake import Lake, PartitionKey
-from ingest.schemas import DATASETS, PRICE
-from ingest.timeutil import normalise_epoch_us
 
 D1 = date(2024, 1, 1)
 D3 = date(2024, 1, 3)

@@ -9,7 +9,6 @@ import httpx
 import orjson
 import pyarrow as pa
 import pytest
-from macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 from ingest.errors import MalformedResponse, VendorAuthError, VendorThrottled
 from ingest.lake import PartitionKey
@@ -17,6 +16,7 @@ from ingest.replay.vendors.cryptoquant import CryptoQuantRoutes
 from ingest.schemas import CQ_DAILY_SCHEMA, VENDOR_DATASETS
 from ingest.vendors import cryptoquant as cq
 from ingest.vendors.base import RowSet
+from tests.ingest.macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 TOKEN = "cq-token-0123456789abcdef"
 DATASET = VENDOR_DATASETS["cq-daily"]

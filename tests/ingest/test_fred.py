@@ -10,7 +10,6 @@ import httpx
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 from ingest.errors import MalformedResponse, VendorAuthError, VendorThrottled
 from ingest.lake import PartitionKey
@@ -18,6 +17,7 @@ from ingest.replay.vendors.fred import FredRoutes
 from ingest.schemas import FRED_SCHEMA, VENDOR_DATASETS
 from ingest.vendors import fred
 from ingest.vendors.base import RowSet
+from tests.ingest.macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 NOW = datetime(2024, 6, 5, 15, 0, tzinfo=UTC)
 KEY = "abcdefghij0123456789abcdefghij01"

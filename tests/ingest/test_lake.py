@@ -11,7 +11,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from binance_fakes import MINUTE_MS, day_ms, kline_row
 
 import ingest.lake as lake_module
 from ingest.binance.parse import parse_klines, quarantine_rows
@@ -27,6 +26,7 @@ from ingest.lake import (
     table_data_sha256,
 )
 from ingest.schemas import DATASETS, KLINE_SCHEMA, QUARANTINE_SCHEMA
+from tests.ingest.binance_fakes import MINUTE_MS, day_ms, kline_row
 
 DAY = date(2024, 1, 1)
 T1 = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)

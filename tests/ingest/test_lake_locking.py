@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from binance_fakes import MINUTE_MS, day_ms, kline_row
 from filelock import FileLock
 
 from ingest.binance.parse import parse_klines, quarantine_rows
@@ -23,6 +22,7 @@ from ingest.errors import IngestError
 from ingest.lake import SUCCESS_FILE, Lake, PartitionKey, write_bytes_atomic
 from ingest.schemas import DATASETS
 from ingest.verify import check_partition, repair, verify_lake
+from tests.ingest.binance_fakes import MINUTE_MS, day_ms, kline_row
 
 DAY = date(2024, 1, 1)
 T1 = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)

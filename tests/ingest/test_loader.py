@@ -11,7 +11,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from binance_fakes import (
+
+from ingest.binance.archive import daily_path, monthly_path
+from ingest.binance.loader import BinanceLoader, LoadRequest, validate_request
+from ingest.errors import ChecksumMismatch, ConfigError, DataUnavailable, MalformedResponse
+from ingest.lake import PART_FILE, Lake, PartitionKey
+from ingest.schemas import DATASETS
+from tests.ingest.binance_fakes import (
     DAY_MS,
     MINUTE_MS,
     FakeBinance,
@@ -20,12 +26,6 @@ from binance_fakes import (
     kline_row,
     put_archive_file,
 )
-
-from ingest.binance.archive import daily_path, monthly_path
-from ingest.binance.loader import BinanceLoader, LoadRequest, validate_request
-from ingest.errors import ChecksumMismatch, ConfigError, DataUnavailable, MalformedResponse
-from ingest.lake import PART_FILE, Lake, PartitionKey
-from ingest.schemas import DATASETS
 
 D1 = date(2024, 1, 1)
 D2, D3 = D1 + timedelta(days=1), D1 + timedelta(days=2)

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
-from binance_fakes import MINUTE_MS, REAL_1M, kline_row, requires_real_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +29,7 @@ from ingest.binance.parse import (
 from ingest.errors import IngestError, MalformedResponse, SchemaDrift
 from ingest.lake import table_data_sha256
 from ingest.schemas import FUNDING_SCHEMA, KLINE_SCHEMA, OPEN_INTEREST_SCHEMA, QUARANTINE_SCHEMA
+from tests.ingest.binance_fakes import MINUTE_MS, REAL_1M, kline_row, requires_real_data
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 MIN_US = 60_000_000

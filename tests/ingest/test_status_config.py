@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from binance_fakes import MINUTE_MS, day_ms, kline_row
 
 from ingest.binance.endpoints import ARCHIVE_BASE_URL, FUTURES_BASE_URL, SPOT_BASE_URL
 from ingest.binance.parse import parse_klines, quarantine_rows
@@ -16,6 +15,7 @@ from ingest.errors import ConfigError, IngestError
 from ingest.lake import MANIFEST_FILE, SUCCESS_FILE, Lake, PartitionKey
 from ingest.schemas import DATASETS
 from ingest.status import lake_status, quarantine_count
+from tests.ingest.binance_fakes import MINUTE_MS, day_ms, kline_row
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_lake import SPOT, bars, write
 
 from btcfs.cli import cli
 from ingest.lake import PART_FILE, SUCCESS_FILE, Lake
 from ingest.verify import lake_fingerprint, verify_lake
+from tests.ingest.test_lake import SPOT, bars, write
 
 LATER = datetime(2024, 1, 3, tzinfo=UTC)
 

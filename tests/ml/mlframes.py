@@ -1,9 +1,5 @@
 """Helpers for the trainer's tests: small tables shaped like training_set_5m, a fast config,
-and environment isolation.
-
-(tests/ml has no conftest.py on purpose: tests/warehouse imports names from its own
-`conftest` module, which a second conftest.py on sys.path could shadow.)
-"""
+and environment isolation."""
 
 from __future__ import annotations
 

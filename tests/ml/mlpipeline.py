@@ -111,8 +111,7 @@ def land_real_lake(lake: Path) -> None:
     share 1/2) and open interest is constant (its z-score is 0). Every spot-derived feature,
     every label and the funding features are real.
     """
-    sys.path.insert(0, str(REPO / "tests" / "warehouse"))
-    import lakefixtures as lf
+    from tests.warehouse import lakefixtures as lf
 
     days = [day for day in lf.real_spot_days() if day >= REAL_FIRST_DAY]
     spot = lf.real_spot_1m(days)

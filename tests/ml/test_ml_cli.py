@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
-from mlframes import isolate, training_frame
 
 from btcfs.cli import cli
+from tests.ml.mlframes import isolate, training_frame
 
 
 @pytest.fixture(autouse=True)

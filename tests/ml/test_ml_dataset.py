@@ -8,11 +8,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from mlframes import isolate, training_frame
 
 from ml import dataset
 from ml.config import TrainConfig
 from ml.errors import DatasetError
+from tests.ml.mlframes import isolate, training_frame
 
 
 @pytest.fixture(autouse=True)

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from mlframes import fast_config, isolate
-from mlpipeline import BuiltWarehouse, synthetic_warehouse
 
 from ml import dataset, train
 from ml.cli import train_and_register
 from ml.config import TrainConfig, load_config
+from tests.ml.mlframes import fast_config, isolate
+from tests.ml.mlpipeline import BuiltWarehouse, synthetic_warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt]
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlframes import fast_config, isolate
-from tests_ml_helpers import register_trained
 
 from ml import dataset, predict, registry
 from ml.errors import DatasetError, RegistryError
+from tests.ml.mlframes import fast_config, isolate
+from tests.ml.tests_ml_helpers import register_trained
 
 
 @pytest.fixture(autouse=True)

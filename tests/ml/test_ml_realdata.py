@@ -10,11 +10,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from mlframes import isolate
-from mlpipeline import REAL_DATA_REASON, SHARED_DATA, BuiltWarehouse, real_warehouse
 
 from ml.cli import format_backtest, format_scores, train_and_register
 from ml.config import load_config
+from tests.ml.mlframes import isolate
+from tests.ml.mlpipeline import REAL_DATA_REASON, SHARED_DATA, BuiltWarehouse, real_warehouse
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.dbt]
 

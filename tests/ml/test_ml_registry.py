@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from mlframes import isolate
 
 from ml import registry
 from ml.errors import GateError, RegistryError
+from tests.ml.mlframes import isolate
 
 
 @pytest.fixture(autouse=True)

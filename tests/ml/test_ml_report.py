@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from mlframes import isolate, training_frame
-from test_ml_cli import FAST, write_mart
 
 from btcfs.cli import cli
+from tests.ml.mlframes import isolate, training_frame
+from tests.ml.test_ml_cli import FAST, write_mart
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mlframes import fast_config, training_frame
 
 from ml import dataset, train
+from tests.ml.mlframes import fast_config, training_frame
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlframes import training_frame
-
 from ml import dataset, registry, train
 from ml.config import TrainConfig
+from tests.ml.mlframes import training_frame
 
 
 def register_trained(

@@ -15,9 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import lakefixtures
+from tests.warehouse import lakefixtures
 
 REPO = lakefixtures.REPO
 DBT = Path(sys.executable).with_name("dbt")

@@ -14,14 +14,13 @@ Two sources of rows:
 per UTC day, exactly as a loader would. The `with_*` helpers spoil a table the way a bad
 vendor file would (duplicates, a missing day, high < low, zero-volume bars).
 
-Reuse from another test folder: ``sys.path.insert(0, str(REPO / "tests" / "warehouse"))``
-then ``import lakefixtures``.
+Reuse from another test folder (or bench/, drills/): ``from tests.warehouse import lakefixtures``.
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -409,7 +408,7 @@ class SyntheticMarket:
             for index, (day, value) in enumerate(zip(business, values, strict=True)):
                 published = _next_weekday(day)
                 revised = index % 7 == 3
-                vintages = [(published, round(float(value), 4))]
+                vintages: list[tuple[date, float | None]] = [(published, round(float(value), 4))]
                 if revised:
                     vintages.append((published + timedelta(days=3), round(float(value) * 1.01, 4)))
                 if series == "VIXCLS" and index % 11 == 5:
@@ -555,7 +554,7 @@ def _vendor_provenance(rows: int, available_us: np.ndarray | list[datetime]) -> 
     }
 
 
-def _daily_table(columns: dict[str, list[object]]) -> pa.Table:
+def _daily_table(columns: Mapping[str, Sequence[object]]) -> pa.Table:
     """A daily vendor table from Python lists (decimals via strings, provenance added)."""
     data: dict[str, pa.Array] = {}
     for name, values in columns.items():

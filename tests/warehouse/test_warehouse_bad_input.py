@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-import lakefixtures as lf
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-from conftest import DbtRun, Warehouse, make_warehouse
 
 from btcfs.cli import cli
+from tests.warehouse import lakefixtures as lf
+from tests.warehouse.conftest import DbtRun, Warehouse, make_warehouse
 
 pytestmark = pytest.mark.dbt
 

@@ -6,12 +6,12 @@ import json
 from datetime import date
 from decimal import Decimal
 
-import lakefixtures as lf
 import pytest
 from click.testing import CliRunner
-from conftest import CORE, Warehouse, make_warehouse
 
 from btcfs.cli import cli
+from tests.warehouse import lakefixtures as lf
+from tests.warehouse.conftest import CORE, Warehouse, make_warehouse
 
 pytestmark = pytest.mark.dbt
 

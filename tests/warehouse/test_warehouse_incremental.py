@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-import lakefixtures as lf
 import pytest
-from conftest import CORE, Warehouse, make_warehouse
+
+from tests.warehouse import lakefixtures as lf
+from tests.warehouse.conftest import CORE, Warehouse, make_warehouse
 
 pytestmark = pytest.mark.dbt
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import CORE, DBT, REPO
 
 from btcfs.cli import cli
+from tests.warehouse.conftest import CORE, DBT, REPO
 
 _SPEC = importlib.util.spec_from_file_location(
     "check_portable_sql", REPO / "scripts" / "check_portable_sql.py"

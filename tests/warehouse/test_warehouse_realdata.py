@@ -9,9 +9,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import lakefixtures as lf
 import pytest
-from conftest import CORE, Warehouse, make_warehouse
+
+from tests.warehouse import lakefixtures as lf
+from tests.warehouse.conftest import CORE, Warehouse, make_warehouse
 
 pytestmark = [pytest.mark.dbt, pytest.mark.realdata]
 

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import DbtRun, Warehouse
+
+from tests.warehouse.conftest import DbtRun, Warehouse
 
 pytestmark = pytest.mark.dbt
 
