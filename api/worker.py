@@ -208,17 +208,18 @@ class Run:
 
 
 def _manifests(lake: Path) -> dict[str, tuple[str, int, int]]:
-    """Every lake partition's MANIFEST: path -> (sha256, rows, quarantined rows)."""
-    found = {}
-    for path in lake.glob("**/MANIFEST.json"):
-        with contextlib.suppress(OSError, ValueError):
-            payload = json.loads(path.read_text())
-            found[str(path.parent.relative_to(lake))] = (
-                str(payload.get("sha256")),
-                int(payload.get("rows") or 0),
-                int(payload.get("quarantined_rows") or 0),
-            )
-    return found
+    """Every lake partition's readable MANIFEST: path -> (sha256, rows, quarantined rows)."""
+    from ingest.lake import walk_partitions
+
+    return {
+        str(found.folder.relative_to(lake)): (
+            str(found.sha256),
+            found.rows or 0,
+            found.quarantined_rows,
+        )
+        for found in walk_partitions(lake)
+        if found.has_manifest and found.manifest_error is None
+    }
 
 
 #: What each vendor key becomes in an ingest step pointed at a host the request named (the

@@ -28,7 +28,6 @@ import csv
 import dataclasses
 import hashlib
 import io
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from google.cloud import bigquery
 
-from ingest.lake import MANIFEST_FILE, PART_FILE, SUCCESS_FILE
+from ingest.lake import PART_FILE, PartitionFolder, walk_partitions
 from ingest.schemas import DATASETS, QUARANTINE, Dataset
 
 RAW_DATASET = "raw"
@@ -325,34 +324,49 @@ def lake_partitions(
     found: list[LakePartition] = []
     for table in tables if tables is not None else raw_tables():
         base = Path(lake_root) / table.lake_dir
-        pattern = "/".join(f"{key}=*" for key in table.keys) + f"/{PART_FILE}"
-        is_quarantine = table.dataset.name == QUARANTINE.name
-        for file in sorted(base.glob(pattern)):
-            relative = file.parent.relative_to(base)
-            labels = dict(part.split("=", 1) for part in relative.parts)
-            _check_labels(file.parent, labels)
-            if is_quarantine:
+        if table.dataset.name == QUARANTINE.name:
+            # Quarantine folders hold rows only, no MANIFEST: their file's hash is their content's.
+            pattern = "/".join(f"{key}=*" for key in table.keys) + f"/{PART_FILE}"
+            for file in sorted(base.glob(pattern)):
+                relative = file.parent.relative_to(base)
+                labels = dict(part.split("=", 1) for part in relative.parts)
+                _check_labels(file.parent, labels)
                 digest = hashlib.sha256(file.read_bytes()).hexdigest()
                 found.append(
                     LakePartition(table, relative.as_posix(), labels, file, digest, None, None)
                 )
+            continue
+        for partition in walk_partitions(Path(lake_root), table.lake_dir):
+            if tuple(partition.labels) != table.keys or not partition.has_data:
                 continue
-            if not (file.parent / SUCCESS_FILE).exists():
+            _check_labels(partition.folder, partition.labels)
+            if not partition.is_finished:
                 continue
-            manifest = _read_manifest(file.parent)
-            found.append(
-                LakePartition(
-                    table,
-                    relative.as_posix(),
-                    labels,
-                    file,
-                    manifest["data_sha256"],
-                    manifest["sha256"],
-                    int(manifest["rows"]),
-                    bool(manifest.get("is_synthetic", False)),
-                )
-            )
+            found.append(_finished(table, base, partition))
     return found
+
+
+def _finished(table: RawTable, base: Path, partition: PartitionFolder) -> LakePartition:
+    folder = partition.folder
+    if not partition.has_manifest:
+        raise CorruptPartition(f"corrupt partition {folder}: _SUCCESS without MANIFEST")
+    missing = next(
+        (name for name in ("data_sha256", "sha256", "rows") if getattr(partition, name) is None),
+        None,
+    )
+    problem = partition.manifest_error or (f"no {missing}" if missing else None)
+    if problem is not None or partition.data_sha256 is None or partition.rows is None:
+        raise CorruptPartition(f"corrupt partition {folder}: unreadable MANIFEST ({problem})")
+    return LakePartition(
+        table,
+        folder.relative_to(base).as_posix(),
+        partition.labels,
+        folder / PART_FILE,
+        partition.data_sha256,
+        partition.sha256,
+        partition.rows,
+        partition.is_synthetic,
+    )
 
 
 def _check_labels(folder: Path, labels: Mapping[str, str]) -> None:
@@ -363,20 +377,6 @@ def _check_labels(folder: Path, labels: Mapping[str, str]) -> None:
         date.fromisoformat(labels["date"])
     except (KeyError, ValueError):
         raise CorruptPartition(f"unexpected partition folder {folder}: no valid date=") from None
-
-
-def _read_manifest(folder: Path) -> dict[str, Any]:
-    path = folder / MANIFEST_FILE
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text())
-        for key in ("data_sha256", "sha256", "rows"):
-            if key not in manifest:
-                raise ValueError(f"no {key}")
-    except FileNotFoundError:
-        raise CorruptPartition(f"corrupt partition {folder}: _SUCCESS without MANIFEST") from None
-    except ValueError as exc:
-        raise CorruptPartition(f"corrupt partition {folder}: unreadable MANIFEST ({exc})") from None
-    return manifest
 
 
 @dataclass

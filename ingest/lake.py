@@ -19,7 +19,7 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,10 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
-        payload: dict[str, Any] = json.loads(data)
+        return cls.from_payload(json.loads(data))
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Manifest:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in payload.items() if k in known})
 
@@ -239,13 +242,7 @@ class Lake:
         return partition_lock(self.root, self.partition_dir(key))
 
     def read_manifest(self, key: PartitionKey) -> Manifest | None:
-        path = self.partition_dir(key) / MANIFEST_FILE
-        try:
-            return Manifest.from_json(path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except (ValueError, TypeError) as exc:
-            raise IngestError(f"corrupt manifest {path}: {exc}") from exc
+        return read_partition(self.partition_dir(key), self.root).manifest()
 
     def is_finished(self, key: PartitionKey) -> bool:
         """True when the partition was fully written (has `_SUCCESS`)."""
@@ -342,19 +339,19 @@ class Lake:
 
     def iter_partitions(self, dataset: Dataset) -> Iterator[tuple[PartitionKey, Manifest | None]]:
         """Every partition folder of a dataset, finished or not, in path order."""
-        base = self.root / dataset.vendor / dataset.table
-        pattern = "symbol=*/interval=*/date=*" if dataset.has_interval else "symbol=*/date=*"
-        for part_dir in sorted(base.glob(pattern)):
-            if not part_dir.is_dir():
+        keys = ("symbol", "interval", "date") if dataset.has_interval else ("symbol", "date")
+        for found in walk_partitions(self.root, f"{dataset.vendor}/{dataset.table}"):
+            if (found.vendor, found.table) != (dataset.vendor, dataset.table):
                 continue
-            labels = dict(p.split("=", 1) for p in part_dir.relative_to(base).parts)
+            if tuple(found.labels) != keys:
+                continue
             key = PartitionKey(
                 dataset=dataset,
-                symbol=labels["symbol"],
-                interval=labels.get("interval"),
-                day=date.fromisoformat(labels["date"]),
+                symbol=found.labels["symbol"],
+                interval=found.labels.get("interval"),
+                day=date.fromisoformat(found.labels["date"]),
             )
-            yield key, self.read_manifest(key)
+            yield key, found.manifest()
 
 
 def dataset_by_table(table: str) -> Dataset:
@@ -362,3 +359,131 @@ def dataset_by_table(table: str) -> Dataset:
         if dataset.table == table:
             return dataset
     raise IngestError(f"unknown lake dataset {table!r}")
+
+
+# ------------------------------------------------------------------------- reading back
+
+
+@dataclass(frozen=True)
+class PartitionFolder:
+    """One partition folder of the lake as found on disk, with what its MANIFEST says.
+
+    Read leniently: a missing MANIFEST leaves `has_manifest` False, a damaged one sets
+    `manifest_error`, and a field the MANIFEST lacks is None, so each reader decides whether
+    that is a gap to report, to skip or to fail on.
+    """
+
+    folder: Path
+    vendor: str | None  # the two folders above the first `key=value` one
+    table: str | None
+    labels: dict[str, str]  # partition key -> value, in path order (symbol, interval, date)
+    is_finished: bool  # `_SUCCESS` is there
+    has_data: bool  # `part-0.parquet` is there
+    has_manifest: bool
+    manifest_error: str | None = None  # why a MANIFEST that is there could not be read
+    payload: dict[str, Any] | None = None  # the MANIFEST as written, when readable
+    rows: int | None = None
+    sha256: str | None = None  # of the data file as written
+    data_sha256: str | None = None
+    quarantine_sha256: str | None = None
+    quarantined_rows: int = 0
+    is_synthetic: bool = False
+    file: str = PART_FILE  # the data file the MANIFEST lists
+
+    @property
+    def symbol(self) -> str | None:
+        return self.labels.get("symbol")
+
+    @property
+    def interval(self) -> str | None:
+        return self.labels.get("interval")
+
+    @property
+    def date(self) -> str | None:
+        return self.labels.get("date")
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / MANIFEST_FILE
+
+    @property
+    def is_readable(self) -> bool:
+        return self.has_manifest and self.manifest_error is None
+
+    def manifest(self) -> Manifest | None:
+        """The whole MANIFEST; None when there is none, IngestError when it is damaged."""
+        if not self.has_manifest:
+            return None
+        try:
+            if self.payload is None:
+                raise ValueError(self.manifest_error)
+            return Manifest.from_payload(self.payload)
+        except (ValueError, TypeError) as exc:
+            raise IngestError(f"corrupt manifest {self.manifest_path}: {exc}") from exc
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "rows": int,
+    "sha256": str,
+    "data_sha256": str,
+    "quarantine_sha256": str,
+    "quarantined_rows": int,
+    "is_synthetic": bool,
+    "file": str,
+}
+
+
+def read_partition(folder: Path, lake_root: Path | None = None) -> PartitionFolder:
+    """The partition in `folder`: its labels, its markers and its MANIFEST's fields.
+
+    Labels are read below `lake_root` when given (a root whose path holds `=` stays out).
+    """
+    folder = Path(folder)
+    parts = folder.relative_to(lake_root).parts if lake_root is not None else folder.parts
+    first = next((i for i, part in enumerate(parts) if "=" in part), len(parts))
+    labels = dict(part.split("=", 1) for part in parts[first:])
+    vendor, table = (parts[first - 2], parts[first - 1]) if first >= 2 else (None, None)
+    found = PartitionFolder(
+        folder=folder,
+        vendor=vendor,
+        table=table,
+        labels=labels,
+        is_finished=(folder / SUCCESS_FILE).exists(),
+        has_data=(folder / PART_FILE).exists(),
+        has_manifest=True,
+    )
+    try:
+        payload = json.loads((folder / MANIFEST_FILE).read_bytes())
+    except FileNotFoundError:
+        return replace(found, has_manifest=False)
+    except (OSError, ValueError) as exc:
+        return replace(found, manifest_error=str(exc))
+    if not isinstance(payload, dict):
+        return replace(found, manifest_error=f"not a JSON object: {type(payload).__name__}")
+    fields: dict[str, Any] = {}
+    for name, kind in _FIELD_TYPES.items():
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return replace(found, manifest_error=f"{name} should be {kind.__name__}, not {value!r}")
+        fields[name] = value
+    return replace(found, payload=payload, **fields)
+
+
+def walk_partitions(lake_root: Path, under: str | None = None) -> Iterator[PartitionFolder]:
+    """Every partition folder below `lake_root` (one holding a data file, a MANIFEST or
+    `_SUCCESS`), finished or not, in path order; quarantine and locks are not partitions.
+
+    `under` (e.g. ``binance/spot_klines``) walks one table's folder only.
+    """
+    root = Path(lake_root)
+    markers = {PART_FILE, MANIFEST_FILE, SUCCESS_FILE}
+    folders = []
+    for current, dirs, files in os.walk(root / under if under else root):
+        if Path(current) == root:
+            dirs[:] = [d for d in dirs if d not in (QUARANTINE.table, LOCKS_DIR)]
+        if markers.intersection(files):
+            folders.append(Path(current))
+    for folder in sorted(folders):
+        yield read_partition(folder, root)

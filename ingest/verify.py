@@ -17,8 +17,14 @@ from pathlib import Path
 import click
 
 from ingest.errors import IngestError
-from ingest.lake import MANIFEST_FILE, PART_FILE, SUCCESS_FILE, file_sha256, partition_lock
-from ingest.schemas import QUARANTINE
+from ingest.lake import (
+    SUCCESS_FILE,
+    PartitionFolder,
+    file_sha256,
+    partition_lock,
+    read_partition,
+    walk_partitions,
+)
 
 
 @dataclass(frozen=True)
@@ -45,24 +51,21 @@ class VerifyResult:
 
 def finished_partitions(lake_root: Path) -> list[Path]:
     """Folders of every finished partition (with `_SUCCESS`), quarantine excluded."""
-    quarantine = lake_root / QUARANTINE.table
-    return sorted(
-        marker.parent
-        for marker in lake_root.rglob(SUCCESS_FILE)
-        if quarantine not in marker.parents
-    )
+    return [found.folder for found in walk_partitions(lake_root) if found.is_finished]
 
 
 def check_partition(folder: Path) -> Problem | None:
-    manifest_path = folder / MANIFEST_FILE
-    try:
-        manifest = json.loads(manifest_path.read_bytes())
-        name, expected = manifest.get("file", PART_FILE), manifest["sha256"]
-    except FileNotFoundError:
-        return Problem(str(manifest_path), "manifest", "MANIFEST.json is missing")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        return Problem(str(manifest_path), "manifest", f"MANIFEST.json is unreadable ({exc})")
-    part = folder / name
+    return _check(read_partition(folder))
+
+
+def _check(found: PartitionFolder) -> Problem | None:
+    manifest_path = str(found.manifest_path)
+    if not found.has_manifest:
+        return Problem(manifest_path, "manifest", "MANIFEST.json is missing")
+    if found.manifest_error is not None or found.sha256 is None:
+        reason = found.manifest_error or "no sha256"
+        return Problem(manifest_path, "manifest", f"MANIFEST.json is unreadable ({reason})")
+    part, expected = found.folder / found.file, found.sha256
     actual = file_sha256(part)
     if actual is None:
         return Problem(str(part), "missing", "the file the MANIFEST lists is missing")
@@ -78,9 +81,9 @@ def check_partition(folder: Path) -> Problem | None:
 
 
 def verify_lake(lake_root: Path) -> VerifyResult:
-    folders = finished_partitions(lake_root)
-    problems = [p for p in map(check_partition, folders) if p is not None]
-    return VerifyResult(len(folders), problems)
+    finished = [found for found in walk_partitions(lake_root) if found.is_finished]
+    problems = [p for p in map(_check, finished) if p is not None]
+    return VerifyResult(len(finished), problems)
 
 
 def repair(problem: Problem, lake_root: Path) -> Path | None:
@@ -143,15 +146,18 @@ def lake_verify_command(as_json: bool, repair_requested: bool) -> None:
         raise SystemExit(1)
 
 
-def lake_fingerprint(lake_root: Path) -> dict[str, tuple[int, str, str | None]]:
+def lake_fingerprint(lake_root: Path) -> dict[str, tuple[int | None, str | None, str | None]]:
     """Partition -> (rows, data sha256, quarantine sha256) from the MANIFESTs: two lakes
     holding the same data have equal fingerprints, whenever and however they were landed."""
     out = {}
-    for path in sorted(lake_root.rglob(MANIFEST_FILE)):
-        payload = json.loads(path.read_text())
-        out[str(path.parent.relative_to(lake_root))] = (
-            payload["rows"],
-            payload["data_sha256"],
-            payload["quarantine_sha256"],
+    for found in walk_partitions(lake_root):
+        if not found.has_manifest:
+            continue
+        if found.manifest_error is not None:
+            raise IngestError(f"corrupt manifest {found.manifest_path}: {found.manifest_error}")
+        out[str(found.folder.relative_to(lake_root))] = (
+            found.rows,
+            found.data_sha256,
+            found.quarantine_sha256,
         )
     return out

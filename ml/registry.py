@@ -269,17 +269,16 @@ class Registry:
 
 def lake_fingerprint(lake: Path) -> dict[str, Any]:
     """sha256 over every partition's MANIFEST data_sha256 (with its path): equal lakes, equal."""
+    from ingest.lake import walk_partitions
+
     digest = hashlib.sha256()
     count = 0
     if lake.is_dir():
-        for manifest in sorted(lake.rglob("MANIFEST.json")):
-            relative = manifest.parent.relative_to(lake).as_posix()
-            if relative.startswith("_quarantine"):
+        for found in walk_partitions(lake):
+            if not found.has_manifest:
                 continue
-            try:
-                data_sha = json.loads(manifest.read_text()).get("data_sha256", "")
-            except (OSError, ValueError):
-                data_sha = "unreadable"
+            relative = found.folder.relative_to(lake).as_posix()
+            data_sha = "unreadable" if found.manifest_error else found.data_sha256 or ""
             digest.update(f"{relative}:{data_sha}\n".encode())
             count += 1
     return {"sha256": digest.hexdigest() if count else None, "partitions": count}
