@@ -32,7 +32,7 @@ from typing import Any
 import psutil
 
 from api.settings import ApiSettings
-from ingest._redact import redact, register_secrets
+from ingest.redact import redact, register_secrets
 
 logger = logging.getLogger("api.jobs")
 

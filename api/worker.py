@@ -45,7 +45,7 @@ from api.schemas import (
     TrainParams,
 )
 from api.settings import ApiSettings
-from ingest._redact import redact
+from ingest.redact import redact
 
 BIN = Path(sys.executable).parent
 _PR_SET_PDEATHSIG = 1

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from bench._report import quick, report
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.binance.archive import LocalArchive
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.binance.parse import parse_kline_pages

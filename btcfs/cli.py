@@ -11,8 +11,8 @@ from api.cli import serve_command
 from api.publish import publish_command
 from btcfs import __version__
 from btcfs.warehouse import qa_command, warehouse_group
-from ingest._redact import RedactingFilter
 from ingest.cli import ingest_group, lake_group, replay_group
+from ingest.redact import RedactingFilter
 from ml.cli import backtest_command, evaluate_command, models_group, train_command
 
 

@@ -36,7 +36,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from drills._common import NOW, REPO, Context, Record, first_day, market
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.binance.archive import parse_archive_csv
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.binance.parse import (

@@ -1,5 +1,6 @@
 """Vendor loaders that land raw responses and Hive-partitioned Parquet in the lake."""
 
+from ingest._client import REPLAY_HEADER, ClientStats, Fetched, HttpClient
 from ingest.errors import (
     ChecksumMismatch,
     ConfigError,
@@ -18,10 +19,14 @@ from ingest.schemas import DATASETS, Dataset
 
 __all__ = [
     "DATASETS",
+    "REPLAY_HEADER",
     "ChecksumMismatch",
+    "ClientStats",
     "ConfigError",
     "DataUnavailable",
     "Dataset",
+    "Fetched",
+    "HttpClient",
     "IPBanned",
     "IngestError",
     "Lake",

@@ -31,15 +31,6 @@ from typing import Any, Self, TypeVar
 import httpx
 import orjson
 
-from ingest._redact import (
-    install_log_redaction,
-    is_sensitive_header,
-    is_sensitive_param,
-    redact,
-    redact_headers,
-    redact_params,
-    register_secrets,
-)
 from ingest.errors import (
     ConfigError,
     IPBanned,
@@ -50,6 +41,15 @@ from ingest.errors import (
     ResponseTooLarge,
     VendorAuthError,
     VendorHTTPError,
+)
+from ingest.redact import (
+    install_log_redaction,
+    is_sensitive_header,
+    is_sensitive_param,
+    redact,
+    redact_headers,
+    redact_params,
+    register_secrets,
 )
 
 __all__ = ["ClientStats", "Fetched", "HttpClient"]

@@ -28,13 +28,13 @@ from rich.text import Text
 
 from btcfs.settings import DataPaths
 from ingest._client import HttpClient
-from ingest._redact import redact
 from ingest.binance.archive import ArchiveSource, HttpArchive, LocalArchive
 from ingest.binance.endpoints import ENDPOINTS, FUTURES_WEIGHT_BUDGET, SPOT_WEIGHT_BUDGET
 from ingest.binance.loader import BinanceLoader, LoadReport, LoadRequest, validate_request
 from ingest.config import DEFAULT_CONFIG, Endpoints, IngestConfig, load_config, resolve_now
 from ingest.errors import ConfigError, IngestError, NetworkUnavailable
 from ingest.lake import Lake
+from ingest.redact import redact
 from ingest.status import lake_status
 from ingest.timeutil import US_PER_DAY, interval_us, parse_day
 from ingest.vendors import VENDORS, VendorReport, run_vendor

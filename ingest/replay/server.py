@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape
 import orjson
 
 from ingest._client import REPLAY_HEADER
-from ingest._redact import redact
+from ingest.redact import redact
 from ingest.replay.archive import Archive
 from ingest.replay.clock import Clock, datetime_to_us, parse_moment
 from ingest.replay.faults import Fault, FaultInjector, FaultSpec

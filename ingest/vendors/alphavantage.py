@@ -32,7 +32,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingest._client import Fetched
-from ingest._redact import redact
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -40,6 +39,7 @@ from ingest.errors import (
     VendorEnvelopeError,
     VendorThrottled,
 )
+from ingest.redact import redact
 from ingest.schemas import VENDOR_DATASETS
 from ingest.vendors.base import (
     DatasetLine,

@@ -57,7 +57,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest._client import REPLAY_HEADER, Fetched, HttpClient
-from ingest._redact import is_sensitive_header, redact, register_secrets
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -66,6 +65,7 @@ from ingest.errors import (
     VendorThrottled,
 )
 from ingest.lake import Lake, PartitionKey, WriteResult, write_bytes_atomic
+from ingest.redact import is_sensitive_header, redact, register_secrets
 from ingest.schemas import QUARANTINE_SCHEMA, TIMESTAMP, VENDOR_DATASETS, Dataset
 from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_us
 
@@ -111,7 +111,7 @@ def bearer(name: str = "Authorization") -> KeyPlacement:
 
 def query(name: str) -> KeyPlacement:
     """A key in the URL (FRED `api_key`, Alpha Vantage `apikey`): the name must be one
-    `ingest._redact.SENSITIVE_PARAMS` masks, so no URL shown or saved carries it."""
+    `ingest.redact.SENSITIVE_PARAMS` masks, so no URL shown or saved carries it."""
     return KeyPlacement("query", name)
 
 
@@ -137,7 +137,7 @@ class VendorSpec:
         if unknown:
             raise ConfigError(f"{self.name}: datasets {unknown} are not in VENDOR_DATASETS")
         if self.key_placement.kind == "query":
-            from ingest._redact import is_sensitive_param
+            from ingest.redact import is_sensitive_param
 
             if not is_sensitive_param(self.key_placement.name):
                 raise ConfigError(

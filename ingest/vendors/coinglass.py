@@ -25,7 +25,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from ingest._client import Fetched
-from ingest._redact import redact
 from ingest.errors import (
     ConfigError,
     MalformedResponse,
@@ -34,6 +33,7 @@ from ingest.errors import (
     VendorEnvelopeError,
     VendorThrottled,
 )
+from ingest.redact import redact
 from ingest.schemas import VENDOR_DATASETS
 from ingest.timeutil import US_PER_MS, datetime_to_us, day_start_us, interval_us
 from ingest.vendors.base import (

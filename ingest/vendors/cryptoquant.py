@@ -35,7 +35,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest._redact import redact
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -45,6 +44,7 @@ from ingest.errors import (
     VendorThrottled,
 )
 from ingest.lake import PartitionKey
+from ingest.redact import redact
 from ingest.schemas import CQ_DAILY_SCHEMA, TIMESTAMP, VENDOR_DATASETS
 from ingest.vendors.base import (
     DatasetLine,

@@ -37,7 +37,6 @@ from typing import Any
 
 import orjson
 
-from ingest._redact import redact
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -47,6 +46,7 @@ from ingest.errors import (
     VendorHTTPError,
     VendorThrottled,
 )
+from ingest.redact import redact
 from ingest.schemas import VENDOR_DATASETS
 from ingest.vendors.base import (
     DatasetLine,

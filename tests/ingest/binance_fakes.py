@@ -22,7 +22,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest._client import HttpClient
+from ingest import HttpClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.binance.archive import LocalArchive
 from ingest.binance.loader import BinanceLoader
 from ingest.lake import Lake

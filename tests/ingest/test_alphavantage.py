@@ -193,7 +193,7 @@ def test_malformed_bodies_raise(body: bytes) -> None:
 
 def test_the_daily_quota_message_never_shows_the_key() -> None:
     with pytest.raises(av.AlphaVantageThrottled) as caught:
-        from ingest._redact import register_secrets
+        from ingest.redact import register_secrets
 
         register_secrets([KEY])
         parse(orjson.dumps({"Information": quota_message(KEY)}))

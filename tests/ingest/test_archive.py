@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.binance.archive import (
     HttpArchive,
     LocalArchive,

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest._client import Fetched, HttpClient
+from ingest import Fetched, HttpClient
 from ingest.errors import (
     IPBanned,
     MalformedResponse,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.errors import VendorHTTPError
 from ingest.vendors import VENDORS
 from ingest.vendors.base import build_client

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.errors import SchemaDrift, VendorEnvelopeError
 from ingest.lake import Lake, PartitionKey
 from ingest.schemas import VENDOR_DATASETS

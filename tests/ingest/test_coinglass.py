@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.errors import SchemaDrift, VendorAuthError, VendorEnvelopeError, VendorThrottled
 from ingest.lake import Lake, PartitionKey
 from ingest.schemas import VENDOR_DATASETS
@@ -133,7 +133,7 @@ def test_code_zero_is_the_only_success() -> None:
 
 def test_a_hostile_message_is_one_bounded_line_without_the_key() -> None:
     msg = "bad\n\x00\x1b[31m" + KEY + "X" * 5000
-    from ingest._redact import register_secrets
+    from ingest.redact import register_secrets
 
     register_secrets([KEY])
     with pytest.raises(VendorEnvelopeError) as info:

@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 
 import ingest.commands as commands
 from btcfs.cli import cli
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.binance.archive import daily_path
 from ingest.lake import Lake, PartitionKey
 from ingest.schemas import DATASETS, PRICE

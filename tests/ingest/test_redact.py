@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from ingest._redact import RedactingFilter, redact, redact_params
+from ingest.redact import RedactingFilter, redact, redact_params
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 import ingest.commands as commands
 from btcfs.cli import cli
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.errors import VendorAuthError
 from ingest.lake import MANIFEST_FILE, Lake, PartitionKey
 from ingest.schemas import VENDOR_DATASETS

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.lake import Lake
 from ingest.replay import ReplayServer, SyntheticMarket

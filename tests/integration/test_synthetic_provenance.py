@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-from ingest._client import REPLAY_HEADER, HttpClient
+from ingest import REPLAY_HEADER, HttpClient
 from ingest.binance.archive import SYNTHETIC_MARKER, LocalArchive
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.lake import Lake, PartitionKey

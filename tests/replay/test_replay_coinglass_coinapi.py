@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 import ingest.commands as commands
 from btcfs.cli import cli
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.lake import Lake
 from ingest.replay import ReplayServer, SyntheticMarket
 from ingest.replay.clock import datetime_to_us, day_start_us

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ingest._client import HttpClient
+from ingest import HttpClient
 from ingest.lake import Lake
 from ingest.replay import ReplayServer, SyntheticMarket
 from ingest.replay.vendors.alphavantage import AlphaVantageRoutes
