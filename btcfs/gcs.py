@@ -10,15 +10,46 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from google.cloud import storage  # type: ignore[attr-defined]
 
-    from btcfs.bigquery import LakePartition, RawTable
+    from ingest.schemas import Dataset
 
 DEFAULT_PREFIX = "raw"
 SHA_KEY = "data_sha256"
+
+
+# What an upload needs of a raw table and of a finished lake partition, described here so that
+# this module does not import the BigQuery loader (which imports it): `btcfs.bigquery`'s
+# `RawTable` and `LakePartition` fit these shapes.
+class RawTable(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dataset(self) -> Dataset: ...
+
+
+class LakePartition(Protocol):
+    @property
+    def table(self) -> RawTable: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+    @property
+    def file(self) -> Path: ...
+
+    @property
+    def data_sha256(self) -> str: ...
+
+    @property
+    def rows(self) -> int | None: ...
+
+    def verify(self) -> None: ...
 
 
 class GCSError(Exception):
