@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from btcfs.settings import DataPaths
+
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
@@ -170,7 +172,7 @@ class ApiSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
         env = os.environ if env is None else env
-        data = Path(env.get("BTCFS_DATA_DIR") or "data").resolve()
+        data = DataPaths.from_env(env).root
         return cls(
             data_dir=data,
             serve_db=Path(env.get("BTCFS_SERVE_DB") or data / "warehouse" / "serve.duckdb"),

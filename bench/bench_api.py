@@ -10,13 +10,13 @@ train -> publish, ~1 minute). Target (the issue's): p99 < 5 ms at >= 1,000 reque
 from __future__ import annotations
 
 import http.client
-import os
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from bench._report import quick, report
+from btcfs.settings import DataPaths
 from tests.api.apipipeline import BuiltWarehouse, Pipeline, build_published, live_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    data = Path(os.environ.get("BTCFS_DATA_DIR", REPO / "data"))
+    data = DataPaths.from_env(default=REPO / "data").root
     with tempfile.TemporaryDirectory(prefix="bench-api-") as scratch:
         if (data / "warehouse" / "serve.duckdb").exists():
             pipeline = Pipeline(BuiltWarehouse(data))

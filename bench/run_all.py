@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._report import FIGURES_ENV, QUICK_ENV, Figure
+from btcfs.settings import DataPaths
 
 REPO = Path(__file__).resolve().parents[1]
 #: Script name -> module in bench/ (run as `-m bench.<module>`), in the order they run (the API
@@ -187,8 +188,7 @@ def main() -> int:
     unknown = [n for n in chosen if n not in SCRIPTS]
     if unknown:
         parser.error(f"unknown script {', '.join(unknown)}; known: {', '.join(SCRIPTS)}")
-    data = Path(os.environ.get("BTCFS_DATA_DIR") or REPO / "data")
-    out = args.out or data / "reports" / "bench"
+    out = args.out or DataPaths.from_env(default=REPO / "data").reports / "bench"
 
     started_at = datetime.now(UTC)
     load_before = os.getloadavg()

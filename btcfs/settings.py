@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,13 @@ class DataPaths:
     root: Path
 
     @classmethod
-    def from_env(cls) -> DataPaths:
-        return cls(Path(os.environ.get("BTCFS_DATA_DIR", "data")).resolve())
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, default: str | Path = "data"
+    ) -> DataPaths:
+        """$BTCFS_DATA_DIR (unset or empty: `default`) from `env` (default: the process's),
+        resolved against the working directory."""
+        env = os.environ if env is None else env
+        return cls(Path(env.get("BTCFS_DATA_DIR") or default).resolve())
 
     @property
     def raw(self) -> Path:

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from btcfs.settings import DataPaths
 from drills._common import REPO, Context, Record, Stopwatch, save, timestamp
 
 #: Drill name -> module; the order `make drills` runs them in (cheap ones first).
@@ -49,8 +50,7 @@ def drill_function(name: str) -> Callable[[Context], Record]:
 
 
 def reports_dir() -> Path:
-    data = Path(os.environ.get("BTCFS_DATA_DIR") or REPO / "data")
-    return data / "reports" / "drills"
+    return DataPaths.from_env(default=REPO / "data").reports / "drills"
 
 
 def run_one(name: str, work: Path, *, quick: bool, seed: int) -> Record:

@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from btcfs.settings import DataPaths
 from ml.config import HORIZON_BARS, TARGETS, TrainConfig, load_config
 from ml.errors import MLError
 
@@ -34,7 +34,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _data_dir() -> Path:
-    return Path(os.environ.get("BTCFS_DATA_DIR", "data")).resolve()
+    return DataPaths.from_env().root
 
 
 def _known_errors(function: F) -> F:

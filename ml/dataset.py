@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from btcfs.settings import DataPaths
 from ml.config import BAR, HORIZON_BARS, TrainConfig, read_yaml
 from ml.errors import DatasetError
 
@@ -105,7 +106,7 @@ def feature_columns(available: Iterable[str], root: Path = PROJECT_ROOT) -> list
 
 def warehouse_path() -> Path:
     """dbt's DuckDB file: $BTCFS_DATA_DIR/warehouse/build.duckdb."""
-    return Path(os.environ.get("BTCFS_DATA_DIR", "data")).resolve() / "warehouse" / "build.duckdb"
+    return DataPaths.from_env().warehouse / "build.duckdb"
 
 
 def read_duckdb(path: Path, table: str, symbol: str) -> pa.Table:

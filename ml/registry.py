@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from btcfs.locks import exclusive
+from btcfs.settings import DataPaths
 from ml.errors import GateError, RegistryError
 
 log = logging.getLogger("ml.registry")
@@ -44,7 +45,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
 
 def registry_root() -> Path:
-    return Path(os.environ.get("BTCFS_DATA_DIR", "data")).resolve() / "registry"
+    return DataPaths.from_env().registry
 
 
 def _now() -> str:

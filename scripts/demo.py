@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from btcfs.settings import DataPaths
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SEED = 7
@@ -85,7 +87,7 @@ def main() -> None:
         step("lake status", str(BIN / "btcfs"), "lake", "status")
         if (ROOT / "dbt_project.yml").exists():
             # DuckDB creates the file, not its folder.
-            (Path(os.environ["BTCFS_DATA_DIR"]) / "warehouse").mkdir(parents=True, exist_ok=True)
+            DataPaths.from_env().warehouse.mkdir(parents=True, exist_ok=True)
             step("dbt build", str(BIN / "dbt"), "build")
             step("QA gates", str(BIN / "btcfs"), "qa")
             step("train", str(BIN / "btcfs"), "train")
@@ -96,7 +98,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     print(
-        f"\nDone. The lake is in {os.environ['BTCFS_DATA_DIR']}/lake; "
+        f"\nDone. The lake is in {DataPaths.from_env().lake}; "
         "`make shell` opens the warehouse; `btcfs models list` shows the trained model."
     )
     if (ROOT / "dbt_project.yml").exists():
@@ -125,7 +127,7 @@ def serve_api(*, foreground: bool) -> None:
     try:
         wait_until_up(url, api, path="/health")
         print(
-            f"\nThe API is serving {os.environ['BTCFS_DATA_DIR']}/warehouse/serve.duckdb:\n"
+            f"\nThe API is serving {DataPaths.from_env().warehouse}/serve.duckdb:\n"
             f"  dashboard     {url}/\n"
             f"  API docs      {url}/docs\n"
             f"  health        {url}/health\n"
