@@ -27,7 +27,8 @@ class ApiError(Exception):
 
 
 class BadRequest(ApiError):
-    """A request the API will not read: an unserved Host, a JSON body nested too deep."""
+    """A request the API will not read (an unserved Host, a JSON body nested too deep) or a
+    job request that does not validate (unknown key, wrong type, a missing config file)."""
 
     status_code = 400
 

@@ -56,7 +56,7 @@ LAUNCH_GRACE_S = 60.0
 _TAIL_BYTES = 256 * 1024
 _MAX_LINE = 2_000
 #: Environment variables whose values must never appear in a job's log.
-_SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+_SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 _MIN_SECRET = 8
 
 _TABLE = """
@@ -92,13 +92,18 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def is_credential_name(name: str) -> bool:
+    """Whether an environment variable's name says it holds a credential."""
+    return any(part in name.upper() for part in _SECRET_NAMES)
+
+
 def register_environment_secrets(environ: Mapping[str, str]) -> None:
     """Redact every value of a credential-looking environment variable from job logs
     (values shorter than 8 characters are flags such as `true`, not credentials)."""
     register_secrets(
         value
         for name, value in environ.items()
-        if any(s in name.upper() for s in _SECRET_NAMES) and len(value) >= _MIN_SECRET
+        if is_credential_name(name) and len(value) >= _MIN_SECRET
     )
 
 

@@ -17,7 +17,6 @@ import contextlib
 import ctypes
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -35,7 +34,15 @@ from typing import IO, Any
 import msgspec
 import psutil
 
-from api.jobs import ROOT, STEPS, Job, JobStore, now, register_environment_secrets
+from api.jobs import (
+    ROOT,
+    STEPS,
+    Job,
+    JobStore,
+    is_credential_name,
+    now,
+    register_environment_secrets,
+)
 from api.schemas import (
     AllParams,
     BuildParams,
@@ -225,7 +232,6 @@ def _manifests(lake: Path) -> dict[str, tuple[str, int, int]]:
 #: What each vendor key becomes in an ingest step pointed at a host the request named (the
 #: replay server takes any key); not a secret, so it is never worth redacting.
 PLACEHOLDER_KEY = "btcfs-replay-placeholder"
-_CREDENTIAL_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 
 
 def _keyless(env: dict[str, str]) -> dict[str, str]:
@@ -234,7 +240,7 @@ def _keyless(env: dict[str, str]) -> dict[str, str]:
     from ingest.vendors import VENDORS
 
     vendor_keys = {spec.env_key for spec in VENDORS.values()}
-    kept = {name: value for name, value in env.items() if not _CREDENTIAL_NAME.search(name)}
+    kept = {name: value for name, value in env.items() if not is_credential_name(name)}
     kept.update({name: PLACEHOLDER_KEY for name in vendor_keys if env.get(name, "").strip()})
     return kept
 
@@ -305,9 +311,9 @@ def _gates(run: Run) -> tuple[dict[str, Any], list[str]]:
 
 
 def _gate_message(kind: str, names: list[str]) -> str:
-    shown = ", ".join(names[:_MAX_GATES_SHOWN])
-    more = f" (+{len(names) - _MAX_GATES_SHOWN} more)" if len(names) > _MAX_GATES_SHOWN else ""
-    return f"{kind} gate failed: {shown}{more}"
+    from btcfs.gate_ledger import shown
+
+    return f"{kind} gate failed: {shown(names, _MAX_GATES_SHOWN)}"
 
 
 def build(run: Run, params: BuildParams) -> None:

@@ -254,12 +254,12 @@ def check(rows: list[LedgerRow], graph: Graph, copied: list[str]) -> GateCheck:
             if latest.status not in PASSING:
                 failed.append(f"{graph.names[test]} [{name}, {latest.status}]")
     if failed:
-        result.problems.insert(0, f"{len(failed)} gate(s) failed: {_shown(failed)}")
+        result.problems.insert(0, f"{len(failed)} gate(s) failed: {shown(failed)}")
     if unchecked:
-        per_model = [f"{model} ({_shown(sorted(names), 2)})" for model, names in unchecked.items()]
+        per_model = [f"{model} ({shown(sorted(names), 2)})" for model, names in unchecked.items()]
         result.problems.append(
             f"{sum(map(len, unchecked.values()))} gate(s) have not run since their model was "
-            f"last built (run `dbt build` or `dbt test`): {_shown(per_model)}"
+            f"last built (run `dbt build` or `dbt test`): {shown(per_model)}"
         )
     if newest is not None:
         result.built_at = newest.started_at
@@ -295,7 +295,8 @@ def _build_problem(
     return None
 
 
-def _shown(items: list[str], limit: int = _SHOWN) -> str:
+def shown(items: list[str], limit: int = _SHOWN) -> str:
+    """The first `limit` names, comma-separated, and how many more there are."""
     more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
 

@@ -157,32 +157,22 @@ def web(record: Record, url: str) -> None:
         httpx.get(f"{url}/health", headers={"Host": "evil.example"}, timeout=_TIMEOUT),
         400,
     )
-    count = len(httpx.get(f"{url}/v1/paper/positions", timeout=_TIMEOUT).json()["positions"])
+    count = httpx.get(f"{url}/v1/paper/positions", timeout=_TIMEOUT).json()["total"]
     body = '{"symbol": "BTCUSDT", "side": "long", "amount_usd": 100}'
-    record.tried_("a cross-site text/plain POST /v1/paper/positions (no preflight)")
-    answer = httpx.post(
-        f"{url}/v1/paper/positions",
-        content=body,
-        timeout=_TIMEOUT,
-        headers={"content-type": "text/plain", "Origin": EVIL},
-    )
-    _refused(record, "cross-site text/plain write", answer, 403, 415)
-    record.tried_("a form-encoded POST /v1/paper/positions")
-    answer = httpx.post(
-        f"{url}/v1/paper/positions",
-        timeout=_TIMEOUT,
-        data={"symbol": "BTCUSDT", "side": "long", "amount_usd": "100"},
-    )
-    _refused(record, "form-encoded write", answer, 415)
-    record.tried_("a JSON POST /v1/paper/positions with Origin: evil.example")
-    answer = httpx.post(
-        f"{url}/v1/paper/positions",
-        content=body,
-        timeout=_TIMEOUT,
-        headers={"content-type": "application/json", "Origin": EVIL},
-    )
-    _refused(record, "cross-site JSON write", answer, 403)
-    after = len(httpx.get(f"{url}/v1/paper/positions", timeout=_TIMEOUT).json()["positions"])
+    writes: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
+        ("cross-site text/plain write (no preflight)",
+         {"content": body, "headers": {"content-type": "text/plain", "Origin": EVIL}}, (403, 415)),
+        ("form-encoded write",
+         {"data": {"symbol": "BTCUSDT", "side": "long", "amount_usd": "100"}}, (415,)),
+        ("cross-site JSON write (Origin: evil.example)",
+         {"content": body, "headers": {"content-type": "application/json", "Origin": EVIL}},
+         (403,)),
+    ]  # fmt: skip
+    for what, request, codes in writes:
+        record.tried_(f"a {what} to POST /v1/paper/positions")
+        answer = httpx.post(f"{url}/v1/paper/positions", timeout=_TIMEOUT, **request)
+        _refused(record, what, answer, *codes)
+    after = httpx.get(f"{url}/v1/paper/positions", timeout=_TIMEOUT).json()["total"]
     record.expect(after == count, f"no position was opened by a refused write ({count} -> {after})")
     record.tried_("a JSON body nested 10,000 levels deep to POST /v1/predict")
     deep = "[" * 10_000 + "]" * 10_000

@@ -16,7 +16,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 
-from api.errors import ApiError, Conflict, ErrorBody, NotFound, error_responses
+from api.errors import BadRequest, Conflict, ErrorBody, NotFound, error_responses
 from api.jobs import PIPELINES, ROOT, Job, JobConflict, JobFinished, JobRunner, log_tail
 from api.routes.admin import require_admin
 from api.schemas import (
@@ -43,13 +43,6 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 #: How handlers get the job runner (the app's one instance, not a validated copy).
 JobsDep = NamedDependency[SkipValidation[JobRunner]]
-
-
-class BadRequest(ApiError):
-    """A job request that does not validate (unknown key, wrong type, unknown pipeline,
-    a config file that does not exist)."""
-
-    status_code = 400
 
 
 def _bad_request(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
