@@ -61,10 +61,11 @@ test: $(DEV_STAMP) ## Set up, then run lint and every test
 test-fast: $(DEV_STAMP) ## The inner loop: every test but the BigQuery emulator, the browser and the drills (no lint)
 	$(BIN)/pytest -m "not bigquery and not browser and not drills"
 
-lint: $(DEV_STAMP) ## ruff, ruff format --check, mypy, portable-SQL check, sqlfluff
+lint: $(DEV_STAMP) ## ruff, ruff format --check, mypy, the import layers, portable-SQL check, sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python scripts/check_portable_sql.py
 	source $(BIN)/activate && sqlfluff lint models
 

@@ -27,7 +27,7 @@ from api.security import WebGuard, security_headers
 from api.services import Services
 from api.settings import ApiSettings
 from api.stream import watch
-from btcfs import __version__
+from core import __version__
 
 STATIC = Path(__file__).resolve().parent / "static"
 _VENDOR = "/static/vendor/swagger-ui"

@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 
 from api.errors import Unavailable
-from api.publish import GATES_TABLE, METADATA_TABLE, MODELS_TABLE
+from warehouse.publish import GATES_TABLE, METADATA_TABLE, MODELS_TABLE
 
 log = logging.getLogger("api.db")
 

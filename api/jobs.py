@@ -32,7 +32,7 @@ from typing import Any
 import psutil
 
 from api.settings import ApiSettings
-from ingest.redact import redact, register_secrets
+from core.redact import redact, register_secrets
 
 logger = logging.getLogger("api.jobs")
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from btcfs.settings import DataPaths
+from core.settings import DataPaths
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -52,7 +52,7 @@ from api.schemas import (
     TrainParams,
 )
 from api.settings import ApiSettings
-from ingest.redact import redact
+from core.redact import redact
 
 BIN = Path(sys.executable).parent
 _PR_SET_PDEATHSIG = 1
@@ -216,7 +216,7 @@ class Run:
 
 def _manifests(lake: Path) -> dict[str, tuple[str, int, int]]:
     """Every lake partition's readable MANIFEST: path -> (sha256, rows, quarantined rows)."""
-    from ingest.lake import walk_partitions
+    from lake.store import walk_partitions
 
     return {
         str(found.folder.relative_to(lake)): (
@@ -292,8 +292,8 @@ def ingest(run: Run, params: IngestParams) -> None:
 
 def _gates(run: Run) -> tuple[dict[str, Any], list[str]]:
     """The last dbt build's gate results (for the job's result) and its failing gates."""
-    from api.publish import failed_gates
-    from btcfs.warehouse import QAError, read_run_results
+    from warehouse.publish import failed_gates
+    from warehouse.runs import QAError, read_run_results
 
     try:
         summary = read_run_results(run.settings.target_path)
@@ -311,7 +311,7 @@ def _gates(run: Run) -> tuple[dict[str, Any], list[str]]:
 
 
 def _gate_message(kind: str, names: list[str]) -> str:
-    from btcfs.gate_ledger import shown
+    from warehouse.gate_ledger import shown
 
     return f"{kind} gate failed: {shown(names, _MAX_GATES_SHOWN)}"
 
@@ -431,7 +431,7 @@ def publish(run: Run) -> None:
 def _published(serve: Path) -> dict[str, Any]:
     import duckdb
 
-    from api.publish import METADATA_TABLE
+    from warehouse.publish import METADATA_TABLE
 
     con = duckdb.connect(str(serve), read_only=True)
     try:

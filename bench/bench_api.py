@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench._report import quick, report
-from btcfs.settings import DataPaths
+from core.settings import DataPaths
 from tests.api.apipipeline import BuiltWarehouse, Pipeline, build_published, live_server
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,8 +22,8 @@ from ingest import HttpClient
 from ingest.binance.archive import LocalArchive
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.binance.parse import parse_kline_pages
-from ingest.lake import Lake, parquet_bytes
 from ingest.timeutil import day_start_us
+from lake.store import Lake, parquet_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "binance"
@@ -97,8 +97,8 @@ def bench_archive_backfill(workdir: Path) -> None:
 
 
 def bench_rest_loopback(workdir: Path) -> None:
-    from ingest.replay.server import ReplayServer
-    from ingest.replay.synthetic import SyntheticMarket
+    from replay.server import ReplayServer
+    from replay.synthetic import SyntheticMarket
 
     end = datetime.now(UTC).date() - timedelta(days=1)
     days = 3 if quick() else 30

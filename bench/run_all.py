@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._report import FIGURES_ENV, QUICK_ENV, Figure
-from btcfs.settings import DataPaths
+from core.settings import DataPaths
 
 REPO = Path(__file__).resolve().parents[1]
 #: Script name -> module in bench/ (run as `-m bench.<module>`), in the order they run (the API

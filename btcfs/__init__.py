@@ -1,10 +1,9 @@
-"""btcfs: a DuckDB-centric SQL feature store for BTCUSDT forecasting."""
+"""btcfs: a DuckDB-centric SQL feature store for BTCUSDT forecasting.
 
-from importlib.metadata import PackageNotFoundError, version
+This package is the root `btcfs` command and nothing else (btcfs.cli); the libraries it
+assembles sit below it (docs/ARCHITECTURE.md, "Layers").
+"""
 
-try:
-    __version__ = version("btcfs")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+source"
+from core import __version__
 
 __all__ = ["__version__"]

@@ -8,12 +8,13 @@ import sys
 import click
 
 from api.cli import serve_command
-from api.publish import publish_command
-from btcfs import __version__
-from btcfs.warehouse import qa_command, warehouse_group
-from ingest.cli import ingest_group, lake_group, replay_group
-from ingest.redact import RedactingFilter
+from core import __version__
+from core.redact import RedactingFilter
+from ingest.cli import ingest_group, lake_group
 from ml.cli import backtest_command, evaluate_command, models_group, train_command
+from pipeline.cli import publish_command
+from replay.cli import replay_group
+from warehouse.runs import qa_command, warehouse_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

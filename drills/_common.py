@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
 
-from ingest.replay import SyntheticMarket
 from ingest.timeutil import datetime_to_us, day_start_us
+from replay import SyntheticMarket
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

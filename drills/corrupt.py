@@ -19,9 +19,9 @@ import httpx
 
 from drills._api import live_server, published
 from drills._common import BTCFS, NOW, Context, Record, cli_env, first_day, market, run
-from ingest.lake import PART_FILE
-from ingest.replay import ReplayServer
 from ingest.verify import lake_fingerprint
+from lake.store import PART_FILE
+from replay import ReplayServer
 
 PARQUET = "corrupt-parquet"
 SERVE = "corrupt-serve"

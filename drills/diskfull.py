@@ -28,9 +28,9 @@ import pyarrow.parquet as pq
 
 from drills._common import REPO, Context, Record
 from ingest.binance.parse import parse_klines
-from ingest.lake import MANIFEST_FILE, PART_FILE, SUCCESS_FILE, Lake, PartitionKey
-from ingest.schemas import DATASETS
 from ingest.verify import check_partition
+from lake.schemas import DATASETS
+from lake.store import MANIFEST_FILE, PART_FILE, SUCCESS_FILE, Lake, PartitionKey
 
 NAME = "diskfull"
 TITLE = "disk full during a lake write"

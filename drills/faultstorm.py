@@ -20,8 +20,8 @@ from drills._common import (
     market,
     run,
 )
-from ingest.replay import ReplayServer
 from ingest.verify import lake_fingerprint
+from replay import ReplayServer
 
 NAME = "faultstorm"
 TITLE = "fault storm and a ban from the replay server"

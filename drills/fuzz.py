@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from core.errors import BtcfsError
 from drills._common import NOW, REPO, Context, Record, first_day, market
 from ingest import HttpClient
 from ingest.binance.archive import parse_archive_csv
@@ -46,10 +47,9 @@ from ingest.binance.parse import (
     parse_klines,
     parse_open_interest,
 )
-from ingest.errors import IngestError
-from ingest.lake import Lake
-from ingest.replay import ReplayServer
 from ingest.timeutil import day_start_us
+from lake.store import Lake
+from replay import ReplayServer
 
 PARSERS = "fuzz-parsers"
 API = "fuzz-api"
@@ -325,7 +325,7 @@ def fuzz_target(target: Target, examples: int, seed: int) -> tuple[Counter[str],
             result = target.call(partial(mutate, kind=kind, seed=mutation_seed))
             # A vendor loader answers with a report: ok, or failed with a known reason.
             outcomes[f"report {result.status}" if hasattr(result, "status") else "ok"] += 1
-        except IngestError as exc:
+        except BtcfsError as exc:
             outcomes[type(exc).__name__] += 1
         except Exception as exc:
             outcomes["CRASH"] += 1
@@ -387,7 +387,7 @@ def _child_oversized(name: str, size: int) -> None:
             result = target.call(partial(oversize, size=size))
             if hasattr(result, "status"):
                 outcome = f"report {result.status}"
-        except IngestError as exc:
+        except BtcfsError as exc:
             outcome = type(exc).__name__
         peak = _peak_kib()
     print(json.dumps({"outcome": outcome, "growth_mib": round((peak - before) / 1024, 1),

@@ -21,8 +21,8 @@ from drills._common import (
     market,
     run,
 )
-from ingest.replay import ReplayServer
 from ingest.verify import lake_fingerprint, verify_lake
+from replay import ReplayServer
 
 NAME = "kill9"
 TITLE = "kill -9 at random points of an ingest, then rerun"

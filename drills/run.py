@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from btcfs.settings import DataPaths
+from core.settings import DataPaths
 from drills._common import REPO, Context, Record, Stopwatch, save, timestamp
 
 #: Drill name -> module; the order `make drills` runs them in (cheap ones first).

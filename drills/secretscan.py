@@ -30,8 +30,8 @@ from drills._common import (
     market,
     run,
 )
-from ingest.replay import ReplayServer
 from ingest.vendors import VENDORS
+from replay import ReplayServer
 
 NAME = "secrets"
 TITLE = "no key in any log, raw page, Parquet file, report or error"

@@ -14,27 +14,20 @@ from ingest.errors import (
     SchemaDrift,
     VendorHTTPError,
 )
-from ingest.lake import Lake, Manifest, PartitionKey
-from ingest.schemas import DATASETS, Dataset
 
 __all__ = [
-    "DATASETS",
     "REPLAY_HEADER",
     "ChecksumMismatch",
     "ClientStats",
     "ConfigError",
     "DataUnavailable",
-    "Dataset",
     "Fetched",
     "HttpClient",
     "IPBanned",
     "IngestError",
-    "Lake",
     "MalformedResponse",
-    "Manifest",
     "NetworkUnavailable",
     "NotFound",
-    "PartitionKey",
     "RateLimited",
     "SchemaDrift",
     "VendorHTTPError",

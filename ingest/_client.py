@@ -31,6 +31,15 @@ from typing import Any, Self, TypeVar
 import httpx
 import orjson
 
+from core.redact import (
+    install_log_redaction,
+    is_sensitive_header,
+    is_sensitive_param,
+    redact,
+    redact_headers,
+    redact_params,
+    register_secrets,
+)
 from ingest.errors import (
     ConfigError,
     IPBanned,
@@ -41,15 +50,6 @@ from ingest.errors import (
     ResponseTooLarge,
     VendorAuthError,
     VendorHTTPError,
-)
-from ingest.redact import (
-    install_log_redaction,
-    is_sensitive_header,
-    is_sensitive_param,
-    redact,
-    redact_headers,
-    redact_params,
-    register_secrets,
 )
 
 __all__ = ["ClientStats", "Fetched", "HttpClient"]

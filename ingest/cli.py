@@ -1,4 +1,4 @@
-"""Command groups of the ingest package: `ingest`, `replay` and `lake`."""
+"""Command groups of the ingest package: `ingest` and `lake`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,6 @@ def ingest_group() -> None:
 
     Example: btcfs ingest binance --dataset spot-klines --interval 1m --start 2025-05-19
     """
-
-
-@click.group("replay")
-def replay_group() -> None:
-    """Offline replay server speaking the vendors' wire formats."""
 
 
 @click.group("lake")
@@ -38,13 +33,3 @@ def _attach() -> None:
 
 
 _attach()
-
-
-def _attach_replay() -> None:
-    from ingest.replay.cli import COMMANDS
-
-    for command in COMMANDS:
-        replay_group.add_command(command)
-
-
-_attach_replay()

@@ -26,23 +26,24 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from btcfs.settings import DataPaths
+from core.errors import BtcfsError
+from core.redact import redact
+from core.settings import DataPaths
 from ingest._client import HttpClient
 from ingest.binance.archive import ArchiveSource, HttpArchive, LocalArchive
 from ingest.binance.endpoints import ENDPOINTS, FUTURES_WEIGHT_BUDGET, SPOT_WEIGHT_BUDGET
 from ingest.binance.loader import BinanceLoader, LoadReport, LoadRequest, validate_request
 from ingest.config import DEFAULT_CONFIG, Endpoints, IngestConfig, load_config, resolve_now
-from ingest.errors import ConfigError, IngestError, NetworkUnavailable
-from ingest.lake import Lake
-from ingest.redact import redact
+from ingest.errors import ConfigError, NetworkUnavailable
 from ingest.status import lake_status
 from ingest.timeutil import US_PER_DAY, interval_us, parse_day
 from ingest.vendors import VENDORS, VendorReport, run_vendor
+from lake.store import Lake
 
 OFFLINE_HINT = "No network? `make demo` runs the whole pipeline offline against the replay server."
 
 
-def _fail(exc: IngestError) -> click.ClickException:
+def _fail(exc: BtcfsError) -> click.ClickException:
     message = str(exc)
     if isinstance(exc, NetworkUnavailable):
         message = f"{message}. {OFFLINE_HINT}"
@@ -54,7 +55,7 @@ def _known_errors() -> Iterator[None]:
     """Known failures become one clear line; nobody sees a traceback for them."""
     try:
         yield
-    except IngestError as exc:
+    except BtcfsError as exc:
         raise _fail(exc) from exc
 
 
@@ -391,7 +392,7 @@ def ingest_all(
     for req in requests:
         try:
             report = run_load(req, endpoints, debug=debug, show_progress=not no_progress, now=now)
-        except IngestError as exc:
+        except BtcfsError as exc:
             error = str(_fail(exc).message)
             click.echo(f"binance {req.dataset}: failed: {error}")
             break

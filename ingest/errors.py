@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from core import errors as core_errors
 
-class IngestError(Exception):
+
+class IngestError(core_errors.BtcfsError):
     """Base of every known ingest failure; the CLI shows its message without a traceback."""
 
 
@@ -82,5 +84,5 @@ class DataUnavailable(IngestError):
     """The vendor cannot serve the requested range (e.g. open interest older than 30 days)."""
 
 
-class ConfigError(IngestError):
+class ConfigError(IngestError, core_errors.ConfigError):
     """An ingest configuration or argument is invalid."""

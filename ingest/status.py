@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import pyarrow.parquet as pq
 
-from ingest.lake import PART_FILE, Lake
-from ingest.schemas import DATASETS, QUARANTINE
+from lake.schemas import DATASETS, QUARANTINE
+from lake.store import PART_FILE, Lake
 
 
 @dataclass

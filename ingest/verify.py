@@ -16,8 +16,9 @@ from pathlib import Path
 
 import click
 
+from core.errors import BtcfsError
 from ingest.errors import IngestError
-from ingest.lake import (
+from lake.store import (
     SUCCESS_FILE,
     PartitionFolder,
     file_sha256,
@@ -119,13 +120,13 @@ def lake_verify_command(as_json: bool, repair_requested: bool) -> None:
 
     Example: btcfs lake verify --repair && btcfs ingest all
     """
-    from btcfs.settings import DataPaths
+    from core.settings import DataPaths
 
     root = DataPaths.from_env().lake
     result = verify_lake(root)
     try:
         moved = [repair(p, root) for p in result.problems] if repair_requested else []
-    except IngestError as exc:
+    except BtcfsError as exc:
         raise click.ClickException(str(exc)) from None
     repaired = [str(folder) for folder in moved if folder is not None]
     if as_json:

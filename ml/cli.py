@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from btcfs.settings import DataPaths
+from core.settings import DataPaths
 from ml.config import HORIZON_BARS, TARGETS, TrainConfig, load_config
 from ml.errors import MLError
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from btcfs.settings import DataPaths
+from core.settings import DataPaths
 from ml.config import BAR, HORIZON_BARS, TrainConfig, read_yaml
 from ml.errors import DatasetError
 
@@ -179,7 +179,7 @@ def bigquery_client(project: str, api_endpoint: str | None = None) -> Any:
     """A BigQuery client: application-default credentials, or anonymous ones on an emulator
     (`api_endpoint`, default $BTCFS_BQ_API_ENDPOINT)."""
     try:
-        from btcfs.bigquery import client
+        from warehouse.bigquery import client
     except ImportError:
         raise DatasetError(
             "reading from BigQuery needs google-cloud-bigquery (pip install -e '.[bigquery]')"

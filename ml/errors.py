@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from core import errors as core_errors
 
-class MLError(Exception):
+
+class MLError(core_errors.BtcfsError):
     """Base of every known trainer failure; the CLI shows its message without a traceback."""
 
 
-class ConfigError(MLError):
+class ConfigError(MLError, core_errors.ConfigError):
     """The training config file is missing, unreadable, or has a wrong or unknown key."""
 
 

@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from btcfs.locks import exclusive
-from btcfs.settings import DataPaths
+from core.locks import exclusive
+from core.settings import DataPaths
 from ml.errors import GateError, RegistryError
+from warehouse.publish import PinnedModel
 
 log = logging.getLogger("ml.registry")
 
@@ -123,7 +124,7 @@ class Registry:
                 shutil.rmtree(staging, ignore_errors=True)
 
     def lock_file(self, model: str) -> Path:
-        """The lock every write of `model` holds (see btcfs.locks)."""
+        """The lock every write of `model` holds (see core.locks)."""
         return self.root / model / LOCK_FILE
 
     def _locked(self, model: str, purpose: str) -> contextlib.AbstractContextManager[None]:
@@ -270,7 +271,7 @@ class Registry:
 
 def lake_fingerprint(lake: Path) -> dict[str, Any]:
     """sha256 over every partition's MANIFEST data_sha256 (with its path): equal lakes, equal."""
-    from ingest.lake import walk_partitions
+    from lake.store import walk_partitions
 
     digest = hashlib.sha256()
     count = 0
@@ -371,3 +372,28 @@ def _finite(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return number == number and abs(number) != float("inf")
+
+
+def pin_models(registry_root: Path | None = None) -> list[PinnedModel]:
+    """Each registered model's serving version: production, else the newest candidate, else
+    the newest (the registry's own default), with its stage recorded so the API can say so."""
+    registry = Registry(registry_root)
+    pinned = []
+    for name in registry.models():
+        try:
+            info = registry.get(name)
+        except RegistryError:
+            continue  # a model folder with no complete version yet
+        meta = info.metadata
+        pinned.append(
+            PinnedModel(
+                model=info.model,
+                version=info.version,
+                stage=info.stage,
+                target=str(meta.get("target", "")),
+                horizon=meta.get("horizon"),
+                features=list(meta.get("features") or []),
+                created_at=info.created_at,
+            )
+        )
+    return pinned

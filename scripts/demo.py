@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from btcfs.settings import DataPaths
+from core.settings import DataPaths
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -31,8 +31,8 @@ from api.schemas import (
     TrainJobIn,
     TrainParams,
 )
+from core.redact import redact
 from ingest.config import is_loopback_url
-from ingest.redact import redact
 
 #: A job request is a few hundred bytes: anything much larger is refused (413) unread.
 MAX_JOB_BODY = 65_536

@@ -13,7 +13,7 @@ from litestar import get
 from api.errors import error_responses
 from api.schemas import Gate, GateRun, QAOut
 from api.services import ServicesDep
-from btcfs.warehouse import PROBLEM_STATUSES, QAError, read_run_results
+from warehouse.runs import PROBLEM_STATUSES, QAError, read_run_results
 
 _cache: dict[Path, tuple[tuple[int, int], GateRun]] = {}
 _cache_lock = threading.Lock()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.schemas import DATASETS, Dataset
+from lake.schemas import DATASETS, Dataset
 
 SPOT_BASE_URL = "https://data-api.binance.vision"
 FUTURES_BASE_URL = "https://fapi.binance.com"

@@ -37,8 +37,6 @@ from ingest.binance.parse import (
     quarantine_rows,
 )
 from ingest.errors import ConfigError, DataUnavailable, MalformedResponse, NotFound
-from ingest.lake import Lake, PartitionKey, WriteResult, write_bytes_atomic
-from ingest.schemas import DATASETS, QUARANTINE_SCHEMA, Dataset
 from ingest.timeutil import (
     BINANCE_INTERVALS,
     US_PER_DAY,
@@ -49,6 +47,8 @@ from ingest.timeutil import (
     interval_us,
     us_to_datetime,
 )
+from lake.schemas import DATASETS, QUARANTINE_SCHEMA, Dataset
+from lake.store import Lake, PartitionKey, WriteResult, write_bytes_atomic
 
 log = logging.getLogger("ingest.binance")
 

@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ingest.errors import MalformedResponse, SchemaDrift
-from ingest.schemas import (
+from ingest.timeutil import normalise_epoch_us
+from lake.schemas import (
     FUNDING_SCHEMA,
     KLINE_SCHEMA,
     OPEN_INTEREST_SCHEMA,
@@ -29,7 +30,6 @@ from ingest.schemas import (
     RATE,
     TIMESTAMP,
 )
-from ingest.timeutil import normalise_epoch_us
 
 KLINE_FIELDS = (
     "open_time",

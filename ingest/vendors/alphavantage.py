@@ -31,6 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.redact import redact
 from ingest._client import Fetched
 from ingest.errors import (
     ConfigError,
@@ -39,8 +40,6 @@ from ingest.errors import (
     VendorEnvelopeError,
     VendorThrottled,
 )
-from ingest.redact import redact
-from ingest.schemas import VENDOR_DATASETS
 from ingest.vendors.base import (
     DatasetLine,
     DatasetLoader,
@@ -55,6 +54,7 @@ from ingest.vendors.base import (
     save_raw_page,
 )
 from ingest.vendors.fred import shown_raw
+from lake.schemas import VENDOR_DATASETS
 
 VENDOR = "alphavantage"
 DATASET = "av-daily"

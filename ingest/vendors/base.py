@@ -8,7 +8,7 @@ A vendor is one `VendorSpec` in `ingest.vendors.VENDORS`:
         key_placement=header("CG-API-KEY"),     # or bearer() / query("api_key")
         default_base_url="https://open-api-v4.coinglass.com",   # scheme + host: paths are full
         base_url_env="COINGLASS_BASE_URL",      # --base-url beats this beats the default
-        datasets=("cg-price-ohlc", ...),        # keys of ingest.schemas.VENDOR_DATASETS
+        datasets=("cg-price-ohlc", ...),        # keys of lake.schemas.VENDOR_DATASETS
         make_loader=CoinGlassLoader,            # Callable[[VendorContext], VendorLoader]
     )
 
@@ -56,6 +56,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.errors import BtcfsError
+from core.redact import is_sensitive_header, redact, register_secrets
 from ingest._client import REPLAY_HEADER, Fetched, HttpClient
 from ingest.errors import (
     ConfigError,
@@ -64,10 +66,9 @@ from ingest.errors import (
     VendorAuthError,
     VendorThrottled,
 )
-from ingest.lake import Lake, PartitionKey, WriteResult, write_bytes_atomic
-from ingest.redact import is_sensitive_header, redact, register_secrets
-from ingest.schemas import QUARANTINE_SCHEMA, TIMESTAMP, VENDOR_DATASETS, Dataset
 from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_us
+from lake.schemas import QUARANTINE_SCHEMA, TIMESTAMP, VENDOR_DATASETS, Dataset
+from lake.store import Lake, PartitionKey, WriteResult, write_bytes_atomic
 
 log = logging.getLogger("ingest.vendors")
 
@@ -111,7 +112,7 @@ def bearer(name: str = "Authorization") -> KeyPlacement:
 
 def query(name: str) -> KeyPlacement:
     """A key in the URL (FRED `api_key`, Alpha Vantage `apikey`): the name must be one
-    `ingest.redact.SENSITIVE_PARAMS` masks, so no URL shown or saved carries it."""
+    `core.redact.SENSITIVE_PARAMS` masks, so no URL shown or saved carries it."""
     return KeyPlacement("query", name)
 
 
@@ -137,7 +138,7 @@ class VendorSpec:
         if unknown:
             raise ConfigError(f"{self.name}: datasets {unknown} are not in VENDOR_DATASETS")
         if self.key_placement.kind == "query":
-            from ingest.redact import is_sensitive_param
+            from core.redact import is_sensitive_param
 
             if not is_sensitive_param(self.key_placement.name):
                 raise ConfigError(
@@ -262,7 +263,7 @@ class DatasetLoader(ABC):
             except self.FATAL as exc:
                 lines.append(DatasetLine(name, "-", "failed", message=redact(exc)))
                 break
-            except IngestError as exc:
+            except BtcfsError as exc:
                 lines.append(DatasetLine(name, "-", "failed", message=redact(exc)))
         return VendorReport.from_lines(self.ctx.vendor, lines)
 
@@ -328,7 +329,7 @@ def run_vendor(
         client = build_client(
             spec, key, base_url=base_url, debug=debug, client_factory=client_factory
         )
-    except IngestError as exc:
+    except BtcfsError as exc:
         return VendorReport.failed(spec.name, redact(exc))
     try:
         ctx = VendorContext(
@@ -345,7 +346,7 @@ def run_vendor(
             refresh_tail=refresh_tail,
         )
         return spec.make_loader(ctx).load()
-    except IngestError as exc:
+    except BtcfsError as exc:
         return VendorReport.failed(spec.name, redact(exc))
     except Exception as exc:  # a bug in one loader must not stop the other vendors
         log.exception("%s: unexpected error", spec.name)

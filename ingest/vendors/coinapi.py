@@ -29,7 +29,6 @@ from typing import Any
 
 from ingest._client import Fetched
 from ingest.errors import ConfigError, MalformedResponse, SchemaDrift, VendorEnvelopeError
-from ingest.schemas import VENDOR_DATASETS
 from ingest.timeutil import US_PER_DAY, day_start_us
 from ingest.vendors.base import (
     DatasetLine,
@@ -50,6 +49,7 @@ from ingest.vendors.base import (
     to_decimal,
     to_int,
 )
+from lake.schemas import VENDOR_DATASETS
 
 BASE_URL = "https://rest.coinapi.io"
 FUNDING_METRIC = "DERIVATIVES_FUNDING_RATE_CURRENT"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from core.redact import redact
 from ingest._client import Fetched
 from ingest.errors import (
     ConfigError,
@@ -33,8 +34,6 @@ from ingest.errors import (
     VendorEnvelopeError,
     VendorThrottled,
 )
-from ingest.redact import redact
-from ingest.schemas import VENDOR_DATASETS
 from ingest.timeutil import US_PER_MS, datetime_to_us, day_start_us, interval_us
 from ingest.vendors.base import (
     DatasetLine,
@@ -55,6 +54,7 @@ from ingest.vendors.base import (
     save_raw_page,
     to_decimal,
 )
+from lake.schemas import VENDOR_DATASETS
 
 BASE_URL = "https://open-api-v4.coinglass.com"
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "6h", "8h", "12h", "1d")

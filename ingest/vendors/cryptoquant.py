@@ -35,6 +35,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.redact import redact
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -43,9 +44,6 @@ from ingest.errors import (
     VendorEnvelopeError,
     VendorThrottled,
 )
-from ingest.lake import PartitionKey
-from ingest.redact import redact
-from ingest.schemas import CQ_DAILY_SCHEMA, TIMESTAMP, VENDOR_DATASETS
 from ingest.vendors.base import (
     DatasetLine,
     DatasetLoader,
@@ -59,6 +57,8 @@ from ingest.vendors.base import (
     save_raw_page,
 )
 from ingest.vendors.fred import shown_raw
+from lake.schemas import CQ_DAILY_SCHEMA, TIMESTAMP, VENDOR_DATASETS
+from lake.store import PartitionKey
 
 VENDOR = "cryptoquant"
 DATASET = "cq-daily"

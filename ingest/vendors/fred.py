@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from core.redact import redact
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -46,8 +47,6 @@ from ingest.errors import (
     VendorHTTPError,
     VendorThrottled,
 )
-from ingest.redact import redact
-from ingest.schemas import VENDOR_DATASETS
 from ingest.vendors.base import (
     DatasetLine,
     DatasetLoader,
@@ -61,6 +60,7 @@ from ingest.vendors.base import (
     query,
     save_raw_page,
 )
+from lake.schemas import VENDOR_DATASETS
 
 VENDOR = "fred"
 DATASET = "fred-series"

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ingest.replay import ReplayServer, SyntheticMarket
-from ingest.replay.market import Bars, Kind
 from ingest.timeutil import day_start_us
+from replay import ReplayServer, SyntheticMarket
+from replay.market import Bars, Kind
 from tests.api.apipipeline import ADMIN_TOKEN, TRAIN_CONFIG, free_port
 from tests.ml.mlpipeline import BIN
 

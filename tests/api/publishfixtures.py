@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 
-from api.publish import OPTIONAL_MARTS, REQUIRED_MARTS
-from btcfs.gate_ledger import LEDGER_TABLE
+from warehouse.gate_ledger import LEDGER_TABLE
+from warehouse.publish import OPTIONAL_MARTS, REQUIRED_MARTS
 
 #: The model upstream of bars_5m that gates not named after a mart are attached to.
 UPSTREAM = "int_spot_bars_1m_gap_filled"

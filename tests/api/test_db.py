@@ -10,7 +10,7 @@ import pytest
 
 from api.db import ServeDatabase
 from api.errors import Unavailable
-from api.publish import publish
+from pipeline import publish
 from tests.api.publishfixtures import make_build, write_run_results
 
 

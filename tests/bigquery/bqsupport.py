@@ -21,9 +21,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from btcfs import bigquery as btcfs_bq
-from btcfs import gcs
 from tests.warehouse import lakefixtures  # noqa: F401  (the lake the tests land; imported from here)
+from warehouse import bigquery as btcfs_bq
+from warehouse import gcs
 
 REPO = Path(__file__).resolve().parents[2]
 

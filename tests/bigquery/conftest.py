@@ -15,8 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from btcfs import bigquery as btcfs_bq
-from btcfs import gcs
 from tests.bigquery.bqsupport import (
     BUCKET,
     CRUCIBLE,
@@ -32,6 +30,8 @@ from tests.bigquery.bqsupport import (
     lakefixtures,
     serve,
 )
+from warehouse import bigquery as btcfs_bq
+from warehouse import gcs
 
 
 @pytest.fixture(scope="session")

@@ -20,12 +20,12 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner, Result
 
-from btcfs import bigquery as btcfs_bq
-from btcfs import gcs
 from btcfs.cli import cli
-from ingest.lake import Lake, PartitionKey
-from ingest.schemas import DATASETS
+from lake.schemas import DATASETS
+from lake.store import Lake, PartitionKey
 from tests.bigquery.bqsupport import PROJECT, create_bucket, free_port, lakefixtures
+from warehouse import bigquery as btcfs_bq
+from warehouse import gcs
 
 pytestmark = [
     pytest.mark.slow,
@@ -339,7 +339,7 @@ def test_synthetic_partitions_are_refused_unless_allowed(crucible: str, tmp_path
 
 
 def test_whole_table_load_is_idempotent(crucible: str, tmp_path: Path) -> None:
-    """btcfs.bigquery.load_lake (whole tables, WRITE_TRUNCATE) still replaces, never appends."""
+    """warehouse.bigquery.load_lake (whole tables, WRITE_TRUNCATE) still replaces, never appends."""
     lake = _land_lake(tmp_path)
     client = btcfs_bq.client(PROJECT, crucible)
     funding = [raw for raw in btcfs_bq.raw_tables() if raw.name == "funding"]

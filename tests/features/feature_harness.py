@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.schemas import DATASETS
+from lake.schemas import DATASETS
 from tests.warehouse import lakefixtures
 
 REPO = Path(__file__).resolve().parents[2]

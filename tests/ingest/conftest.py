@@ -11,7 +11,7 @@ import pytest
 from ingest import HttpClient
 from ingest.binance.archive import LocalArchive
 from ingest.binance.loader import BinanceLoader
-from ingest.lake import Lake
+from lake.store import Lake
 from tests.ingest.binance_fakes import FakeBinance, fake_client
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from ingest.lake import Lake
-from ingest.replay.clock import datetime_to_us
-from ingest.replay.vendors import ReplayContext, VendorRequest, VendorRoutes
 from ingest.vendors.base import VendorContext, VendorSpec, build_client
+from lake.store import Lake
+from replay.clock import datetime_to_us
+from replay.vendors import ReplayContext, VendorRequest, VendorRoutes
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -12,11 +12,11 @@ import orjson
 import pytest
 
 from ingest.errors import MalformedResponse, VendorThrottled
-from ingest.lake import PartitionKey
-from ingest.replay.vendors.alphavantage import AlphaVantageRoutes, quota_message
-from ingest.schemas import AV_DAILY_SCHEMA, VENDOR_DATASETS
 from ingest.vendors import alphavantage as av
 from ingest.vendors.base import RowSet
+from lake.schemas import AV_DAILY_SCHEMA, VENDOR_DATASETS
+from lake.store import PartitionKey
+from replay.vendors.alphavantage import AlphaVantageRoutes, quota_message
 from tests.ingest.macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 KEY = "AVKEY0123456789X"
@@ -193,7 +193,7 @@ def test_malformed_bodies_raise(body: bytes) -> None:
 
 def test_the_daily_quota_message_never_shows_the_key() -> None:
     with pytest.raises(av.AlphaVantageThrottled) as caught:
-        from ingest.redact import register_secrets
+        from core.redact import register_secrets
 
         register_secrets([KEY])
         parse(orjson.dumps({"Information": quota_message(KEY)}))

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from ingest import HttpClient
 from ingest.errors import SchemaDrift, VendorEnvelopeError
-from ingest.lake import Lake, PartitionKey
-from ingest.schemas import VENDOR_DATASETS
 from ingest.vendors.base import REPLAY_HEADER, RowError, run_vendor
 from ingest.vendors.coinapi import FUNDING_LAG, SPEC, check_rows, format_time, parse_time
+from lake.schemas import VENDOR_DATASETS
+from lake.store import Lake, PartitionKey
 
 KEY = "coinapi-test-key-1a2b3c4d5e"
 NOW = datetime(2024, 3, 2, 12, 2, 30, tzinfo=UTC)

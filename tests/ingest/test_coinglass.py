@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from ingest import HttpClient
 from ingest.errors import SchemaDrift, VendorAuthError, VendorEnvelopeError, VendorThrottled
-from ingest.lake import Lake, PartitionKey
-from ingest.schemas import VENDOR_DATASETS
 from ingest.vendors.base import REPLAY_HEADER, RowSet, run_vendor
 from ingest.vendors.coinglass import ENDPOINTS, SPEC, check_envelope, parse_rows
+from lake.schemas import VENDOR_DATASETS
+from lake.store import Lake, PartitionKey
 
 KEY = "cg-test-key-9f8e7d6c5b4a"
 NOW = datetime(2024, 3, 2, 12, 2, 30, tzinfo=UTC)
@@ -133,7 +133,7 @@ def test_code_zero_is_the_only_success() -> None:
 
 def test_a_hostile_message_is_one_bounded_line_without_the_key() -> None:
     msg = "bad\n\x00\x1b[31m" + KEY + "X" * 5000
-    from ingest.redact import register_secrets
+    from core.redact import register_secrets
 
     register_secrets([KEY])
     with pytest.raises(VendorEnvelopeError) as info:

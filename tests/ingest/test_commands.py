@@ -26,9 +26,9 @@ import ingest.commands as commands
 from btcfs.cli import cli
 from ingest import HttpClient
 from ingest.binance.archive import daily_path
-from ingest.lake import Lake, PartitionKey
-from ingest.schemas import DATASETS, PRICE
 from ingest.timeutil import normalise_epoch_us
+from lake.schemas import DATASETS, PRICE
+from lake.store import Lake, PartitionKey
 from tests.ingest.binance_fakes import (
     DAY_MS,
     MINUTE_MS,

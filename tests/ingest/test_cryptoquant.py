@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 
 from ingest.errors import MalformedResponse, VendorAuthError, VendorThrottled
-from ingest.lake import PartitionKey
-from ingest.replay.vendors.cryptoquant import CryptoQuantRoutes
-from ingest.schemas import CQ_DAILY_SCHEMA, VENDOR_DATASETS
 from ingest.vendors import cryptoquant as cq
 from ingest.vendors.base import RowSet
+from lake.schemas import CQ_DAILY_SCHEMA, VENDOR_DATASETS
+from lake.store import PartitionKey
+from replay.vendors.cryptoquant import CryptoQuantRoutes
 from tests.ingest.macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 TOKEN = "cq-token-0123456789abcdef"

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest.errors import MalformedResponse, VendorAuthError, VendorThrottled
-from ingest.lake import PartitionKey
-from ingest.replay.vendors.fred import FredRoutes
-from ingest.schemas import FRED_SCHEMA, VENDOR_DATASETS
 from ingest.vendors import fred
 from ingest.vendors.base import RowSet
+from lake.schemas import FRED_SCHEMA, VENDOR_DATASETS
+from lake.store import PartitionKey
+from replay.vendors.fred import FredRoutes
 from tests.ingest.macro_fakes import Recorder, files_text, json_response, make_ctx, routes_handler
 
 NOW = datetime(2024, 6, 5, 15, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ import pytest
 from ingest.binance.archive import daily_path, monthly_path
 from ingest.binance.loader import BinanceLoader, LoadRequest, validate_request
 from ingest.errors import ChecksumMismatch, ConfigError, DataUnavailable, MalformedResponse
-from ingest.lake import PART_FILE, Lake, PartitionKey
-from ingest.schemas import DATASETS
+from lake.schemas import DATASETS
+from lake.store import PART_FILE, Lake, PartitionKey
 from tests.ingest.binance_fakes import (
     DAY_MS,
     MINUTE_MS,

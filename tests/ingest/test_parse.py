@@ -27,8 +27,8 @@ from ingest.binance.parse import (
     quarantine_rows,
 )
 from ingest.errors import IngestError, MalformedResponse, SchemaDrift
-from ingest.lake import table_data_sha256
-from ingest.schemas import FUNDING_SCHEMA, KLINE_SCHEMA, OPEN_INTEREST_SCHEMA, QUARANTINE_SCHEMA
+from lake.schemas import FUNDING_SCHEMA, KLINE_SCHEMA, OPEN_INTEREST_SCHEMA, QUARANTINE_SCHEMA
+from lake.store import table_data_sha256
 from tests.ingest.binance_fakes import MINUTE_MS, REAL_1M, kline_row, requires_real_data
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

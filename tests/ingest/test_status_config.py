@@ -11,10 +11,11 @@ import pytest
 from ingest.binance.endpoints import ARCHIVE_BASE_URL, FUTURES_BASE_URL, SPOT_BASE_URL
 from ingest.binance.parse import parse_klines, quarantine_rows
 from ingest.config import DatasetJob, Endpoints, load_config, resolve_now
-from ingest.errors import ConfigError, IngestError
-from ingest.lake import MANIFEST_FILE, SUCCESS_FILE, Lake, PartitionKey
-from ingest.schemas import DATASETS
+from ingest.errors import ConfigError
+from lake.errors import LakeError
 from ingest.status import lake_status, quarantine_count
+from lake.schemas import DATASETS
+from lake.store import MANIFEST_FILE, SUCCESS_FILE, Lake, PartitionKey
 from tests.ingest.binance_fakes import MINUTE_MS, day_ms, kline_row
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -101,7 +102,7 @@ def test_corrupt_manifest_is_a_clear_error(tmp_path: Path) -> None:
     land(lake, date(2024, 1, 1), 5)
     key = PartitionKey(DATASETS["spot-klines"], "BTCUSDT", "1m", date(2024, 1, 1))
     (lake.partition_dir(key) / MANIFEST_FILE).write_text("[")
-    with pytest.raises(IngestError, match="corrupt manifest"):
+    with pytest.raises(LakeError, match="corrupt manifest"):
         lake_status(lake)
 
 

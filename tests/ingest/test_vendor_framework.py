@@ -24,8 +24,6 @@ import ingest.commands as commands
 from btcfs.cli import cli
 from ingest import HttpClient
 from ingest.errors import VendorAuthError
-from ingest.lake import MANIFEST_FILE, Lake, PartitionKey
-from ingest.schemas import VENDOR_DATASETS
 from ingest.vendors import VENDORS
 from ingest.vendors.base import (
     DAY_OPEN_NOTE,
@@ -48,6 +46,8 @@ from ingest.vendors.base import (
     save_raw_page,
     to_decimal,
 )
+from lake.schemas import VENDOR_DATASETS
+from lake.store import MANIFEST_FILE, Lake, PartitionKey
 
 SECRET = "fw-secret-key-0123456789"
 NOW = datetime(2024, 1, 3, 12, 0, 30, tzinfo=UTC)

@@ -16,10 +16,10 @@ import pytest
 
 from ingest import HttpClient
 from ingest.binance.loader import BinanceLoader, LoadRequest
-from ingest.lake import Lake
-from ingest.replay import ReplayServer, SyntheticMarket
 from ingest.timeutil import datetime_to_us, day_start_us
 from ingest.verify import lake_fingerprint as manifests
+from lake.store import Lake
+from replay import ReplayServer, SyntheticMarket
 
 BTCFS = str(Path(sys.executable).parent / "btcfs")
 # The server's clock and the loaders' "now": mid-bar, so a still-open bar exists.
@@ -103,8 +103,8 @@ def test_the_still_open_bar_is_never_landed_and_archive_serves_history(market, t
 
 
 def _key(dataset: str, interval: str | None, day: date):
-    from ingest.lake import PartitionKey
-    from ingest.schemas import DATASETS
+    from lake.schemas import DATASETS
+    from lake.store import PartitionKey
 
     return PartitionKey(DATASETS[dataset], "BTCUSDT", interval, day)
 
@@ -205,7 +205,7 @@ SHARED_BINANCE = Path(__file__).resolve().parents[2].parent / "shared" / "data" 
 def test_real_days_via_archive_and_via_rest_land_identical_rows(tmp_path):
     if not (SHARED_BINANCE / "spot" / "klines" / "1m").is_dir():
         pytest.skip(f"real data not found at {SHARED_BINANCE} (../shared/data is absent)")
-    from ingest.replay import RealDataMarket
+    from replay import RealDataMarket
 
     days = [date(2025, 8, 30), date(2025, 8, 31)]
     now = datetime(2025, 9, 10, tzinfo=UTC)

@@ -17,12 +17,12 @@ import pyarrow as pa
 from ingest import REPLAY_HEADER, HttpClient
 from ingest.binance.archive import SYNTHETIC_MARKER, LocalArchive
 from ingest.binance.loader import BinanceLoader, LoadRequest
-from ingest.lake import Lake, PartitionKey
-from ingest.replay import ReplayServer, SyntheticMarket
-from ingest.replay.archive import Archive, export
-from ingest.replay.query import MarketView
-from ingest.schemas import DATASETS
 from ingest.timeutil import datetime_to_us, day_start_us
+from lake.schemas import DATASETS
+from lake.store import Lake, PartitionKey
+from replay import ReplayServer, SyntheticMarket
+from replay.archive import Archive, export
+from replay.query import MarketView
 
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
 FIRST_DAY = date(2026, 3, 2)

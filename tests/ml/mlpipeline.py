@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.replay import ReplayServer, SyntheticMarket
-from ingest.schemas import DATASETS
 from ingest.timeutil import day_start_us
+from lake.schemas import DATASETS
+from replay import ReplayServer, SyntheticMarket
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"

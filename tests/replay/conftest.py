@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.replay import RealDataMarket, ReplayServer, SyntheticMarket, parse_moment
+from replay import RealDataMarket, ReplayServer, SyntheticMarket, parse_moment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REAL_DATA = (REPO_ROOT / ".." / "shared" / "data" / "binance").resolve()

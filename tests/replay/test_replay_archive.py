@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from btcfs.cli import cli
-from ingest.replay import ReplayServer, SyntheticMarket, parse_moment
+from replay import ReplayServer, SyntheticMarket, parse_moment
 
 SPOT_DAY = "/data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2024-01-05.zip"
 FUTURES_HEADER = [

@@ -22,12 +22,12 @@ from click.testing import CliRunner
 import ingest.commands as commands
 from btcfs.cli import cli
 from ingest import HttpClient
-from ingest.lake import Lake
-from ingest.replay import ReplayServer, SyntheticMarket
-from ingest.replay.clock import datetime_to_us, day_start_us
 from ingest.vendors import VENDORS
 from ingest.vendors.base import run_vendor
 from ingest.verify import lake_fingerprint as manifests
+from lake.store import Lake
+from replay import ReplayServer, SyntheticMarket
+from replay.clock import datetime_to_us, day_start_us
 
 NOW = datetime(2026, 3, 10, 12, 2, 30, tzinfo=UTC)
 FIRST = date(2026, 3, 8)

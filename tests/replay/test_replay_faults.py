@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from ingest.replay import FaultInjector, FaultSpec, FaultSpecError, ReplayServer, SyntheticMarket
+from replay import FaultInjector, FaultSpec, FaultSpecError, ReplayServer, SyntheticMarket
 
 NOW = "2024-02-20T10:30:30Z"
 

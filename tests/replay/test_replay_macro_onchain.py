@@ -20,14 +20,14 @@ import httpx
 import pytest
 
 from ingest import HttpClient
-from ingest.lake import Lake
-from ingest.replay import ReplayServer, SyntheticMarket
-from ingest.replay.vendors.alphavantage import AlphaVantageRoutes
-from ingest.replay.vendors.cryptoquant import CryptoQuantRoutes
-from ingest.schemas import VENDOR_DATASETS
 from ingest.timeutil import parse_moment
 from ingest.vendors import VENDORS
 from ingest.vendors.base import VendorReport, run_vendor
+from lake.schemas import VENDOR_DATASETS
+from lake.store import Lake
+from replay import ReplayServer, SyntheticMarket
+from replay.vendors.alphavantage import AlphaVantageRoutes
+from replay.vendors.cryptoquant import CryptoQuantRoutes
 
 NOW = "2024-02-20T10:30:30Z"
 KEYS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.replay import RealDataMarket, ReplayServer, parse_moment
+from replay import RealDataMarket, ReplayServer, parse_moment
 
 pytestmark = pytest.mark.realdata
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from btcfs.cli import cli
-from ingest.replay import SyntheticMarket, parse_moment
-from ingest.replay.synthetic import PLANTED_LOADING
+from replay import SyntheticMarket, parse_moment
+from replay.synthetic import PLANTED_LOADING
 
 START, END = parse_moment("2024-01-01"), parse_moment("2024-02-01")
 

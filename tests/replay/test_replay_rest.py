@@ -8,7 +8,7 @@ from itertools import pairwise
 import httpx
 import pytest
 
-from ingest.replay import ReplayServer, SyntheticMarket, parse_moment
+from replay import ReplayServer, SyntheticMarket, parse_moment
 
 NOW = "2024-02-20T10:30:30Z"
 NOW_MS = parse_moment(NOW) // 1000

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 
-from ingest.replay import ReplayServer, SyntheticMarket, parse_moment
+from replay import ReplayServer, SyntheticMarket, parse_moment
 
 JANUARY = "/data/spot/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2024-01.zip"
 

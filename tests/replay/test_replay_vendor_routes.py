@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ingest.replay import ReplayServer
-from ingest.replay.rest import Reply
-from ingest.replay.server import REPLAY_HEADER
-from ingest.replay.vendors import ReplayContext, VendorRequest, VendorRoutes, json_reply
+from replay import ReplayServer
+from replay.rest import Reply
+from replay.server import REPLAY_HEADER
+from replay.vendors import ReplayContext, VendorRequest, VendorRoutes, json_reply
 
 NOW = "2024-02-20T10:30:30Z"
 
@@ -42,7 +42,7 @@ class EchoRoutes(VendorRoutes):
 
 @pytest.fixture
 def echo_server(synthetic_market, monkeypatch: pytest.MonkeyPatch):
-    import ingest.replay.server as server_module
+    import replay.server as server_module
 
     def build(ctx: ReplayContext) -> list[VendorRoutes]:
         return [EchoRoutes(ctx)]

@@ -1,4 +1,4 @@
-"""Fixture lakes for warehouse tests and benchmarks, written through `ingest.lake.Lake`.
+"""Fixture lakes for warehouse tests and benchmarks, written through `lake.store.Lake`.
 
 Two sources of rows:
 
@@ -6,7 +6,7 @@ Two sources of rows:
   the folder is absent, and tests skip with `REAL_DATA_REASON`);
 * a small seeded synthetic market covering all six Binance lake datasets and, by default, every
   other vendor's (`synthetic_market`; `vendors=False` for Binance only). Vendor rows follow the
-  lake contract of `ingest.schemas.VENDOR_DATASETS`: `available_at` as the loaders compute it,
+  lake contract of `lake.schemas.VENDOR_DATASETS`: `available_at` as the loaders compute it,
   `is_synthetic` true, daily series (FRED, Alpha Vantage, CryptoQuant) from 60 days before the
   start with revised vintages (FRED every 7th observation, CryptoQuant every 3rd day).
 
@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingest.binance.parse import KLINE_FIELDS
-from ingest.lake import Lake, PartitionKey
-from ingest.schemas import DATASETS
 from ingest.timeutil import normalise_epoch_us
+from lake.schemas import DATASETS
+from lake.store import Lake, PartitionKey
 
 REPO = Path(__file__).resolve().parents[2]
 _SHARED = REPO.parent / "shared" / "data"
@@ -57,7 +57,7 @@ _DECIMAL_KLINE_COLUMNS = (
 
 TableKey = tuple[
     str, str, str | None
-]  # (dataset name as in ingest.schemas.DATASETS, symbol, interval)
+]  # (dataset name as in lake.schemas.DATASETS, symbol, interval)
 
 
 def _epoch_to_timestamps(values: np.ndarray) -> pa.Array:

@@ -1,4 +1,4 @@
-"""btcfs.gate_ledger.check, rule by rule, on ledger rows as the dbt hooks write them (the real
+"""warehouse.gate_ledger.check, rule by rule, on ledger rows as the dbt hooks write them (the real
 dbt runs are in test_publish_gates.py): a model one upstream of a copied mart, a data test and
 a unit test on each."""
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btcfs.gate_ledger import Graph, LedgerRow, check
+from warehouse.gate_ledger import Graph, LedgerRow, check
 
 T0 = datetime(2025, 1, 2, tzinfo=UTC)
 MART, UPSTREAM = "model.btcfs.bars_5m", "model.btcfs.int_bars"

@@ -1,0 +1,127 @@
+"""`btcfs publish`: parse, call `pipeline.publish`, print one line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from pipeline.publish import publish
+from warehouse.publish import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    DEFAULT_MODEL,
+    BigQuerySource,
+    PublishError,
+)
+
+
+@click.command("publish")
+@click.option(
+    "--target-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("DBT_TARGET_PATH", "target"),
+    show_default="$DBT_TARGET_PATH or target",
+    help="dbt's target folder holding manifest.json (which tests guard which model).",
+)
+@click.option(
+    "--warehouse",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="DuckDB file dbt built [default: $BTCFS_DATA_DIR/warehouse/build.duckdb].",
+)
+@click.option(
+    "--serve",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File the API reads [default: $BTCFS_DATA_DIR/warehouse/serve.duckdb].",
+)
+@click.option(
+    "--model",
+    "primary_model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Registry model named in the metadata row as the model (every model is pinned).",
+)
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(["duckdb", "bigquery"]),
+    default="duckdb",
+    show_default=True,
+    help="Copy the marts from dbt's DuckDB file or from BigQuery (--bq-project/--bq-dataset).",
+)
+@click.option("--bq-project", envvar="BTCFS_BQ_PROJECT", help="[$BTCFS_BQ_PROJECT]")
+@click.option(
+    "--bq-dataset",
+    envvar="BTCFS_BQ_DATASET",
+    default="btcfs",
+    show_default=True,
+    help="Dataset dbt built the marts in [$BTCFS_BQ_DATASET].",
+)
+@click.option(
+    "--bq-endpoint",
+    envvar="BTCFS_BQ_API_ENDPOINT",
+    help="BigQuery API endpoint of an emulator (anonymous) [$BTCFS_BQ_API_ENDPOINT].",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    envvar="BTCFS_PUBLISH_LOCK_TIMEOUT_S",
+    default=DEFAULT_LOCK_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for another publish of the same file [$BTCFS_PUBLISH_LOCK_TIMEOUT_S].",
+)
+def publish_command(
+    target_path: Path,
+    warehouse: Path | None,
+    serve: Path | None,
+    primary_model: str,
+    source: Literal["duckdb", "bigquery"],
+    bq_project: str | None,
+    bq_dataset: str,
+    bq_endpoint: str | None,
+    lock_timeout: float,
+) -> None:
+    """Publish the built marts to the API: copy them, then swap serve.duckdb atomically.
+
+    Refuses (exit 1) unless the gate ledger dbt keeps in the warehouse shows, for every mart
+    it copies, a finished build and, after it, a passing (or warning) result of every data
+    test of that mart, and no failed test upstream since: however dbt was run or selected.
+    Otherwise copies the marts and latest_features into a new DuckDB file with a metadata
+    table (built_at, dbt invocation id, pinned model versions, the gates of what is copied),
+    fsyncs it and replaces serve.duckdb in one rename: a running API reattaches on its next
+    request. Two publishes of one file wait for each other (a lock file beside it).
+
+    With --from bigquery the marts and the ledger come from BigQuery (the dataset `dbt build
+    --target prod` wrote; --target-path must hold that project's manifest), still into a
+    local serve.duckdb.
+
+    \b
+    Example: dbt build && btcfs publish
+    Example: dbt build --target prod && btcfs publish --from bigquery --bq-project my-project
+    """
+    bigquery = None
+    if source == "bigquery":
+        if not bq_project:
+            raise click.ClickException("--from bigquery needs BTCFS_BQ_PROJECT or --bq-project")
+        bigquery = BigQuerySource(bq_project, bq_dataset, bq_endpoint or None)
+    try:
+        result = publish(
+            target_path=target_path,
+            warehouse=warehouse,
+            serve=serve,
+            primary_model=primary_model,
+            bigquery=bigquery,
+            lock_timeout=lock_timeout,
+        )
+    except PublishError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise click.ClickException(f"publish failed: {exc.strerror or exc}{where}") from None
+    rows = sum(result.tables.values())
+    models = ", ".join(f"{m.model} {m.version} ({m.stage})" for m in result.models) or "none"
+    click.echo(
+        f"published {result.path}: {len(result.tables)} marts, {rows} rows; dbt invocation "
+        f"{result.invocation_id} built at {result.built_at}; models: {models}"
+    )
