@@ -41,12 +41,11 @@ setup: $(DEV_STAMP) ## Create .venv with the btcfs command and every pinned depe
 demo: $(RUN_STAMP) ## Run the whole pipeline offline (replay -> lake -> dbt build -> train -> publish), then serve the API
 	$(BIN)/python scripts/demo.py
 
-ingest: $(RUN_STAMP) ## Land every configured dataset up to now (btcfs ingest all)
-	$(BIN)/btcfs ingest all
+ingest: $(RUN_STAMP) ## Land every configured dataset up to now (btcfs run ingest: btcfs ingest all)
+	$(BIN)/btcfs run ingest
 
-build: $(RUN_STAMP) ## Build the dbt warehouse (dbt build, target dev), then print the QA gates (btcfs qa)
-	mkdir -p $(BTCFS_DATA_DIR)/warehouse
-	source $(BIN)/activate && { dbt build; status=$$?; btcfs qa; exit $$status; }
+build: $(RUN_STAMP) ## Build the dbt warehouse and check its QA gates (btcfs run build: dbt build, btcfs qa)
+	source $(BIN)/activate && btcfs run build
 
 train: $(RUN_STAMP) ## Train the CatBoost model on the warehouse (btcfs train): registry + HTML report
 	$(BIN)/btcfs train

@@ -33,22 +33,15 @@ import psutil
 
 from api.settings import ApiSettings
 from core.redact import redact, register_secrets
+from pipeline.steps import PIPELINES as STEPS
 
 logger = logging.getLogger("api.jobs")
 
 #: The project folder (dbt_project.yml, config/): where workers and their steps run.
 ROOT = Path(__file__).resolve().parent.parent
 ACTIVE_STATES = ("queued", "running")
-PIPELINES = ("ingest", "build", "publish", "train", "all", "forecast")
-#: The steps each pipeline runs, in order (a step may end "skipped", e.g. promote: false).
-STEPS: dict[str, tuple[str, ...]] = {
-    "ingest": ("ingest",),
-    "build": ("build", "qa"),
-    "publish": ("publish",),
-    "train": ("train", "promote"),
-    "all": ("ingest", "build", "qa", "train", "promote", "publish"),
-    "forecast": ("check", "train", "promote", "publish", "predict"),
-}
+#: The pipelines a job may run: each runs the steps pipeline.steps.PIPELINES lists.
+PIPELINES = tuple(STEPS)
 #: A queued job whose worker has no pid after this long was never started (the API died
 #: between the insert and the launch).
 LAUNCH_GRACE_S = 60.0

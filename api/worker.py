@@ -13,19 +13,16 @@ through the API, has its command stopped (SIGTERM, then SIGKILL after a grace).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -36,43 +33,26 @@ import psutil
 
 from api.jobs import (
     ROOT,
-    STEPS,
     Job,
     JobStore,
     is_credential_name,
     now,
     register_environment_secrets,
 )
-from api.schemas import (
-    AllParams,
-    BuildParams,
-    ForecastIn,
-    IngestParams,
-    PublishParams,
-    TrainParams,
-)
+from api.schemas import ForecastIn
 from api.settings import ApiSettings
 from core.redact import redact
+from pipeline.params import PARAMS, IngestParams, TrainParams
+from pipeline.run import Action, Context, GateFailed, StepFailed
+from pipeline.run import plan as pipeline_plan
+from pipeline.steps import PIPELINES, Commands, Step
 
-BIN = Path(sys.executable).parent
+#: Each step's command line, with btcfs and dbt from beside this interpreter.
+COMMANDS = Commands()
 _PR_SET_PDEATHSIG = 1
 _MAX_GATES_SHOWN = 5
 #: How often the watchdog looks at a running command's deadline and the job's cancel flag.
 _WATCH_S = 0.2
-
-
-class StepFailed(Exception):
-    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class GateFailed(StepFailed):
-    """A QA gate (dbt test), a promotion gate (model) or publish refused the build."""
-
-    def __init__(self, kind: str, names: list[str], message: str, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.gate = {"kind": kind, "names": names, "message": message}
 
 
 class StepTimedOut(StepFailed):
@@ -87,16 +67,6 @@ def _die_with_parent() -> None:
     """In each step's process before exec: SIGKILL it when the worker dies (Linux)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _exe(name: str) -> str:
-    beside = BIN / name
-    return str(beside) if beside.exists() else shutil.which(name) or name
-
-
-def _option(name: str, value: str | Path | None) -> list[str]:
-    # `--name=value` in one word: a value starting with '-' stays a value.
-    return [] if value is None else [f"{name}={value}"]
 
 
 @dataclass
@@ -166,9 +136,10 @@ class Run:
                 child.kill()
                 return
 
-    def command(self, *argv: str) -> tuple[int, list[str]]:
+    def command(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
         """Run one CLI command, its output streamed to the log; (exit code, last lines).
-        `Cancelled` when the job was cancelled, `StepTimedOut` past the step's limit."""
+        `env` replaces the job's environment for this command. `Cancelled` when the job
+        was cancelled, `StepTimedOut` past the step's limit."""
         if self.cancelled:
             raise Cancelled(self.cancelled)
         if self.deadline is not None and time.monotonic() >= self.deadline:
@@ -178,7 +149,7 @@ class Run:
         self.child = child = subprocess.Popen(
             list(argv),
             cwd=ROOT,
-            env=self.env,
+            env=self.env if env is None else dict(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -213,22 +184,6 @@ class Run:
 
 # ------------------------------------------------------------------------------ steps
 
-
-def _manifests(lake: Path) -> dict[str, tuple[str, int, int]]:
-    """Every lake partition's readable MANIFEST: path -> (sha256, rows, quarantined rows)."""
-    from lake.store import walk_partitions
-
-    return {
-        str(found.folder.relative_to(lake)): (
-            str(found.sha256),
-            found.rows or 0,
-            found.quarantined_rows,
-        )
-        for found in walk_partitions(lake)
-        if found.has_manifest and found.manifest_error is None
-    }
-
-
 #: What each vendor key becomes in an ingest step pointed at a host the request named (the
 #: replay server takes any key); not a secret, so it is never worth redacting.
 PLACEHOLDER_KEY = "btcfs-replay-placeholder"
@@ -245,10 +200,11 @@ def _keyless(env: dict[str, str]) -> dict[str, str]:
     return kept
 
 
-def ingest(run: Run, params: IngestParams) -> None:
+def _ingest_env(run: Run, params: IngestParams) -> dict[str, str] | None:
+    """The API's rule for the hosts an ingest job may name, checked again as the step
+    starts; with a base URL the command runs without the real vendor keys."""
     from ingest.config import is_loopback_url
 
-    lake = run.settings.data_dir / "lake"
     chosen = [url for url in (params.base_url, params.archive) if url and url != "none"]
     for url in chosen:
         # The API refused these already; a job row written some other way stops here.
@@ -257,201 +213,7 @@ def ingest(run: Run, params: IngestParams) -> None:
                 f"refusing to ingest from {redact(url)[:100]!r}: a job may name only a "
                 "loopback host, and only with BTCFS_API_ALLOW_BASE_URL on"
             )
-    before = _manifests(lake)
-    env = run.env
-    if params.base_url is not None:
-        run.env = _keyless(env)
-    try:
-        code, tail = run.command(
-            _exe("btcfs"), "ingest", "all",
-            *_option("--config", params.config),
-            *_option("--base-url", params.base_url),
-            *_option("--archive", params.archive),
-        )  # fmt: skip
-    finally:
-        run.env = env
-    after = _manifests(lake)
-    changed = [part for part, manifest in after.items() if before.get(part) != manifest]
-    datasets: dict[str, dict[str, int]] = {}
-    for part in changed:
-        name = "/".join(part.split("/")[:2])  # <vendor>/<dataset>
-        entry = datasets.setdefault(name, {"partitions": 0, "rows": 0, "quarantined": 0})
-        entry["partitions"] += 1
-        entry["rows"] += after[part][1]
-        entry["quarantined"] += after[part][2]
-    run.result["ingest"] = {
-        "partitions_written": len(changed),
-        "rows_landed": sum(after[part][1] for part in changed),
-        "rows_quarantined": sum(after[part][2] for part in changed),
-        "datasets": datasets,
-        "lake_rows": sum(manifest[1] for manifest in after.values()),
-    }
-    if code != 0:
-        raise StepFailed(f"btcfs ingest all exited with code {code}: {_last(tail)}", exit_code=code)
-
-
-def _gates(run: Run) -> tuple[dict[str, Any], list[str]]:
-    """The last dbt build's gate results (for the job's result) and its failing gates."""
-    from warehouse.publish import failed_gates
-    from warehouse.runs import QAError, read_run_results
-
-    try:
-        summary = read_run_results(run.settings.target_path)
-    except QAError as exc:
-        return {"error": str(exc)}, []
-    failing = failed_gates(summary)
-    return {
-        "invocation_id": summary.invocation_id,
-        "command": summary.command,
-        "counts": summary.statuses,
-        "failed": failing,
-        "warned": [gate.name for gate in summary.gates if gate.status == "warn"],
-        "passed": sum(1 for gate in summary.gates if gate.status == "pass"),
-    }, failing
-
-
-def _gate_message(kind: str, names: list[str]) -> str:
-    from warehouse.gate_ledger import shown
-
-    return f"{kind} gate failed: {shown(names, _MAX_GATES_SHOWN)}"
-
-
-def build(run: Run, params: BuildParams) -> None:
-    (run.settings.data_dir / "warehouse").mkdir(parents=True, exist_ok=True)
-    code, tail = run.command(
-        _exe("dbt"), "build",
-        *_option("--vars", params.vars.dbt_vars()),
-        *([] if params.unit_tests else ["--exclude-resource-type=unit_test"]),
-        *(["--full-refresh"] if params.full_refresh else []),
-    )  # fmt: skip
-    run.result["gates"], failing = _gates(run)
-    if failing:
-        raise GateFailed("qa", failing, _gate_message("QA", failing), exit_code=code)
-    if code != 0:
-        raise StepFailed(f"dbt build exited with code {code}: {_last(tail)}", exit_code=code)
-
-
-def qa(run: Run) -> None:
-    code, tail = run.command(
-        _exe("btcfs"), "qa", *_option("--target-path", run.settings.target_path)
-    )
-    run.result["gates"], failing = _gates(run)
-    if failing:
-        raise GateFailed("qa", failing, _gate_message("QA", failing), exit_code=code)
-    if code != 0:
-        raise StepFailed(f"btcfs qa exited with code {code}: {_last(tail)}", exit_code=code)
-
-
-def check(run: Run) -> None:
-    """Before retraining for a forecast: the build to publish afterwards passed its gates."""
-    run.result["gates"], failing = _gates(run)
-    if "error" in run.result["gates"]:
-        raise StepFailed(run.result["gates"]["error"])
-    if failing:
-        raise GateFailed("qa", failing, _gate_message("QA", failing))
-
-
-def _versions(root: Path) -> set[tuple[str, str]]:
-    from ml.registry import Registry
-
-    registry = Registry(root)
-    return {(name, info.version) for name in registry.models() for info in registry.versions(name)}
-
-
-def train(run: Run, params: TrainParams) -> None:
-    from ml.registry import Registry
-
-    root = run.settings.registry_root
-    before = _versions(root)
-    code, tail = run.command(
-        _exe("btcfs"), "train",
-        *_option("--config", params.config),
-        *_option("--target", params.target),
-        *_option("--horizon", params.horizon),
-        *_option("--model", params.model),
-    )  # fmt: skip
-    if code != 0:
-        raise StepFailed(f"btcfs train exited with code {code}: {_last(tail)}", exit_code=code)
-    new = sorted(_versions(root) - before)
-    if len(new) != 1:
-        raise StepFailed(f"btcfs train registered {len(new)} versions, expected one")
-    name, version = new[0]
-    registry = Registry(root)
-    info = registry.get(name, version)
-    gates = info.metadata.get("gates", {})
-    run.result["model"] = {
-        "model": name,
-        "version": version,
-        "stage": info.stage,
-        "target": info.metadata.get("target"),
-        "horizon": info.metadata.get("horizon"),
-        "gates_passed": not gates.get("failures"),
-        "gate_failures": list(gates.get("failures", [])),
-        "production_before": registry.production(name),
-    }
-
-
-def promote(run: Run, params: TrainParams) -> bool:
-    """Promote the version just trained; False (skipped) when `promote` is off."""
-    if not params.promote:
-        return False
-    model = run.result["model"]
-    if model["gate_failures"] or model["stage"] != "candidate":
-        names = model["gate_failures"] or [f"stage {model['stage']}"]
-        message = f"promotion gate failed for {model['model']} {model['version']}: " + "; ".join(
-            names[:_MAX_GATES_SHOWN]
-        )
-        raise GateFailed("promotion", names, message)
-    code, tail = run.command(
-        _exe("btcfs"), "models", "promote", "--", model["model"], model["version"]
-    )
-    if code != 0:
-        raise StepFailed(f"btcfs models promote exited with code {code}: {_last(tail)}",
-                         exit_code=code)  # fmt: skip
-    model["stage"] = "production"
-    return True
-
-
-def publish(run: Run) -> None:
-    code, tail = run.command(
-        _exe("btcfs"), "publish",
-        *_option("--target-path", run.settings.target_path),
-        *_option("--serve", run.settings.serve_db),
-        *_option("--model", run.settings.primary_model),
-    )  # fmt: skip
-    if code != 0:
-        refused = next((line for line in reversed(tail) if "refusing to publish" in line), None)
-        _, failing = _gates(run)
-        if refused is not None and (failing or "gate" in refused):
-            raise GateFailed("publish", failing, refused.removeprefix("Error: "), exit_code=code)
-        raise StepFailed(f"btcfs publish exited with code {code}: {_last(tail)}", exit_code=code)
-    run.result["published"] = _published(run.settings.serve_db)
-
-
-def _published(serve: Path) -> dict[str, Any]:
-    import duckdb
-
-    from warehouse.publish import METADATA_TABLE
-
-    con = duckdb.connect(str(serve), read_only=True)
-    try:
-        cursor = con.execute(f"select * from {METADATA_TABLE}")  # noqa: S608 (a constant)
-        columns = [column[0] for column in cursor.description]
-        row = cursor.fetchone()
-    finally:
-        con.close()
-    values = dict(zip(columns, row, strict=True)) if row else {}
-    return {key: _plain(value) for key, value in values.items()}
-
-
-def _plain(value: Any) -> Any:
-    """A metadata cell as JSON: JSON text (table counts, statuses) decoded, times as text."""
-    if isinstance(value, str) and value.startswith(("{", "[")):
-        with contextlib.suppress(ValueError):
-            return json.loads(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
+    return _keyless(run.env) if params.base_url is not None else None
 
 
 def predict(run: Run, request: ForecastIn) -> None:
@@ -472,58 +234,48 @@ def predict(run: Run, request: ForecastIn) -> None:
     run.result["forecast"] = msgspec.to_builtins(forecast)
 
 
-def _last(tail: list[str]) -> str:
-    return next((line for line in reversed(tail) if line.strip()), "no output")[-500:]
-
-
 # ------------------------------------------------------------------------------ plans
 
 
-def plan(job: Job, run: Run) -> list[tuple[str, Callable[[], bool | None]]]:
-    """The job's steps as (name, action) pairs; an action returning False was skipped."""
-    params = job.params
+def context(settings: ApiSettings) -> Context:
+    """Where the steps of a job read and write: the API's own folders."""
+    return Context(
+        data_dir=settings.data_dir,
+        target_path=settings.target_path,
+        registry_root=settings.registry_root,
+        serve_db=settings.serve_db,
+        primary_model=settings.primary_model,
+        commands=COMMANDS,
+    )
+
+
+def plan(job: Job, run: Run) -> list[tuple[Step, Action]]:
+    """The job's steps as (step, action) pairs (pipeline.run.plan, plus `predict`)."""
+    params: Any
+    extra: dict[Step, Action] = {}
     if job.pipeline == "forecast":
-        request = msgspec.convert(params, ForecastIn)
-        trainer = request.train or TrainParams()
-        return [
-            ("check", lambda: check(run)),
-            ("train", lambda: train(run, trainer)),
-            ("promote", lambda: promote(run, trainer)),
-            ("publish", lambda: publish(run)),
-            ("predict", lambda: predict(run, request)),
-        ]
-    if job.pipeline == "all":
-        every = msgspec.convert(params, AllParams)
-        return [
-            ("ingest", lambda: ingest(run, every.ingest)),
-            ("build", lambda: build(run, every.build)),
-            ("qa", lambda: qa(run)),
-            ("train", lambda: train(run, every.train)),
-            ("promote", lambda: promote(run, every.train)),
-            ("publish", lambda: publish(run)),
-        ]
-    if job.pipeline == "ingest":
-        ingest_params = msgspec.convert(params, IngestParams)
-        return [("ingest", lambda: ingest(run, ingest_params))]
-    if job.pipeline == "build":
-        build_params = msgspec.convert(params, BuildParams)
-        return [("build", lambda: build(run, build_params)), ("qa", lambda: qa(run))]
-    if job.pipeline == "train":
-        train_params = msgspec.convert(params, TrainParams)
-        return [
-            ("train", lambda: train(run, train_params)),
-            ("promote", lambda: promote(run, train_params)),
-        ]
-    if job.pipeline == "publish":
-        msgspec.convert(params, PublishParams)
-        return [("publish", lambda: publish(run))]
-    raise StepFailed(f"unknown pipeline {job.pipeline!r}")
+        request = msgspec.convert(job.params, ForecastIn)
+        params = request.train or TrainParams()
+        extra[Step.PREDICT] = lambda: predict(run, request)
+    elif job.pipeline in PARAMS:
+        params = msgspec.convert(job.params, PARAMS[job.pipeline])
+    else:
+        raise StepFailed(f"unknown pipeline {job.pipeline!r}")
+    return pipeline_plan(
+        job.pipeline,
+        params,
+        run,
+        context(run.settings),
+        run.result,
+        ingest_env=lambda chosen: _ingest_env(run, chosen),
+        extra=extra,
+    )
 
 
 def execute(run: Run) -> None:
     """Run the steps in order; the first failure stops the job (later steps stay pending)."""
     steps = plan(run.job, run)
-    assert [name for name, _ in steps] == list(STEPS[run.job.pipeline])
+    assert [name for name, _ in steps] == list(PIPELINES[run.job.pipeline])
     for index, (name, action) in enumerate(steps):
         entry = run.steps[index]
         started = now()

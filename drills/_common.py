@@ -17,6 +17,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
 
 from ingest.timeutil import datetime_to_us, day_start_us
+from pipeline.steps import Commands
 from replay import SyntheticMarket
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,8 +113,9 @@ def ingest_config(
 
 def ingest_all(url: str, config: Path, *, archive: bool = True) -> list[str]:
     """`btcfs ingest all` against the replay server at `url` (its archive too, or none)."""
-    command = [BTCFS, "ingest", "all", "--config", str(config), "--base-url", url, "--no-progress"]
-    return command if archive else [*command, "--archive", "none"]
+    return Commands().ingest(
+        config=config, base_url=url, archive=None if archive else "none", progress=False
+    )
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
 
+from core.config import load_mapping
 from ingest.binance.endpoints import ARCHIVE_BASE_URL, FUTURES_BASE_URL, SPOT_BASE_URL
 from ingest.errors import ConfigError
 from ingest.timeutil import parse_day, parse_moment
@@ -96,14 +96,7 @@ class IngestConfig:
 
 def load_config(path: Path | None, now: datetime) -> IngestConfig:
     source = path or DEFAULT_CONFIG
-    try:
-        payload = yaml.safe_load(source.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"config file {source} not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {source} is not valid YAML: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise ConfigError(f"config file {source}: expected a mapping at the top level")
+    payload = load_mapping(source, ConfigError)
     known = {"symbols", "start", "days_back", "datasets", "refresh_tail", "archive", "vendors"}
     unknown = sorted(set(payload) - known)
     if unknown:

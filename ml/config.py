@@ -11,8 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-import yaml  # type: ignore[import-untyped]  # no stubs in the pinned environment
-
+from core.config import load_mapping
 from ml.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/train.yml")
@@ -169,22 +168,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def read_yaml(path: Path) -> Any:
-    """A YAML file's content (the one place ml imports yaml)."""
-    return yaml.safe_load(path.read_text())
-
-
 def load_config(path: Path | None = None) -> TrainConfig:
     """The config at `path` (default config/train.yml) over the defaults; unknown keys refused."""
     source = path or DEFAULT_CONFIG
-    try:
-        payload = yaml.safe_load(source.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"config file {source} not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {source} is not valid YAML: {exc}") from None
-    if not isinstance(payload, dict):
-        raise ConfigError(f"config file {source}: expected a mapping at the top level")
+    payload = load_mapping(source, ConfigError)
     return from_mapping(payload, where=str(source))
 
 

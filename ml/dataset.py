@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from core.config import read_yaml
 from core.settings import DataPaths
-from ml.config import BAR, HORIZON_BARS, TrainConfig, read_yaml
+from ml.config import BAR, HORIZON_BARS, TrainConfig
 from ml.errors import DatasetError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

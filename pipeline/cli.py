@@ -1,14 +1,18 @@
-"""`btcfs publish`: parse, call `pipeline.publish`, print one line."""
+"""`btcfs run` and `btcfs publish`: parse, call the pipeline, print."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Literal
 
 import click
+import msgspec
 
+from pipeline.params import PARAMS
 from pipeline.publish import publish
+from pipeline.run import Context, StepFailed, TerminalRunner, plan
 from warehouse.publish import (
     DEFAULT_LOCK_TIMEOUT_S,
     DEFAULT_MODEL,
@@ -125,3 +129,83 @@ def publish_command(
         f"published {result.path}: {len(result.tables)} marts, {rows} rows; dbt invocation "
         f"{result.invocation_id} built at {result.built_at}; models: {models}"
     )
+
+
+@click.command("run")
+@click.argument("name", metavar="PIPELINE", type=click.Choice(tuple(PARAMS)))
+@click.option(
+    "--config", "ingest_config", help="Ingest config (YAML) [default: config/ingest.yml]."
+)
+@click.option("--base-url", help="Every vendor's REST host (e.g. the replay server).")
+@click.option("--archive", help="Binance archive URL, or `none` for REST only.")
+@click.option("--full-refresh", is_flag=True, help="dbt build --full-refresh.")
+@click.option("--no-unit-tests", is_flag=True, help="Skip dbt's unit tests (the gates still run).")
+@click.option("--train-config", help="Trainer config (YAML) [default: config/train.yml].")
+@click.option("--target", type=click.Choice(["fwd_ret", "tb_label"]), help="Training target.")
+@click.option("--horizon", type=click.Choice(["5m", "1h", "4h", "1d"]), help="Forecast horizon.")
+@click.option("--model", help="Registry model name [default: the trainer config's].")
+@click.option("--no-promote", is_flag=True, help="Register the new version without promoting it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def run_command(
+    name: str,
+    ingest_config: str | None,
+    base_url: str | None,
+    archive: str | None,
+    full_refresh: bool,
+    no_unit_tests: bool,
+    train_config: str | None,
+    target: str | None,
+    horizon: str | None,
+    model: str | None,
+    no_promote: bool,
+    as_json: bool,
+) -> None:
+    """Run a pipeline's steps in order, as a job does (pipeline.steps.PIPELINES):
+
+    \b
+    ingest   btcfs ingest all
+    build    dbt build, btcfs qa
+    train    btcfs train, btcfs models promote (when every gate passed)
+    publish  btcfs publish
+    all      ingest, build, qa, train, promote, publish
+
+    Each step's output shows as it runs; a failed step or gate stops the pipeline (exit 1)
+    before anything after it is promoted or published.
+
+    \b
+    Example: btcfs run build
+    Example: btcfs run all --base-url http://127.0.0.1:9000 --no-promote
+    """
+    given: dict[str, dict[str, object]] = {
+        "ingest": {"config": ingest_config, "base_url": base_url, "archive": archive},
+        "build": {"full_refresh": full_refresh, "unit_tests": not no_unit_tests},
+        "train": {
+            "config": train_config,
+            "target": target,
+            "horizon": horizon,
+            "model": model,
+            "promote": not no_promote,
+        },
+    }
+    chosen = {
+        step: {k: v for k, v in values.items() if v is not None} for step, values in given.items()
+    }
+    try:
+        params = msgspec.convert(chosen if name == "all" else chosen.get(name, {}), PARAMS[name])
+    except msgspec.ValidationError as exc:
+        raise click.UsageError(f"invalid option: {exc}") from None
+    result: dict[str, object] = {}
+    runner = TerminalRunner()
+    steps = plan(name, params, runner, Context.from_env(), result)
+    done: list[str] = []
+    try:
+        for step, action in steps:
+            click.echo(f"\n== {step}", err=as_json)
+            outcome = action()
+            done.append(f"{step} (skipped)" if outcome is False else str(step))
+    except StepFailed as exc:
+        raise click.ClickException(f"{name} stopped at {step}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps({"pipeline": name, "steps": done, "result": result}, default=str))
+    else:
+        click.echo(f"\n{name}: " + ", ".join(done))

@@ -1,10 +1,11 @@
 """`make demo`: run the whole pipeline offline against the replay server's synthetic market.
 
-Starts `btcfs replay serve` on a free loopback port, lands every dataset in the lake with
-`btcfs ingest all`, shows `btcfs lake status`, builds the dbt warehouse, prints its QA gates
-(`btcfs qa`), trains a model (`btcfs train`: registry + HTML report) and a triple-barrier
-classifier, stops the replay server, publishes the warehouse (`btcfs publish`) and ends
-with the API serving it (`btcfs serve`, in the foreground) and the URLs to open.
+Starts `btcfs replay serve` on a free loopback port, then runs the pipeline's steps
+(pipeline.run, the functions the jobs worker and `btcfs run` use): lands every dataset in
+the lake (`btcfs ingest all`), shows `btcfs lake status`, builds the dbt warehouse and checks
+its QA gates (`dbt build`, `btcfs qa`), trains a model (`btcfs train`: registry + HTML
+report) and a triple-barrier classifier, publishes the warehouse (`btcfs publish`), stops
+the replay server and ends with the API serving it (`btcfs serve`, in the foreground).
 With CI=true or --no-serve it starts the API, checks it answers, prints the URLs and stops.
 """
 
@@ -21,6 +22,9 @@ from pathlib import Path
 import httpx
 
 from core.settings import DataPaths
+from pipeline import run as steps
+from pipeline.params import BuildParams, IngestParams, TrainParams
+from pipeline.run import Context, StepFailed, TerminalRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -60,16 +64,14 @@ def vendor_env(url: str) -> None:
         os.environ[spec.env_key] = f"demo-{spec.name}-key"
 
 
-def step(title: str, *command: str) -> None:
-    print(f"\n== {title}\n$ {' '.join(command)}", flush=True)
-    result = subprocess.run(command, cwd=ROOT, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"demo stopped: `{' '.join(command)}` exited with {result.returncode}")
+def title(text: str) -> None:
+    print(f"\n== {text}", flush=True)
 
 
 def main() -> None:
     os.environ.setdefault("BTCFS_DATA_DIR", str(ROOT / "data"))
     os.environ.setdefault("DBT_PROFILES_DIR", str(ROOT / "profiles"))
+    os.environ.setdefault("DBT_TARGET_PATH", str(ROOT / "target"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     start = (datetime.now(UTC) - timedelta(days=DAYS)).date().isoformat()
@@ -82,18 +84,25 @@ def main() -> None:
     vendor_env(url)
     try:
         wait_until_up(url, server)
-        step("ingest", str(BIN / "btcfs"), "ingest", "all", "--config", "config/demo.yml",
-             "--base-url", url)  # fmt: skip
-        step("lake status", str(BIN / "btcfs"), "lake", "status")
+        runner, context = TerminalRunner(cwd=ROOT), Context.from_env()
+        title("ingest")
+        steps.ingest(runner, context, IngestParams(config="config/demo.yml", base_url=url))
+        title("lake status")
+        runner.command(context.commands.exe("btcfs"), "lake", "status")
         if (ROOT / "dbt_project.yml").exists():
-            # DuckDB creates the file, not its folder.
-            DataPaths.from_env().warehouse.mkdir(parents=True, exist_ok=True)
-            step("dbt build", str(BIN / "dbt"), "build")
-            step("QA gates", str(BIN / "btcfs"), "qa")
-            step("train", str(BIN / "btcfs"), "train")
-            step("train (triple-barrier classifier)", str(BIN / "btcfs"), "train",
-                 "--target", "tb_label", "--model", "btcusdt_5m_tb")  # fmt: skip
-            step("publish", str(BIN / "btcfs"), "publish")
+            title("dbt build")
+            steps.build(runner, context, BuildParams())
+            title("QA gates")
+            steps.qa(runner, context)
+            title("train")
+            steps.train(runner, context, TrainParams(promote=False))
+            title("train (triple-barrier classifier)")
+            classifier = TrainParams(target="tb_label", model="btcusdt_5m_tb", promote=False)
+            steps.train(runner, context, classifier)
+            title("publish")
+            steps.publish(runner, context)
+    except StepFailed as exc:
+        raise SystemExit(f"demo stopped: {exc}") from None
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -44,7 +44,6 @@ from warehouse.gate_ledger import (
     rows_from_tuples,
 )
 from warehouse.gate_ledger import check as check_ledger
-from warehouse.runs import PROBLEM_STATUSES, RunSummary
 
 SERVE_FILE = "serve.duckdb"
 BUILD_FILE = "build.duckdb"
@@ -95,11 +94,6 @@ class PublishResult:
     invocation_id: str | None
     tables: dict[str, int]
     models: list[PinnedModel] = field(default_factory=list)
-
-
-def failed_gates(summary: RunSummary) -> list[str]:
-    """Names of the gates that failed at error severity (or errored) in this run."""
-    return [gate.name for gate in summary.gates if gate.status in PROBLEM_STATUSES]
 
 
 def check_gates(check: GateCheck) -> None:

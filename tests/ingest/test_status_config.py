@@ -12,8 +12,8 @@ from ingest.binance.endpoints import ARCHIVE_BASE_URL, FUTURES_BASE_URL, SPOT_BA
 from ingest.binance.parse import parse_klines, quarantine_rows
 from ingest.config import DatasetJob, Endpoints, load_config, resolve_now
 from ingest.errors import ConfigError
-from lake.errors import LakeError
 from ingest.status import lake_status, quarantine_count
+from lake.errors import LakeError
 from lake.schemas import DATASETS
 from lake.store import MANIFEST_FILE, SUCCESS_FILE, Lake, PartitionKey
 from tests.ingest.binance_fakes import MINUTE_MS, day_ms, kline_row

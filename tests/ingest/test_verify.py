@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from btcfs.cli import cli
 from ingest.verify import lake_fingerprint, verify_lake
 from lake.store import PART_FILE, SUCCESS_FILE, Lake
-from tests.ingest.test_lake import SPOT, bars, write
+from tests.lake.test_lake import SPOT, bars, write
 
 LATER = datetime(2024, 1, 3, tzinfo=UTC)
 

@@ -18,8 +18,8 @@ import pytest
 from filelock import FileLock
 
 from ingest.binance.parse import parse_klines, quarantine_rows
-from lake.errors import LakeError
 from ingest.verify import check_partition, repair, verify_lake
+from lake.errors import LakeError
 from lake.schemas import DATASETS
 from lake.store import SUCCESS_FILE, Lake, PartitionKey, write_bytes_atomic
 from tests.ingest.binance_fakes import MINUTE_MS, day_ms, kline_row

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from ml import dataset, train
-from ml.cli import train_and_register
 from ml.config import TrainConfig, load_config
+from ml.training import train_and_register
 from tests.ml.mlframes import fast_config, isolate
 from tests.ml.mlpipeline import BuiltWarehouse, synthetic_warehouse
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ml.cli import format_backtest, format_scores, train_and_register
+from ml.cli import format_backtest, format_scores
 from ml.config import load_config
+from ml.training import train_and_register
 from tests.ml.mlframes import isolate
 from tests.ml.mlpipeline import REAL_DATA_REASON, SHARED_DATA, BuiltWarehouse, real_warehouse
 

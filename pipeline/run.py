@@ -1,0 +1,484 @@
+"""The pipeline's steps as functions: each runs its command through a `Runner`, checks what
+it must (gates, one new version, a refused publish) and returns a typed result.
+
+A `Runner` runs one command and hands back its exit code and last lines. The jobs worker's
+runner logs to the job, enforces the step's time limit and honours a cancel; the terminal
+runner (`btcfs run`, `make demo`) lets the output through. Failures raise `StepFailed`, or
+`GateFailed` when a QA, promotion or publish gate refused the build: nothing after it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.errors import BtcfsError
+from core.settings import DataPaths
+from pipeline.params import AllParams, BuildParams, IngestParams, TrainParams
+from pipeline.steps import PIPELINES, Commands, Step
+
+#: How many gate names a failure message lists before "(+N more)".
+MAX_GATES_SHOWN = 5
+
+
+class StepFailed(BtcfsError):
+    """A step's command failed, or what it produced is not what the next step needs."""
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class GateFailed(StepFailed):
+    """A QA gate (dbt test), a promotion gate (model) or publish refused the build."""
+
+    def __init__(self, kind: str, names: list[str], message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.gate = {"kind": kind, "names": names, "message": message}
+
+
+class IngestFailed(StepFailed):
+    """`btcfs ingest all` failed; `result` still counts what it landed before it did."""
+
+    def __init__(self, message: str, result: IngestResult, *, exit_code: int | None) -> None:
+        super().__init__(message, exit_code=exit_code)
+        self.result = result
+
+
+class Runner(Protocol):
+    def command(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
+        """Run one command to its end: (exit code, its last lines of output)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the steps read and write: the data folder, dbt's target, the registry, the
+    served file, and the model publish names as primary."""
+
+    data_dir: Path
+    target_path: Path
+    registry_root: Path
+    serve_db: Path
+    primary_model: str = "btcusdt_5m"
+    commands: Commands = field(default_factory=Commands)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Context:
+        """$BTCFS_DATA_DIR and $DBT_TARGET_PATH (default `target`), as the CLI reads them."""
+        env = os.environ if env is None else env
+        paths = DataPaths.from_env(env)
+        return cls(
+            data_dir=paths.root,
+            target_path=Path(env.get("DBT_TARGET_PATH") or "target").resolve(),
+            registry_root=paths.registry,
+            serve_db=paths.warehouse / "serve.duckdb",
+        )
+
+
+# ------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest changed in the lake, from the MANIFESTs before and after."""
+
+    partitions_written: int
+    rows_landed: int
+    rows_quarantined: int
+    datasets: dict[str, dict[str, int]]
+    lake_rows: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The gates of the last dbt build (its run_results.json), or why they cannot be read."""
+
+    invocation_id: str | None = None
+    command: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+    passed: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"error": self.error}
+        return {
+            "invocation_id": self.invocation_id,
+            "command": self.command,
+            "counts": self.counts,
+            "failed": self.failed,
+            "warned": self.warned,
+            "passed": self.passed,
+        }
+
+
+@dataclass
+class TrainedVersion:
+    """The version a train step registered, and whether its gates let it be promoted."""
+
+    model: str
+    version: str
+    stage: str
+    target: str | None
+    horizon: str | None
+    gates_passed: bool
+    gate_failures: list[str]
+    production_before: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -------------------------------------------------------------------------------- steps
+
+
+def _last(tail: list[str]) -> str:
+    return next((line for line in reversed(tail) if line.strip()), "no output")[-500:]
+
+
+def _manifests(lake: Path) -> dict[str, tuple[str, int, int]]:
+    """Every lake partition's readable MANIFEST: path -> (sha256, rows, quarantined rows)."""
+    from lake.store import walk_partitions
+
+    return {
+        str(found.folder.relative_to(lake)): (
+            str(found.sha256),
+            found.rows or 0,
+            found.quarantined_rows,
+        )
+        for found in walk_partitions(lake)
+        if found.has_manifest and found.manifest_error is None
+    }
+
+
+def ingest(
+    runner: Runner,
+    context: Context,
+    params: IngestParams,
+    *,
+    env: Mapping[str, str] | None = None,
+    progress: bool = True,
+) -> IngestResult:
+    """`btcfs ingest all`; what it wrote, counted from the lake's MANIFESTs (also when it
+    failed: a dataset that landed before another failed stays landed)."""
+    lake = context.data_dir / "lake"
+    before = _manifests(lake)
+    argv = context.commands.ingest(
+        config=params.config, base_url=params.base_url, archive=params.archive, progress=progress
+    )
+    code, tail = runner.command(*argv, env=env)
+    after = _manifests(lake)
+    changed = [part for part, manifest in after.items() if before.get(part) != manifest]
+    datasets: dict[str, dict[str, int]] = {}
+    for part in changed:
+        name = "/".join(part.split("/")[:2])  # <vendor>/<dataset>
+        entry = datasets.setdefault(name, {"partitions": 0, "rows": 0, "quarantined": 0})
+        entry["partitions"] += 1
+        entry["rows"] += after[part][1]
+        entry["quarantined"] += after[part][2]
+    result = IngestResult(
+        partitions_written=len(changed),
+        rows_landed=sum(after[part][1] for part in changed),
+        rows_quarantined=sum(after[part][2] for part in changed),
+        datasets=datasets,
+        lake_rows=sum(manifest[1] for manifest in after.values()),
+    )
+    if code != 0:
+        message = f"btcfs ingest all exited with code {code}: {_last(tail)}"
+        raise IngestFailed(message, result, exit_code=code)
+    return result
+
+
+def gates(context: Context) -> Gates:
+    """The last dbt build's gates, read from its run_results.json."""
+    from warehouse.runs import PROBLEM_STATUSES, QAError, read_run_results
+
+    try:
+        summary = read_run_results(context.target_path)
+    except QAError as exc:
+        return Gates(error=str(exc))
+    return Gates(
+        invocation_id=summary.invocation_id,
+        command=summary.command,
+        counts=summary.statuses,
+        failed=[gate.name for gate in summary.gates if gate.status in PROBLEM_STATUSES],
+        warned=[gate.name for gate in summary.gates if gate.status == "warn"],
+        passed=sum(1 for gate in summary.gates if gate.status == "pass"),
+    )
+
+
+def _gate_message(kind: str, names: list[str]) -> str:
+    from warehouse.gate_ledger import shown
+
+    return f"{kind} gate failed: {shown(names, MAX_GATES_SHOWN)}"
+
+
+def _gated(found: Gates, code: int, tail: list[str], what: str) -> Gates:
+    if found.failed:
+        raise GateFailed("qa", found.failed, _gate_message("QA", found.failed), exit_code=code)
+    if code != 0:
+        raise StepFailed(f"{what} exited with code {code}: {_last(tail)}", exit_code=code)
+    return found
+
+
+def build(
+    runner: Runner,
+    context: Context,
+    params: BuildParams,
+    record: Callable[[Gates], None] | None = None,
+) -> Gates:
+    """`dbt build`, then its gates: `GateFailed` naming the failing ones. `record` gets the
+    gates before anything is raised, so a failed build still reports them."""
+    (context.data_dir / "warehouse").mkdir(parents=True, exist_ok=True)
+    argv = context.commands.build(
+        dbt_vars=params.vars.dbt_vars(),
+        unit_tests=params.unit_tests,
+        full_refresh=params.full_refresh,
+    )
+    code, tail = runner.command(*argv)
+    found = gates(context)
+    if record is not None:
+        record(found)
+    return _gated(found, code, tail, "dbt build")
+
+
+def qa(runner: Runner, context: Context, record: Callable[[Gates], None] | None = None) -> Gates:
+    """`btcfs qa`: print the gates and write the QA summary; `GateFailed` when one failed."""
+    code, tail = runner.command(*context.commands.qa(target_path=context.target_path))
+    found = gates(context)
+    if record is not None:
+        record(found)
+    return _gated(found, code, tail, "btcfs qa")
+
+
+def check(context: Context, record: Callable[[Gates], None] | None = None) -> Gates:
+    """Before retraining for a forecast: the build to publish afterwards passed its gates."""
+    found = gates(context)
+    if record is not None:
+        record(found)
+    if found.error is not None:
+        raise StepFailed(found.error)
+    if found.failed:
+        raise GateFailed("qa", found.failed, _gate_message("QA", found.failed))
+    return found
+
+
+def _versions(root: Path) -> set[tuple[str, str]]:
+    from ml.registry import Registry
+
+    registry = Registry(root)
+    return {(name, info.version) for name in registry.models() for info in registry.versions(name)}
+
+
+def train(runner: Runner, context: Context, params: TrainParams) -> TrainedVersion:
+    """`btcfs train`: the one version it registered, with its stage and gate failures."""
+    from ml.registry import Registry
+
+    before = _versions(context.registry_root)
+    argv = context.commands.train(
+        config=params.config, target=params.target, horizon=params.horizon, model=params.model
+    )
+    code, tail = runner.command(*argv)
+    if code != 0:
+        raise StepFailed(f"btcfs train exited with code {code}: {_last(tail)}", exit_code=code)
+    new = sorted(_versions(context.registry_root) - before)
+    if len(new) != 1:
+        raise StepFailed(f"btcfs train registered {len(new)} versions, expected one")
+    name, version = new[0]
+    registry = Registry(context.registry_root)
+    info = registry.get(name, version)
+    found = info.metadata.get("gates", {})
+    return TrainedVersion(
+        model=name,
+        version=version,
+        stage=info.stage,
+        target=info.metadata.get("target"),
+        horizon=info.metadata.get("horizon"),
+        gates_passed=not found.get("failures"),
+        gate_failures=list(found.get("failures", [])),
+        production_before=registry.production(name),
+    )
+
+
+def promote(runner: Runner, context: Context, trained: TrainedVersion, params: TrainParams) -> bool:
+    """Promote the version just trained (its stage becomes production); False (skipped)
+    when `promote` is off, `GateFailed` when its gates failed."""
+    if not params.promote:
+        return False
+    if trained.gate_failures or trained.stage != "candidate":
+        names = trained.gate_failures or [f"stage {trained.stage}"]
+        message = f"promotion gate failed for {trained.model} {trained.version}: " + "; ".join(
+            names[:MAX_GATES_SHOWN]
+        )
+        raise GateFailed("promotion", names, message)
+    code, tail = runner.command(*context.commands.promote(trained.model, trained.version))
+    if code != 0:
+        raise StepFailed(f"btcfs models promote exited with code {code}: {_last(tail)}",
+                         exit_code=code)  # fmt: skip
+    trained.stage = "production"
+    return True
+
+
+def publish(runner: Runner, context: Context) -> dict[str, Any]:
+    """`btcfs publish`; the published file's metadata row. `GateFailed` when publish
+    refused the build because of its gates."""
+    argv = context.commands.publish(
+        target_path=context.target_path, serve=context.serve_db, model=context.primary_model
+    )
+    code, tail = runner.command(*argv)
+    if code != 0:
+        refused = next((line for line in reversed(tail) if "refusing to publish" in line), None)
+        failing = gates(context).failed
+        if refused is not None and (failing or "gate" in refused):
+            raise GateFailed("publish", failing, refused.removeprefix("Error: "), exit_code=code)
+        raise StepFailed(f"btcfs publish exited with code {code}: {_last(tail)}", exit_code=code)
+    return published(context.serve_db)
+
+
+def published(serve: Path) -> dict[str, Any]:
+    """The metadata row of a published file, as JSON values."""
+    import duckdb
+
+    from warehouse.publish import METADATA_TABLE
+
+    con = duckdb.connect(str(serve), read_only=True)
+    try:
+        cursor = con.execute(f"select * from {METADATA_TABLE}")  # noqa: S608 (a constant)
+        columns = [column[0] for column in cursor.description]
+        row = cursor.fetchone()
+    finally:
+        con.close()
+    values = dict(zip(columns, row, strict=True)) if row else {}
+    return {key: _plain(value) for key, value in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    """A metadata cell as JSON: JSON text (table counts, statuses) decoded, times as text."""
+    if isinstance(value, str) and value.startswith(("{", "[")):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+# -------------------------------------------------------------------------------- plans
+
+#: One step of a plan: returns False when it was skipped (promote: false).
+Action = Callable[[], bool | None]
+
+
+def plan(
+    name: str,
+    params: Any,
+    runner: Runner,
+    context: Context,
+    result: dict[str, Any],
+    *,
+    ingest_env: Callable[[IngestParams], Mapping[str, str] | None] | None = None,
+    extra: Mapping[Step, Action] | None = None,
+) -> list[tuple[Step, Action]]:
+    """Pipeline `name`'s steps (PIPELINES) as (step, action) pairs in order, each writing
+    what it found into `result` (a job's result: `ingest`, `gates`, `model`, `published`).
+
+    `params` is the pipeline's params struct (AllParams for `all`, TrainParams for `train`
+    and `forecast`). `ingest_env`, called as the ingest step starts, may refuse its params
+    (raising StepFailed) and gives the environment of its command. `extra` supplies the
+    steps this module does not run (`predict`, the API's own).
+    """
+    if name not in PIPELINES:
+        raise StepFailed(f"unknown pipeline {name!r}")
+    every = params if isinstance(params, AllParams) else None
+
+    def record_gates(found: Gates) -> None:
+        result["gates"] = found.as_dict()
+
+    def run_ingest() -> None:
+        chosen: IngestParams = every.ingest if every else params
+        env = ingest_env(chosen) if ingest_env is not None else None
+        try:
+            result["ingest"] = ingest(runner, context, chosen, env=env).as_dict()
+        except IngestFailed as exc:
+            result["ingest"] = exc.result.as_dict()
+            raise
+
+    def run_build() -> None:
+        build(runner, context, every.build if every else params, record_gates)
+
+    def run_qa() -> None:
+        qa(runner, context, record_gates)
+
+    def run_check() -> None:
+        check(context, record_gates)
+
+    def run_train() -> None:
+        result["model"] = train(runner, context, every.train if every else params).as_dict()
+
+    def run_promote() -> bool:
+        trained = TrainedVersion(**result["model"])
+        try:
+            return promote(runner, context, trained, every.train if every else params)
+        finally:
+            result["model"] = trained.as_dict()
+
+    def run_publish() -> None:
+        result["published"] = publish(runner, context)
+
+    actions: dict[Step, Action] = {
+        Step.INGEST: run_ingest,
+        Step.BUILD: run_build,
+        Step.QA: run_qa,
+        Step.CHECK: run_check,
+        Step.TRAIN: run_train,
+        Step.PROMOTE: run_promote,
+        Step.PUBLISH: run_publish,
+        **(extra or {}),
+    }
+    missing = [step for step in PIPELINES[name] if step not in actions]
+    if missing:
+        raise StepFailed(f"pipeline {name!r} needs steps this caller cannot run: {missing}")
+    return [(step, actions[step]) for step in PIPELINES[name]]
+
+
+# --------------------------------------------------------------------- the terminal runner
+
+
+class TerminalRunner:
+    """Runs each command with its output on this terminal (`btcfs run`, `make demo`),
+    printing it first as `$ command`; keeps the last lines for failure messages."""
+
+    def __init__(self, cwd: Path | None = None) -> None:
+        self.cwd = cwd
+
+    def command(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
+        print("$ " + shlex.join(argv), flush=True)
+        child = subprocess.Popen(
+            list(argv),
+            cwd=self.cwd,
+            env=dict(env) if env is not None else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
+        assert child.stdout is not None
+        tail: list[str] = []
+        with child.stdout:
+            for line in child.stdout:
+                print(line, end="", flush=True)
+                tail = [*tail[-19:], line.rstrip()]
+        return child.wait(), tail
