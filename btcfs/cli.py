@@ -9,6 +9,7 @@ import click
 
 from api.cli import serve_command
 from core import __version__
+from core.errors import BtcfsError
 from core.redact import RedactingFilter
 from ingest.cli import ingest_group, lake_group
 from ml.cli import backtest_command, evaluate_command, models_group, train_command
@@ -17,7 +18,22 @@ from replay.cli import replay_group
 from warehouse.runs import qa_command, warehouse_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class RootGroup(click.Group):
+    """The one place a known failure becomes a CLI message: a BtcfsError (any package's)
+    or an OSError (a full disk, a read-only folder) prints as one `Error:` line, exit 1;
+    anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BtcfsError as exc:
+            raise click.ClickException(exc.explain()) from None
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="btcfs")
 def cli() -> None:
     """btcfs: a SQL feature store for BTCUSDT forecasting.

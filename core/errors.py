@@ -12,6 +12,13 @@ from __future__ import annotations
 class BtcfsError(Exception):
     """Base of every failure btcfs knows how to explain."""
 
+    #: What a person can do about it, shown after the message (CLI line, job error).
+    hint: str | None = None
+
+    def explain(self) -> str:
+        """The message with its hint: what the CLI prints after `Error: `."""
+        return f"{self}. {self.hint}" if self.hint else str(self)
+
 
 class ConfigError(BtcfsError):
     """A configuration file, setting or argument is invalid (each package's ConfigError

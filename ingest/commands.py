@@ -34,29 +34,11 @@ from ingest.binance.archive import ArchiveSource, HttpArchive, LocalArchive
 from ingest.binance.endpoints import ENDPOINTS, FUTURES_WEIGHT_BUDGET, SPOT_WEIGHT_BUDGET
 from ingest.binance.loader import BinanceLoader, LoadReport, LoadRequest, validate_request
 from ingest.config import DEFAULT_CONFIG, Endpoints, IngestConfig, load_config, resolve_now
-from ingest.errors import ConfigError, NetworkUnavailable
+from ingest.errors import ConfigError
 from ingest.status import lake_status
 from ingest.timeutil import US_PER_DAY, interval_us, parse_day
 from ingest.vendors import VENDORS, VendorReport, run_vendor
 from lake.store import Lake
-
-OFFLINE_HINT = "No network? `make demo` runs the whole pipeline offline against the replay server."
-
-
-def _fail(exc: BtcfsError) -> click.ClickException:
-    message = str(exc)
-    if isinstance(exc, NetworkUnavailable):
-        message = f"{message}. {OFFLINE_HINT}"
-    return click.ClickException(message)
-
-
-@contextmanager
-def _known_errors() -> Iterator[None]:
-    """Known failures become one clear line; nobody sees a traceback for them."""
-    try:
-        yield
-    except BtcfsError as exc:
-        raise _fail(exc) from exc
 
 
 def progress_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -215,31 +197,30 @@ def ingest_binance(
     Example: btcfs ingest binance --dataset spot-klines --symbol BTCUSDT --interval 1m
     --start 2025-05-19 --end 2025-05-25
     """
-    with _known_errors():
-        now = resolve_now()
-        if interval is None and dataset not in ("funding",):
-            interval = "5m" if dataset == "open-interest" else "1m"
-        if dataset == "funding" and interval is not None:
-            raise click.BadParameter("funding has no interval", param_hint="--interval")
-        req = LoadRequest(
-            dataset=dataset,
-            symbol=symbol,
-            interval=interval,
-            start=parse_day(start),
-            # Without --end, a --start after today must be reported as in the future, not
-            # as "--end (which the user never gave) is before --start".
-            end=parse_day(end) if end else max(now.date(), parse_day(start)),
-            refresh_tail=refresh_tail,
-            force=force,
-        )
-        report = run_load(
-            req,
-            Endpoints.resolve(base_url, archive),
-            debug=debug,
-            show_progress=not no_progress,
-            now=now,
-        )
-        _print_report(report)
+    now = resolve_now()
+    if interval is None and dataset not in ("funding",):
+        interval = "5m" if dataset == "open-interest" else "1m"
+    if dataset == "funding" and interval is not None:
+        raise click.BadParameter("funding has no interval", param_hint="--interval")
+    req = LoadRequest(
+        dataset=dataset,
+        symbol=symbol,
+        interval=interval,
+        start=parse_day(start),
+        # Without --end, a --start after today must be reported as in the future, not
+        # as "--end (which the user never gave) is before --start".
+        end=parse_day(end) if end else max(now.date(), parse_day(start)),
+        refresh_tail=refresh_tail,
+        force=force,
+    )
+    report = run_load(
+        req,
+        Endpoints.resolve(base_url, archive),
+        debug=debug,
+        show_progress=not no_progress,
+        now=now,
+    )
+    _print_report(report)
 
 
 @dataclass
@@ -372,20 +353,19 @@ def ingest_all(
 
     Example: btcfs ingest all --config config/ingest.yml
     """
-    with _known_errors():
-        now = resolve_now()
-        config = load_config(config_path, now)
-        _check_vendor_config(config)
-        endpoints = Endpoints.resolve(base_url, archive or config.archive)
-        requests = [
-            LoadRequest(
-                job.dataset, symbol, job.interval, config.start, now.date(), config.refresh_tail
-            )
-            for symbol in config.symbols
-            for job in config.jobs
-        ]
-        for req in requests:
-            validate_request(req)
+    now = resolve_now()
+    config = load_config(config_path, now)
+    _check_vendor_config(config)
+    endpoints = Endpoints.resolve(base_url, archive or config.archive)
+    requests = [
+        LoadRequest(
+            job.dataset, symbol, job.interval, config.start, now.date(), config.refresh_tail
+        )
+        for symbol in config.symbols
+        for job in config.jobs
+    ]
+    for req in requests:
+        validate_request(req)
     summary: list[_Row] = []
     reports: list[LoadReport] = []
     error: str | None = None
@@ -393,7 +373,7 @@ def ingest_all(
         try:
             report = run_load(req, endpoints, debug=debug, show_progress=not no_progress, now=now)
         except BtcfsError as exc:
-            error = str(_fail(exc).message)
+            error = exc.explain()
             click.echo(f"binance {req.dataset}: failed: {error}")
             break
         _print_report(report)
@@ -465,35 +445,34 @@ def ingest_vendor(
     Example: COINGLASS_API_KEY=... btcfs ingest vendor coinglass --dataset cg-price-ohlc
     --start 2025-05-19 --end 2025-05-25
     """
-    with _known_errors():
-        if name not in VENDORS:
-            raise ConfigError(f"unknown vendor {name!r}; known: {sorted(VENDORS)}")
-        spec = VENDORS[name]
-        unknown = [d for d in datasets if d not in spec.datasets]
-        if unknown:
-            raise ConfigError(f"{name}: unknown datasets {unknown}; it has {list(spec.datasets)}")
-        if spec.key() is None:
-            raise ConfigError(f"{name}: {spec.env_key} not set (keys come from the environment)")
-        now = resolve_now()
-        first = parse_day(start)
-        last = parse_day(end) if end else max(now.date(), first)
-        if last < first:
-            raise ConfigError(f"--end {last} is before --start {first}")
-        if first > now.date():
-            raise ConfigError(f"--start {first} is in the future (today is {now.date()} UTC)")
-        if refresh_tail < 0:
-            raise ConfigError("--refresh-tail must be 0 or more")
-        report = run_one_vendor(
-            name,
-            _vendor_options(config_path, name, now),
-            start=first,
-            end=last,
-            now=now,
-            base_url=base_url,
-            datasets=datasets or None,
-            refresh_tail=refresh_tail,
-            debug=debug,
-        )
+    if name not in VENDORS:
+        raise ConfigError(f"unknown vendor {name!r}; known: {sorted(VENDORS)}")
+    spec = VENDORS[name]
+    unknown = [d for d in datasets if d not in spec.datasets]
+    if unknown:
+        raise ConfigError(f"{name}: unknown datasets {unknown}; it has {list(spec.datasets)}")
+    if spec.key() is None:
+        raise ConfigError(f"{name}: {spec.env_key} not set (keys come from the environment)")
+    now = resolve_now()
+    first = parse_day(start)
+    last = parse_day(end) if end else max(now.date(), first)
+    if last < first:
+        raise ConfigError(f"--end {last} is before --start {first}")
+    if first > now.date():
+        raise ConfigError(f"--start {first} is in the future (today is {now.date()} UTC)")
+    if refresh_tail < 0:
+        raise ConfigError("--refresh-tail must be 0 or more")
+    report = run_one_vendor(
+        name,
+        _vendor_options(config_path, name, now),
+        start=first,
+        end=last,
+        now=now,
+        base_url=base_url,
+        datasets=datasets or None,
+        refresh_tail=refresh_tail,
+        debug=debug,
+    )
     _print_vendor(report)
     if report.status == "failed":
         raise click.ClickException(redact(report.message))
@@ -506,25 +485,24 @@ def lake_status_command(as_json: bool) -> None:
 
     Example: btcfs lake status --json
     """
-    with _known_errors():
-        lake = Lake(DataPaths.from_env().lake)
-        statuses = lake_status(lake)
-        if as_json:
-            click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
-            return
-        if not statuses:
-            click.echo(f"the lake at {lake.root} is empty: run `make ingest` or `make demo`")
-            return
-        table = Table(title=f"lake: {lake.root}")
-        for column in ("dataset", "symbol", "interval", "days", "rows", "first", "last",
-                       "missing rows", "missing days", "incomplete", "quarantined",
-                       "synthetic"):  # fmt: skip
-            table.add_column(column)
-        for s in statuses:
-            table.add_row(
-                f"{s.vendor}/{s.dataset}", s.symbol, s.interval or "-", str(s.days), f"{s.rows:,}",
-                (s.first_at or "-")[:16], (s.last_at or "-")[:16], f"{s.missing_rows:,}",
-                str(len(s.missing_days)), str(len(s.incomplete_days)), f"{s.quarantined_rows:,}",
-                f"{s.synthetic_days} days" if s.synthetic_days else "-",
-            )  # fmt: skip
-        Console(width=200).print(table)
+    lake = Lake(DataPaths.from_env().lake)
+    statuses = lake_status(lake)
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
+        return
+    if not statuses:
+        click.echo(f"the lake at {lake.root} is empty: run `make ingest` or `make demo`")
+        return
+    table = Table(title=f"lake: {lake.root}")
+    for column in ("dataset", "symbol", "interval", "days", "rows", "first", "last",
+                   "missing rows", "missing days", "incomplete", "quarantined",
+                   "synthetic"):  # fmt: skip
+        table.add_column(column)
+    for s in statuses:
+        table.add_row(
+            f"{s.vendor}/{s.dataset}", s.symbol, s.interval or "-", str(s.days), f"{s.rows:,}",
+            (s.first_at or "-")[:16], (s.last_at or "-")[:16], f"{s.missing_rows:,}",
+            str(len(s.missing_days)), str(len(s.incomplete_days)), f"{s.quarantined_rows:,}",
+            f"{s.synthetic_days} days" if s.synthetic_days else "-",
+        )  # fmt: skip
+    Console(width=200).print(table)

@@ -63,6 +63,8 @@ class IPBanned(VendorHTTPError):
 class NetworkUnavailable(IngestError):
     """The vendor host cannot be reached at all (DNS, refused, no route)."""
 
+    hint = "No network? `make demo` runs the whole pipeline offline against the replay server."
+
 
 class MalformedResponse(IngestError):
     """A response body that is not the shape the vendor documents."""

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import click
 
-from core.errors import BtcfsError
 from ingest.errors import IngestError
 from lake.store import (
     SUCCESS_FILE,
@@ -124,10 +123,7 @@ def lake_verify_command(as_json: bool, repair_requested: bool) -> None:
 
     root = DataPaths.from_env().lake
     result = verify_lake(root)
-    try:
-        moved = [repair(p, root) for p in result.problems] if repair_requested else []
-    except BtcfsError as exc:
-        raise click.ClickException(str(exc)) from None
+    moved = [repair(p, root) for p in result.problems] if repair_requested else []
     repaired = [str(folder) for folder in moved if folder is not None]
     if as_json:
         payload = {

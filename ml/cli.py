@@ -2,13 +2,12 @@
 
 The stages (dataset, cv, train, evaluate, backtest, registry, report) are pure functions in
 their modules; this module reads the environment, calls them in order and prints results.
-Every known failure becomes a click.ClickException: one line, no traceback.
+A known failure (MLError) reaches the root command, which prints it in one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -18,29 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ml.config import HORIZON_BARS, TARGETS, TrainConfig, load_config
-from ml.errors import MLError
 from ml.training import signal_threshold, train_and_register
 
 if TYPE_CHECKING:  # the heavy stack (CatBoost, pandas, matplotlib) loads only when a command runs
     pass
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _known_errors(function: F) -> F:
-    """Turn the trainer's known failures into one-line click errors."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except MLError as exc:
-            raise click.ClickException(str(exc)) from None
-        except OSError as exc:  # a full disk or a read-only data folder is not a crash
-            where = f" ({exc.filename})" if exc.filename else ""
-            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------- printing
@@ -121,7 +103,6 @@ def _load(config_path: Path | None, **overrides: Any) -> TrainConfig:
 @_model_option
 @_warehouse_option
 @click.option("--promote", is_flag=True, help="Make the new version production if it passes.")
-@_known_errors
 def train_command(
     config_path: Path | None,
     target: str | None,
@@ -175,7 +156,6 @@ def train_command(
     is_flag=True,
     help="Re-run the config's purged walk-forward CV on the warehouse (registers nothing).",
 )
-@_known_errors
 def evaluate_command(
     config_path: Path | None,
     model: str | None,
@@ -260,7 +240,6 @@ def evaluate_command(
 @click.option("--instrument", type=click.Choice(["perp", "spot"]), help="perp pays funding.")
 @click.option("--rebalance", type=click.Choice(["horizon", "bar"]), help="Decision cadence.")
 @_warehouse_option
-@_known_errors
 def backtest_command(
     config_path: Path | None,
     model: str | None,
@@ -331,7 +310,6 @@ def models_group() -> None:
 
 @models_group.command("list")
 @click.option("--model", help="Only this model.")
-@_known_errors
 def models_list(model: str | None) -> None:
     """List every registered version with its stage and headline out-of-sample score.
 
@@ -368,7 +346,6 @@ def models_list(model: str | None) -> None:
 @click.argument("model")
 @click.argument("version", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole metadata.json.")
-@_known_errors
 def models_show(model: str, version: str | None, as_json: bool) -> None:
     """Show one version: stage, window, data fingerprint, gates and scores.
 
@@ -410,7 +387,6 @@ def models_show(model: str, version: str | None, as_json: bool) -> None:
 @click.argument("model")
 @click.argument("version")
 @click.option("--force", is_flag=True, help="Promote even though the gates failed.")
-@_known_errors
 def models_promote(model: str, version: str, force: bool) -> None:
     """Make a candidate version production (a rejected one needs --force).
 
@@ -425,7 +401,6 @@ def models_promote(model: str, version: str, force: bool) -> None:
 
 @models_group.command("rollback")
 @click.argument("model")
-@_known_errors
 def models_rollback(model: str) -> None:
     """Return production to the version that was production before the current one.
 

@@ -17,7 +17,6 @@ from warehouse.publish import (
     DEFAULT_LOCK_TIMEOUT_S,
     DEFAULT_MODEL,
     BigQuerySource,
-    PublishError,
 )
 
 
@@ -118,8 +117,6 @@ def publish_command(
             bigquery=bigquery,
             lock_timeout=lock_timeout,
         )
-    except PublishError as exc:
-        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         raise click.ClickException(f"publish failed: {exc.strerror or exc}{where}") from None

@@ -18,6 +18,7 @@ from typing import Any
 import click
 import duckdb
 
+from core.errors import BtcfsError
 from core.settings import DataPaths
 
 PROBLEM_STATUSES = ("fail", "error")
@@ -25,7 +26,7 @@ _STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "skipped": 3, "pass": 4, "suc
 MAX_ROWS_SHOWN = 10
 
 
-class QAError(click.ClickException):
+class QAError(BtcfsError):
     """A known failure of `btcfs qa` (no run results, unreadable warehouse)."""
 
 
