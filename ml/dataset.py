@@ -179,25 +179,10 @@ def read_funding(config: TrainConfig, warehouse: Path | None = None) -> pd.Serie
 def bigquery_client(project: str, api_endpoint: str | None = None) -> Any:
     """A BigQuery client: application-default credentials, or anonymous ones on an emulator
     (`api_endpoint`, default $BTCFS_BQ_API_ENDPOINT)."""
-    try:
-        from warehouse.bigquery import client
-    except ImportError:
-        raise DatasetError(
-            "reading from BigQuery needs google-cloud-bigquery (pip install -e '.[bigquery]')"
-        ) from None
-    endpoint = api_endpoint or os.environ.get("BTCFS_BQ_API_ENDPOINT") or None
-    if endpoint:
-        # The Google client retries a refused connection for minutes: ask once, briefly.
-        import httpx
+    from warehouse.connect import bigquery_client as connect
 
-        try:
-            httpx.get(endpoint, timeout=5.0)
-        except httpx.HTTPError as exc:
-            raise DatasetError(f"cannot reach the BigQuery endpoint {endpoint}: {exc}") from None
-    try:
-        return client(project, endpoint)
-    except Exception as exc:  # google.auth's DefaultCredentialsError and kin: one line
-        raise DatasetError(f"cannot connect to BigQuery project {project}: {exc}") from None
+    endpoint = api_endpoint or os.environ.get("BTCFS_BQ_API_ENDPOINT") or None
+    return connect(project, endpoint, purpose="reading from BigQuery", error=DatasetError)
 
 
 def read_bigquery(
@@ -229,7 +214,9 @@ def read_bigquery(
             f"BigQuery has no table {project}.{dataset}.{table}: run `dbt build --target prod`"
         ) from None
     except exceptions.GoogleAPIError as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        from warehouse.connect import first_line
+
+        message = first_line(exc)
         raise DatasetError(f"reading {project}.{dataset}.{table} failed: {message}") from None
     except OSError as exc:  # refused connection, DNS: requests' errors are OSErrors
         raise DatasetError(f"cannot reach BigQuery for {project}: {exc}") from None

@@ -33,6 +33,7 @@ from filelock import FileLock, Timeout
 from core import __version__
 from core.errors import BtcfsError
 from core.settings import DataPaths
+from warehouse.connect import bigquery_client, first_line
 from warehouse.gate_ledger import (
     LEDGER_COLUMNS,
     LEDGER_TABLE,
@@ -221,33 +222,20 @@ def check_adapter(target_path: Path, graph: Graph, adapter: str) -> None:
 def _copy_bigquery_marts(
     con: duckdb.DuckDBPyConnection, source: BigQuerySource, graph: Graph
 ) -> tuple[dict[str, int], GateCheck]:
-    try:
-        from google.api_core import exceptions
-
-        from warehouse.bigquery import client as bigquery_client
-    except ImportError:
-        raise PublishError(
-            "publishing from BigQuery needs google-cloud-bigquery (pip install -e '.[bigquery]')"
-        ) from None
     for part in (source.project, source.dataset):
         if not re.fullmatch(r"[A-Za-z0-9_.:-]+", part):
             raise PublishError(f"invalid BigQuery name {part!r}")
-    if source.api_endpoint:
-        import httpx
+    client = bigquery_client(
+        source.project, source.api_endpoint, purpose="publishing from BigQuery", error=PublishError
+    )
+    from google.api_core import exceptions
 
-        try:  # the Google client would retry a refused connection for minutes
-            httpx.get(source.api_endpoint, timeout=5.0)
-        except httpx.HTTPError as exc:
-            raise PublishError(
-                f"cannot reach the BigQuery endpoint {source.api_endpoint}: {exc}"
-            ) from None
     try:
-        client = bigquery_client(source.project, source.api_endpoint)
         present = {table.table_id for table in client.list_tables(source.dataset)}
     except exceptions.NotFound:
         raise PublishError(f"BigQuery has no dataset {source.project}.{source.dataset}") from None
     except Exception as exc:  # credentials, transport: one line, no traceback
-        raise PublishError(f"cannot list {source.uri}: {_first_line(exc)}") from None
+        raise PublishError(f"cannot list {source.uri}: {first_line(exc)}") from None
     missing = [name for name in REQUIRED_MARTS if name not in present]
     if missing:
         raise PublishError(
@@ -259,7 +247,7 @@ def _copy_bigquery_marts(
     try:
         records = [tuple(row.values()) for row in client.query(_LEDGER.format(source=ledger))]
     except exceptions.GoogleAPIError as exc:
-        raise PublishError(f"reading {ledger} failed: {_first_line(exc)}") from None
+        raise PublishError(f"reading {ledger} failed: {first_line(exc)}") from None
     copied = [*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)]
     rows = rows_from_tuples(records)
     check = _checked(rows, graph, copied)
@@ -271,7 +259,7 @@ def _copy_bigquery_marts(
                 create_bqstorage_client=source.api_endpoint is None
             )
         except exceptions.GoogleAPIError as exc:
-            raise PublishError(f"reading {relation} failed: {_first_line(exc)}") from None
+            raise PublishError(f"reading {relation} failed: {first_line(exc)}") from None
         order = ", ".join(
             c for c in ("symbol", "bar_interval", "open_time") if c in arrow.schema.names
         )
@@ -291,7 +279,7 @@ def _copy_bigquery_marts(
         started = client.query(_INVOCATIONS.format(source=ledger)).result()
         newest = max((row[0] for row in started), default=None)
     except exceptions.GoogleAPIError as exc:
-        raise PublishError(f"reading {ledger} failed: {_first_line(exc)}") from None
+        raise PublishError(f"reading {ledger} failed: {first_line(exc)}") from None
     checked = max((r.run_started_at for r in rows if r.resource_type == "invocation"), default=None)
     if newest != checked:
         raise PublishError(
@@ -299,11 +287,6 @@ def _copy_bigquery_marts(
             "were read: retry when it has finished"
         )
     return tables, check
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _write_metadata(

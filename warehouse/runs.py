@@ -20,6 +20,7 @@ import duckdb
 
 from core.errors import BtcfsError
 from core.settings import DataPaths
+from warehouse.connect import first_line, reachable, require_bigquery
 
 PROBLEM_STATUSES = ("fail", "error")
 _STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "skipped": 3, "pass": 4, "success": 4}
@@ -507,17 +508,6 @@ def warehouse_group() -> None:
     """
 
 
-def _reachable(url: str, what: str) -> None:
-    """Fail at once, in one line, when an emulator endpoint does not answer (the Google
-    clients would otherwise retry a refused connection for minutes)."""
-    import httpx
-
-    try:
-        httpx.get(url, timeout=5.0)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach the {what} endpoint {url}: {exc}") from None
-
-
 @warehouse_group.command("load-bq")
 @click.option(
     "--lake",
@@ -600,6 +590,7 @@ def load_bq_command(
     \b
     Example: BTCFS_GCS_BUCKET=my-lake BTCFS_BQ_PROJECT=my-project btcfs warehouse load-bq
     """
+    require_bigquery("btcfs warehouse load-bq")
     from google.api_core import exceptions as google_errors
     from google.auth import exceptions as auth_errors
 
@@ -624,9 +615,9 @@ def load_bq_command(
     if not lake_root.is_dir():
         raise click.ClickException(f"no lake at {lake_root}: run `btcfs ingest` first")
     if bq_endpoint:
-        _reachable(bq_endpoint, "BigQuery")
+        reachable(bq_endpoint, "BigQuery")
     if bucket and gcs_endpoint:
-        _reachable(gcs_endpoint, "GCS")
+        reachable(gcs_endpoint, "GCS")
     try:
         partitions = bq_load.lake_partitions(lake_root, tables)
         synthetic = [p for p in partitions if p.is_synthetic]
@@ -661,9 +652,9 @@ def load_bq_command(
     except (bq_load.LoadError, gcs.GCSError) as exc:
         raise click.ClickException(str(exc)) from None
     except auth_errors.DefaultCredentialsError as exc:
-        raise click.ClickException(f"no Google credentials: {_first_line(exc)}") from None
+        raise click.ClickException(f"no Google credentials: {first_line(exc)}") from None
     except google_errors.GoogleAPIError as exc:
-        raise click.ClickException(f"BigQuery/GCS request failed: {_first_line(exc)}") from None
+        raise click.ClickException(f"BigQuery/GCS request failed: {first_line(exc)}") from None
     verb = "would load" if dry_run else "loaded"
     for name, done in report.tables.items():
         if done.partitions:
@@ -672,8 +663,3 @@ def load_bq_command(
         f"{project}.{raw_dataset}: {verb} {report.partitions} partition(s) ({report.rows} rows) "
         f"from {source}, {report.skipped} unchanged"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
