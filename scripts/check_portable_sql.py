@@ -2,7 +2,8 @@
 
 The same models must run on DuckDB (dev) and BigQuery (prod); engine-specific SQL lives only
 in the dispatched macros of macros/cross_db/ (ARCHITECTURE.md, invariant 7). This scans the SQL
-of models/ and macros/ (minus macros/cross_db/), after removing comments and Jinja tags, for:
+of models/, macros/ (minus macros/cross_db/) and data-tests/, after removing comments and
+Jinja tags, for:
 
 * ``LOG(``: base 10 on DuckDB, natural on BigQuery (use ``LN``);
 * ``::`` casts (use ``cast(x as t)``);
@@ -60,7 +61,7 @@ def sql_text(source: str) -> str:
 
 
 def files_to_check(root: Path) -> Iterator[Path]:
-    for folder in ("models", "macros"):
+    for folder in ("models", "macros", "data-tests"):
         for path in sorted((root / folder).rglob("*.sql")):
             if (root / "macros" / "cross_db") in path.parents:
                 continue

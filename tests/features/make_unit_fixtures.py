@@ -1,4 +1,5 @@
-"""Write the CSV fixtures of the features_5m dbt unit tests (tests/fixtures/features_unit_*.csv).
+"""Write the CSV fixtures of the features_5m dbt unit tests
+(data-tests/fixtures/features_unit_*.csv).
 
 64 bars of 5 minutes from 2025-01-01. Closes rise by 1 a bar (so returns have known values);
 spot volume cycles 10, 20, 30 and then ends 0, 20, 100, 15 (so winsorisation clips from both
@@ -15,7 +16,7 @@ from pathlib import Path
 
 BARS = 64
 START = datetime(2025, 1, 1, tzinfo=UTC)
-OUT = Path(__file__).resolve().parents[1] / "fixtures"
+OUT = Path(__file__).resolve().parents[2] / "data-tests" / "fixtures"
 
 
 def _time(index: int) -> str:

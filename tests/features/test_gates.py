@@ -109,3 +109,30 @@ def test_synthetic_vendor_data_fails_the_guard_where_forbidden(
     for mart in ("features_5m", "features_1h", "training_set_5m", "latest_features"):
         assert f"GATE FAIL no_synthetic_inputs__{mart}: dataset={mart} symbol=BTCUSDT" in run
     assert "day=2025-01-07 count=288 (288 rows built from synthetic vendor data" in run
+
+
+def test_latest_features_must_serve_the_newest_row_of_each_interval(
+    small_warehouse: FeatureWarehouse, built: dict[str, pd.DataFrame]
+) -> None:
+    """The singular test in data-tests/: a stale served row and a missing one each fail it."""
+    gate = "latest_features_serves_the_newest_rows"
+    con = duckdb.connect(str(small_warehouse.database))
+    try:
+        con.execute("delete from latest_features where bar_interval = '1h'")
+        con.execute(
+            "update latest_features set open_time = open_time - interval 5 minute "
+            "where bar_interval = '5m'"
+        )
+    finally:
+        con.close()
+    try:
+        run = small_warehouse.dbt("test", "--select", gate, expect_ok=False)
+        lines = sorted(x for x in run.splitlines() if f"GATE FAIL {gate}" in x)
+        assert len(lines) == 2, run[-2000:]
+        assert "dataset=latest_features symbol=BTCUSDT" in lines[0]
+        assert "(1h: no row served)" in " ".join(lines)
+        assert "(5m: not the newest row (1 served))" in " ".join(lines)
+    finally:
+        small_warehouse.dbt("run", "--select", "latest_features")
+    passed = small_warehouse.dbt("test", "--select", gate)
+    assert re.search(r"PASS=\d+ WARN=0 ERROR=0", passed), passed[-2000:]
