@@ -37,7 +37,10 @@ PART_FILE = "part-0.parquet"
 MANIFEST_FILE = "MANIFEST.json"
 SUCCESS_FILE = "_SUCCESS"
 LOCKS_DIR = "_locks"  # beside `_quarantine`: outside every dataset's partition glob
-MANIFEST_VERSION = 1
+#: 2: `day_closed`, the typed flag that replaced matching DAY_OPEN_NOTE in `notes`.
+MANIFEST_VERSION = 2
+#: The note a partition of a day that was not over when it was landed carries, for a reader.
+DAY_OPEN_NOTE = "day not over yet: landed so far, refreshed on the next run"
 _PROVENANCE_COLUMNS = ("ingested_at",)
 
 
@@ -91,6 +94,9 @@ class Manifest:
     # The rows came from the replay server's synthetic market: fine for demos and tests,
     # refused on the way to production (`btcfs warehouse load-bq`).
     is_synthetic: bool = False
+    # False when the day was not over at landing: more rows may come, the next run lands it
+    # again whatever its row count (funding has none to check).
+    day_closed: bool = True
     file: str = PART_FILE
     manifest_version: int = MANIFEST_VERSION
 
@@ -104,7 +110,16 @@ class Manifest:
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Manifest:
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in payload.items() if k in known})
+        values = {k: v for k, v in payload.items() if k in known}
+        if "day_closed" not in values:  # a version 1 manifest said so only in a note
+            values["day_closed"] = DAY_OPEN_NOTE not in (values.get("notes") or [])
+        return cls(**values)
+
+    @property
+    def is_final(self) -> bool:
+        """Every row of a day that is over: nothing more will come (a rewrite would only
+        repeat it, short of a refresh asked for)."""
+        return self.is_complete and self.day_closed
 
 
 @dataclass(frozen=True)
@@ -248,6 +263,12 @@ class Lake:
         """True when the partition was fully written (has `_SUCCESS`)."""
         return (self.partition_dir(key) / SUCCESS_FILE).exists()
 
+    def is_final(self, key: PartitionKey) -> bool:
+        """The partition was fully written and holds a whole, closed day (Manifest.is_final):
+        a loader skips it unless asked to refresh it. A damaged MANIFEST is LakeError."""
+        manifest = self.read_manifest(key)
+        return manifest is not None and self.is_finished(key) and manifest.is_final
+
     def read_partition(self, key: PartitionKey) -> pa.Table:
         return pq.read_table(self.partition_dir(key) / PART_FILE, schema=key.dataset.schema)
 
@@ -264,8 +285,11 @@ class Lake:
         raw_pages: list[str] | None = None,
         notes: list[str] | None = None,
         is_synthetic: bool = False,
+        day_open: bool = False,
     ) -> WriteResult:
-        """Replace one partition whole; skip the write when it already holds this exact data."""
+        """Replace one partition whole; skip the write when it already holds this exact data.
+        `day_open`: the day is not over, so the partition is not final (and says so in a note)."""
+        notes = [*(notes or []), DAY_OPEN_NOTE] if day_open else list(notes or [])
         schema = key.dataset.schema
         if not table.schema.equals(schema):
             table = table.select(schema.names).cast(schema)
@@ -282,8 +306,9 @@ class Lake:
                 and self.is_finished(key)
                 and existing.data_sha256 == data_sha
                 and existing.quarantine_sha256 == quarantine_sha
-                and existing.notes == list(notes or [])
+                and existing.notes == notes
                 and existing.is_synthetic == is_synthetic
+                and existing.day_closed == (not day_open)
                 # A damaged file (bit rot, a bad copy) is rewritten, not trusted for its manifest.
                 and file_sha256(self.partition_dir(key) / existing.file) == existing.sha256
             ):
@@ -312,8 +337,9 @@ class Lake:
                 quarantine_sha256=quarantine_sha,
                 duplicates_identical=duplicates_identical,
                 raw_pages=sorted(raw_pages or []),
-                notes=list(notes or []),
+                notes=notes,
                 is_synthetic=is_synthetic,
+                day_closed=not day_open,
             )
 
             part_dir = self.partition_dir(key)

@@ -57,7 +57,6 @@ _R = TypeVar("_R")
 
 # Binance publishes a day's archive file the next day; leave one more day of slack.
 ARCHIVE_LAG_DAYS = 2
-DAY_OPEN_NOTE = "day not over yet: landed so far, refreshed on the next run"
 
 
 @dataclass(frozen=True)
@@ -183,17 +182,10 @@ class BinanceLoader:
         skip: list[date] = []
         for day in days_between(req.start, end):
             key = self._key(req, day)
-            manifest = self.lake.read_manifest(key)
-            # A day landed before it was over is not final, whatever its row count (funding
-            # has none to check): its manifest carries DAY_OPEN_NOTE until a later run
-            # lands it again. (Comparing the wall-clock ingested_at with the day's end
-            # misfires under a BTCFS_NOW replay clock.)
-            complete = (
-                manifest is not None
-                and self.lake.is_finished(key)
-                and manifest.is_complete
-                and DAY_OPEN_NOTE not in manifest.notes
-            )
+            # A day landed before it was over is not final, whatever its row count: its
+            # manifest says day_closed false until a later run lands it again. (Comparing the
+            # wall-clock ingested_at with the day's end misfires under a BTCFS_NOW clock.)
+            complete = self.lake.is_final(key)
             in_tail = req.refresh_tail > 0 and day >= tail_from
             (fetch if req.force or in_tail or not complete else skip).append(day)
         return fetch, skip
@@ -499,8 +491,6 @@ class BinanceLoader:
             notes = [f"missing {m}" for m in missing]
             if open_note and day == self.now.date():
                 notes.append(open_note)
-            if day == self.now.date():
-                notes.append(DAY_OPEN_NOTE)
             result = self.lake.write_partition(
                 self._key(req, day),
                 rows,
@@ -512,6 +502,7 @@ class BinanceLoader:
                 raw_pages=raw_pages,
                 notes=notes,
                 is_synthetic=self._is_synthetic(),
+                day_open=day == self.now.date(),
             )
             outcomes.append(self._outcome(result, day, source, missing))
             self.on_progress(rows.num_rows)

@@ -72,7 +72,6 @@ from lake.store import Lake, PartitionKey, WriteResult, write_bytes_atomic
 
 log = logging.getLogger("ingest.vendors")
 
-DAY_OPEN_NOTE = "day not over yet: landed so far, refreshed on the next run"
 HELD_BACK_NOTE = "rows not yet available at ingest time were held back"
 Status = Literal["ok", "skipped", "failed"]
 
@@ -737,8 +736,6 @@ def land_rows(
         day_notes = list(notes)
         if held_back and day == today:
             day_notes.append(HELD_BACK_NOTE)
-        if day >= today:
-            day_notes.append(DAY_OPEN_NOTE)
         written = ctx.lake.write_partition(
             PartitionKey(ds, symbol, interval if ds.has_interval else None, day),
             day_rows,
@@ -750,6 +747,7 @@ def land_rows(
             raw_pages=list(raw_pages),
             notes=day_notes,
             is_synthetic=bool(pc.any(day_rows.column("is_synthetic")).as_py()),
+            day_open=day >= today,
         )
         result.results.append(written)
         ctx.on_progress(day_rows.num_rows)
@@ -766,14 +764,7 @@ def plan_days(
     out = []
     for day in ctx.days():
         key = PartitionKey(ds, symbol, interval if ds.has_interval else None, day)
-        manifest = ctx.lake.read_manifest(key)
-        final = (
-            manifest is not None
-            and ctx.lake.is_finished(key)
-            and manifest.is_complete
-            and DAY_OPEN_NOTE not in manifest.notes
-        )
-        if not final or (ctx.refresh_tail > 0 and day >= tail_from):
+        if not ctx.lake.is_final(key) or (ctx.refresh_tail > 0 and day >= tail_from):
             out.append(day)
     return out
 

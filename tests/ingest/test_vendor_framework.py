@@ -26,7 +26,6 @@ from ingest import HttpClient
 from ingest.errors import VendorAuthError
 from ingest.vendors import VENDORS
 from ingest.vendors.base import (
-    DAY_OPEN_NOTE,
     REPLAY_HEADER,
     DatasetLine,
     DatasetLoader,
@@ -47,7 +46,7 @@ from ingest.vendors.base import (
     to_decimal,
 )
 from lake.schemas import VENDOR_DATASETS
-from lake.store import MANIFEST_FILE, Lake, PartitionKey
+from lake.store import DAY_OPEN_NOTE, MANIFEST_FILE, Lake, PartitionKey
 
 SECRET = "fw-secret-key-0123456789"
 NOW = datetime(2024, 1, 3, 12, 0, 30, tzinfo=UTC)
@@ -260,6 +259,7 @@ def test_vendor_lands_days_with_manifest_and_a_rerun_changes_nothing(
     key = PartitionKey(DATASET, "BTC", "1h", DAY3)
     manifest = lake.read_manifest(key)
     assert manifest is not None and manifest.rows == 12 and DAY_OPEN_NOTE in manifest.notes
+    assert not manifest.day_closed and not manifest.is_final
     table = lake.read_partition(key)
     assert table.column("is_synthetic").to_pylist() == [True] * 12
     assert min(table.column("available_at").to_pylist()) > table.column("open_time")[0].as_py()

@@ -17,6 +17,7 @@ from ingest.binance.parse import parse_klines, quarantine_rows
 from lake.errors import LakeError
 from lake.schemas import DATASETS, KLINE_SCHEMA, QUARANTINE_SCHEMA
 from lake.store import (
+    DAY_OPEN_NOTE,
     MANIFEST_FILE,
     PART_FILE,
     SUCCESS_FILE,
@@ -165,7 +166,8 @@ def test_manifest_fields(tmp_path: Path) -> None:
     assert manifest.data_sha256 == table_data_sha256(table)
     raw = json.loads((lake.partition_dir(SPOT) / MANIFEST_FILE).read_text())
     assert raw["file"] == PART_FILE
-    assert raw["manifest_version"] == 1
+    assert raw["manifest_version"] == 2
+    assert raw["day_closed"] is True
     assert Manifest.from_json((lake.partition_dir(SPOT) / MANIFEST_FILE).read_bytes()) == manifest
 
 
@@ -373,3 +375,40 @@ def test_missing_and_corrupt_manifest(tmp_path: Path) -> None:
     (lake.partition_dir(SPOT) / MANIFEST_FILE).write_text('{"rows": 3}')
     with pytest.raises(LakeError, match="corrupt manifest"):
         lake.read_manifest(SPOT)
+
+
+def test_a_day_landed_before_it_was_over_is_not_final_until_landed_closed(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    ingested = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    opened = lake.write_partition(
+        SPOT, bars(720), source="rest", ingested_at=ingested, expected_rows=1440, day_open=True
+    )
+    assert not opened.manifest.day_closed and DAY_OPEN_NOTE in opened.manifest.notes
+    assert not lake.is_final(SPOT)
+    # Every row of the day, still landed while it was open: complete, yet not final.
+    full = lake.write_partition(
+        SPOT, bars(1440), source="rest", ingested_at=ingested, expected_rows=1440, day_open=True
+    )
+    assert full.written and full.manifest.is_complete and not lake.is_final(SPOT)
+    # The same rows landed after the day closed: a new manifest (not skipped), final.
+    closed = lake.write_partition(
+        SPOT, bars(1440), source="rest", ingested_at=T1, expected_rows=1440
+    )
+    assert closed.written and closed.manifest.day_closed and lake.is_final(SPOT)
+    assert DAY_OPEN_NOTE not in closed.manifest.notes
+
+
+@pytest.mark.parametrize(("notes", "closed"), [([], True), ([DAY_OPEN_NOTE], False)])
+def test_a_version_1_manifest_says_whether_its_day_was_over_by_its_note(
+    notes: list[str], closed: bool
+) -> None:
+    version_1 = {
+        "vendor": "binance", "dataset": "spot_klines", "symbol": "BTCUSDT", "interval": "1m",
+        "date": "2024-01-01", "rows": 1440, "sha256": "a", "data_sha256": "b",
+        "source": "rest", "ingested_at": T1.isoformat(), "expected_rows": 1440,
+        "is_complete": True, "missing_rows": 0, "first_at": None, "last_at": None,
+        "notes": notes, "manifest_version": 1,
+    }  # fmt: skip
+    manifest = Manifest.from_json(json.dumps(version_1).encode())
+    assert manifest.day_closed is closed
+    assert manifest.is_final is closed
