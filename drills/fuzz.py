@@ -23,7 +23,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from core.errors import BtcfsError
 from drills._common import NOW, REPO, Context, Record, first_day, market
-from ingest import HttpClient
+from ingest import ClientConfig, HttpClient, RetryPolicy
 from ingest.binance.archive import parse_archive_csv
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.binance.parse import (
@@ -193,10 +193,13 @@ class Upstream:
         self.client.close()
 
 
+# Fuzz clients retry once and never back off: the run stays fast.
+_RETRY = RetryPolicy(backoff_base=0.0, backoff_max=0.0, max_retries=1, max_rate_limit_retries=1)
+
+
 def _client(upstream: Upstream, change: Callable[[bytes], bytes], vendor: str) -> HttpClient:
     return HttpClient("http://fuzz.invalid", vendor=vendor, transport=upstream.transport(change),
-                      sleep=lambda s: None, backoff_base=0.0, backoff_max=0.0, max_retries=1,
-                      max_rate_limit_retries=1)  # fmt: skip
+                      sleep=lambda s: None, config=ClientConfig(retry=_RETRY))  # fmt: skip
 
 
 def binance_targets(upstream: Upstream) -> list[Target]:
@@ -279,10 +282,10 @@ def vendor_targets(upstream: Upstream) -> list[Target]:
 
         def call(change: Callable[[bytes], bytes], spec: Any = spec) -> object:
             factory = partial(HttpClient, transport=upstream.transport(change),
-                              sleep=lambda s: None, backoff_base=0.0, backoff_max=0.0,
-                              max_retries=1, max_rate_limit_retries=1)  # fmt: skip
+                              sleep=lambda s: None)  # fmt: skip
             client = build_client(spec, DUMMY_KEY, base_url="http://fuzz.invalid",
-                                  client_factory=factory)  # fmt: skip
+                                  client_factory=factory,
+                                  config=replace(spec.client, retry=_RETRY))  # fmt: skip
             with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
                 try:
                     context = VendorContext(

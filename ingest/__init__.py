@@ -1,6 +1,14 @@
 """Vendor loaders that land raw responses and Hive-partitioned Parquet in the lake."""
 
-from ingest._client import REPLAY_HEADER, ClientStats, Fetched, HttpClient
+from ingest._client import (
+    REPLAY_HEADER,
+    ClientConfig,
+    ClientStats,
+    Fetched,
+    HttpClient,
+    RetryPolicy,
+    WeightBudget,
+)
 from ingest.errors import (
     ChecksumMismatch,
     ConfigError,
@@ -18,6 +26,7 @@ from ingest.errors import (
 __all__ = [
     "REPLAY_HEADER",
     "ChecksumMismatch",
+    "ClientConfig",
     "ClientStats",
     "ConfigError",
     "DataUnavailable",
@@ -29,6 +38,8 @@ __all__ = [
     "NetworkUnavailable",
     "NotFound",
     "RateLimited",
+    "RetryPolicy",
     "SchemaDrift",
     "VendorHTTPError",
+    "WeightBudget",
 ]

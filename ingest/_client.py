@@ -4,6 +4,9 @@ Sync httpx, safe to share between threads: a loader fetches pages concurrently w
 and every wait (429 Retry-After, Binance weight, IP ban) is shared by all of a client's threads.
 One client per vendor host, since Binance counts weight per IP and host.
 
+Settings are one frozen `ClientConfig`: a `RetryPolicy`, a `WeightBudget` (Binance's request
+weight, CoinGlass's plan limit), the timeout, concurrency, auth statuses and body cap.
+
 Retry policy: up to `max_retries` retries on HTTP 5xx/408, timeouts, dropped connections,
 truncated bodies and (in `get_json`) invalid JSON, each after a "full jitter" backoff of
 `min(backoff_max, backoff_base * 2**n) * U[0, 1)` seconds for the n-th retry (AWS's full
@@ -22,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -52,7 +55,14 @@ from ingest.errors import (
     VendorHTTPError,
 )
 
-__all__ = ["ClientStats", "Fetched", "HttpClient"]
+__all__ = [
+    "ClientConfig",
+    "ClientStats",
+    "Fetched",
+    "HttpClient",
+    "RetryPolicy",
+    "WeightBudget",
+]
 
 log = logging.getLogger("ingest.http")
 
@@ -75,6 +85,70 @@ _BODY_SNIPPET_CHARS = 300
 # (a month of 1m klines zipped is ~3 MB), far below what would strain memory once parsed
 # (a JSON body costs 9-28x its size in a parser).
 MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long a client retries; see the module docstring for the policy."""
+
+    max_retries: int = 5
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    # A 429 asking for a longer wait than this fails at once (RateLimited) instead of sleeping.
+    max_retry_after: float = 300.0
+    max_rate_limit_retries: int = 10
+    max_connect_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if min(self.max_retries, self.max_rate_limit_retries, self.max_connect_retries) < 0:
+            raise ConfigError("retry counts must not be negative")
+        # `not >= 0` also refuses NaN.
+        if not (self.backoff_base >= 0 and self.backoff_max >= 0):
+            raise ConfigError(
+                f"backoff_base and backoff_max must not be negative, "
+                f"got {self.backoff_base} and {self.backoff_max}"
+            )
+
+
+@dataclass(frozen=True)
+class WeightBudget:
+    """A per-minute request-weight budget and the headers that report it.
+
+    Binance says what a minute has used (X-MBX-USED-WEIGHT-1M); CoinGlass also says what the
+    plan allows (API-KEY-USE-LIMIT / API-KEY-MAX-LIMIT): with `limit_header` set, the budget
+    follows that header. `per_minute=None` tracks no weight at all; the client sends only while
+    the minute's used weight stays within `headroom` of the budget.
+    """
+
+    per_minute: int | None = None
+    headroom: float = 0.8
+    used_header: str = USED_WEIGHT_HEADER
+    limit_header: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.headroom <= 1:
+            raise ConfigError(f"weight_headroom must be in (0, 1], got {self.headroom}")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything about how an HttpClient behaves, apart from who it talks to and with which key.
+
+    Change one setting with `dataclasses.replace(config, max_concurrency=2)`.
+    """
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    weight: WeightBudget = field(default_factory=WeightBudget)
+    timeout: float | httpx.Timeout = 30.0
+    max_concurrency: int = 4
+    # Statuses that mean "the key is refused": Binance's 403 is its WAF, CoinAPI's is a key
+    # without the privilege, so it is per vendor.
+    auth_statuses: tuple[int, ...] = (401,)
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ConfigError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
 
 
 @dataclass(frozen=True)
@@ -129,52 +203,24 @@ class HttpClient:
         base_url: str,
         *,
         vendor: str,
-        timeout: float | httpx.Timeout = 30.0,
-        max_retries: int = 5,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        max_retry_after: float = 300.0,
-        max_rate_limit_retries: int = 10,
-        max_connect_retries: int = 2,
-        weight_budget_1m: int | None = None,
-        weight_headroom: float = 0.8,
-        max_concurrency: int = 4,
+        config: ClientConfig | None = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         secrets: Iterable[str] = (),
-        used_weight_header: str = USED_WEIGHT_HEADER,
-        weight_limit_header: str | None = None,
-        auth_statuses: Iterable[int] = (401,),
         transport: httpx.BaseTransport | None = None,
-        max_body_bytes: int = MAX_BODY_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         debug: bool = False,
     ) -> None:
-        if max_concurrency < 1:
-            raise ConfigError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        if min(max_retries, max_rate_limit_retries, max_connect_retries) < 0:
-            raise ConfigError("retry counts must not be negative")
-        if not 0 < weight_headroom <= 1:
-            raise ConfigError(f"weight_headroom must be in (0, 1], got {weight_headroom}")
+        config = ClientConfig() if config is None else config
         self.vendor = vendor
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_retry_after = max_retry_after
-        self.max_rate_limit_retries = max_rate_limit_retries
-        self.max_connect_retries = max_connect_retries
-        self.weight_budget_1m = weight_budget_1m
-        # Binance says what a minute has used (X-MBX-USED-WEIGHT-1M); CoinGlass also says what
-        # the plan allows (API-KEY-USE-LIMIT / API-KEY-MAX-LIMIT): the budget follows the header.
-        self.used_weight_header = used_weight_header
-        self.weight_limit_header = weight_limit_header
-        # Binance's 403 is its WAF, CoinAPI's is a key without the privilege: per vendor.
-        self.auth_statuses = frozenset(auth_statuses)
-        self.weight_headroom = weight_headroom
-        self.max_concurrency = max_concurrency
-        self.max_body_bytes = max_body_bytes
+        self.config = config
+        self._retry = config.retry
+        self._weight = config.weight
+        # The current per-minute budget: CoinGlass states its plan's in a header (see WeightBudget).
+        self.weight_budget_1m = config.weight.per_minute
+        self._auth_statuses = frozenset(config.auth_statuses)
         self.debug = debug
         self.stats = ClientStats()
 
@@ -198,6 +244,7 @@ class HttpClient:
         )
         install_log_redaction()
 
+        timeout = config.timeout
         if not isinstance(timeout, httpx.Timeout):
             # An unreachable host should not hold a thread for the whole read timeout.
             timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
@@ -210,13 +257,14 @@ class HttpClient:
             # Redirects are followed by `_follow`, which drops the key on leaving the origin.
             follow_redirects=False,
             limits=httpx.Limits(
-                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+                max_connections=config.max_concurrency,
+                max_keepalive_connections=config.max_concurrency,
             ),
         )
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()  # jitter, not cryptography
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._slots = threading.BoundedSemaphore(config.max_concurrency)
         self._lock = threading.Lock()  # guards the shared state below, stats and the rng
         self._not_before = -math.inf  # 429: no request to this host before this clock time
         self._banned_until: float | None = None  # 418: math.inf when no Retry-After was given
@@ -279,7 +327,7 @@ class HttpClient:
                 raise
 
         with ThreadPoolExecutor(
-            max_workers=min(self.max_concurrency, len(work)),
+            max_workers=min(self.config.max_concurrency, len(work)),
             thread_name_prefix=f"{self.vendor}-http",
         ) as pool:
             futures = [pool.submit(run, item) for item in work]
@@ -464,13 +512,13 @@ class HttpClient:
         """
         try:
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
+            if declared.isdigit() and int(declared) > self.config.max_body_bytes:
                 raise self._too_large(response, f"declares {int(declared):,} bytes")
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
-                if len(body) > self.max_body_bytes:
-                    raise self._too_large(response, f"passed {self.max_body_bytes:,} bytes")
+                if len(body) > self.config.max_body_bytes:
+                    raise self._too_large(response, f"passed {self.config.max_body_bytes:,} bytes")
         finally:
             response.close()
         # Decoded already: the copy must not claim an encoding or the wire length.
@@ -488,7 +536,7 @@ class HttpClient:
     def _too_large(self, response: httpx.Response, what: str) -> ResponseTooLarge:
         return ResponseTooLarge(
             f"{self.vendor}: response from {redact(response.url)} {what}, over the "
-            f"{self.max_body_bytes:,}-byte cap; refused unread"
+            f"{self.config.max_body_bytes:,}-byte cap; refused unread"
         )
 
     def _gate(self, weight: int) -> int:
@@ -502,10 +550,11 @@ class HttpClient:
                 self._raise_if_banned(now)
                 delay = self._not_before - now
                 kind = "rate_limited"
-                if delay > self.max_retry_after:
+                longest = self._retry.max_retry_after
+                if delay > longest:
                     raise RateLimited(
                         f"{self.vendor}: rate limited for another {delay:.0f} s "
-                        f"(more than max_retry_after={self.max_retry_after:.0f} s); try later",
+                        f"(more than max_retry_after={longest:.0f} s); try later",
                         status=429,
                     )
                 if delay <= 0:
@@ -523,7 +572,7 @@ class HttpClient:
                     self.vendor,
                     used,
                     weight,
-                    self.weight_headroom * 100,
+                    self._weight.headroom * 100,
                     self.weight_budget_1m,
                     delay,
                 )
@@ -537,7 +586,7 @@ class HttpClient:
         seen = self._weight_seen if self._weight_minute == minute else 0
         used = seen + self._weight_inflight.get(minute, 0)
         # used == 0: a fresh minute always admits one request, however heavy.
-        if used == 0 or used + weight <= self.weight_budget_1m * self.weight_headroom:
+        if used == 0 or used + weight <= self.weight_budget_1m * self._weight.headroom:
             return 0.0
         return (minute + 1) * 60 - now + _MINUTE_MARGIN_S
 
@@ -551,11 +600,11 @@ class HttpClient:
                 return
             self._reached = True
             now = self._clock()
-            if self.weight_limit_header is not None:
-                cap = _int_header(response.headers, self.weight_limit_header)
+            if self._weight.limit_header is not None:
+                cap = _int_header(response.headers, self._weight.limit_header)
                 if cap is not None and cap > 0:
                     self.weight_budget_1m = cap
-            used = _int_header(response.headers, self.used_weight_header)
+            used = _int_header(response.headers, self._weight.used_header)
             if used is not None:
                 minute = int(now // 60)
                 if minute != self._weight_minute:
@@ -584,7 +633,7 @@ class HttpClient:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             budget.connect += 1
             # Until the host has answered once, refusal/DNS failure most likely means no network.
-            limit = self.max_retries if self._reached else self.max_connect_retries
+            limit = self._retry.max_retries if self._reached else self._retry.max_connect_retries
             if budget.connect > limit:
                 raise NetworkUnavailable(
                     f"{self.vendor}: cannot reach {_host(url)} after {budget.connect} attempts "
@@ -594,14 +643,14 @@ class HttpClient:
             tries = (budget.connect, limit)
         else:
             budget.transient += 1
-            if budget.transient > self.max_retries:
+            if budget.transient > self._retry.max_retries:
                 raise VendorHTTPError(
                     f"{self.vendor}: GET {url} failed after {budget.transient} attempts: {what}",
                     status=None,
                     url=url,
                 ) from None
             delay = self._backoff(budget.transient - 1)
-            tries = budget.transient, self.max_retries
+            tries = budget.transient, self._retry.max_retries
         # A host that never answered is most likely "no network": the final error says so in
         # one line, so its retries stay quiet unless --debug asks for them.
         level = logging.WARNING if self._reached else logging.INFO
@@ -613,7 +662,7 @@ class HttpClient:
     def _on_bad_json(self, exc: ValueError, fetched: Fetched, budget: _Budget) -> float:
         budget.transient += 1
         snippet = _snippet(fetched.body)
-        if budget.transient > self.max_retries:
+        if budget.transient > self._retry.max_retries:
             raise MalformedResponse(
                 f"{self.vendor}: GET {fetched.url} returned invalid JSON "
                 f"{budget.transient} times ({exc}; {len(fetched.body)} bytes: {snippet!r})"
@@ -626,7 +675,7 @@ class HttpClient:
             exc,
             len(fetched.body),
             budget.transient,
-            self.max_retries,
+            self._retry.max_retries,
             delay,
         )
         return delay
@@ -634,7 +683,7 @@ class HttpClient:
     def _on_server_error(self, response: httpx.Response, budget: _Budget, url: str) -> float:
         budget.transient += 1
         status = response.status_code
-        if budget.transient > self.max_retries:
+        if budget.transient > self._retry.max_retries:
             raise VendorHTTPError(
                 f"{self.vendor}: HTTP {status} {response.reason_phrase} for GET {url} "
                 f"after {budget.transient} attempts: {_vendor_message(response.content)}",
@@ -643,7 +692,7 @@ class HttpClient:
             )
         delay = self._backoff(budget.transient - 1)
         retry_after = _retry_after_s(response.headers, self._clock())
-        if retry_after is not None and retry_after <= self.max_retry_after:
+        if retry_after is not None and retry_after <= self._retry.max_retry_after:
             delay = max(delay, retry_after)
         log.warning(
             "%s: HTTP %d for GET %s; retry %d/%d in %.2f s",
@@ -651,7 +700,7 @@ class HttpClient:
             status,
             url,
             budget.transient,
-            self.max_retries,
+            self._retry.max_retries,
             delay,
         )
         return delay
@@ -661,14 +710,14 @@ class HttpClient:
         budget.throttled += 1
         now = self._clock()
         retry_after = _retry_after_s(response.headers, now)
-        if retry_after is not None and retry_after > self.max_retry_after:
+        if retry_after is not None and retry_after > self._retry.max_retry_after:
             raise RateLimited(
                 f"{self.vendor}: HTTP 429 for GET {url}: Retry-After {retry_after:.0f} s is more "
-                f"than max_retry_after={self.max_retry_after:.0f} s; try later",
+                f"than max_retry_after={self._retry.max_retry_after:.0f} s; try later",
                 status=429,
                 url=url,
             )
-        if budget.throttled > self.max_rate_limit_retries:
+        if budget.throttled > self._retry.max_rate_limit_retries:
             raise RateLimited(
                 f"{self.vendor}: HTTP 429 for GET {url} {budget.throttled} times in a row; "
                 "giving up (lower the concurrency or try later)",
@@ -686,7 +735,7 @@ class HttpClient:
             url,
             retry_after,
             budget.throttled,
-            self.max_rate_limit_retries,
+            self._retry.max_rate_limit_retries,
         )
 
     def _raise_if_banned(self, now: float) -> None:
@@ -716,7 +765,7 @@ class HttpClient:
         message = f"{self.vendor}: HTTP {status} {response.reason_phrase} for GET {url}"
         if detail:
             message += f": {detail}"
-        if status in self.auth_statuses:
+        if status in self._auth_statuses:
             message += " (check the API key and its plan)"
             return VendorAuthError(message, status=status, url=url)
         if status == 404:
@@ -732,7 +781,8 @@ class HttpClient:
 
     def _backoff_locked(self, retry: int, *, cap: float | None = None) -> float:
         ceiling = min(
-            self.backoff_max if cap is None else cap, self.backoff_base * 2.0 ** min(retry, 60)
+            self._retry.backoff_max if cap is None else cap,
+            self._retry.backoff_base * 2.0 ** min(retry, 60),
         )
         return ceiling * self._rng.random()
 
@@ -758,7 +808,7 @@ class HttpClient:
             fetched.status,
             fetched.url,
             fetched.elapsed_s,
-            fetched.headers.get(self.used_weight_header, "n/a"),
+            fetched.headers.get(self._weight.used_header, "n/a"),
             redact(summary),
         )
 

@@ -29,7 +29,7 @@ from rich.text import Text
 from core.errors import BtcfsError
 from core.redact import redact
 from core.settings import DataPaths
-from ingest._client import HttpClient
+from ingest._client import ClientConfig, HttpClient, WeightBudget
 from ingest.binance.archive import ArchiveSource, HttpArchive, LocalArchive
 from ingest.binance.endpoints import ENDPOINTS, FUTURES_WEIGHT_BUDGET, SPOT_WEIGHT_BUDGET
 from ingest.binance.loader import BinanceLoader, LoadReport, LoadRequest, validate_request
@@ -61,12 +61,15 @@ def _loader(
         logging.getLogger("ingest").setLevel(logging.DEBUG)
     paths = DataPaths.from_env()
     spot = HttpClient(
-        endpoints.spot, vendor="binance-spot", weight_budget_1m=SPOT_WEIGHT_BUDGET, debug=debug
+        endpoints.spot,
+        vendor="binance-spot",
+        config=ClientConfig(weight=WeightBudget(per_minute=SPOT_WEIGHT_BUDGET)),
+        debug=debug,
     )
     futures = HttpClient(
         endpoints.futures,
         vendor="binance-futures",
-        weight_budget_1m=FUTURES_WEIGHT_BUDGET,
+        config=ClientConfig(weight=WeightBudget(per_minute=FUTURES_WEIGHT_BUDGET)),
         debug=debug,
     )
     archive_client: HttpClient | None = None

@@ -32,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.redact import redact
-from ingest._client import Fetched
+from ingest._client import ClientConfig, Fetched
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -434,6 +434,6 @@ SPEC = VendorSpec(
     datasets=(DATASET,),
     make_loader=AlphaVantageLoader,
     # The free tier allows one request a second: never two at once.
-    client_options={"max_concurrency": 1},
+    client=ClientConfig(max_concurrency=1),
     description="Alpha Vantage daily bars of SPY (S&P 500) and UUP (dollar index)",
 )

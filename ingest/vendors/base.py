@@ -10,6 +10,7 @@ A vendor is one `VendorSpec` in `ingest.vendors.VENDORS`:
         base_url_env="COINGLASS_BASE_URL",      # --base-url beats this beats the default
         datasets=("cg-price-ohlc", ...),        # keys of lake.schemas.VENDOR_DATASETS
         make_loader=CoinGlassLoader,            # Callable[[VendorContext], VendorLoader]
+        client=ClientConfig(max_concurrency=2), # HttpClient settings (ingest.ClientConfig)
     )
 
 `run_vendor` (used by `btcfs ingest all|vendor`) reads the key, builds an `HttpClient` with the
@@ -58,7 +59,7 @@ import pyarrow.compute as pc
 
 from core.errors import BtcfsError
 from core.redact import is_sensitive_header, redact, register_secrets
-from ingest._client import REPLAY_HEADER, Fetched, HttpClient
+from ingest._client import REPLAY_HEADER, ClientConfig, Fetched, HttpClient
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -128,8 +129,8 @@ class VendorSpec:
     base_url_env: str
     datasets: tuple[str, ...]
     make_loader: Callable[[VendorContext], VendorLoader]
-    # HttpClient options for this vendor (e.g. rate-limit headers, concurrency).
-    client_options: Mapping[str, Any] = field(default_factory=dict)
+    # How this vendor's HttpClient behaves (concurrency, auth statuses, weight budget, ...).
+    client: ClientConfig = field(default_factory=ClientConfig)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -281,20 +282,23 @@ def build_client(
     base_url: str | None = None,
     debug: bool = False,
     client_factory: Callable[..., HttpClient] = HttpClient,
-    **overrides: Any,
+    config: ClientConfig | None = None,
 ) -> HttpClient:
     """An HttpClient for the vendor with its key applied (header, bearer or query) and
-    registered for redaction before any request is made."""
+    registered for redaction before any request is made.
+
+    `config` replaces the spec's `client` settings whole: derive it from `spec.client` with
+    `dataclasses.replace` to change one setting.
+    """
     register_secrets([key])
-    options: dict[str, Any] = {**spec.client_options, **overrides}
     return client_factory(
         spec.base_url(base_url),
         vendor=spec.name,
+        config=spec.client if config is None else config,
         headers=spec.key_placement.headers(key),
         params=spec.key_placement.params(key),
         secrets=[key],
         debug=debug,
-        **options,
     )
 
 

@@ -27,7 +27,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ingest._client import Fetched
+from ingest._client import ClientConfig, Fetched
 from ingest.errors import ConfigError, MalformedResponse, SchemaDrift, VendorEnvelopeError
 from ingest.timeutil import US_PER_DAY, day_start_us
 from ingest.vendors.base import (
@@ -280,6 +280,6 @@ SPEC = VendorSpec(
     base_url_env="COINAPI_BASE_URL",
     datasets=("coinapi-ohlcv", "coinapi-funding"),
     make_loader=CoinApiLoader,
-    client_options={"auth_statuses": (401, 403), "max_concurrency": 2},
+    client=ClientConfig(auth_statuses=(401, 403), max_concurrency=2),
     description="CoinAPI OHLCV (Binance spot/perp) and funding metrics",
 )

@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from core.redact import redact
-from ingest._client import Fetched
+from ingest._client import ClientConfig, Fetched, WeightBudget
 from ingest.errors import (
     ConfigError,
     MalformedResponse,
@@ -316,13 +316,15 @@ SPEC = VendorSpec(
     base_url_env="COINGLASS_BASE_URL",
     datasets=tuple(ENDPOINTS),
     make_loader=_make,
-    client_options={
-        "used_weight_header": "API-KEY-USE-LIMIT",
-        "weight_limit_header": "API-KEY-MAX-LIMIT",
-        # Hobbyist's cap until the first response states the plan's.
-        "weight_budget_1m": 30,
-        "weight_headroom": 0.8,
-        "max_concurrency": 2,
-    },
+    client=ClientConfig(
+        weight=WeightBudget(
+            # Hobbyist's cap until the first response states the plan's.
+            per_minute=30,
+            headroom=0.8,
+            used_header="API-KEY-USE-LIMIT",
+            limit_header="API-KEY-MAX-LIMIT",
+        ),
+        max_concurrency=2,
+    ),
     description="CoinGlass v4 derivatives aggregates (5m bars)",
 )

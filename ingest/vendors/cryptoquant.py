@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.redact import redact
+from ingest._client import ClientConfig
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -526,6 +527,6 @@ SPEC = VendorSpec(
     base_url_env="CQ_BASE_URL",
     datasets=(DATASET,),
     make_loader=CryptoQuantLoader,
-    client_options={"max_concurrency": 1, "auth_statuses": (401, 403)},
+    client=ClientConfig(max_concurrency=1, auth_statuses=(401, 403)),
     description="CryptoQuant daily BTC exchange netflow, reserve and whale ratio (vintaged)",
 )

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from core.redact import redact
+from ingest._client import ClientConfig
 from ingest.errors import (
     ConfigError,
     IngestError,
@@ -396,6 +397,6 @@ SPEC = VendorSpec(
     datasets=(DATASET,),
     make_loader=FredLoader,
     # FRED allows about 120 requests a minute; one series is one request.
-    client_options={"max_concurrency": 2},
+    client=ClientConfig(max_concurrency=2),
     description="FRED daily series, every vintage (DTWEXBGS, DGS10, VIXCLS)",
 )

@@ -22,7 +22,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest import HttpClient
+from ingest import ClientConfig, HttpClient, RetryPolicy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -138,7 +138,7 @@ def fake_client(fake: FakeBinance | None, vendor: str = "binance-test") -> HttpC
         vendor=vendor,
         transport=httpx.MockTransport(handler),
         sleep=lambda seconds: None,
-        max_retries=0,
+        config=ClientConfig(retry=RetryPolicy(max_retries=0)),
     )
 
 

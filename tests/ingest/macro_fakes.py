@@ -4,12 +4,15 @@ MockTransport, answered either by hand-written bodies or by the replay routes th
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from ingest import HttpClient
 from ingest.vendors.base import VendorContext, VendorSpec, build_client
 from lake.store import Lake
 from replay.clock import datetime_to_us
@@ -75,9 +78,10 @@ def make_ctx(
         spec,
         key,
         base_url="http://vendor.test",
-        transport=httpx.MockTransport(handler),
-        sleep=lambda seconds: None,
-        max_retries=1,
+        client_factory=partial(
+            HttpClient, transport=httpx.MockTransport(handler), sleep=lambda seconds: None
+        ),
+        config=replace(spec.client, retry=replace(spec.client.retry, max_retries=1)),
     )
     return VendorContext(
         spec=spec,

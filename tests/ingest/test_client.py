@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest import Fetched, HttpClient
+from ingest import ClientConfig, Fetched, HttpClient, RetryPolicy, WeightBudget
 from ingest.errors import (
     IPBanned,
     MalformedResponse,
@@ -115,7 +115,9 @@ def make_client(fake: FakeTime) -> Iterator[Callable[..., HttpClient]]:
 def test_backoff_grows_exponentially_up_to_the_cap(make_client, fake):
     handler, seen = scripted(*[httpx.Response(503)] * 5, json_response([1]))
     client = make_client(
-        handler, rng=FixedRandom(0.999), backoff_base=0.5, backoff_max=3.0, max_retries=5
+        handler,
+        rng=FixedRandom(0.999),
+        config=ClientConfig(retry=RetryPolicy(backoff_base=0.5, backoff_max=3.0, max_retries=5)),
     )
     data, _ = client.get_json("/api/v3/klines")
     assert data == [1]
@@ -128,7 +130,9 @@ def test_backoff_grows_exponentially_up_to_the_cap(make_client, fake):
 def test_full_jitter_stays_within_bounds_and_varies(make_client, fake):
     handler, _ = scripted(httpx.Response(500))
     client = make_client(
-        handler, rng=random.Random(3), backoff_base=0.5, backoff_max=4.0, max_retries=12
+        handler,
+        rng=random.Random(3),
+        config=ClientConfig(retry=RetryPolicy(backoff_base=0.5, backoff_max=4.0, max_retries=12)),
     )
     with pytest.raises(VendorHTTPError):
         client.get("/x")
@@ -179,7 +183,7 @@ def test_invalid_json_is_retried_then_succeeds(make_client):
 
 def test_invalid_json_every_time_raises_malformed_response(make_client):
     handler, seen = scripted(httpx.Response(200, content=b"<html>maintenance</html>"))
-    client = make_client(handler, max_retries=2)
+    client = make_client(handler, config=ClientConfig(retry=RetryPolicy(max_retries=2)))
     with pytest.raises(MalformedResponse, match="invalid JSON 3 times"):
         client.get_json("/api/v3/klines")
     assert len(seen) == 3
@@ -195,7 +199,7 @@ def test_get_does_not_parse_json(make_client):
 
 def test_retries_exhausted_raise_vendor_http_error_with_status(make_client, fake):
     handler, seen = scripted(httpx.Response(503, text="upstream down"))
-    client = make_client(handler, max_retries=3)
+    client = make_client(handler, config=ClientConfig(retry=RetryPolicy(max_retries=3)))
     with pytest.raises(VendorHTTPError) as info:
         client.get("/api/v3/klines", {"symbol": "BTCUSDT"})
     assert info.value.status == 503
@@ -208,7 +212,7 @@ def test_retries_exhausted_raise_vendor_http_error_with_status(make_client, fake
 
 def test_timeouts_exhausted_raise_vendor_http_error_without_status(make_client):
     handler, seen = scripted(httpx.ReadTimeout("timed out"))
-    client = make_client(handler, max_retries=2)
+    client = make_client(handler, config=ClientConfig(retry=RetryPolicy(max_retries=2)))
     with pytest.raises(VendorHTTPError, match="ReadTimeout") as info:
         client.get("/slow")
     assert info.value.status is None
@@ -274,7 +278,9 @@ def test_429_with_http_date_retry_after(make_client, fake):
 
 def test_429_without_retry_after_backs_off(make_client, fake):
     handler, seen = scripted(httpx.Response(429), json_response({}))
-    client = make_client(handler, rng=FixedRandom(0.5), backoff_base=2.0)
+    client = make_client(
+        handler, rng=FixedRandom(0.5), config=ClientConfig(retry=RetryPolicy(backoff_base=2.0))
+    )
     client.get_json("/x")
     assert fake.sleeps == [1.0]
     assert len(seen) == 2
@@ -282,7 +288,7 @@ def test_429_without_retry_after_backs_off(make_client, fake):
 
 def test_429_retry_after_beyond_max_raises_rate_limited(make_client, fake):
     handler, seen = scripted(httpx.Response(429, headers={"Retry-After": "3600"}))
-    client = make_client(handler, max_retry_after=300)
+    client = make_client(handler, config=ClientConfig(retry=RetryPolicy(max_retry_after=300)))
     with pytest.raises(RateLimited) as info:
         client.get("/x")
     assert info.value.status == 429
@@ -294,7 +300,7 @@ def test_429_retry_after_beyond_max_raises_rate_limited(make_client, fake):
 
 def test_429_budget_exhausted_raises_rate_limited(make_client, fake):
     handler, seen = scripted(httpx.Response(429, headers={"Retry-After": "1"}))
-    client = make_client(handler, max_rate_limit_retries=3)
+    client = make_client(handler, config=ClientConfig(retry=RetryPolicy(max_rate_limit_retries=3)))
     with pytest.raises(RateLimited, match="4 times"):
         client.get("/x")
     assert len(seen) == 4
@@ -407,7 +413,9 @@ def test_weight_headroom_sleeps_until_the_next_minute(make_client, fake):
         # lower-case header name: the lookup must be case-insensitive
         return json_response([], **{"x-mbx-used-weight-1m": next(used)})
 
-    client = make_client(handler, weight_budget_1m=100, weight_headroom=0.8)
+    client = make_client(
+        handler, config=ClientConfig(weight=WeightBudget(per_minute=100, headroom=0.8))
+    )
     client.get("/api/v3/klines", weight=2)  # first request: nothing known yet
     client.get("/api/v3/klines", weight=2)  # 78 + 2 = 80: still within 80 %
     assert fake.sleeps == []
@@ -421,7 +429,7 @@ def test_weight_headroom_sleeps_until_the_next_minute(make_client, fake):
 
 def test_weight_zero_requests_in_parallel(make_client, fake):
     handler, _ = scripted(json_response([], **{"X-MBX-USED-WEIGHT-1M": "1"}))
-    client = make_client(handler, weight_budget_1m=10)
+    client = make_client(handler, config=ClientConfig(weight=WeightBudget(per_minute=10)))
     assert len(client.map(lambda _: client.get("/futures/data/x", weight=0), range(20))) == 20
     assert fake.sleeps == []
 
@@ -451,8 +459,7 @@ def test_in_flight_weight_counts_before_its_response_arrives(fake):
             transport=httpx.MockTransport(handler),
             sleep=fake.sleep,
             clock=fake.clock,
-            weight_budget_1m=100,
-            weight_headroom=0.5,
+            config=ClientConfig(weight=WeightBudget(per_minute=100, headroom=0.5)),
         ) as client,
         ThreadPoolExecutor(1) as pool,
     ):
@@ -484,7 +491,7 @@ def test_secrets_never_appear_in_logs_errors_or_urls(make_client, caplog):
         secrets=[DUMMY_KEY],
         headers={"X-MBX-APIKEY": DUMMY_KEY},
         debug=True,
-        max_retries=2,
+        config=ClientConfig(retry=RetryPolicy(max_retries=2)),
     )
     _, fetched = client.get_json("/api/v3/account", {"apikey": DUMMY_KEY, "symbol": "BTCUSDT"})
     texts = [fetched.url, repr(fetched)]
@@ -559,7 +566,7 @@ class InFlight:
 
 def test_map_preserves_order_and_bounds_concurrency(make_client):
     counter = InFlight()
-    client = make_client(counter, max_concurrency=3)
+    client = make_client(counter, config=ClientConfig(max_concurrency=3))
     results = client.map(lambda n: client.get_json("/x", {"n": n})[0]["n"], range(12))
     assert results == list(range(12))
     assert 2 <= counter.peak <= 3
@@ -567,7 +574,7 @@ def test_map_preserves_order_and_bounds_concurrency(make_client):
 
 def test_semaphore_bounds_requests_from_any_thread_pool(make_client):
     counter = InFlight()
-    client = make_client(counter, max_concurrency=2)
+    client = make_client(counter, config=ClientConfig(max_concurrency=2))
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda n: client.get_json("/x", {"n": n})[0]["n"], range(16)))
     assert results == list(range(16))
@@ -576,7 +583,7 @@ def test_semaphore_bounds_requests_from_any_thread_pool(make_client):
 
 def test_map_raises_the_first_error_and_cancels_pending_work(make_client):
     handler, _ = scripted(json_response({}))
-    client = make_client(handler, max_concurrency=1)
+    client = make_client(handler, config=ClientConfig(max_concurrency=1))
     ran: list[int] = []
 
     def fetch(n: int) -> int:
@@ -644,7 +651,7 @@ def test_dns_failure_reports_network_unavailable(make_client):
 def test_connection_errors_after_the_host_answered_get_the_full_budget(make_client):
     refused = httpx.ConnectError("connection refused")
     handler, seen = scripted(json_response({}), refused, refused, refused, json_response([1]))
-    client = make_client(handler, max_retries=5)
+    client = make_client(handler, config=ClientConfig(retry=RetryPolicy(max_retries=5)))
     client.get("/x")
     data, _ = client.get_json("/x")  # a blip mid-run is retried like any transient failure
     assert data == [1]
@@ -675,8 +682,8 @@ def _capped(handler: Handler, cap: int = 1000) -> tuple[HttpClient, list[int]]:
         calls.append(1)
         return handler(request)
 
-    client = HttpClient("https://vendor.test", vendor="v", max_body_bytes=cap,
-                        transport=httpx.MockTransport(counting), sleep=lambda _: None)  # fmt: skip
+    client = HttpClient("https://vendor.test", vendor="v", transport=httpx.MockTransport(counting),
+                        config=ClientConfig(max_body_bytes=cap), sleep=lambda _: None)  # fmt: skip
     return client, calls
 
 

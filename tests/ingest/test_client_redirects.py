@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ingest import HttpClient
+from ingest import ClientConfig, HttpClient, RetryPolicy
 from ingest.errors import VendorHTTPError
 from ingest.vendors import VENDORS
 from ingest.vendors.base import build_client
@@ -76,7 +76,9 @@ def test_a_redirect_within_the_origin_keeps_the_key() -> None:
 
 def test_endless_redirects_fail_with_a_clear_error() -> None:
     with Recorder(answer=lambda _: redirect("/again")) as loop:
-        client = HttpClient(loop.url, vendor="looping", max_retries=0)
+        client = HttpClient(
+            loop.url, vendor="looping", config=ClientConfig(retry=RetryPolicy(max_retries=0))
+        )
         with client, pytest.raises(VendorHTTPError, match="TooManyRedirects"):
             client.get("/start")
     assert 2 < len(loop.seen) <= 22

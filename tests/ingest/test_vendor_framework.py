@@ -176,7 +176,8 @@ def test_a_query_key_is_sent_but_never_shown_or_saved(tmp_path: Path) -> None:
         ("cg-liquidations",),
         FakeLoader,
     )
-    with build_client(spec, SECRET, transport=httpx.MockTransport(handler)) as client:
+    mocked = partial(HttpClient, transport=httpx.MockTransport(handler))
+    with build_client(spec, SECRET, client_factory=mocked) as client:
         _, fetched = client.get_json("/x", {"a": "1"})
         ctx = VendorContext(
             spec,
@@ -213,7 +214,9 @@ def test_a_refused_key_is_an_auth_error_without_the_key(tmp_path: Path) -> None:
     fake = FakeVendor([])
     with (
         build_client(
-            FAKE, "wrong-key-abcdef", transport=httpx.MockTransport(fake.handler)
+            FAKE,
+            "wrong-key-abcdef",
+            client_factory=partial(HttpClient, transport=httpx.MockTransport(fake.handler)),
         ) as client,
         pytest.raises(VendorAuthError) as info,
     ):

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest import HttpClient
+from ingest import ClientConfig, HttpClient, RetryPolicy
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.timeutil import datetime_to_us, day_start_us
 from ingest.verify import lake_fingerprint as manifests
@@ -40,10 +40,11 @@ def market() -> SyntheticMarket:
 def land(url: str, root: Path, requests: list[LoadRequest], *, archive: bool = False) -> None:
     from ingest.binance.archive import HttpArchive
 
+    config = ClientConfig(timeout=2.0, retry=RetryPolicy(backoff_base=0.05, backoff_max=0.2))
     clients = [
-        HttpClient(url, vendor="spot", timeout=2.0, backoff_base=0.05, backoff_max=0.2),
-        HttpClient(url, vendor="futures", timeout=2.0, backoff_base=0.05, backoff_max=0.2),
-        HttpClient(url, vendor="archive", timeout=2.0, backoff_base=0.05, backoff_max=0.2),
+        HttpClient(url, vendor="spot", config=config),
+        HttpClient(url, vendor="futures", config=config),
+        HttpClient(url, vendor="archive", config=config),
     ]
     try:
         loader = BinanceLoader(

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-from ingest import REPLAY_HEADER, HttpClient
+from ingest import REPLAY_HEADER, ClientConfig, HttpClient, RetryPolicy
 from ingest.binance.archive import SYNTHETIC_MARKER, LocalArchive
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.timeutil import datetime_to_us, day_start_us
@@ -44,8 +44,9 @@ def _manifests(lake_root: Path) -> list[dict[str, object]]:
 
 
 def _load(lake_root: Path, url: str, archive: LocalArchive | None, req: LoadRequest) -> None:
-    spot = HttpClient(url, vendor="spot", timeout=2.0, backoff_base=0.01, backoff_max=0.02)
-    futures = HttpClient(url, vendor="futures", timeout=2.0, backoff_base=0.01, backoff_max=0.02)
+    config = ClientConfig(timeout=2.0, retry=RetryPolicy(backoff_base=0.01, backoff_max=0.02))
+    spot = HttpClient(url, vendor="spot", config=config)
+    futures = HttpClient(url, vendor="futures", config=config)
     try:
         loader = BinanceLoader(
             Lake(lake_root), lake_root.parent / "raw", spot=spot, futures=futures,

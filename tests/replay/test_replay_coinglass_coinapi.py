@@ -9,10 +9,12 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
@@ -21,7 +23,7 @@ from click.testing import CliRunner
 
 import ingest.commands as commands
 from btcfs.cli import cli
-from ingest import HttpClient
+from ingest import ClientConfig, HttpClient
 from ingest.vendors import VENDORS
 from ingest.vendors.base import run_vendor
 from ingest.verify import lake_fingerprint as manifests
@@ -228,10 +230,24 @@ def test_coinapi_errors(url: str, path: str, headers: dict, params: dict, status
 # ---- loaders over loopback -------------------------------------------------------------------
 
 
-def land(url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **client_options) -> dict:
+def fast_client(
+    *args: Any, config: ClientConfig | None = None, max_retries: int | None = None, **kwargs: Any
+) -> HttpClient:
+    """An HttpClient with the settings it is given (the vendor's), but a short timeout and
+    short backoffs (and `max_retries`, if given)."""
+    config = ClientConfig() if config is None else config
+    retry = replace(config.retry, backoff_base=0.02, backoff_max=0.2)
+    if max_retries is not None:
+        retry = replace(retry, max_retries=max_retries)
+    return HttpClient(*args, config=replace(config, timeout=2.0, retry=retry), **kwargs)
+
+
+def land(
+    url: str, root: Path, monkeypatch: pytest.MonkeyPatch, max_retries: int | None = None
+) -> dict:
     monkeypatch.setenv("COINGLASS_API_KEY", CG_KEY)
     monkeypatch.setenv("COINAPI_KEY", CA_KEY)
-    factory = partial(HttpClient, timeout=2.0, backoff_base=0.02, backoff_max=0.2, **client_options)
+    factory = partial(fast_client, max_retries=max_retries)
     reports = {}
     for name, config in (("coinglass", {"exchange_list": ["Binance"]}), ("coinapi", {})):
         reports[name] = run_vendor(
@@ -313,9 +329,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     for spec in VENDORS.values():
         monkeypatch.delenv(spec.env_key, raising=False)
         monkeypatch.delenv(spec.base_url_env, raising=False)
-    monkeypatch.setattr(
-        commands, "HttpClient", partial(HttpClient, timeout=2.0, backoff_base=0.02, backoff_max=0.2)
-    )
+    monkeypatch.setattr(commands, "HttpClient", fast_client)
     yield {
         "BTCFS_DATA_DIR": str(tmp_path / "data"),
         "BTCFS_NOW": NOW.isoformat(),
