@@ -37,6 +37,7 @@ from ingest.binance.parse import (
     quarantine_rows,
 )
 from ingest.errors import ConfigError, DataUnavailable, MalformedResponse, NotFound
+from ingest.planning import plan_days
 from ingest.timeutil import (
     BINANCE_INTERVALS,
     US_PER_DAY,
@@ -177,18 +178,15 @@ class BinanceLoader:
         end = min(req.end, today)
         if req.start > today:
             raise ConfigError(f"--start {req.start} is in the future (today is {today} UTC)")
-        tail_from = today - timedelta(days=max(req.refresh_tail - 1, 0))
-        fetch: list[date] = []
-        skip: list[date] = []
-        for day in days_between(req.start, end):
-            key = self._key(req, day)
-            # A day landed before it was over is not final, whatever its row count: its
-            # manifest says day_closed false until a later run lands it again. (Comparing the
-            # wall-clock ingested_at with the day's end misfires under a BTCFS_NOW clock.)
-            complete = self.lake.is_final(key)
-            in_tail = req.refresh_tail > 0 and day >= tail_from
-            (fetch if req.force or in_tail or not complete else skip).append(day)
-        return fetch, skip
+        plan = plan_days(
+            self.lake,
+            lambda day: self._key(req, day),
+            days_between(req.start, end),
+            today=today,
+            refresh_tail=req.refresh_tail,
+            force=req.force,
+        )
+        return plan.fetch, plan.skip
 
     def load(self, req: LoadRequest) -> LoadReport:
         dataset = validate_request(req)

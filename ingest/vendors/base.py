@@ -67,6 +67,7 @@ from ingest.errors import (
     VendorAuthError,
     VendorThrottled,
 )
+from ingest.planning import plan_days as days_to_fetch
 from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_us
 from lake.schemas import QUARANTINE_SCHEMA, TIMESTAMP, VENDOR_DATASETS, Dataset
 from lake.store import Lake, PartitionKey, WriteResult, write_bytes_atomic
@@ -763,14 +764,14 @@ def plan_days(
 ) -> list[date]:
     """Requested days that still need fetching (see the module docstring)."""
     ds = dataset if isinstance(dataset, Dataset) else VENDOR_DATASETS[dataset]
-    today = ctx.now.date()
-    tail_from = today - timedelta(days=max(ctx.refresh_tail - 1, 0))
-    out = []
-    for day in ctx.days():
-        key = PartitionKey(ds, symbol, interval if ds.has_interval else None, day)
-        if not ctx.lake.is_final(key) or (ctx.refresh_tail > 0 and day >= tail_from):
-            out.append(day)
-    return out
+    partition_interval = interval if ds.has_interval else None
+    return days_to_fetch(
+        ctx.lake,
+        lambda day: PartitionKey(ds, symbol, partition_interval, day),
+        ctx.days(),
+        today=ctx.now.date(),
+        refresh_tail=ctx.refresh_tail,
+    ).fetch
 
 
 def chunk_days(days: Sequence[date], size: int) -> list[list[date]]:
