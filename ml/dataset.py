@@ -17,7 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -26,6 +25,7 @@ from core.config import read_yaml
 from core.settings import DataPaths
 from ml.config import BAR, HORIZON_BARS, TrainConfig
 from ml.errors import DatasetError
+from warehouse.readers import BigQueryMarts, DuckDBMarts, MartReader, MissingRelation, ReadError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FEATURES_MODEL = "features_5m"
@@ -110,48 +110,72 @@ def warehouse_path() -> Path:
     return DataPaths.from_env().warehouse / "build.duckdb"
 
 
+def _read(reader: MartReader, relation: str, symbol: str) -> pa.Table:
+    """One symbol's rows through a warehouse reader; its failures as DatasetError."""
+    try:
+        return reader.rows(relation, symbol)
+    except MissingRelation as exc:
+        raise DatasetError(f"{exc}: run `dbt build` (the training mart is missing)") from None
+    except ReadError as exc:
+        raise DatasetError(str(exc)) from None
+
+
 def read_duckdb(path: Path, table: str, symbol: str) -> pa.Table:
-    """Rows of one symbol, oldest first, read-only (dbt may not be writing at the same time)."""
-    if not path.exists():
-        raise DatasetError(f"warehouse {path} not found: run `dbt build` (or `make build`) first")
-    _check_identifier(table)
+    """Rows of one symbol from dbt's DuckDB file, oldest first (opened read-only)."""
+    return _read(DuckDBMarts(path), table, symbol)
+
+
+def read_bigquery(
+    project: str, dataset: str, table: str, symbol: str, *, api_endpoint: str | None = None
+) -> pa.Table:
+    """Rows of one symbol from the mart on BigQuery, oldest first (api endpoint: the
+    argument, else $BTCFS_BQ_API_ENDPOINT: an emulator, read anonymously)."""
+    return _read(_bigquery(project, dataset, api_endpoint), table, symbol)
+
+
+def _bigquery(project: str, dataset: str, api_endpoint: str | None = None) -> BigQueryMarts:
+    endpoint = api_endpoint or os.environ.get("BTCFS_BQ_API_ENDPOINT") or None
+    return BigQueryMarts(project, dataset, endpoint)
+
+
+def _reader(config: TrainConfig, warehouse: Path | None) -> MartReader:
+    """The configured target's marts: dev, dbt's DuckDB file; prod, the BigQuery dataset."""
+    if config.warehouse.target == "prod":
+        return _bigquery(*_bigquery_target(config))
+    return DuckDBMarts(warehouse or warehouse_path())
+
+
+def read_training_table(config: TrainConfig, warehouse: Path | None = None) -> pa.Table:
+    """The configured mart from the configured target (dev: DuckDB file, prod: BigQuery)."""
+    return _read(_reader(config, warehouse), config.warehouse.table, config.symbol)
+
+
+def read_funding(config: TrainConfig, warehouse: Path | None = None) -> pd.Series | None:
+    """Funding known at each 5m bar from the configured target (for the perp backtest), or
+    None when the warehouse has no funding relation."""
+    reader = _reader(config, warehouse)
+    if isinstance(reader, DuckDBMarts) and not reader.path.exists():
+        return None
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise DatasetError(f"cannot open warehouse {path}: {exc}") from None
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        try:
-            result = con.execute(
-                f"select * from {table} where symbol = ? order by open_time",  # noqa: S608
-                [symbol],
-            )
-        except duckdb.CatalogException:
-            raise DatasetError(
-                f"{path} has no table {table}: run `dbt build` (the training mart is missing)"
-            ) from None
-        return result.to_arrow_table()
-    finally:
-        con.close()
+        table = reader.rows(FUNDING_RELATION, config.symbol)
+    except MissingRelation:
+        return None
+    except ReadError as exc:
+        raise DatasetError(str(exc)) from None
+    return _funding_series(table)
 
 
 def read_duckdb_funding(path: Path, symbol: str) -> pd.Series | None:
-    """Funding rate known at each 5m bar (per 8 h), or None when the relation is absent."""
+    """Funding rate known at each 5m bar (per 8 h) in dbt's DuckDB file, or None when the
+    file or the relation is absent."""
     if not path.exists():
         return None
-    con = duckdb.connect(str(path), read_only=True)
     try:
-        con.execute("set TimeZone = 'UTC'")
-        try:
-            table = con.execute(
-                f"select open_time, funding_rate from {FUNDING_RELATION} "  # noqa: S608
-                "where symbol = ? order by open_time",
-                [symbol],
-            ).to_arrow_table()
-        except duckdb.CatalogException:
-            return None
-    finally:
-        con.close()
+        table = DuckDBMarts(path).rows(FUNDING_RELATION, symbol)
+    except MissingRelation:
+        return None
+    except ReadError as exc:
+        raise DatasetError(str(exc)) from None
     return _funding_series(table)
 
 
@@ -159,76 +183,6 @@ def _funding_series(table: pa.Table) -> pd.Series:
     frame = table.select(["open_time", "funding_rate"]).to_pandas()
     frame["open_time"] = _utc(frame["open_time"])
     return frame.set_index("open_time")["funding_rate"].astype(float)
-
-
-def read_funding(config: TrainConfig, warehouse: Path | None = None) -> pd.Series | None:
-    """Funding known at each 5m bar from the configured target (for the perp backtest), or
-    None when the warehouse has no funding relation."""
-    if config.warehouse.target == "prod":
-        project, dataset = _bigquery_target(config)
-        try:
-            table = read_bigquery(project, dataset, FUNDING_RELATION, config.symbol)
-        except DatasetError as exc:
-            if "has no table" in str(exc):
-                return None
-            raise
-        return _funding_series(table)
-    return read_duckdb_funding(warehouse or warehouse_path(), config.symbol)
-
-
-def bigquery_client(project: str, api_endpoint: str | None = None) -> Any:
-    """A BigQuery client: application-default credentials, or anonymous ones on an emulator
-    (`api_endpoint`, default $BTCFS_BQ_API_ENDPOINT)."""
-    from warehouse.connect import bigquery_client as connect
-
-    endpoint = api_endpoint or os.environ.get("BTCFS_BQ_API_ENDPOINT") or None
-    return connect(project, endpoint, purpose="reading from BigQuery", error=DatasetError)
-
-
-def read_bigquery(
-    project: str, dataset: str, table: str, symbol: str, *, api_endpoint: str | None = None
-) -> pa.Table:
-    """Rows of one symbol from the mart on BigQuery, oldest first.
-
-    The symbol is checked and inlined as a literal: the emulator runs no query parameters.
-    """
-    _check_identifier(table)
-    _check_identifier(dataset)
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", symbol):
-        raise DatasetError(f"invalid symbol {symbol!r}")
-    if not re.fullmatch(r"[A-Za-z0-9.:-]+", project):
-        raise DatasetError(f"invalid BigQuery project {project!r}")
-    endpoint = api_endpoint or os.environ.get("BTCFS_BQ_API_ENDPOINT") or None
-    client = bigquery_client(project, endpoint)
-    sql = (
-        f"select * from `{project}.{dataset}.{table}` "  # noqa: S608
-        f"where symbol = '{symbol}' order by open_time"
-    )
-    from google.api_core import exceptions
-
-    try:
-        # Without the BigQuery Storage API (an emulator serves REST only) rows come by pages.
-        return client.query(sql).to_arrow(create_bqstorage_client=endpoint is None)
-    except exceptions.NotFound:
-        raise DatasetError(
-            f"BigQuery has no table {project}.{dataset}.{table}: run `dbt build --target prod`"
-        ) from None
-    except exceptions.GoogleAPIError as exc:
-        from warehouse.connect import first_line
-
-        message = first_line(exc)
-        raise DatasetError(f"reading {project}.{dataset}.{table} failed: {message}") from None
-    except OSError as exc:  # refused connection, DNS: requests' errors are OSErrors
-        raise DatasetError(f"cannot reach BigQuery for {project}: {exc}") from None
-
-
-def read_training_table(config: TrainConfig, warehouse: Path | None = None) -> pa.Table:
-    """The configured mart from the configured target (dev: DuckDB file, prod: BigQuery)."""
-    wh = config.warehouse
-    if wh.target == "prod":
-        project, dataset = _bigquery_target(config)
-        return read_bigquery(project, dataset, wh.table, config.symbol)
-    return read_duckdb(warehouse or warehouse_path(), wh.table, config.symbol)
 
 
 def _bigquery_target(config: TrainConfig) -> tuple[str, str]:
@@ -241,11 +195,6 @@ def _bigquery_target(config: TrainConfig) -> tuple[str, str]:
             "(or BTCFS_BQ_PROJECT / BTCFS_BQ_DATASET)"
         )
     return project, dataset
-
-
-def _check_identifier(name: str) -> None:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise DatasetError(f"invalid table name {name!r}")
 
 
 # ----------------------------------------------------------------------------- preparing
