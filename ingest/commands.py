@@ -36,7 +36,7 @@ from ingest.binance.loader import BinanceLoader, LoadReport, LoadRequest, valida
 from ingest.config import DEFAULT_CONFIG, Endpoints, IngestConfig, load_config, resolve_now
 from ingest.errors import ConfigError
 from ingest.status import lake_status
-from ingest.timeutil import US_PER_DAY, interval_us, parse_day
+from ingest.timeutil import parse_day
 from ingest.vendors import VENDORS, VendorReport, run_vendor
 from lake.store import Lake
 
@@ -100,7 +100,7 @@ def _loader(
 def _expected_rows(req: LoadRequest, days: int) -> int:
     if req.interval is None:
         return days * 3
-    return days * (US_PER_DAY // interval_us(req.interval))
+    return days * req.step.per_day
 
 
 class _RowsPerSecond(ProgressColumn):

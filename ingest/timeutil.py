@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -37,6 +38,28 @@ def interval_us(interval: str) -> int:
     if count <= 0:
         raise ConfigError(f"invalid interval {interval!r}: count must be positive")
     return count * _UNIT_S[unit] * US_PER_S
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A fixed bar or period length as Binance spells it (`1m`, `5m`, `1h`, `1d`), parsed once
+    where it enters (a request, a config) and carried typed from there."""
+
+    code: str
+    us: int
+
+    @classmethod
+    def parse(cls, code: str) -> Interval:
+        """ConfigError for a malformed code or a calendar month (no fixed length)."""
+        return cls(code, interval_us(code))
+
+    @property
+    def per_day(self) -> int:
+        """Bars of this length in a UTC day (a partition's expected rows)."""
+        return US_PER_DAY // self.us
+
+    def __str__(self) -> str:
+        return self.code
 
 
 def normalise_epoch_us(values: np.ndarray) -> np.ndarray:

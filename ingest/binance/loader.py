@@ -8,6 +8,7 @@ in the manifest with the missing ranges, and reported; no price is ever invented
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import logging
@@ -42,10 +43,10 @@ from ingest.timeutil import (
     BINANCE_INTERVALS,
     US_PER_DAY,
     US_PER_MS,
+    Interval,
     datetime_to_us,
     day_start_us,
     days_between,
-    interval_us,
     us_to_datetime,
 )
 from lake.schemas import DATASETS, QUARANTINE_SCHEMA, Dataset
@@ -69,6 +70,13 @@ class LoadRequest:
     end: date
     refresh_tail: int = 2
     force: bool = False
+
+    @functools.cached_property
+    def step(self) -> Interval:
+        """The interval, parsed once; only for a dataset with one, after validate_request."""
+        if self.interval is None:
+            raise ConfigError(f"{self.dataset} has no interval")
+        return Interval.parse(self.interval)
 
 
 @dataclass
@@ -340,9 +348,7 @@ class BinanceLoader:
             return 30  # three a day at most: a month per page
         if req.dataset == "open-interest":
             return 1  # one day per request keeps every window well under the 500 limit
-        assert req.interval is not None
-        per_day = US_PER_DAY // interval_us(req.interval)
-        return max(1, endpoint.limit // per_day)
+        return max(1, endpoint.limit // req.step.per_day)
 
     def _is_synthetic(self) -> bool:
         """Did any of this loader's data come from the replay server's synthetic market?
@@ -392,7 +398,7 @@ class BinanceLoader:
             parsed = parse_kline_pages(
                 bodies,
                 dataset=name,
-                interval_us=interval_us(req.interval or "1m"),
+                interval_us=req.step.us,
                 source="rest",
                 ingested_at=ingested_at,
                 allow_negative_prices=req.dataset == "premium-klines",
@@ -413,7 +419,7 @@ class BinanceLoader:
                 parsed = parse_open_interest(
                     rows,  # type: ignore[arg-type]
                     symbol=req.symbol,
-                    period_us=interval_us(req.interval or "5m"),
+                    period_us=req.step.us,
                     source="rest",
                     ingested_at=ingested_at,
                 )
@@ -443,8 +449,7 @@ class BinanceLoader:
         if dataset.has_interval and dataset.name != "open-interest":
             # A bar is final once its interval is over: open_time + interval <= now. (Its
             # close_time is 1 ms or 1 µs before that, or earlier after a halt.)
-            assert req.interval is not None
-            still_open = time_us + interval_us(req.interval) > self.now_us
+            still_open = time_us + req.step.us > self.now_us
         else:
             still_open = time_us > self.now_us
         open_note = "the still-open bar was not landed" if still_open.any() else ""
@@ -476,7 +481,7 @@ class BinanceLoader:
         q_elsewhere = ~np.isin(q_day, covered_index)
 
         outcomes = []
-        step = interval_us(req.interval) if dataset.has_interval and req.interval else None
+        step = req.step.us if dataset.has_interval else None
         for day_index, day in sorted(wanted.items()):
             rows = table.filter(pa.array(day_of == day_index))
             # Quarantined rows without a parsable time, or on a day outside what was asked for

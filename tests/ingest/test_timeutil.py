@@ -11,6 +11,7 @@ from ingest.errors import ConfigError
 from ingest.timeutil import (
     BINANCE_INTERVALS,
     US_PER_DAY,
+    Interval,
     datetime_to_us,
     day_start_us,
     days_between,
@@ -109,3 +110,12 @@ def test_parse_moment_is_always_utc() -> None:
     assert moment.date() == date(2024, 1, 2)
     with pytest.raises(ConfigError, match="ISO 8601"):
         parse_moment("yesterday")
+
+
+def test_an_interval_is_parsed_once_and_carried_typed() -> None:
+    five = Interval.parse("5m")
+    assert (five.code, five.us, five.per_day, str(five)) == ("5m", 300_000_000, 288, "5m")
+    assert Interval.parse("1h").per_day == 24 and Interval.parse("1d").per_day == 1
+    for bad, match in [("1M", "1M"), ("7x", "interval"), ("0m", "positive")]:
+        with pytest.raises(ConfigError, match=match):
+            Interval.parse(bad)
