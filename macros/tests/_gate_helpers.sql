@@ -54,3 +54,17 @@
     {{ return('(select * from ' ~ model ~ ' where ' ~ time_column ~ ' >= '
         ~ timestamp_literal(first_day ~ ' 00:00:00') ~ ') as gate_window') }}
 {%- endmacro %}
+
+{#- The relation of model `name`, looked up in the graph rather than ref()'d: a ref would make
+    a gate of one mart a test of the other too, so `dbt build --select <the other>` would run it
+    against a mart that may not be built yet. `test` names the gate in the error. -#}
+{% macro gate_model_relation(name, test) -%}
+    {%- if not execute -%}
+        {{ return(name) }}
+    {%- endif -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ name) -%}
+    {%- if not node -%}
+        {{ exceptions.raise_compiler_error(test ~ ': no model named ' ~ name) }}
+    {%- endif -%}
+    {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) }}
+{%- endmacro %}

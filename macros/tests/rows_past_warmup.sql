@@ -3,18 +3,10 @@
     mart adds, e.g. the label horizon) and how many days of history are missing, or, when the
     history covers the warm-up, that an input is missing. A mart that is empty while its bars
     are not passes every per-row gate, so without this one an empty mart would be published.
-    `bars` is the bars model's name, looked up in the graph rather than ref()'d: a ref would
-    make the gate a test of the bars mart too, so `dbt build --select bars_5m` would run it
-    against a features mart that may not exist yet. -#}
+    `bars` is the bars model's name, looked up in the graph (gate_model_relation), not ref()'d. -#}
 {% test rows_past_warmup(model, bars, dataset, interval_seconds, extra_seconds=0, extra_what='') %}
 {{ config(tags=['gate']) }}
-{%- set bars_node = graph.nodes.get('model.' ~ project_name ~ '.' ~ bars) if execute else none -%}
-{%- if execute and not bars_node -%}
-    {{ exceptions.raise_compiler_error('rows_past_warmup: no model named ' ~ bars) }}
-{%- endif -%}
-{%- set bars_relation = api.Relation.create(
-    database=bars_node.database, schema=bars_node.schema, identifier=bars_node.alias
-) if bars_node else bars -%}
+{%- set bars_relation = gate_model_relation(bars, 'rows_past_warmup') -%}
 {%- set window_days = ((var('features_window_seconds') | int) / 86400) | round(2) -%}
 {%- set refresh_days = ((var('features_quantile_refresh_seconds') | int) / 86400) | round(2) -%}
 {%- set warmup_seconds = features_warmup_seconds() + (extra_seconds | int) -%}

@@ -114,8 +114,8 @@ def test_synthetic_vendor_data_fails_the_guard_where_forbidden(
 def test_latest_features_must_serve_the_newest_row_of_each_interval(
     small_warehouse: FeatureWarehouse, built: dict[str, pd.DataFrame]
 ) -> None:
-    """The singular test in data-tests/: a stale served row and a missing one each fail it."""
-    gate = "latest_features_serves_the_newest_rows"
+    """A stale served row and a missing one each fail the serving gate."""
+    gate = "serves_newest_rows__latest_features"
     con = duckdb.connect(str(small_warehouse.database))
     try:
         con.execute("delete from latest_features where bar_interval = '1h'")

@@ -1,25 +1,25 @@
-{#- latest_features is what the API serves as "now": for each symbol and bar interval it must
-    hold exactly the newest row of its features mart (features_5m, features_1h), no older one,
-    none missing. One row per (symbol, interval) where it does not. -#}
-
-{{ config(tags=['gate', 'training']) }}
+{#- A serving mart (latest_features) holds, for each symbol and bar interval, exactly the newest
+    row of that interval's features mart (`marts`: interval -> model name), no older one, none
+    missing. The features marts are looked up in the graph (gate_model_relation), not ref()'d,
+    so the gate runs with the serving mart only. One gate row per (symbol, interval) where it
+    does not. -#}
+{% test serves_newest_rows(model, marts, dataset) %}
+{{ config(tags=['gate']) }}
 
 with
 
 newest as (
+    {%- for interval, mart in marts.items() %}
     select
         symbol,
-        '5m' as bar_interval,
+        '{{ interval }}' as bar_interval,
         max(open_time) as open_time
-    from {{ ref('features_5m') }}
+    from {{ gate_model_relation(mart, 'serves_newest_rows') }}
     group by symbol
+    {%- if not loop.last %}
     union all
-    select
-        symbol,
-        '1h' as bar_interval,
-        max(open_time) as open_time
-    from {{ ref('features_1h') }}
-    group by symbol
+    {%- endif %}
+    {%- endfor %}
 ),
 
 served as (
@@ -28,7 +28,7 @@ served as (
         bar_interval,
         count(*) as served_rows,
         max(open_time) as open_time
-    from {{ ref('latest_features') }}
+    from {{ model }}
     group by symbol, bar_interval
 ),
 
@@ -52,7 +52,7 @@ mismatched as (
 
 {#- The gate shape every QA gate answers in (dataset, symbol, day, failing_count, detail). -#}
 select
-    'latest_features' as dataset,
+    '{{ dataset }}' as dataset,
     symbol,
     {{ utc_date('open_time') }} as day,
     cast(1 as {{ dbt.type_bigint() }}) as failing_count,
@@ -62,3 +62,4 @@ select
         else ': not the newest row (' || {{ gate_text('served_rows') }} || ' served)'
     end as detail
 from mismatched
+{% endtest %}
