@@ -1,2 +1,3 @@
-"""The serving side: `btcfs publish` (warehouse.publish) and the Litestar API over the published
-marts (api.app.create_app; `btcfs serve`). Kept import-light: the CLI loads warehouse.publish."""
+"""The serving side: the Litestar API over the published marts (api.app.create_app; `btcfs
+serve`), the dashboard, and pipeline jobs run by a worker (api.jobs, api.worker). Kept
+import-light: the root CLI imports only api.cli."""

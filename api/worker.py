@@ -50,7 +50,6 @@ from pipeline.steps import PIPELINES, Commands, Step
 #: Each step's command line, with btcfs and dbt from beside this interpreter.
 COMMANDS = Commands()
 _PR_SET_PDEATHSIG = 1
-_MAX_GATES_SHOWN = 5
 #: How often the watchdog looks at a running command's deadline and the job's cancel flag.
 _WATCH_S = 0.2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -192,7 +193,8 @@ def run_command(
     except msgspec.ValidationError as exc:
         raise click.UsageError(f"invalid option: {exc}") from None
     result: dict[str, object] = {}
-    runner = TerminalRunner()
+    # With --json, stdout carries only the result: the steps' output goes to stderr.
+    runner = TerminalRunner(out=sys.stderr if as_json else None)
     steps = plan(name, params, runner, Context.from_env(), result)
     done: list[str] = []
     try:

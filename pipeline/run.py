@@ -14,15 +14,17 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from core.errors import BtcfsError
 from core.settings import DataPaths
 from pipeline.params import AllParams, BuildParams, IngestParams, TrainParams
 from pipeline.steps import PIPELINES, Commands, Step
+from warehouse.publish import DEFAULT_MODEL, SERVE_FILE
 
 #: How many gate names a failure message lists before "(+N more)".
 MAX_GATES_SHOWN = 5
@@ -67,7 +69,7 @@ class Context:
     target_path: Path
     registry_root: Path
     serve_db: Path
-    primary_model: str = "btcusdt_5m"
+    primary_model: str = DEFAULT_MODEL
     commands: Commands = field(default_factory=Commands)
 
     @classmethod
@@ -79,7 +81,7 @@ class Context:
             data_dir=paths.root,
             target_path=Path(env.get("DBT_TARGET_PATH") or "target").resolve(),
             registry_root=paths.registry,
-            serve_db=paths.warehouse / "serve.duckdb",
+            serve_db=paths.warehouse / SERVE_FILE,
         )
 
 
@@ -458,13 +460,16 @@ def plan(
 
 class TerminalRunner:
     """Runs each command with its output on this terminal (`btcfs run`, `make demo`),
-    printing it first as `$ command`; keeps the last lines for failure messages."""
+    printing it first as `$ command`; keeps the last lines for failure messages. `out` is
+    where that goes (stderr when stdout carries a JSON result)."""
 
-    def __init__(self, cwd: Path | None = None) -> None:
+    def __init__(self, cwd: Path | None = None, out: TextIO | None = None) -> None:
         self.cwd = cwd
+        self.out = out
 
     def command(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
-        print("$ " + shlex.join(argv), flush=True)
+        out = self.out or sys.stdout
+        print("$ " + shlex.join(argv), file=out, flush=True)
         child = subprocess.Popen(
             list(argv),
             cwd=self.cwd,
@@ -479,6 +484,6 @@ class TerminalRunner:
         tail: list[str] = []
         with child.stdout:
             for line in child.stdout:
-                print(line, end="", flush=True)
+                print(line, end="", file=out, flush=True)
                 tail = [*tail[-19:], line.rstrip()]
         return child.wait(), tail

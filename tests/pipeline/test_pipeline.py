@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from btcfs.cli import cli
 from pipeline.params import PARAMS, AllParams, TrainParams
-from pipeline.run import Context, StepFailed, plan
+from pipeline.run import Context, StepFailed, TerminalRunner, plan
 from pipeline.steps import PIPELINES, Commands, Step
 
 BTCFS = str(Path(sys.executable).with_name("btcfs"))
@@ -99,3 +99,15 @@ def test_btcfs_run_publish_without_a_build_stops_with_one_clear_line(tmp_path: P
     assert errors[0].startswith("Error: publish stopped at publish: btcfs publish exited with code")
     assert "$ " + BTCFS + " publish" in result.stdout
     assert not (tmp_path / "warehouse" / "serve.duckdb").exists()
+
+
+def test_the_terminal_runner_shows_each_command_and_keeps_its_last_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    script = "import sys\nfor i in range(30): print('line', i)\nsys.exit(3)"
+    code, tail = TerminalRunner(out=sys.stderr).command(sys.executable, "-c", script)
+    assert code == 3
+    assert tail[-1] == "line 29" and len(tail) == 20
+    shown = capsys.readouterr()
+    assert shown.out == ""  # stdout stays free for a JSON result
+    assert shown.err.startswith("$ ") and "line 0\n" in shown.err
