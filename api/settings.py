@@ -172,12 +172,13 @@ class ApiSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
         env = os.environ if env is None else env
-        data = DataPaths.from_env(env).root
+        paths = DataPaths.from_env(env)
+        data = paths.root
         return cls(
             data_dir=data,
-            serve_db=Path(env.get("BTCFS_SERVE_DB") or data / "warehouse" / "serve.duckdb"),
+            serve_db=Path(env.get("BTCFS_SERVE_DB") or paths.serve_db),
             state_db=Path(env.get("BTCFS_STATE_DB") or data / "state" / "paper.sqlite"),
-            registry_root=data / "registry",
+            registry_root=paths.registry,
             target_path=Path(env.get("DBT_TARGET_PATH") or "target").resolve(),
             admin_token=env.get("BTCFS_ADMIN_TOKEN") or None,
             host=env.get("BTCFS_API_HOST") or "127.0.0.1",

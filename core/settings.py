@@ -36,6 +36,16 @@ class DataPaths:
         return self.root / "warehouse"
 
     @property
+    def build_db(self) -> Path:
+        """The DuckDB file dbt builds (target dev)."""
+        return self.warehouse / "build.duckdb"
+
+    @property
+    def serve_db(self) -> Path:
+        """The read-only copy `btcfs publish` swaps in and the API serves."""
+        return self.warehouse / "serve.duckdb"
+
+    @property
     def registry(self) -> Path:
         return self.root / "registry"
 

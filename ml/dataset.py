@@ -107,7 +107,7 @@ def feature_columns(available: Iterable[str], root: Path = PROJECT_ROOT) -> list
 
 def warehouse_path() -> Path:
     """dbt's DuckDB file: $BTCFS_DATA_DIR/warehouse/build.duckdb."""
-    return DataPaths.from_env().warehouse / "build.duckdb"
+    return DataPaths.from_env().build_db
 
 
 def _read(reader: MartReader, relation: str, symbol: str) -> pa.Table:

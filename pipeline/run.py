@@ -24,7 +24,7 @@ from core.errors import BtcfsError
 from core.settings import DataPaths
 from pipeline.params import AllParams, BuildParams, IngestParams, TrainParams
 from pipeline.steps import PIPELINES, Commands, Step
-from warehouse.publish import DEFAULT_MODEL, SERVE_FILE
+from warehouse.publish import DEFAULT_MODEL
 
 #: How many gate names a failure message lists before "(+N more)".
 MAX_GATES_SHOWN = 5
@@ -81,7 +81,7 @@ class Context:
             data_dir=paths.root,
             target_path=Path(env.get("DBT_TARGET_PATH") or "target").resolve(),
             registry_root=paths.registry,
-            serve_db=paths.warehouse / SERVE_FILE,
+            serve_db=paths.serve_db,
         )
 
 

@@ -46,8 +46,6 @@ from warehouse.gate_ledger import (
 )
 from warehouse.gate_ledger import check as check_ledger
 
-SERVE_FILE = "serve.duckdb"
-BUILD_FILE = "build.duckdb"
 #: Marts the API reads: publish refuses a warehouse that lacks one.
 REQUIRED_MARTS = (
     "bars_5m",
@@ -365,8 +363,8 @@ def publish(
     With `bigquery`, the marts come from that dataset (and `warehouse` is not read).
     """
     paths = DataPaths.from_env()
-    build = (warehouse or paths.warehouse / BUILD_FILE).resolve()
-    serve = (serve or paths.warehouse / SERVE_FILE).resolve()
+    build = (warehouse or paths.build_db).resolve()
+    serve = (serve or paths.serve_db).resolve()
     try:
         graph = read_graph(target_path)
     except LedgerError as exc:

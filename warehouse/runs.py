@@ -463,7 +463,7 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None
     """
     paths = DataPaths.from_env()
     summary = read_run_results(target_path)
-    db_path = warehouse or paths.warehouse / "build.duckdb"
+    db_path = warehouse or paths.build_db
     datasets: list[dict[str, Any]] = []
     problems: list[str] | None = None
     if db_path.exists():
