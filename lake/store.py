@@ -24,7 +24,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from filelock import lock_descriptor
@@ -137,6 +139,55 @@ def table_data_sha256(table: pa.Table) -> str:
     with ipc.new_stream(sink, content.schema) as writer:
         writer.write_table(content)
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+_US_PER_DAY = 86_400_000_000
+_EPOCH = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class DayBatch:
+    """The rows and quarantined rows one day partition receives in a write."""
+
+    day: date
+    rows: pa.Table
+    quarantine: pa.Table
+    first: bool  # the first requested day: also takes quarantine rows of no requested day
+
+
+def day_batches(
+    table: pa.Table,
+    time_column: str,
+    quarantine: pa.Table,
+    days: list[date],
+    covered: list[date] | None = None,
+) -> list[DayBatch]:
+    """Split landed rows and their quarantine into the UTC-day partitions `days`, in order.
+
+    Rows fall on their own day. A quarantined row goes with its `event_time`'s day; one
+    without a time, or on a day neither requested nor `covered` (a page that spans more
+    days than are written), goes with the first requested day, so nothing is dropped.
+    """
+    times = table.column(time_column)
+    if pa.types.is_date32(times.type):  # a daily series: the value is the day (since 1970)
+        day_of = pc.cast(times, pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+    else:  # UTC microseconds
+        day_of = pc.cast(times, pa.int64()).to_numpy(zero_copy_only=False) // _US_PER_DAY
+    wanted = {(day - _EPOCH).days: day for day in days}
+    covered_index = list({(day - _EPOCH).days for day in covered or days} | set(wanted))
+    q_time = pc.cast(quarantine.column("event_time"), pa.int64()).to_numpy(zero_copy_only=False)
+    q_day = np.where(np.isnan(q_time.astype(float)), -1, np.nan_to_num(q_time) // _US_PER_DAY)
+    q_elsewhere = ~np.isin(q_day, covered_index)
+    first = min(days) if days else None
+    return [
+        DayBatch(
+            day,
+            table.filter(pa.array(day_of == index)),
+            quarantine.filter(pa.array((q_day == index) | (q_elsewhere & (day == first)))),
+            day == first,
+        )
+        for index, day in sorted(wanted.items())
+    ]
 
 
 def file_sha256(path: Path) -> str | None:

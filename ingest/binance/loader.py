@@ -49,8 +49,8 @@ from ingest.timeutil import (
     days_between,
     us_to_datetime,
 )
-from lake.schemas import DATASETS, QUARANTINE_SCHEMA, Dataset
-from lake.store import Lake, PartitionKey, WriteResult, write_bytes_atomic
+from lake.schemas import DATASETS, Dataset
+from lake.store import Lake, PartitionKey, WriteResult, day_batches, write_bytes_atomic
 
 log = logging.getLogger("ingest.binance")
 
@@ -456,8 +456,7 @@ class BinanceLoader:
         table = table.filter(pa.array(~still_open))
         time_us = time_us[~still_open]
         day_of = time_us // US_PER_DAY
-        wanted = {(d - date(1970, 1, 1)).days: d for d in days}
-        covered_index = list({(d - date(1970, 1, 1)).days for d in covered or days} | set(wanted))
+        covered_index = [(d - date(1970, 1, 1)).days for d in {*days, *(covered or days)}]
 
         # Rows outside the requested days are not ours to land: quarantine, don't drop.
         outside = ~np.isin(day_of, covered_index)
@@ -476,20 +475,16 @@ class BinanceLoader:
                 ingested_at=ingested_at,
             )
             quarantine = pa.concat_tables([quarantine, extra])
-        q_time = pc.cast(quarantine.column("event_time"), pa.int64()).to_numpy(zero_copy_only=False)
-        q_day = np.where(np.isnan(q_time.astype(float)), -1, np.nan_to_num(q_time) // US_PER_DAY)
-        q_elsewhere = ~np.isin(q_day, covered_index)
 
         outcomes = []
         step = req.step.us if dataset.has_interval else None
-        for day_index, day in sorted(wanted.items()):
-            rows = table.filter(pa.array(day_of == day_index))
-            # Quarantined rows without a parsable time, or on a day outside what was asked for
-            # (so they have no partition of their own here), go with the chunk's first day.
-            q_mask = (q_day == day_index) | (q_elsewhere & (day == days[0]))
-            q_rows = quarantine.filter(pa.array(q_mask)) if quarantine.num_rows else None
+        batches = day_batches(table, dataset.time_column, quarantine, sorted(days), covered)
+        for batch in batches:
+            day, rows = batch.day, batch.rows
             expected = US_PER_DAY // step if step else None
-            present = time_us[day_of == day_index]
+            present = pc.cast(rows.column(dataset.time_column), pa.int64()).to_numpy(
+                zero_copy_only=False
+            )
             missing = _missing_ranges(day, present, step) if step else []
             notes = [f"missing {m}" for m in missing]
             if open_note and day == self.now.date():
@@ -500,8 +495,8 @@ class BinanceLoader:
                 source=source,
                 ingested_at=ingested_at,
                 expected_rows=expected,
-                quarantine=q_rows if q_rows is not None else QUARANTINE_SCHEMA.empty_table(),
-                duplicates_identical=parsed.duplicates_identical if day == days[0] else 0,
+                quarantine=batch.quarantine,
+                duplicates_identical=parsed.duplicates_identical if batch.first else 0,
                 raw_pages=raw_pages,
                 notes=notes,
                 is_synthetic=self._is_synthetic(),

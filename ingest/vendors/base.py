@@ -70,7 +70,7 @@ from ingest.errors import (
 from ingest.planning import plan_days as days_to_fetch
 from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_us
 from lake.schemas import QUARANTINE_SCHEMA, TIMESTAMP, VENDOR_DATASETS, Dataset
-from lake.store import Lake, PartitionKey, WriteResult, write_bytes_atomic
+from lake.store import Lake, PartitionKey, WriteResult, day_batches, write_bytes_atomic
 
 log = logging.getLogger("ingest.vendors")
 
@@ -729,15 +729,11 @@ def land_rows(
     )
     table = RowSet(ds, rows.source, rows.ingested_at, [rows.rows[i] for i in ready]).table()
     quarantine = rows.quarantine(extra)
-    q_time = pc.cast(quarantine.column("event_time"), pa.int64()).to_numpy(zero_copy_only=False)
-    q_day = np.where(np.isnan(q_time.astype(float)), -1, np.nan_to_num(q_time) // US_PER_DAY)
-    q_elsewhere = ~np.isin(q_day, list(wanted_index))
 
     result = LandResult(held_back=held_back)
     today = now.date()
-    for index, day in sorted(wanted_index.items()):
-        day_rows = table.filter(pa.array(day_of == index))
-        q_mask = (q_day == index) | (q_elsewhere & (day == wanted[0]))
+    for batch in day_batches(table, ds.time_column, quarantine, wanted):
+        day, day_rows = batch.day, batch.rows
         day_notes = list(notes)
         if held_back and day == today:
             day_notes.append(HELD_BACK_NOTE)
@@ -747,8 +743,8 @@ def land_rows(
             source=rows.source,
             ingested_at=rows.ingested_at,
             expected_rows=expected_rows,
-            quarantine=quarantine.filter(pa.array(q_mask)),
-            duplicates_identical=identical if day == wanted[0] else 0,
+            quarantine=batch.quarantine,
+            duplicates_identical=identical if batch.first else 0,
             raw_pages=list(raw_pages),
             notes=day_notes,
             is_synthetic=bool(pc.any(day_rows.column("is_synthetic")).as_py()),

@@ -25,6 +25,7 @@ from lake.store import (
     Manifest,
     PartitionKey,
     dataset_by_table,
+    day_batches,
     table_data_sha256,
 )
 from tests.ingest.binance_fakes import MINUTE_MS, day_ms, kline_row
@@ -412,3 +413,29 @@ def test_a_version_1_manifest_says_whether_its_day_was_over_by_its_note(
     manifest = Manifest.from_json(json.dumps(version_1).encode())
     assert manifest.day_closed is closed
     assert manifest.is_final is closed
+
+
+def test_day_batches_route_rows_and_every_quarantined_row_to_a_partition() -> None:
+    day1, day2, stray_day = date(2024, 1, 1), date(2024, 1, 2), date(2024, 3, 1)
+    table = pa.table(
+        {"t": pa.array([datetime(2024, 1, 1, 5, tzinfo=UTC), datetime(2024, 1, 2, 6, tzinfo=UTC)],
+                       type=pa.timestamp("us", tz="UTC"))}
+    )  # fmt: skip
+    event_times = [datetime(2024, 1, 2, 7, tzinfo=UTC), None, datetime(2024, 3, 1, tzinfo=UTC)]
+    quarantine = pa.table(
+        {"event_time": pa.array(event_times, type=pa.timestamp("us", tz="UTC")),
+         "reason": ["day 2", "no time", "a day not written"]}
+    )  # fmt: skip
+    batches = day_batches(table, "t", quarantine, [day2, day1])
+    assert [(b.day, b.rows.num_rows, b.first) for b in batches] == [
+        (day1, 1, True), (day2, 1, False)
+    ]  # fmt: skip
+    assert batches[0].quarantine.column("reason").to_pylist() == ["no time", "a day not written"]
+    assert batches[1].quarantine.column("reason").to_pylist() == ["day 2"]
+    # A covered day keeps its own quarantine rows out of the first day's partition.
+    covered = day_batches(table, "t", quarantine, [day1, day2], [day1, day2, stray_day])
+    assert covered[0].quarantine.column("reason").to_pylist() == ["no time"]
+    # A daily series (date32) splits by its own day.
+    daily = pa.table({"d": pa.array([day1, day2, day2], type=pa.date32())})
+    split = day_batches(daily, "d", quarantine.slice(0, 0), [day1, day2])
+    assert [b.rows.num_rows for b in split] == [1, 2]
