@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from filelock import lock_descriptor
 
 from core.locks import exclusive
 from lake.errors import LakeError
-from lake.schemas import DATASETS, QUARANTINE, Dataset
+from lake.schemas import DATASETS, QUARANTINE, QUARANTINE_SCHEMA, TIMESTAMP, Dataset
 
 PART_FILE = "part-0.parquet"
 MANIFEST_FILE = "MANIFEST.json"
@@ -139,6 +139,30 @@ def table_data_sha256(table: pa.Table) -> str:
     with ipc.new_stream(sink, content.schema) as writer:
         writer.write_table(content)
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def quarantine_table(
+    dataset: str,
+    items: Iterable[tuple[str, str, int | None]],
+    *,
+    source: str,
+    ingested_at: datetime,
+) -> pa.Table:
+    """Quarantine rows of `dataset` (its lake table name): (raw row as received, as text;
+    the reason; its event time in UTC µs when it could be read) each, with provenance."""
+    rows = list(items)
+    n = len(rows)
+    return pa.table(
+        {
+            "dataset": pa.array([dataset] * n, type=pa.string()),
+            "event_time": pa.array([t for _, _, t in rows], type=pa.int64()).cast(TIMESTAMP),
+            "reason": pa.array([reason for _, reason, _ in rows], type=pa.string()),
+            "raw": pa.array([raw for raw, _, _ in rows], type=pa.string()),
+            "source": pa.array([source] * n, type=pa.string()),
+            "ingested_at": pa.array([ingested_at] * n, type=TIMESTAMP),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
 
 
 _US_PER_DAY = 86_400_000_000

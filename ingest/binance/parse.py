@@ -30,6 +30,7 @@ from lake.schemas import (
     RATE,
     TIMESTAMP,
 )
+from lake.store import quarantine_table
 
 KLINE_FIELDS = (
     "open_time",
@@ -156,31 +157,14 @@ def _quarantine_table(
     ingested_at: datetime,
     extra: list[tuple[object, str, int | None]] | None = None,
 ) -> pa.Table:
-    rows_raw: list[str] = []
-    reasons: list[str] = []
-    times: list[int | None] = []
+    items: list[tuple[str, str, int | None]] = []
     for i, reason in enumerate(rejects.reason):
         if reason is None:
             continue
-        rows_raw.append(_json_text(raw_row(i)))
-        reasons.append(reason)
-        times.append(int(event_us[i]) if event_us is not None and event_us[i] > 0 else None)
-    for raw, reason, when in extra or []:
-        rows_raw.append(_json_text(raw))
-        reasons.append(reason)
-        times.append(when)
-    n = len(reasons)
-    return pa.table(
-        {
-            "dataset": pa.array([dataset] * n, type=pa.string()),
-            "event_time": pa.array(times, type=pa.int64()).cast(TIMESTAMP),
-            "reason": pa.array(reasons, type=pa.string()),
-            "raw": pa.array(rows_raw, type=pa.string()),
-            "source": pa.array([source] * n, type=pa.string()),
-            "ingested_at": pa.array([ingested_at] * n, type=TIMESTAMP),
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
+        when = int(event_us[i]) if event_us is not None and event_us[i] > 0 else None
+        items.append((_json_text(raw_row(i)), reason, when))
+    items.extend((_json_text(raw), reason, when) for raw, reason, when in extra or [])
+    return quarantine_table(dataset, items, source=source, ingested_at=ingested_at)
 
 
 def _dedupe(

@@ -69,8 +69,15 @@ from ingest.errors import (
 )
 from ingest.planning import plan_days as days_to_fetch
 from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_us
-from lake.schemas import QUARANTINE_SCHEMA, TIMESTAMP, VENDOR_DATASETS, Dataset
-from lake.store import Lake, PartitionKey, WriteResult, day_batches, write_bytes_atomic
+from lake.schemas import VENDOR_DATASETS, Dataset
+from lake.store import (
+    Lake,
+    PartitionKey,
+    WriteResult,
+    day_batches,
+    quarantine_table,
+    write_bytes_atomic,
+)
 
 log = logging.getLogger("ingest.vendors")
 
@@ -515,17 +522,13 @@ class RowSet:
         return pa.table(columns, schema=schema)
 
     def quarantine(self, extra: Iterable[tuple[object, str, int | None]] = ()) -> pa.Table:
+        # A vendor's row or message may echo a key: redacted before it is kept.
         items = [*self.rejected, *extra]
-        return pa.table(
-            {
-                "dataset": pa.array([self.dataset.table] * len(items), type=pa.string()),
-                "event_time": pa.array([t for _, _, t in items], type=pa.int64()).cast(TIMESTAMP),
-                "reason": pa.array([redact(r)[:500] for _, r, _ in items], type=pa.string()),
-                "raw": pa.array([redact(_json_text(raw)) for raw, _, _ in items], pa.string()),
-                "source": pa.array([self.source] * len(items), type=pa.string()),
-                "ingested_at": pa.array([self.ingested_at] * len(items), type=TIMESTAMP),
-            },
-            schema=QUARANTINE_SCHEMA,
+        return quarantine_table(
+            self.dataset.table,
+            ((redact(_json_text(raw)), redact(reason)[:500], when) for raw, reason, when in items),
+            source=self.source,
+            ingested_at=self.ingested_at,
         )
 
 
