@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.settings import DataPaths
+from core.settings import DataPaths, dbt_target_path
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -179,7 +179,7 @@ class ApiSettings:
             serve_db=Path(env.get("BTCFS_SERVE_DB") or paths.serve_db),
             state_db=Path(env.get("BTCFS_STATE_DB") or data / "state" / "paper.sqlite"),
             registry_root=paths.registry,
-            target_path=Path(env.get("DBT_TARGET_PATH") or "target").resolve(),
+            target_path=dbt_target_path(env),
             admin_token=env.get("BTCFS_ADMIN_TOKEN") or None,
             host=env.get("BTCFS_API_HOST") or "127.0.0.1",
             port=_int(env, "BTCFS_API_PORT", 8000),

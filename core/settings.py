@@ -8,6 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def dbt_target_path(env: Mapping[str, str] | None = None) -> Path:
+    """dbt's target folder: $DBT_TARGET_PATH (unset or empty: `target`), resolved against
+    the working directory, as dbt itself reads it."""
+    env = os.environ if env is None else env
+    return Path(env.get("DBT_TARGET_PATH") or "target").resolve()
+
+
 @dataclass(frozen=True)
 class DataPaths:
     """The runtime data folders (see ARCHITECTURE.md, "Runtime data")."""

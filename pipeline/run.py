@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from core.errors import BtcfsError
-from core.settings import DataPaths
+from core.settings import DataPaths, dbt_target_path
 from pipeline.params import AllParams, BuildParams, IngestParams, TrainParams
 from pipeline.steps import PIPELINES, Commands, Step
 from warehouse.publish import DEFAULT_MODEL
@@ -79,7 +79,7 @@ class Context:
         paths = DataPaths.from_env(env)
         return cls(
             data_dir=paths.root,
-            target_path=Path(env.get("DBT_TARGET_PATH") or "target").resolve(),
+            target_path=dbt_target_path(env),
             registry_root=paths.registry,
             serve_db=paths.serve_db,
         )
@@ -206,7 +206,7 @@ def ingest(
 
 def gates(context: Context) -> Gates:
     """The last dbt build's gates, read from its run_results.json."""
-    from warehouse.runs import PROBLEM_STATUSES, QAError, read_run_results
+    from warehouse.runs import QAError, read_run_results
 
     try:
         summary = read_run_results(context.target_path)
@@ -216,7 +216,7 @@ def gates(context: Context) -> Gates:
         invocation_id=summary.invocation_id,
         command=summary.command,
         counts=summary.statuses,
-        failed=[gate.name for gate in summary.gates if gate.status in PROBLEM_STATUSES],
+        failed=summary.failed_gates,
         warned=[gate.name for gate in summary.gates if gate.status == "warn"],
         passed=sum(1 for gate in summary.gates if gate.status == "pass"),
     )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from warehouse.connect import first_line
+
 if TYPE_CHECKING:
     from google.cloud import storage  # type: ignore[attr-defined]
 
@@ -104,7 +106,7 @@ def _existing(gcs: storage.Client, bucket: str, prefix: str) -> dict[str, str | 
     except exceptions.NotFound:
         raise GCSError(f"bucket gs://{bucket} does not exist (create it first)") from None
     except exceptions.GoogleAPIError as exc:
-        raise GCSError(f"cannot list gs://{bucket}/{prefix}: {_first_line(exc)}") from None
+        raise GCSError(f"cannot list gs://{bucket}/{prefix}: {first_line(exc)}") from None
     return {blob.name: (blob.metadata or {}).get(SHA_KEY) for blob in blobs}
 
 
@@ -142,12 +144,7 @@ def upload_partitions(
                     )
                 except exceptions.GoogleAPIError as exc:
                     raise GCSError(
-                        f"upload of gs://{bucket}/{name} failed: {_first_line(exc)}"
+                        f"upload of gs://{bucket}/{name} failed: {first_line(exc)}"
                     ) from None
             uploaded.append(name)
     return UploadResult(uploaded, skipped)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -54,6 +54,11 @@ class RunSummary:
     dbt_version: str | None = None
 
     @property
+    def failed_gates(self) -> list[str]:
+        """Names of the gates that failed at error severity (or errored)."""
+        return [gate.name for gate in self.gates if gate.status in PROBLEM_STATUSES]
+
+    @property
     def failed(self) -> bool:
         return any(gate.status in PROBLEM_STATUSES for gate in self.gates) or any(
             self.statuses.get(status, 0) for status in PROBLEM_STATUSES
