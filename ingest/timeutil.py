@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
+# Re-exported: the loaders count in these.
+from core.units import US_PER_DAY as US_PER_DAY
+from core.units import US_PER_MS as US_PER_MS
+from core.units import US_PER_S as US_PER_S
 from ingest.errors import ConfigError
 
-US_PER_MS = 1_000
-US_PER_S = 1_000_000
-US_PER_DAY = 86_400 * US_PER_S
 
 # Binance epoch values above this are microseconds (µs values have been > 1e15 since 2001;
 # millisecond values stay below 1e14 until the year 5138).

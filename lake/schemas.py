@@ -7,9 +7,23 @@ BigQuery NUMERIC's 29 integer digits so the same files load there unchanged.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pyarrow as pa
+
+from lake.rules import (
+    AbsAtMost,
+    AtLeast,
+    AvailableFrom,
+    NotAbove,
+    Ohlc,
+    OnGrid,
+    Rule,
+    WithinBar,
+    schema_rules,
+)
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 PRICE = pa.decimal128(28, 8)
@@ -75,7 +89,8 @@ QUARANTINE_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class Dataset:
-    """A lake dataset: CLI name, folder, schema, time key, and whether it has an interval level."""
+    """A lake dataset: CLI name, folder, schema, time key, whether it has an interval level,
+    and the rules a row must keep to be landed (`lake.rules`; every loader checks them)."""
 
     name: str
     vendor: str
@@ -84,43 +99,69 @@ class Dataset:
     time_column: str
     has_interval: bool
     market: str  # 'spot' | 'futures' | 'macro' | 'onchain'
+    rules: tuple[Rule, ...] = ()
 
     @property
     def value_columns(self) -> list[str]:
         return [f for f in self.schema.names if f not in ("source", "ingested_at")]
 
+    @functools.cached_property
+    def checks(self) -> tuple[Rule, ...]:
+        """Every rule in the order `lake.rules.problems` applies them: the schema's, then ours."""
+        return (*schema_rules(self.schema), *self.rules)
+
+
+def _kline_rules(*, positive_prices: bool = True) -> tuple[Rule, ...]:
+    """Binance bars; premium-index bars are a spread, below zero as often as not."""
+    positive = (AtLeast(("low",), "non-positive price", strict=True),) if positive_prices else ()
+    volumes = ("volume", "quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume")
+    return (
+        Ohlc(),
+        *positive,
+        AtLeast((*volumes, "trade_count"), "negative volume or trade count"),
+        NotAbove("taker_buy_base_volume", "volume", "taker buy volume exceeds volume"),
+        OnGrid("open_time", "open_time not on the interval grid"),
+        WithinBar("close_time", "open_time"),
+    )
+
+
+# Binance caps BTCUSDT funding at ±0.3 % (±3 % for any symbol); anything larger is not a rate.
+_FUNDING_RULES = (AbsAtMost("funding_rate", Decimal("0.03"), "funding rate outside ±3 %"),)
+_OPEN_INTEREST_RULES = (
+    AtLeast(("sum_open_interest", "sum_open_interest_value"), "negative open interest"),
+    OnGrid("measured_at", "timestamp not on the period grid"),
+)
+
 
 DATASETS: dict[str, Dataset] = {
     ds.name: ds
     for ds in (
-        Dataset("spot-klines", "binance", "spot_klines", KLINE_SCHEMA, "open_time", True, "spot"),
         Dataset(
-            "perp-klines", "binance", "perp_klines", KLINE_SCHEMA, "open_time", True, "futures"
+            "spot-klines", "binance", "spot_klines", KLINE_SCHEMA, "open_time", True, "spot",
+            _kline_rules(),
         ),
         Dataset(
-            "mark-klines", "binance", "mark_klines", KLINE_SCHEMA, "open_time", True, "futures"
+            "perp-klines", "binance", "perp_klines", KLINE_SCHEMA, "open_time", True, "futures",
+            _kline_rules(),
         ),
         Dataset(
-            "premium-klines",
-            "binance",
-            "premium_klines",
-            KLINE_SCHEMA,
-            "open_time",
-            True,
-            "futures",
+            "mark-klines", "binance", "mark_klines", KLINE_SCHEMA, "open_time", True, "futures",
+            _kline_rules(),
         ),
-        Dataset("funding", "binance", "funding", FUNDING_SCHEMA, "funding_time", False, "futures"),
         Dataset(
-            "open-interest",
-            "binance",
-            "open_interest",
-            OPEN_INTEREST_SCHEMA,
-            "measured_at",
-            True,
-            "futures",
+            "premium-klines", "binance", "premium_klines", KLINE_SCHEMA, "open_time", True,
+            "futures", _kline_rules(positive_prices=False),
+        ),
+        Dataset(
+            "funding", "binance", "funding", FUNDING_SCHEMA, "funding_time", False, "futures",
+            _FUNDING_RULES,
+        ),
+        Dataset(
+            "open-interest", "binance", "open_interest", OPEN_INTEREST_SCHEMA, "measured_at",
+            True, "futures", _OPEN_INTEREST_RULES,
         ),
     )
-}
+}  # fmt: skip
 
 # --- Other vendors -----------------------------------------------------------------------
 # Every vendor row carries `available_at`: the first moment the value could have been known
@@ -223,9 +264,24 @@ CQ_DAILY_SCHEMA = pa.schema(
 
 
 def _vendor(name: str, vendor: str, schema: pa.Schema, time: str, market: str) -> Dataset:
-    """A vendor dataset; its table is its CLI name in snake case (unique across vendors)."""
+    """A vendor dataset; its table is its CLI name in snake case (unique across vendors).
+
+    Its rules: OHLC order where it has the four prices, no negative amount (`*_usd`,
+    `*volume`, `trade_count`; funding and spreads can be negative), and `available_at` not
+    before the row's own time.
+    """
     has_interval = time == "open_time"
-    return Dataset(name, vendor, name.replace("-", "_"), schema, time, has_interval, market)
+    names = schema.names
+    rules: tuple[Rule, ...] = (
+        *((Ohlc(),) if {"open", "high", "low", "close"} <= set(names) else ()),
+        *(
+            AtLeast((n,), f"negative {n}")
+            for n in names
+            if n.endswith(("_usd", "volume")) or n == "trade_count"
+        ),
+        AvailableFrom(time),
+    )
+    return Dataset(name, vendor, name.replace("-", "_"), schema, time, has_interval, market, rules)
 
 
 VENDOR_DATASETS: dict[str, Dataset] = {
@@ -249,5 +305,7 @@ VENDOR_DATASETS: dict[str, Dataset] = {
     )
 }
 DATASETS.update(VENDOR_DATASETS)
+
+BY_TABLE: dict[str, Dataset] = {ds.table: ds for ds in DATASETS.values()}
 
 QUARANTINE = Dataset("quarantine", "_all", "_quarantine", QUARANTINE_SCHEMA, "event_time", True, "")

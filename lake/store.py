@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from filelock import lock_descriptor
 
 from core.locks import exclusive
+from core.units import EPOCH_DAY, US_PER_DAY
 from lake.errors import LakeError
 from lake.schemas import DATASETS, QUARANTINE, QUARANTINE_SCHEMA, TIMESTAMP, Dataset
 
@@ -165,10 +166,6 @@ def quarantine_table(
     )
 
 
-_US_PER_DAY = 86_400_000_000
-_EPOCH = date(1970, 1, 1)
-
-
 @dataclass(frozen=True)
 class DayBatch:
     """The rows and quarantined rows one day partition receives in a write."""
@@ -196,11 +193,11 @@ def day_batches(
     if pa.types.is_date32(times.type):  # a daily series: the value is the day (since 1970)
         day_of = pc.cast(times, pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
     else:  # UTC microseconds
-        day_of = pc.cast(times, pa.int64()).to_numpy(zero_copy_only=False) // _US_PER_DAY
-    wanted = {(day - _EPOCH).days: day for day in days}
-    covered_index = list({(day - _EPOCH).days for day in covered or days} | set(wanted))
+        day_of = pc.cast(times, pa.int64()).to_numpy(zero_copy_only=False) // US_PER_DAY
+    wanted = {(day - EPOCH_DAY).days: day for day in days}
+    covered_index = list({(day - EPOCH_DAY).days for day in covered or days} | set(wanted))
     q_time = pc.cast(quarantine.column("event_time"), pa.int64()).to_numpy(zero_copy_only=False)
-    q_day = np.where(np.isnan(q_time.astype(float)), -1, np.nan_to_num(q_time) // _US_PER_DAY)
+    q_day = np.where(np.isnan(q_time.astype(float)), -1, np.nan_to_num(q_time) // US_PER_DAY)
     q_elsewhere = ~np.isin(q_day, covered_index)
     first = min(days) if days else None
     return [

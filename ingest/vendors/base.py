@@ -55,7 +55,6 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from core.errors import BtcfsError
 from core.redact import is_sensitive_header, redact, register_secrets
@@ -69,15 +68,11 @@ from ingest.errors import (
 )
 from ingest.planning import plan_days as days_to_fetch
 from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_us
+from lake import landing
+from lake.landing import Landing, land_days, row_json
+from lake.rules import PROVENANCE, duplicates, epoch_us, problems
 from lake.schemas import VENDOR_DATASETS, Dataset
-from lake.store import (
-    Lake,
-    PartitionKey,
-    WriteResult,
-    day_batches,
-    quarantine_table,
-    write_bytes_atomic,
-)
+from lake.store import Lake, PartitionKey, quarantine_table, write_bytes_atomic
 
 log = logging.getLogger("ingest.vendors")
 
@@ -508,139 +503,51 @@ class RowSet:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def table(self) -> pa.Table:
-        schema = self.dataset.schema
-        n = len(self.rows)
-        columns: dict[str, pa.Array] = {}
-        for f in schema:
+    def values(self) -> pa.Table:
+        """The rows' value columns (`available_at`, `is_synthetic` included), decimals wide
+        enough to hold a value the dataset's `out of range` rule refuses."""
+        fields = [f for f in self.dataset.schema if f.name not in PROVENANCE]
+        return pa.table(
+            {
+                f.name: pa.array([row.get(f.name) for row in self.rows], type=_wide(f.type))
+                for f in fields
+            }
+        )
+
+    def table(self, values: pa.Table | None = None) -> pa.Table:
+        """`values` (default: every row) in the dataset's schema, with provenance."""
+        values = self.values() if values is None else values
+        n = values.num_rows
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+        for f in self.dataset.schema:
             if f.name == "source":
                 columns[f.name] = pa.array([self.source] * n, type=f.type)
             elif f.name == "ingested_at":
                 columns[f.name] = pa.array([self.ingested_at] * n, type=f.type)
             else:
-                columns[f.name] = pa.array([row.get(f.name) for row in self.rows], type=f.type)
-        return pa.table(columns, schema=schema)
+                columns[f.name] = values.column(f.name).cast(f.type)
+        return pa.table(columns, schema=self.dataset.schema)
 
     def quarantine(self, extra: Iterable[tuple[object, str, int | None]] = ()) -> pa.Table:
         # A vendor's row or message may echo a key: redacted before it is kept.
         items = [*self.rejected, *extra]
         return quarantine_table(
             self.dataset.table,
-            ((redact(_json_text(raw)), redact(reason)[:500], when) for raw, reason, when in items),
+            ((redact(row_json(raw)), redact(reason)[:500], when) for raw, reason, when in items),
             source=self.source,
             ingested_at=self.ingested_at,
         )
 
 
-def _json_text(value: object) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+def _wide(kind: pa.DataType) -> pa.DataType:
+    return pa.decimal128(38, kind.scale) if pa.types.is_decimal(kind) else kind
 
 
 # ---- checks and landing --------------------------------------------------------------------
 
 
-def _sort_key(value: datetime | date) -> int:
-    return datetime_to_us(value) if isinstance(value, datetime) else value.toordinal()
-
-
-def _time_us(values: list[Any]) -> np.ndarray:
-    """Times of the dataset's time column (datetime or date) as µs since the epoch."""
-    out = np.empty(len(values), dtype=np.int64)
-    for i, value in enumerate(values):
-        if isinstance(value, datetime):
-            out[i] = datetime_to_us(value)
-        else:  # date
-            out[i] = (value - date(1970, 1, 1)).days * US_PER_DAY
-    return out
-
-
-@dataclass(frozen=True)
-class _Checks:
-    """What `_row_problem` checks for one dataset, worked out once from its schema."""
-
-    required: tuple[str, ...]
-    decimal_limits: tuple[tuple[str, Decimal], ...]
-    has_ohlc: bool
-    non_negative: tuple[str, ...]
-
-
-_CHECKS: dict[str, _Checks] = {}
-
-
-def _checks(dataset: Dataset) -> _Checks:
-    found = _CHECKS.get(dataset.name)
-    if found is None:
-        schema = dataset.schema
-        found = _Checks(
-            required=tuple(
-                f.name for f in schema if not f.nullable and f.name not in ("source", "ingested_at")
-            ),
-            decimal_limits=tuple(
-                (f.name, Decimal(10) ** (f.type.precision - f.type.scale))
-                for f in schema
-                if pa.types.is_decimal(f.type)
-            ),
-            has_ohlc={"open", "high", "low", "close"} <= set(schema.names),
-            # Amounts that cannot be negative (funding and prices of spreads can).
-            non_negative=tuple(
-                n for n in schema.names if n.endswith(("_usd", "volume")) or n == "trade_count"
-            ),
-        )
-        _CHECKS[dataset.name] = found
-    return found
-
-
-def _row_problem(row: Mapping[str, Any], dataset: Dataset) -> str | None:
-    """Why a typed row cannot be landed, or None. Checks shared by every vendor."""
-    checks = _checks(dataset)
-    for name in checks.required:
-        if row.get(name) is None:
-            return f"missing {name}"
-    for name, limit in checks.decimal_limits:
-        value = row.get(name)
-        if value is not None and abs(value) >= limit:
-            return f"{name} out of range"
-    if checks.has_ohlc:
-        o, h, lo, c = (row["open"], row["high"], row["low"], row["close"])
-        if not (h >= max(o, c, lo) and lo <= min(o, c)):
-            return "OHLC inconsistent"
-    for name in checks.non_negative:
-        value = row.get(name)
-        if value is not None and value < 0:
-            return f"negative {name}"
-    time_value = row[dataset.time_column]
-    start = (
-        time_value
-        if isinstance(time_value, datetime)
-        else datetime(time_value.year, time_value.month, time_value.day, tzinfo=UTC)
-    )
-    if row["available_at"] < start:
-        return "available_at before the row's own time"
-    return None
-
-
-@dataclass
-class LandResult:
-    """What `land_rows` did, day by day."""
-
-    results: list[WriteResult] = field(default_factory=list)
-    held_back: int = 0
-
-    @property
-    def rows(self) -> int:
-        return sum(r.manifest.rows for r in self.results)
-
-    @property
-    def written(self) -> int:
-        return sum(1 for r in self.results if r.written)
-
-    @property
-    def unchanged(self) -> int:
-        return sum(1 for r in self.results if not r.written)
-
-    @property
-    def quarantined(self) -> int:
-        return sum(r.manifest.quarantined_rows for r in self.results)
+class LandResult(landing.LandResult):
+    """What `land_rows` did, day by day, and its report line."""
 
     def line(self, dataset: str, symbol: str, message: str = "") -> DatasetLine:
         return DatasetLine(
@@ -671,91 +578,57 @@ def land_rows(
 ) -> LandResult:
     """Check, dedupe and land `rows` as whole day partitions for each of `days`.
 
-    A row whose `available_at` is after `ctx.now` is held back (landed by a later run); a row
-    on no requested day is quarantined with the first day's partition; `expected_rows` is the
-    count of a complete day (e.g. 288 five-minute bars), None when it cannot be known.
+    The checks are the dataset's rules (`lake.rules`); identical duplicates collapse and
+    conflicting ones are quarantined; a row whose `available_at` is after `ctx.now` is held
+    back (landed by a later run); a row on no requested day is quarantined with the first
+    day's partition (`lake.landing`). `expected_rows` is the count of a complete day (e.g.
+    288 five-minute bars), None when it cannot be known.
     """
     ds = dataset if isinstance(dataset, Dataset) else VENDOR_DATASETS[dataset]
     if ds.has_interval and interval is None:
         raise ConfigError(f"{ds.name} needs an interval")
     keys = tuple(key_columns or (ds.time_column,))
-    wanted = sorted(set(days))
-    if not wanted:
+    if not sorted(set(days)):
         return LandResult()
+
+    values = rows.values()
+    reasons = problems(values, ds)
+    good = np.array([reason is None for reason in reasons], dtype=bool)
+    identical, conflicting = duplicates(values, keys, good)
+    time_column = values.column(ds.time_column)
+    time_us = epoch_us(time_column.fill_null(0))
+    has_time = np.asarray(time_column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    conflict = f"duplicate {'/'.join(keys)} with conflicting values"
     extra: list[tuple[object, str, int | None]] = []
+    for i in np.flatnonzero(~good | conflicting).tolist():
+        when = int(time_us[i]) if has_time[i] else None
+        extra.append((rows.raws[i], conflict if conflicting[i] else str(reasons[i]), when))
 
-    # 1. shared checks
-    good: list[int] = []
-    for i, row in enumerate(rows.rows):
-        problem = _row_problem(row, ds)
-        if problem is None:
-            good.append(i)
-        else:
-            t = row.get(ds.time_column)
-            when = int(_time_us([t])[0]) if t is not None else None
-            extra.append((rows.raws[i], problem, when))
-
-    # 2. duplicates: identical copies collapse, conflicting versions are all quarantined
-    by_key: dict[tuple[Any, ...], list[int]] = {}
-    for i in good:
-        by_key.setdefault(tuple(rows.rows[i][k] for k in keys), []).append(i)
-    keep: list[int] = []
-    identical = 0
-    for members in by_key.values():
-        if len(members) == 1:
-            keep.append(members[0])
-            continue
-        versions = {_json_text(rows.rows[i]) for i in members}
-        if len(versions) == 1:
-            keep.append(members[0])
-            identical += len(members) - 1
-        else:
-            when = int(_time_us([rows.rows[members[0]][ds.time_column]])[0])
-            reason = f"duplicate {'/'.join(keys)} with conflicting values"
-            extra.extend((rows.raws[i], reason, when) for i in members)
-    keep.sort(key=lambda i: _sort_key(rows.rows[i][ds.time_column]))
-
-    # 3. not yet available at `now`: held back, not quarantined (they are valid, just early)
-    now = ctx.now
-    ready = [i for i in keep if rows.rows[i]["available_at"] <= now]
-    held_back = len(keep) - len(ready)
-
-    time_us = _time_us([rows.rows[i][ds.time_column] for i in ready])
-    day_of = time_us // US_PER_DAY
-    wanted_index = {(d - date(1970, 1, 1)).days: d for d in wanted}
-    outside = ~np.isin(day_of, list(wanted_index))
-    # Rows on no requested day are not ours to land, and not to drop either.
-    extra.extend(
-        (rows.raws[i], "outside the requested days", int(t))
-        for i, t, out in zip(ready, time_us.tolist(), outside, strict=True)
-        if out
+    kept = np.flatnonzero(good & ~identical & ~conflicting)
+    kept = kept[np.argsort(time_us[kept], kind="stable")]
+    table = rows.table(values.take(pa.array(kept, type=pa.int64())))
+    landed = land_days(
+        ctx.lake,
+        Landing(
+            ds,
+            table,
+            rows.quarantine(extra),
+            rows.source,
+            rows.ingested_at,
+            raw_pages,
+            duplicates_identical=int(identical.sum()),
+            final_at_us=epoch_us(table.column("available_at")),
+            raw_text=lambda i: redact(row_json(rows.raws[int(kept[i])])),
+        ),
+        lambda day: PartitionKey(ds, symbol, interval if ds.has_interval else None, day),
+        days,
+        now=ctx.now,
+        held_back_note=HELD_BACK_NOTE,
+        expected_rows=expected_rows,
+        notes=notes,
+        on_progress=ctx.on_progress,
     )
-    table = RowSet(ds, rows.source, rows.ingested_at, [rows.rows[i] for i in ready]).table()
-    quarantine = rows.quarantine(extra)
-
-    result = LandResult(held_back=held_back)
-    today = now.date()
-    for batch in day_batches(table, ds.time_column, quarantine, wanted):
-        day, day_rows = batch.day, batch.rows
-        day_notes = list(notes)
-        if held_back and day == today:
-            day_notes.append(HELD_BACK_NOTE)
-        written = ctx.lake.write_partition(
-            PartitionKey(ds, symbol, interval if ds.has_interval else None, day),
-            day_rows,
-            source=rows.source,
-            ingested_at=rows.ingested_at,
-            expected_rows=expected_rows,
-            quarantine=batch.quarantine,
-            duplicates_identical=identical if batch.first else 0,
-            raw_pages=list(raw_pages),
-            notes=day_notes,
-            is_synthetic=bool(pc.any(day_rows.column("is_synthetic")).as_py()),
-            day_open=day >= today,
-        )
-        result.results.append(written)
-        ctx.on_progress(day_rows.num_rows)
-    return result
+    return LandResult(landed.results, landed.held_back)
 
 
 def plan_days(
