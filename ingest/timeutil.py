@@ -14,7 +14,6 @@ from core.units import US_PER_MS as US_PER_MS
 from core.units import US_PER_S as US_PER_S
 from ingest.errors import ConfigError
 
-
 # Binance epoch values above this are microseconds (µs values have been > 1e15 since 2001;
 # millisecond values stay below 1e14 until the year 5138).
 _MICROS_THRESHOLD = 10**14

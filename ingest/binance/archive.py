@@ -140,7 +140,6 @@ def parse_archive_csv(
             interval_us=interval_us(interval),
             source="archive",
             ingested_at=ingested_at,
-            allow_negative_prices=dataset == "premium-klines",
             has_header=_has_header(csv_bytes),
         )
     header, records = _csv_records(csv_bytes)

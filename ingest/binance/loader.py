@@ -401,7 +401,6 @@ class BinanceLoader:
                 interval_us=req.step.us,
                 source="rest",
                 ingested_at=ingested_at,
-                allow_negative_prices=req.dataset == "premium-klines",
             )
         else:
             rows: list[object] = []

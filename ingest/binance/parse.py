@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 import numpy as np
 import orjson
@@ -21,7 +20,9 @@ import pyarrow.csv as pacsv
 
 from ingest.errors import MalformedResponse, SchemaDrift
 from ingest.timeutil import normalise_epoch_us
+from lake.rules import duplicates, problems
 from lake.schemas import (
+    BY_TABLE,
     FUNDING_SCHEMA,
     KLINE_SCHEMA,
     OPEN_INTEREST_SCHEMA,
@@ -29,6 +30,7 @@ from lake.schemas import (
     QUARANTINE_SCHEMA,
     RATE,
     TIMESTAMP,
+    Dataset,
 )
 from lake.store import quarantine_table
 
@@ -82,6 +84,26 @@ class _Rejects:
 
     def keep_mask(self) -> np.ndarray:
         return np.array([r is None for r in self.reason], dtype=bool)
+
+    def check(
+        self, columns: dict[str, pa.Array], dataset: Dataset, interval_us: int | None = None
+    ) -> None:
+        """Apply the dataset's rules (`lake.rules`) to the parsed columns; reasons found
+        while parsing win."""
+        values = pa.table({name: columns[name] for name in dataset.schema.names if name in columns})
+        self.reason = problems(values, dataset, interval_us=interval_us, found=self.reason)
+        self.count = sum(r is not None for r in self.reason)
+
+    def dedupe(self, times: np.ndarray, compared: pa.Table, key_name: str) -> np.ndarray:
+        """Identical duplicates collapse to one row; conflicting ones are all quarantined.
+
+        Returns the mask of identical copies to remove (they are counted in the manifest).
+        """
+        identical, conflicting = duplicates(
+            compared.append_column("_key", pa.array(times, pa.int64())), ["_key"], self.keep_mask()
+        )
+        self.add(conflicting, f"duplicate {key_name} with conflicting values")
+        return identical
 
 
 def _cast_column(
@@ -167,38 +189,6 @@ def _quarantine_table(
     return quarantine_table(dataset, items, source=source, ingested_at=ingested_at)
 
 
-def _dedupe(
-    times: np.ndarray, value_rows: pa.Table, rejects: _Rejects, key_name: str
-) -> np.ndarray:
-    """Identical duplicates collapse to one row; conflicting ones are all quarantined.
-
-    Returns the mask of identical copies to remove (they are counted in the manifest).
-    """
-    keep = rejects.keep_mask()
-    candidates = times[keep]
-    dup_mask = np.zeros(len(times), dtype=bool)
-    if len(np.unique(candidates)) == len(candidates):
-        return dup_mask
-    order = np.flatnonzero(keep)
-    seen: dict[int, int] = {}
-    conflict_keys: set[int] = set()
-    rows = value_rows.to_pylist()
-    for i in order:
-        t = int(times[i])
-        if t not in seen:
-            seen[t] = int(i)
-        elif rows[i] == rows[seen[t]]:
-            dup_mask[i] = True
-        else:
-            conflict_keys.add(t)
-    # Every row at a conflicting key goes to quarantine, a repeated copy of one version too:
-    # which version is right is not ours to decide, and none may vanish.
-    conflict_mask = np.isin(times, list(conflict_keys)) & keep
-    rejects.add(conflict_mask, f"duplicate {key_name} with conflicting values")
-    # Identical duplicates are removed (and counted in the manifest), not quarantined.
-    return dup_mask & ~conflict_mask
-
-
 def _finish(
     schema: pa.Schema,
     columns: dict[str, pa.Array],
@@ -228,7 +218,6 @@ def parse_klines(
     interval_us: int | None,
     source: str,
     ingested_at: datetime,
-    allow_negative_prices: bool = False,
 ) -> Parsed:
     """Binance kline rows (JSON arrays or CSV records, 12 fields) -> lake rows + quarantine."""
     n = len(rows)
@@ -260,7 +249,7 @@ def parse_klines(
     return _validate_klines(
         open_us, close_us, trades, decimals, rejects,
         raw_row=lambda i: rows[i], dataset=dataset, interval_us=interval_us, source=source,
-        ingested_at=ingested_at, allow_negative_prices=allow_negative_prices,
+        ingested_at=ingested_at,
     )  # fmt: skip
 
 
@@ -280,7 +269,6 @@ def klines_from_csv_bytes(
     interval_us: int | None,
     source: str,
     ingested_at: datetime,
-    allow_negative_prices: bool = False,
     has_header: bool = False,
 ) -> Parsed:
     """Kline CSV (the archive's format) -> lake rows; falls back to row-wise parsing on bad rows.
@@ -294,7 +282,7 @@ def klines_from_csv_bytes(
         records = [line.split(",") for line in lines if line.strip()]
         return parse_klines(
             records, dataset=dataset, interval_us=interval_us, source=source,
-            ingested_at=ingested_at, allow_negative_prices=allow_negative_prices,
+            ingested_at=ingested_at,
         )  # fmt: skip
 
     try:
@@ -327,7 +315,6 @@ def klines_from_csv_bytes(
         _Rejects(n),
         raw_row=lambda i: table.slice(i, 1).to_pylist()[0],
         dataset=dataset, interval_us=interval_us, source=source, ingested_at=ingested_at,
-        allow_negative_prices=allow_negative_prices,
     )  # fmt: skip
     return row_wise() if parsed.quarantine.num_rows else parsed
 
@@ -374,7 +361,6 @@ def parse_kline_pages(
     interval_us: int | None,
     source: str,
     ingested_at: datetime,
-    allow_negative_prices: bool = False,
 ) -> Parsed:
     """Raw `/klines` JSON bodies (the pages of one request window) -> lake rows, parsed at once.
 
@@ -387,7 +373,6 @@ def parse_kline_pages(
         "interval_us": interval_us,
         "source": source,
         "ingested_at": ingested_at,
-        "allow_negative_prices": allow_negative_prices,
     }
     csv_pages = [_page_as_csv(body) for body in bodies]
     if all(page is not None for page in csv_pages):
@@ -445,41 +430,21 @@ def _validate_klines(
     interval_us: int | None,
     source: str,
     ingested_at: datetime,
-    allow_negative_prices: bool,
 ) -> Parsed:
-    """Shared kline checks: units, OHLC, signs, grid, close time, duplicates."""
-    n = len(open_raw)
+    """Units, then the dataset's rules (OHLC, signs, grid, close time: `lake.schemas`), then
+    duplicates."""
     open_us = normalise_epoch_us(open_raw)
     close_us = normalise_epoch_us(close_raw)
     rejects.add(open_us <= 0, "open_time out of range")
-    floats = {
-        name: pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-        for name, values in decimals.items()
-    }
-    o, h, lo, c = floats["open"], floats["high"], floats["low"], floats["close"]
-    rejects.add((h < lo) | (h < o) | (h < c) | (lo > o) | (lo > c), "OHLC inconsistent")
-    if not allow_negative_prices:
-        rejects.add(lo <= 0, "non-positive price")
-    negative = np.zeros(n, dtype=bool)
-    for name in ("volume", "quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume"):
-        negative |= floats[name] < 0
-    rejects.add(negative | (trades < 0), "negative volume or trade count")
-    rejects.add(
-        floats["taker_buy_base_volume"] > floats["volume"], "taker buy volume exceeds volume"
-    )
-    if interval_us is not None:
-        rejects.add(open_us % interval_us != 0, "open_time not on the interval grid")
-        rejects.add(
-            (close_us < open_us) | (close_us >= open_us + interval_us), "close_time outside the bar"
-        )
     columns: dict[str, pa.Array] = {
         "open_time": _timestamps(open_us),
         "close_time": _timestamps(close_us),
         "trade_count": pa.array(trades, type=pa.int64()),
         **decimals,
     }
+    rejects.check(columns, BY_TABLE[dataset], interval_us)
     value_rows = pa.table({k: columns[k] for k in (*_KLINE_DECIMALS, "close_time", "trade_count")})
-    duplicates = _dedupe(open_us, value_rows, rejects, "open_time")
+    duplicates = rejects.dedupe(open_us, value_rows, "open_time")
     return _finish(
         KLINE_SCHEMA, columns, rejects, dataset, raw_row, open_us, source, ingested_at, duplicates
     )
@@ -531,19 +496,16 @@ def parse_funding(
     hours = _cast_column(
         _as_string_array(hours_raw), pa.int32(), "fundingIntervalHours", rejects, required=False
     )
-    # Binance caps BTCUSDT funding at ±0.3 % (±3 % for any symbol); anything larger is not a rate.
-    # Compared as decimals: as floats, -0.03000000 comes out just beyond 0.03.
-    too_large = pc.greater(pc.abs(rate.fill_null(0)), pa.scalar(Decimal("0.03"), RATE))
-    rejects.add(too_large.to_numpy(zero_copy_only=False), "funding rate outside ±3 %")
-    rejects.add(times <= 0, "unparsable fundingTime")
     columns = {
         "funding_time": _timestamps(times),
         "funding_rate": rate.fill_null(0),
         "mark_price": mark,
         "funding_interval_hours": hours,
     }
+    rejects.check(columns, BY_TABLE["funding"])  # the ±3 % cap, compared as decimals
+    rejects.add(times <= 0, "unparsable fundingTime")
     value_rows = pa.table({"funding_rate": columns["funding_rate"], "mark_price": mark})
-    duplicates = _dedupe(times, value_rows, rejects, "fundingTime")
+    duplicates = rejects.dedupe(times, value_rows, "fundingTime")
     return _finish(
         FUNDING_SCHEMA,
         columns,
@@ -596,16 +558,13 @@ def parse_open_interest(
         "sumOpenInterestValue",
         rejects,
     )
-    oi_f = pc.cast(oi.fill_null(0), pa.float64()).to_numpy(zero_copy_only=False)
-    oiv_f = pc.cast(oi_value.fill_null(0), pa.float64()).to_numpy(zero_copy_only=False)
     rejects.add(times <= 0, "unparsable timestamp")
-    rejects.add((oi_f < 0) | (oiv_f < 0), "negative open interest")
-    rejects.add(times % period_us != 0, "timestamp not on the period grid")
     columns: dict[str, pa.Array] = {
         "measured_at": _timestamps(times),
         "sum_open_interest": oi.fill_null(0),
         "sum_open_interest_value": oi_value.fill_null(0),
     }
+    rejects.check(columns, BY_TABLE["open_interest"], period_us)  # signs, the period grid
     for name in _OI_RATIOS:
         columns[name] = _cast_column(
             _as_string_array([r.get(name) for r in safe]),
@@ -615,7 +574,7 @@ def parse_open_interest(
             required=False,
         )
     value_rows = pa.table({k: columns[k] for k in ("sum_open_interest", "sum_open_interest_value")})
-    duplicates = _dedupe(times, value_rows, rejects, "timestamp")
+    duplicates = rejects.dedupe(times, value_rows, "timestamp")
     return _finish(
         OPEN_INTEREST_SCHEMA,
         columns,

@@ -151,7 +151,7 @@ def test_bad_kline_is_quarantined_with_its_reason(row: Any, reason: str) -> None
 
 def test_all_null_row_is_not_landed_as_zeros() -> None:
     """A row of nulls must not become a 1970 bar of zero prices (premium allows <= 0)."""
-    parsed = klines([[None] * 12, GOOD], allow_negative_prices=True)
+    parsed = klines([[None] * 12, GOOD], dataset="premium_klines")
     assert parsed.table.num_rows == 1
     assert reasons(parsed) == ["missing open_time"]
 
@@ -160,7 +160,7 @@ def test_non_positive_price_only_allowed_for_premium_klines() -> None:
     negative = GOOD[:]
     negative[1:5] = ["-0.00010000", "0.00020000", "-0.00030000", "0.00000000"]
     assert reasons(klines([negative])) == ["non-positive price"]
-    parsed = klines([negative], dataset="premium_klines", allow_negative_prices=True)
+    parsed = klines([negative], dataset="premium_klines")
     assert parsed.quarantine.num_rows == 0
     assert parsed.table.column("low").to_pylist() == [Decimal("-0.00030000")]
 
