@@ -20,7 +20,6 @@ from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingest._client import HttpClient
 from ingest.binance import archive as arch
@@ -35,7 +34,6 @@ from ingest.binance.parse import (
     parse_funding,
     parse_kline_pages,
     parse_open_interest,
-    quarantine_rows,
 )
 from ingest.errors import ConfigError, DataUnavailable, MalformedResponse, NotFound
 from ingest.planning import plan_days
@@ -49,8 +47,10 @@ from ingest.timeutil import (
     days_between,
     us_to_datetime,
 )
+from lake.landing import Landing, land_days
+from lake.rules import epoch_us
 from lake.schemas import DATASETS, Dataset
-from lake.store import Lake, PartitionKey, WriteResult, day_batches, write_bytes_atomic
+from lake.store import Lake, PartitionKey, WriteResult, write_bytes_atomic
 
 log = logging.getLogger("ingest.binance")
 
@@ -59,6 +59,7 @@ _R = TypeVar("_R")
 
 # Binance publishes a day's archive file the next day; leave one more day of slack.
 ARCHIVE_LAG_DAYS = 2
+STILL_OPEN_NOTE = "the still-open bar was not landed"
 
 
 @dataclass(frozen=True)
@@ -437,73 +438,48 @@ class BinanceLoader:
         raw_pages: list[str],
         covered: list[date] | None = None,
     ) -> list[DayOutcome]:
-        """Write each of `days` whole from `parsed`, which covers `covered` (default: days).
-
-        Rows on no covered day are quarantined with the first day's partition.
-        """
+        """Write each of `days` whole from `parsed`, which covers `covered` (default: days),
+        through the lake's one day writer (`lake.landing`)."""
         table = parsed.table
-        time_us = pc.cast(table.column(dataset.time_column), pa.int64()).to_numpy(
-            zero_copy_only=False
-        )
-        if dataset.has_interval and dataset.name != "open-interest":
-            # A bar is final once its interval is over: open_time + interval <= now. (Its
-            # close_time is 1 ms or 1 µs before that, or earlier after a halt.)
-            still_open = time_us + req.step.us > self.now_us
-        else:
-            still_open = time_us > self.now_us
-        open_note = "the still-open bar was not landed" if still_open.any() else ""
-        table = table.filter(pa.array(~still_open))
-        time_us = time_us[~still_open]
-        day_of = time_us // US_PER_DAY
-        covered_index = [(d - date(1970, 1, 1)).days for d in {*days, *(covered or days)}]
-
-        # Rows outside the requested days are not ours to land: quarantine, don't drop.
-        outside = ~np.isin(day_of, covered_index)
-        quarantine = parsed.quarantine
-        if outside.any():
-            # Without provenance: the quarantine row has its own, and a raw that embeds
-            # ingested_at would differ on every run, so reruns would never be 'unchanged'.
-            stray = table.filter(pa.array(outside)).drop_columns(["source", "ingested_at"])
-            extra = quarantine_rows(
-                dataset.table,
-                [
-                    (row, "outside the requested days", int(t))
-                    for row, t in zip(stray.to_pylist(), time_us[outside], strict=True)
-                ],
-                source=source,
-                ingested_at=ingested_at,
-            )
-            quarantine = pa.concat_tables([quarantine, extra])
-
-        outcomes = []
         step = req.step.us if dataset.has_interval else None
-        batches = day_batches(table, dataset.time_column, quarantine, sorted(days), covered)
-        for batch in batches:
-            day, rows = batch.day, batch.rows
-            expected = US_PER_DAY // step if step else None
-            present = pc.cast(rows.column(dataset.time_column), pa.int64()).to_numpy(
-                zero_copy_only=False
-            )
-            missing = _missing_ranges(day, present, step) if step else []
-            notes = [f"missing {m}" for m in missing]
-            if open_note and day == self.now.date():
-                notes.append(open_note)
-            result = self.lake.write_partition(
-                self._key(req, day),
-                rows,
-                source=source,
-                ingested_at=ingested_at,
-                expected_rows=expected,
-                quarantine=batch.quarantine,
-                duplicates_identical=parsed.duplicates_identical if batch.first else 0,
-                raw_pages=raw_pages,
-                notes=notes,
-                is_synthetic=self._is_synthetic(),
-                day_open=day == self.now.date(),
-            )
-            outcomes.append(self._outcome(result, day, source, missing))
-            self.on_progress(rows.num_rows)
-        return outcomes
+        time_us = epoch_us(table.column(dataset.time_column))
+        # A bar is final once its interval is over: open_time + interval <= now. (Its
+        # close_time is 1 ms or 1 µs before that, or earlier after a halt.)
+        bar = step if step is not None and dataset.name != "open-interest" else 0
+        missing: dict[date, list[str]] = {}
+
+        def missing_notes(day: date, rows: pa.Table) -> list[str]:
+            if step is None:
+                return []
+            missing[day] = _missing_ranges(day, epoch_us(rows.column(dataset.time_column)), step)
+            return [f"missing {m}" for m in missing[day]]
+
+        landed = land_days(
+            self.lake,
+            Landing(
+                dataset,
+                table,
+                parsed.quarantine,
+                source,
+                ingested_at,
+                raw_pages,
+                duplicates_identical=parsed.duplicates_identical,
+                final_at_us=time_us + bar,
+            ),
+            lambda day: self._key(req, day),
+            days,
+            now=self.now,
+            held_back_note=STILL_OPEN_NOTE,
+            covered=covered,
+            expected_rows=US_PER_DAY // step if step else None,
+            day_notes=missing_notes,
+            is_synthetic=self._is_synthetic(),
+            on_progress=self.on_progress,
+        )
+        return [
+            self._outcome(result, result.key.day, source, missing.get(result.key.day, []))
+            for result in landed.results
+        ]
 
     @staticmethod
     def _outcome(result: WriteResult, day: date, source: str, missing: list[str]) -> DayOutcome:
