@@ -47,7 +47,7 @@ from ingest.binance.parse import (
     parse_klines,
     parse_open_interest,
 )
-from ingest.timeutil import day_start_us
+from ingest.timeutil import Interval, day_start_us
 from lake.store import Lake
 from replay import ReplayServer
 
@@ -262,7 +262,7 @@ def binance_targets(upstream: Upstream) -> list[Target]:
         on_rows(parse_open_interest, "oi", symbol="BTCUSDT", period_us=300_000_000),
         Target("binance.parse_archive_csv",
                lambda change: parse_archive_csv("spot-klines", change(kline_csv(base["klines"])),
-                                                symbol="BTCUSDT", interval="1m",
+                                                symbol="BTCUSDT", interval=Interval.parse("1m"),
                                                 ingested_at=NOW)),
         loader("spot-klines", "1m"),
         loader("funding", None),

@@ -16,7 +16,7 @@ from typing import Protocol
 from ingest.binance.endpoints import ARCHIVE_KINDS
 from ingest.binance.parse import Parsed, klines_from_csv_bytes, parse_funding, parse_open_interest
 from ingest.errors import ChecksumMismatch, ConfigError, MalformedResponse, NotFound
-from ingest.timeutil import interval_us
+from ingest.timeutil import Interval
 
 # A file at the root of an exported archive whose files come from a synthetic market.
 SYNTHETIC_MARKER = "BTCFS_SYNTHETIC"
@@ -65,15 +65,18 @@ class HttpArchive:
         return self.client.get("/" + relative_path).body
 
 
-def daily_path(dataset: str, symbol: str, interval: str | None, day: date) -> str:
+def daily_path(dataset: str, symbol: str, interval: Interval | str | None, day: date) -> str:
+    """The archive's path of a day's file (`interval` as Binance spells it in the path)."""
     return _path(dataset, symbol, interval, "daily", day.isoformat())
 
 
-def monthly_path(dataset: str, symbol: str, interval: str | None, month: date) -> str:
+def monthly_path(dataset: str, symbol: str, interval: Interval | str | None, month: date) -> str:
     return _path(dataset, symbol, interval, "monthly", month.strftime("%Y-%m"))
 
 
-def _path(dataset: str, symbol: str, interval: str | None, period: str, stamp: str) -> str:
+def _path(
+    dataset: str, symbol: str, interval: Interval | str | None, period: str, stamp: str
+) -> str:
     market, kind = ARCHIVE_KINDS[dataset]
     if kind in ("fundingRate", "metrics"):
         return f"data/{market}/{period}/{kind}/{symbol}/{symbol}-{kind}-{stamp}.zip"
@@ -128,16 +131,17 @@ def parse_archive_csv(
     csv_bytes: bytes,
     *,
     symbol: str,
-    interval: str | None,
+    interval: Interval | None,
     ingested_at: datetime,
 ) -> Parsed:
-    """An archive CSV of any supported dataset -> lake rows + quarantine."""
+    """An archive CSV of any supported dataset -> lake rows + quarantine (`interval`: the
+    bar length of klines, the period of open interest; 5m when not given)."""
     if dataset.endswith("klines"):
         assert interval is not None
         return klines_from_csv_bytes(
             csv_bytes,
             dataset=dataset.replace("-", "_"),
-            interval_us=interval_us(interval),
+            interval_us=interval.us,
             source="archive",
             ingested_at=ingested_at,
             has_header=_has_header(csv_bytes),
@@ -186,7 +190,7 @@ def parse_archive_csv(
         return parse_open_interest(
             rows,
             symbol=symbol,
-            period_us=interval_us(interval or "5m"),
+            period_us=(interval or Interval.parse("5m")).us,
             source="archive",
             ingested_at=ingested_at,
         )

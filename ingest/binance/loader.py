@@ -272,14 +272,14 @@ class BinanceLoader:
         for month, wanted in sorted(by_month.items()):
             whole = days_between(month, _month_end(month))
             if req.dataset == "funding" or (monthly_klines and wanted == whole):
-                path = arch.monthly_path(req.dataset, req.symbol, req.interval, month)
+                path = arch.monthly_path(req.dataset, req.symbol, self._interval(req), month)
                 # The month's other days are in a funding file too; their partitions are not
                 # ours to rewrite this run, so their rows are neither landed nor quarantined.
                 units.append(_ArchiveUnit(path, tuple(wanted), tuple(whole), is_month=True))
             else:
                 units.extend(
                     _ArchiveUnit(
-                        arch.daily_path(req.dataset, req.symbol, req.interval, day),
+                        arch.daily_path(req.dataset, req.symbol, self._interval(req), day),
                         (day,),
                         (day,),
                         is_month=False,
@@ -304,7 +304,7 @@ class BinanceLoader:
             req.dataset,
             csv_bytes,
             symbol=req.symbol,
-            interval=req.interval,
+            interval=self._interval(req),
             ingested_at=ingested_at,
         )
         return self._write_days(
@@ -493,6 +493,10 @@ class BinanceLoader:
             quarantined=m.quarantined_rows,
             missing=missing,
         )
+
+    @staticmethod
+    def _interval(req: LoadRequest) -> Interval | None:
+        return req.step if DATASETS[req.dataset].has_interval else None
 
     def _key(self, req: LoadRequest, day: date) -> PartitionKey:
         dataset = DATASETS[req.dataset]

@@ -22,6 +22,7 @@ from ingest.binance.archive import (
     unzip_single_csv,
 )
 from ingest.errors import ChecksumMismatch, ConfigError, MalformedResponse, NotFound
+from ingest.timeutil import Interval
 from tests.ingest.binance_fakes import (
     MINUTE_MS,
     SHARED_DATA,
@@ -33,6 +34,7 @@ from tests.ingest.binance_fakes import (
 )
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
+M1, M5 = Interval.parse("1m"), Interval.parse("5m")
 DAY = date(2024, 1, 1)
 FUTURES_HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
@@ -213,7 +215,11 @@ def test_single_csv_with_other_members() -> None:
 )
 def test_header_is_sniffed(dataset: str, header: bool) -> None:
     parsed = parse_archive_csv(
-        dataset, kline_csv(5, header=header), symbol="BTCUSDT", interval="1m", ingested_at=NOW
+        dataset,
+        kline_csv(5, header=header),
+        symbol="BTCUSDT",
+        interval=M1,
+        ingested_at=NOW,
     )
     assert parsed.table.num_rows == 5, "no row lost to the header, no header landed as a row"
     assert parsed.quarantine.num_rows == 0
@@ -228,7 +234,11 @@ def test_spot_microsecond_files_from_2025() -> None:
         row[0], row[6] = row[0] * 1000, row[6] * 1000 + 999
         lines.append(",".join(map(str, row)))
     parsed = parse_archive_csv(
-        "spot-klines", "\n".join(lines).encode(), symbol="BTCUSDT", interval="1m", ingested_at=NOW
+        "spot-klines",
+        "\n".join(lines).encode(),
+        symbol="BTCUSDT",
+        interval=M1,
+        ingested_at=NOW,
     )
     assert parsed.quarantine.num_rows == 0
     assert parsed.table.column("open_time").to_pylist()[0] == datetime(2025, 5, 19, tzinfo=UTC)
@@ -239,10 +249,10 @@ def test_premium_archive_allows_negative_prices() -> None:
     row[1:5] = ["-0.00010000", "0.00020000", "-0.00030000", "0.00000000"]
     csv = ",".join(map(str, row)).encode()
     premium = parse_archive_csv(
-        "premium-klines", csv, symbol="BTCUSDT", interval="1m", ingested_at=NOW
+        "premium-klines", csv, symbol="BTCUSDT", interval=M1, ingested_at=NOW
     )
     assert premium.table.num_rows == 1
-    mark = parse_archive_csv("mark-klines", csv, symbol="BTCUSDT", interval="1m", ingested_at=NOW)
+    mark = parse_archive_csv("mark-klines", csv, symbol="BTCUSDT", interval=M1, ingested_at=NOW)
     assert mark.quarantine.column("reason").to_pylist() == ["non-positive price"]
 
 
@@ -311,9 +321,7 @@ def test_metrics_csv_with_create_time_strings() -> None:
         "2023-07-25 00:00:00,BTCUSDT,71346.12900000,4336802989.71660000,1.5,1.25,1.1,0.95\n"
         "2023-07-25 00:05:00,BTCUSDT,71176.928,4320851065.006605,,,,\n"
     ).encode()
-    parsed = parse_archive_csv(
-        "open-interest", csv, symbol="BTCUSDT", interval="5m", ingested_at=NOW
-    )
+    parsed = parse_archive_csv("open-interest", csv, symbol="BTCUSDT", interval=M5, ingested_at=NOW)
     assert parsed.quarantine.num_rows == 0
     rows = parsed.table.to_pylist()
     assert [r["measured_at"] for r in rows] == [
@@ -335,9 +343,7 @@ def test_metrics_bad_rows_are_quarantined() -> None:
         "2023-07-25 00:10:00,ETHUSDT,1,1,,,,\n"  # wrong symbol
         "2023-07-25 00:15:00,BTCUSDT,1,1,,,,\n"
     ).encode()
-    parsed = parse_archive_csv(
-        "open-interest", csv, symbol="BTCUSDT", interval="5m", ingested_at=NOW
-    )
+    parsed = parse_archive_csv("open-interest", csv, symbol="BTCUSDT", interval=M5, ingested_at=NOW)
     assert parsed.table.num_rows == 1
     assert parsed.quarantine.column("reason").to_pylist() == [
         "unparsable timestamp",
@@ -352,10 +358,14 @@ def test_metrics_without_the_needed_columns_is_malformed() -> None:
             "open-interest",
             b"create_time,symbol\n2023-07-25 00:00:00,BTCUSDT\n",
             symbol="BTCUSDT",
-            interval="5m",
+            interval=M5,
             ingested_at=NOW,
         )
     with pytest.raises(MalformedResponse):  # headerless: nothing to go by
         parse_archive_csv(
-            "open-interest", b"1,2,3\n", symbol="BTCUSDT", interval="5m", ingested_at=NOW
+            "open-interest",
+            b"1,2,3\n",
+            symbol="BTCUSDT",
+            interval=M5,
+            ingested_at=NOW,
         )
