@@ -193,7 +193,7 @@ def _keyless(env: dict[str, str]) -> dict[str, str]:
     vendor still runs against the replay server), any other credential-like name goes."""
     from ingest.vendors import VENDORS
 
-    vendor_keys = {spec.env_key for spec in VENDORS.values()}
+    vendor_keys = {spec.env_key for spec in VENDORS.values() if spec.env_key is not None}
     kept = {name: value for name, value in env.items() if not is_credential_name(name)}
     kept.update({name: PLACEHOLDER_KEY for name in vendor_keys if env.get(name, "").strip()})
     return kept

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,19 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from core.errors import BtcfsError
 from core.redact import redact
 from core.settings import DataPaths
-from ingest._client import ClientConfig, HttpClient, WeightBudget
-from ingest.binance.archive import ArchiveSource, HttpArchive, LocalArchive
-from ingest.binance.endpoints import ENDPOINTS, FUTURES_WEIGHT_BUDGET, SPOT_WEIGHT_BUDGET
-from ingest.binance.loader import BinanceLoader, LoadReport, LoadRequest, validate_request
-from ingest.config import DEFAULT_CONFIG, Endpoints, IngestConfig, load_config, resolve_now
+from ingest._client import HttpClient
+from ingest.binance.endpoints import ENDPOINTS
+from ingest.binance.loader import LoadRequest
+from ingest.binance.vendor import DEFAULT_INTERVALS, requests_of
+from ingest.config import DEFAULT_CONFIG, DatasetJob, load_config, resolve_now
 from ingest.errors import ConfigError
+from ingest.runner import BINANCE, binance_options, run_one, vendor_runs
+from ingest.runner import ingest_all as ingest_all_vendors
 from ingest.status import lake_status
 from ingest.timeutil import parse_day
-from ingest.vendors import VENDORS, VendorReport, run_vendor
+from ingest.vendors import VENDORS, VendorReport
 from lake.store import Lake
 
 
@@ -53,54 +53,13 @@ def debug_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-@contextmanager
-def _loader(
-    endpoints: Endpoints, *, debug: bool, on_progress: Callable[[int], None] | None, now: datetime
-) -> Iterator[BinanceLoader]:
-    if debug:
-        logging.getLogger("ingest").setLevel(logging.DEBUG)
-    paths = DataPaths.from_env()
-    spot = HttpClient(
-        endpoints.spot,
-        vendor="binance-spot",
-        config=ClientConfig(weight=WeightBudget(per_minute=SPOT_WEIGHT_BUDGET)),
-        debug=debug,
-    )
-    futures = HttpClient(
-        endpoints.futures,
-        vendor="binance-futures",
-        config=ClientConfig(weight=WeightBudget(per_minute=FUTURES_WEIGHT_BUDGET)),
-        debug=debug,
-    )
-    archive_client: HttpClient | None = None
-    archive: ArchiveSource | None = None
-    if endpoints.archive:
-        if endpoints.archive.startswith(("http://", "https://")):
-            archive_client = HttpClient(endpoints.archive, vendor="binance-archive", debug=debug)
-            archive = HttpArchive(archive_client)
-        else:
-            archive = LocalArchive(Path(endpoints.archive))
-    try:
-        yield BinanceLoader(
-            Lake(paths.lake),
-            paths.raw,
-            spot=spot,
-            futures=futures,
-            archive=archive,
-            now=now,
-            on_progress=on_progress,
-        )
-    finally:
-        spot.close()
-        futures.close()
-        if archive_client is not None:
-            archive_client.close()
-
-
-def _expected_rows(req: LoadRequest, days: int) -> int:
-    if req.interval is None:
-        return days * 3
-    return days * req.step.per_day
+def _expected_rows(requests: list[LoadRequest], now: datetime) -> int:
+    """Rows the requests land when every day is whole (funding: three a day)."""
+    total = 0
+    for req in requests:
+        days = max((min(req.end, now.date()) - req.start).days + 1, 0)
+        total += days * (3 if req.interval is None else req.step.per_day)
+    return total
 
 
 class _RowsPerSecond(ProgressColumn):
@@ -109,7 +68,9 @@ class _RowsPerSecond(ProgressColumn):
 
 
 @contextmanager
-def _progress(enabled: bool, total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+def _progress(
+    enabled: bool, total: int | None, label: str
+) -> Iterator[Callable[[int], None] | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
@@ -123,39 +84,6 @@ def _progress(enabled: bool, total: int, label: str) -> Iterator[Callable[[int],
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda rows: bar.advance(task, rows)
-
-
-def _print_report(report: LoadReport) -> None:
-    req = report.request
-    label = f"{req.dataset} {req.symbol}" + (f" {req.interval}" if req.interval else "")
-    click.echo(
-        f"{label}: {report.count('written')} days written, {report.count('unchanged')} unchanged, "
-        f"{report.count('skipped')} already complete; {report.rows:,} rows, "
-        f"{report.quarantined:,} quarantined"
-    )
-    for day in report.days:
-        if day.action == "unavailable":
-            click.echo(f"  {day.day}: unavailable ({day.note})")
-        elif day.is_incomplete:
-            missing = "; ".join(day.missing[:5]) + (" …" if len(day.missing) > 5 else "")
-            click.echo(
-                f"  {day.day}: incomplete, {day.rows}/{day.expected_rows} rows"
-                + (f", missing {missing}" if missing else "")
-            )
-        if day.quarantined:
-            click.echo(f"  {day.day}: {day.quarantined} rows quarantined (see btcfs lake status)")
-
-
-def run_load(
-    req: LoadRequest, endpoints: Endpoints, *, debug: bool, show_progress: bool, now: datetime
-) -> LoadReport:
-    validate_request(req)
-    days = (min(req.end, now.date()) - req.start).days + 1
-    with (
-        _progress(show_progress, _expected_rows(req, max(days, 0)), req.dataset) as on_progress,
-        _loader(endpoints, debug=debug, on_progress=on_progress, now=now) as loader,
-    ):
-        return loader.load(req)
 
 
 @click.command("binance")
@@ -202,28 +130,37 @@ def ingest_binance(
     """
     now = resolve_now()
     if interval is None and dataset not in ("funding",):
-        interval = "5m" if dataset == "open-interest" else "1m"
+        interval = DEFAULT_INTERVALS[dataset]
     if dataset == "funding" and interval is not None:
         raise click.BadParameter("funding has no interval", param_hint="--interval")
-    req = LoadRequest(
-        dataset=dataset,
-        symbol=symbol,
-        interval=interval,
-        start=parse_day(start),
-        # Without --end, a --start after today must be reported as in the future, not
-        # as "--end (which the user never gave) is before --start".
-        end=parse_day(end) if end else max(now.date(), parse_day(start)),
-        refresh_tail=refresh_tail,
-        force=force,
-    )
-    report = run_load(
-        req,
-        Endpoints.resolve(base_url, archive),
-        debug=debug,
-        show_progress=not no_progress,
-        now=now,
-    )
-    _print_report(report)
+    first = parse_day(start)
+    # Without --end, a --start after today must be reported as in the future, not
+    # as "--end (which the user never gave) is before --start".
+    last = parse_day(end) if end else max(now.date(), first)
+    options = {
+        "symbols": [symbol],
+        "jobs": [DatasetJob(dataset, interval)],
+        "archive": archive,
+        "force": force,
+    }
+    requests = requests_of(options, (dataset,), first, last, refresh_tail)
+    with _progress(not no_progress, _expected_rows(requests, now), dataset) as on_progress:
+        report = run_one(
+            BINANCE,
+            options,
+            start=first,
+            end=last,
+            now=now,
+            base_url=base_url,
+            datasets=(dataset,),
+            refresh_tail=refresh_tail,
+            debug=debug,
+            on_progress=on_progress,
+            client_factory=HttpClient,
+        )
+    if report.error is not None:
+        raise report.error
+    _print_vendor(report)
 
 
 @dataclass
@@ -235,18 +172,6 @@ class _Row:
     rows: int
     days: int
     note: str = ""
-
-
-def _binance_row(reports: list[LoadReport], error: str | None) -> _Row:
-    days: set[date] = {
-        d.day for r in reports for d in r.days if d.action in ("written", "unchanged", "skipped")
-    }
-    rows = sum(r.rows for r in reports)
-    quarantined = sum(r.quarantined for r in reports)
-    if error is not None:
-        return _Row("binance", "failed", rows, len(days), error)
-    note = f"{len(reports)} datasets" + (f", {quarantined:,} quarantined" if quarantined else "")
-    return _Row("binance", "ok", rows, len(days), note)
 
 
 def _vendor_row(report: VendorReport) -> _Row:
@@ -274,52 +199,10 @@ def _print_vendor(report: VendorReport) -> None:
         click.echo(f"{report.vendor}: skipped ({report.message})")
         return
     for line in report.lines:
-        click.echo(f"{report.vendor} {line.describe()}")
+        # A loader's own wording (Binance's per-day details) is printed as it is.
+        click.echo(line.text or f"{report.vendor} {line.describe()}")
     if report.status == "failed" and not report.lines:
         click.echo(f"{report.vendor}: failed: {report.message}")
-
-
-def _check_vendor_config(config: IngestConfig) -> None:
-    for name, options in config.vendors.items():
-        if name not in VENDORS:
-            raise ConfigError(f"config: unknown vendor {name!r}; known: {sorted(VENDORS)}")
-        unknown = [d for d in options.get("datasets") or [] if d not in VENDORS[name].datasets]
-        if unknown:
-            raise ConfigError(
-                f"config: vendors.{name}: unknown datasets {unknown}; "
-                f"{name} has {list(VENDORS[name].datasets)}"
-            )
-
-
-def run_one_vendor(
-    name: str,
-    options: dict[str, Any],
-    *,
-    start: date,
-    end: date,
-    now: datetime,
-    base_url: str | None,
-    datasets: tuple[str, ...] | None,
-    refresh_tail: int,
-    debug: bool,
-) -> VendorReport:
-    if debug:
-        logging.getLogger("ingest").setLevel(logging.DEBUG)
-    paths = DataPaths.from_env()
-    return run_vendor(
-        VENDORS[name],
-        lake=Lake(paths.lake),
-        raw_root=paths.raw,
-        now=now,
-        config=options,
-        start=start,
-        end=end,
-        datasets=datasets,
-        base_url=base_url,
-        debug=debug,
-        refresh_tail=refresh_tail,
-        client_factory=HttpClient,
-    )
 
 
 @click.command("all")
@@ -358,49 +241,19 @@ def ingest_all(
     """
     now = resolve_now()
     config = load_config(config_path, now)
-    _check_vendor_config(config)
-    endpoints = Endpoints.resolve(base_url, archive or config.archive)
-    requests = [
-        LoadRequest(
-            job.dataset, symbol, job.interval, config.start, now.date(), config.refresh_tail
-        )
-        for symbol in config.symbols
-        for job in config.jobs
-    ]
-    for req in requests:
-        validate_request(req)
-    summary: list[_Row] = []
-    reports: list[LoadReport] = []
-    error: str | None = None
-    for req in requests:
-        try:
-            report = run_load(req, endpoints, debug=debug, show_progress=not no_progress, now=now)
-        except BtcfsError as exc:
-            error = exc.explain()
-            click.echo(f"binance {req.dataset}: failed: {error}")
-            break
-        _print_report(report)
-        reports.append(report)
-    if requests:
-        summary.append(_binance_row(reports, error))
-    for name, options in config.vendors.items():
-        if not options.get("enabled", True):
-            summary.append(_Row(name, "skipped", 0, 0, "disabled in the config"))
-            click.echo(f"{name}: skipped (disabled in the config)")
-            continue
-        vendor_report = run_one_vendor(
-            name,
-            options,
-            start=config.vendor_start(name, now),
-            end=now.date(),
+    vendor_runs(config, now, archive)  # a bad config is refused before anything is fetched
+    with _progress(not no_progress, None, "ingest") as on_progress:
+        reports = ingest_all_vendors(
+            config,
             now=now,
             base_url=base_url,
-            datasets=None,
-            refresh_tail=int(options.get("refresh_tail", config.refresh_tail)),
+            archive=archive,
             debug=debug,
+            on_report=_print_vendor,
+            on_progress=on_progress,
+            client_factory=HttpClient,
         )
-        _print_vendor(vendor_report)
-        summary.append(_vendor_row(vendor_report))
+    summary = [_vendor_row(report) for report in reports]
     _print_summary(summary)
     failed = [row for row in summary if row.status == "failed"]
     if failed:
@@ -410,10 +263,12 @@ def ingest_all(
 
 
 def _vendor_options(config_path: Path | None, name: str, now: datetime) -> dict[str, Any]:
-    """The vendor's section of the config (config/ingest.yml when it exists), else {}."""
+    """The vendor's section of the config (config/ingest.yml when it exists), else {};
+    Binance's are the config's top level."""
     if config_path is None and not DEFAULT_CONFIG.exists():
         return {}
-    return dict(load_config(config_path, now).vendors.get(name, {}))
+    config = load_config(config_path, now)
+    return binance_options(config) if name == BINANCE.name else dict(config.vendors.get(name, {}))
 
 
 @click.command("vendor")
@@ -454,7 +309,7 @@ def ingest_vendor(
     unknown = [d for d in datasets if d not in spec.datasets]
     if unknown:
         raise ConfigError(f"{name}: unknown datasets {unknown}; it has {list(spec.datasets)}")
-    if spec.key() is None:
+    if spec.env_key is not None and spec.key() is None:
         raise ConfigError(f"{name}: {spec.env_key} not set (keys come from the environment)")
     now = resolve_now()
     first = parse_day(start)
@@ -465,8 +320,8 @@ def ingest_vendor(
         raise ConfigError(f"--start {first} is in the future (today is {now.date()} UTC)")
     if refresh_tail < 0:
         raise ConfigError("--refresh-tail must be 0 or more")
-    report = run_one_vendor(
-        name,
+    report = run_one(
+        spec,
         _vendor_options(config_path, name, now),
         start=first,
         end=last,
@@ -475,6 +330,7 @@ def ingest_vendor(
         datasets=datasets or None,
         refresh_tail=refresh_tail,
         debug=debug,
+        client_factory=HttpClient,
     )
     _print_vendor(report)
     if report.status == "failed":

@@ -61,7 +61,10 @@ def vendor_env(url: str) -> None:
 
     for spec in VENDORS.values():
         os.environ[spec.base_url_env] = url
-        os.environ[spec.env_key] = f"demo-{spec.name}-key"
+        if spec.env_key is not None:
+            os.environ[spec.env_key] = f"demo-{spec.name}-key"
+        for host in spec.hosts:
+            os.environ[host.base_url_env] = url
 
 
 def title(text: str) -> None:

@@ -1,4 +1,4 @@
-"""Vendors other than Binance: the registry `btcfs ingest all|vendor` runs.
+"""Every vendor, Binance included: the registry `btcfs ingest all|binance|vendor` runs.
 
 Adding a vendor is one import and one entry below; the spec and the interface it implements
 are documented in `ingest.vendors.base`.
@@ -6,6 +6,7 @@ are documented in `ingest.vendors.base`.
 
 from __future__ import annotations
 
+from ingest.binance.vendor import SPEC as BINANCE
 from ingest.vendors.alphavantage import SPEC as ALPHAVANTAGE
 from ingest.vendors.base import (
     DatasetLine,
@@ -33,6 +34,7 @@ def _registry(*specs: VendorSpec) -> dict[str, VendorSpec]:
 
 # One line per vendor, in the order `btcfs ingest all` runs them.
 VENDORS: dict[str, VendorSpec] = _registry(
+    BINANCE,
     COINGLASS,
     COINAPI,
     FRED,

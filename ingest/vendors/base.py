@@ -45,6 +45,7 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ from ingest.timeutil import US_PER_DAY, datetime_to_us, days_between, interval_u
 from lake import landing
 from lake.landing import Landing, land_days, row_json
 from lake.rules import PROVENANCE, duplicates, epoch_us, problems
-from lake.schemas import VENDOR_DATASETS, Dataset
+from lake.schemas import DATASETS, VENDOR_DATASETS, Dataset
 from lake.store import Lake, PartitionKey, quarantine_table, write_bytes_atomic
 
 log = logging.getLogger("ingest.vendors")
@@ -124,10 +125,23 @@ class VendorLoader(Protocol):
 
 
 @dataclass(frozen=True)
+class Host:
+    """A second host of a vendor (Binance: USD-M futures beside spot), with its own settings."""
+
+    name: str  # the client's label is "<vendor>-<name>"
+    default_base_url: str
+    base_url_env: str
+    client: ClientConfig = field(default_factory=ClientConfig)
+
+    def base_url(self, override: str | None = None) -> str:
+        return (override or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
+
+
+@dataclass(frozen=True)
 class VendorSpec:
     name: str
-    env_key: str
-    key_placement: KeyPlacement
+    env_key: str | None  # None: public data, no key (the vendor is never skipped for one)
+    key_placement: KeyPlacement | None
     default_base_url: str
     base_url_env: str
     datasets: tuple[str, ...]
@@ -135,12 +149,19 @@ class VendorSpec:
     # How this vendor's HttpClient behaves (concurrency, auth statuses, weight budget, ...).
     client: ClientConfig = field(default_factory=ClientConfig)
     description: str = ""
+    # The main host's name when the vendor has more (`hosts`): its client is "<vendor>-<name>".
+    host_name: str = ""
+    hosts: tuple[Host, ...] = ()
+    # Checks the vendor's options (its config section) before any vendor runs.
+    check_options: Callable[[Mapping[str, Any]], None] | None = None
 
     def __post_init__(self) -> None:
-        unknown = [d for d in self.datasets if d not in VENDOR_DATASETS]
+        unknown = [d for d in self.datasets if d not in DATASETS]
         if unknown:
-            raise ConfigError(f"{self.name}: datasets {unknown} are not in VENDOR_DATASETS")
-        if self.key_placement.kind == "query":
+            raise ConfigError(f"{self.name}: datasets {unknown} are not lake datasets")
+        if (self.env_key is None) != (self.key_placement is None):
+            raise ConfigError(f"{self.name}: a key needs both its variable and its placement")
+        if self.key_placement is not None and self.key_placement.kind == "query":
             from core.redact import is_sensitive_param
 
             if not is_sensitive_param(self.key_placement.name):
@@ -149,15 +170,17 @@ class VendorSpec:
                 )
 
     def base_url(self, override: str | None = None) -> str:
-        import os
-
         return (override or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
 
     def key(self) -> str | None:
-        import os
-
+        if self.env_key is None:
+            return None
         value = os.environ.get(self.env_key, "").strip()
         return value or None
+
+    @property
+    def client_name(self) -> str:
+        return f"{self.name}-{self.host_name}" if self.host_name else self.name
 
 
 @dataclass
@@ -173,6 +196,12 @@ class VendorContext:
     datasets: tuple[str, ...]
     on_progress: Callable[[int], None] = lambda rows: None
     refresh_tail: int = 2
+    # The clients of the spec's other `hosts`, by host name.
+    hosts: Mapping[str, HttpClient] = field(default_factory=dict)
+    # What the run was given, for a loader that opens more sources (Binance's archive).
+    base_url: str | None = None
+    client_factory: Callable[..., HttpClient] = HttpClient
+    debug: bool = False
 
     @property
     def vendor(self) -> str:
@@ -202,8 +231,12 @@ class DatasetLine:
     unchanged: int = 0
     quarantined: int = 0
     message: str = ""
+    # The line as its loader words it, whole (Binance's per-day details): printed as is.
+    text: str = ""
 
     def describe(self) -> str:
+        if self.text:
+            return self.text
         if self.status != "ok":
             return f"{self.dataset} {self.symbol}: {self.status}: {self.message}"
         text = (
@@ -221,9 +254,13 @@ class VendorReport:
     days: int = 0
     message: str = ""
     lines: list[DatasetLine] = field(default_factory=list)
+    # The failure itself, for a caller that raises it (`btcfs ingest binance`).
+    error: BtcfsError | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_lines(cls, vendor: str, lines: list[DatasetLine]) -> VendorReport:
+    def from_lines(
+        cls, vendor: str, lines: list[DatasetLine], error: BtcfsError | None = None
+    ) -> VendorReport:
         failed = [line for line in lines if line.status == "failed"]
         return cls(
             vendor=vendor,
@@ -232,6 +269,7 @@ class VendorReport:
             days=max((line.days for line in lines), default=0),
             message=failed[0].message if failed else "",
             lines=lines,
+            error=error,
         )
 
     @classmethod
@@ -239,8 +277,8 @@ class VendorReport:
         return cls(vendor, "skipped", message=message)
 
     @classmethod
-    def failed(cls, vendor: str, message: str) -> VendorReport:
-        return cls(vendor, "failed", message=message)
+    def failed(cls, vendor: str, message: str, error: BtcfsError | None = None) -> VendorReport:
+        return cls(vendor, "failed", message=message, error=error)
 
 
 class DatasetLoader(ABC):
@@ -280,27 +318,30 @@ class DatasetLoader(ABC):
 
 def build_client(
     spec: VendorSpec,
-    key: str,
+    key: str | None,
     *,
     base_url: str | None = None,
     debug: bool = False,
     client_factory: Callable[..., HttpClient] = HttpClient,
     config: ClientConfig | None = None,
+    host: Host | None = None,
 ) -> HttpClient:
-    """An HttpClient for the vendor with its key applied (header, bearer or query) and
-    registered for redaction before any request is made.
+    """An HttpClient for the vendor (or one of its other `hosts`) with its key applied
+    (header, bearer or query) and registered for redaction before any request is made.
 
-    `config` replaces the spec's `client` settings whole: derive it from `spec.client` with
+    `config` replaces the host's `client` settings whole: derive it from `spec.client` with
     `dataclasses.replace` to change one setting.
     """
-    register_secrets([key])
+    placement = spec.key_placement
+    secrets = [key] if key is not None else []
+    register_secrets(secrets)
     return client_factory(
-        spec.base_url(base_url),
-        vendor=spec.name,
-        config=spec.client if config is None else config,
-        headers=spec.key_placement.headers(key),
-        params=spec.key_placement.params(key),
-        secrets=[key],
+        (host or spec).base_url(base_url),
+        vendor=f"{spec.name}-{host.name}" if host else spec.client_name,
+        config=config if config is not None else (host or spec).client,
+        headers=placement.headers(key) if placement and key else {},
+        params=placement.params(key) if placement and key else {},
+        secrets=secrets,
         debug=debug,
     )
 
@@ -323,7 +364,7 @@ def run_vendor(
 ) -> VendorReport:
     """Run one vendor end to end; never raises for a known failure (the report says it)."""
     key = spec.key()
-    if key is None:
+    if spec.env_key is not None and key is None:
         return VendorReport.skipped(spec.name, f"{spec.env_key} not set")
     chosen = tuple(datasets or config.get("datasets") or spec.datasets)
     unknown = [d for d in chosen if d not in spec.datasets]
@@ -331,16 +372,25 @@ def run_vendor(
         return VendorReport.failed(
             spec.name, f"unknown datasets {unknown}; {spec.name} has {list(spec.datasets)}"
         )
+    clients: list[HttpClient] = []
     try:
-        client = build_client(
-            spec, key, base_url=base_url, debug=debug, client_factory=client_factory
-        )
-    except BtcfsError as exc:
-        return VendorReport.failed(spec.name, redact(exc))
-    try:
+        try:
+            for host in (None, *spec.hosts):
+                clients.append(
+                    build_client(
+                        spec,
+                        key,
+                        base_url=base_url,
+                        debug=debug,
+                        client_factory=client_factory,
+                        host=host,
+                    )
+                )
+        except BtcfsError as exc:
+            return VendorReport.failed(spec.name, redact(exc), error=exc)
         ctx = VendorContext(
             spec=spec,
-            client=client,
+            client=clients[0],
             lake=lake,
             raw_root=raw_root,
             now=now,
@@ -350,15 +400,20 @@ def run_vendor(
             datasets=chosen,
             on_progress=on_progress or (lambda rows: None),
             refresh_tail=refresh_tail,
+            hosts={host.name: client for host, client in zip(spec.hosts, clients[1:], strict=True)},
+            base_url=base_url,
+            client_factory=client_factory,
+            debug=debug,
         )
         return spec.make_loader(ctx).load()
     except BtcfsError as exc:
-        return VendorReport.failed(spec.name, redact(exc))
+        return VendorReport.failed(spec.name, redact(exc), error=exc)
     except Exception as exc:  # a bug in one loader must not stop the other vendors
         log.exception("%s: unexpected error", spec.name)
         return VendorReport.failed(spec.name, redact(f"internal error: {type(exc).__name__}"))
     finally:
-        client.close()
+        for client in clients:
+            client.close()
 
 
 # ---- raw pages -----------------------------------------------------------------------------
