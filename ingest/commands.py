@@ -30,7 +30,6 @@ from core.settings import DataPaths
 from ingest._client import HttpClient
 from ingest.binance.endpoints import ENDPOINTS
 from ingest.binance.loader import LoadRequest
-from ingest.binance.vendor import DEFAULT_INTERVALS, requests_of
 from ingest.config import DEFAULT_CONFIG, DatasetJob, load_config, resolve_now
 from ingest.errors import ConfigError
 from ingest.runner import BINANCE, binance_options, run_one, vendor_runs
@@ -38,6 +37,7 @@ from ingest.runner import ingest_all as ingest_all_vendors
 from ingest.status import lake_status
 from ingest.timeutil import parse_day
 from ingest.vendors import VENDORS, VendorReport
+from ingest.vendors.binance import DEFAULT_INTERVALS, requests_of
 from lake.store import Lake
 
 

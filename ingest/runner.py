@@ -16,10 +16,10 @@ from typing import Any
 
 from core.settings import DataPaths
 from ingest._client import HttpClient
-from ingest.binance.vendor import SPEC as BINANCE
 from ingest.config import IngestConfig
 from ingest.errors import ConfigError
 from ingest.vendors import VENDORS, VendorReport, VendorSpec, run_vendor
+from ingest.vendors.binance import SPEC as BINANCE
 from lake.store import Lake
 
 

@@ -6,7 +6,6 @@ are documented in `ingest.vendors.base`.
 
 from __future__ import annotations
 
-from ingest.binance.vendor import SPEC as BINANCE
 from ingest.vendors.alphavantage import SPEC as ALPHAVANTAGE
 from ingest.vendors.base import (
     DatasetLine,
@@ -19,6 +18,7 @@ from ingest.vendors.base import (
     VendorSpec,
     run_vendor,
 )
+from ingest.vendors.binance import SPEC as BINANCE
 from ingest.vendors.coinapi import SPEC as COINAPI
 from ingest.vendors.coinglass import SPEC as COINGLASS
 from ingest.vendors.cryptoquant import SPEC as CRYPTOQUANT

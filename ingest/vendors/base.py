@@ -1,25 +1,27 @@
-"""The shared framework every non-Binance vendor loader is written against.
+"""The framework every vendor loader is written against, Binance's included.
 
 A vendor is one `VendorSpec` in `ingest.vendors.VENDORS`:
 
     VendorSpec(
         name="coinglass",                       # CLI name, lake folder, report line
-        env_key="COINGLASS_API_KEY",            # absent -> the vendor is skipped, not failed
-        key_placement=header("CG-API-KEY"),     # or bearer() / query("api_key")
+        env_key="COINGLASS_API_KEY",            # absent -> skipped, not failed; None: no key
+        key_placement=header("CG-API-KEY"),     # or bearer() / query("api_key"); None: no key
         default_base_url="https://open-api-v4.coinglass.com",   # scheme + host: paths are full
         base_url_env="COINGLASS_BASE_URL",      # --base-url beats this beats the default
-        datasets=("cg-price-ohlc", ...),        # keys of lake.schemas.VENDOR_DATASETS
+        datasets=("cg-price-ohlc", ...),        # keys of lake.schemas.DATASETS
         make_loader=CoinGlassLoader,            # Callable[[VendorContext], VendorLoader]
         client=ClientConfig(max_concurrency=2), # HttpClient settings (ingest.ClientConfig)
+        hosts=(Host("futures", ...),),          # more hosts, a client each (Binance)
+        check_options=...,                      # refuse a bad config section up front
     )
 
-`run_vendor` (used by `btcfs ingest all|vendor`) reads the key, builds an `HttpClient` with the
-key applied and registered for redaction, and hands the loader a `VendorContext` (client,
-lake, raw root, `now`, the vendor's section of config/ingest.yml, start/end days, selected
-datasets, on_progress). `VendorLoader.load()` returns a `VendorReport` (status ok | skipped |
-failed, rows, days, message, one `DatasetLine` per dataset and symbol). `DatasetLoader` is a
-convenient base: implement `load_dataset(name)`; one failing dataset does not stop the others,
-an auth/network failure stops the vendor.
+`run_vendor` (used by `btcfs ingest all|binance|vendor`) reads the key, builds an
+`HttpClient` per host with the key applied and registered for redaction, and hands the
+loader a `VendorContext` (clients, lake, raw root, `now`, the vendor's options, start/end
+days, selected datasets, on_progress). `VendorLoader.load()` returns a `VendorReport` (status
+ok | skipped | failed, rows, days, message, one `DatasetLine` per dataset and symbol, the
+error itself). `DatasetLoader` is a convenient base: implement `load_dataset(name)`; one
+failing dataset does not stop the others, an auth/network failure stops the vendor.
 
 Landing, the same for every vendor:
 - `save_raw_page(ctx, dataset, day, fetched, stem)` keeps a response as received under
@@ -28,10 +30,11 @@ Landing, the same for every vendor:
 - `RowSet` collects parsed rows (typed Python values) and rejected rows (reason, raw JSON);
   `RowSet.table()` adds `available_at` (given per row), `is_synthetic`, `source`, `ingested_at`.
 - `land_rows(ctx, dataset, symbol, interval, rows, raw_pages, days=...)` checks the rows
-  (OHLC order, negative amounts, `available_at` not before the row's own time), collapses
-  identical duplicates, quarantines conflicting ones, holds back rows whose `available_at` is
-  after `now` (a bar whose interval is not over), splits by UTC day of the dataset's time
-  column and `Lake.write_partition`s each requested day (atomic, MANIFEST, quarantine).
+  against the dataset's rules (`lake.rules`: the schema's, OHLC order, signs, `available_at`
+  not before the row's own time), collapses identical duplicates, quarantines conflicting
+  ones, and lands the requested days whole through `lake.landing` (rows not yet available
+  at `now` held back, rows on no requested day quarantined). Binance's vectorised parsers
+  check the same rules and land through the same writer.
 - `plan_days(ctx, dataset, symbol, interval)` gives the days still to fetch: never landed,
   unfinished, incomplete, landed before the day was over, or inside the refresh tail.
 

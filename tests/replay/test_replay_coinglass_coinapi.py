@@ -327,7 +327,8 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     for spec in VENDORS.values():
-        monkeypatch.delenv(spec.env_key, raising=False)
+        if spec.env_key is not None:
+            monkeypatch.delenv(spec.env_key, raising=False)
         monkeypatch.delenv(spec.base_url_env, raising=False)
     monkeypatch.setattr(commands, "HttpClient", fast_client)
     yield {
