@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Two installs: what the pipeline, the demo and the API run (`.[ml,api]`), and on top of it
 # what the tests, linters, drills and benchmarks need (`dev`, `bigquery`: BigQuery client,
-# crucible and GCS emulators, schemathesis, sqlfluff, mypy). Each target waits for the one it needs.
+# crucible and GCS emulators, schemathesis, sqlfluff, mypy; `mlflow`: the client and the
+# `mlflow server` its tests run). Each target waits for the one it needs.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 # setuptools notes every editable install of this flat layout with an informational
@@ -32,11 +33,11 @@ $(RUN_STAMP): pyproject.toml constraints.txt
 
 # --pre: crucible-emulator (bigquery extra) exists only as a pre-release.
 $(DEV_STAMP): $(RUN_STAMP)
-	$(PIP_EDITABLE) ".[dev,bigquery,ml,api]" --pre
+	$(PIP_EDITABLE) ".[dev,bigquery,ml,api,mlflow]" --pre
 	$(BIN)/pip check
 	touch $@
 
-setup: $(DEV_STAMP) ## Create .venv with the btcfs command and every pinned dependency (run + dev + bigquery)
+setup: $(DEV_STAMP) ## Create .venv with the btcfs command and every pinned dependency (run + dev + bigquery + mlflow)
 
 demo: $(RUN_STAMP) ## Run the whole pipeline offline (replay -> lake -> dbt build -> train -> publish), then serve the API
 	$(BIN)/python scripts/demo.py

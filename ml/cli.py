@@ -142,8 +142,11 @@ def train_command(
     click.echo(f"registry: {info.path}")
     if outcome.report_path:
         click.echo(f"report: {outcome.report_path}")
-    if outcome.mlflow:
-        click.echo("logged to MLflow")
+    if outcome.mlflow.logged:
+        click.echo(
+            f"MLflow: run {outcome.mlflow.run_id}, registered model {info.model} "
+            f"version {outcome.mlflow.model_version}"
+        )
 
 
 @click.command("evaluate")

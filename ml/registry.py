@@ -3,7 +3,8 @@
 A version is written whole into a temporary folder and renamed into place, so a reader never
 sees half of one. Stages: a new version is a `candidate` when it passed its gates (else
 `rejected`); `promote` makes a version `production`, `rollback` returns to the one before.
-The production pointer and its history live in <model>/stages.json, replaced atomically.
+The production pointer and its history live in <model>/stages.json, replaced atomically;
+with MLFLOW_TRACKING_URI set, MLflow's `production` alias follows it (ml.tracking).
 Every write (a new version's number, promote, rollback) holds <model>/.lock, so two processes
 never both read the same stages.json and each write back their own change over the other's.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -29,6 +29,7 @@ from typing import Any
 
 from core.locks import exclusive
 from core.settings import DataPaths
+from ml import tracking
 from ml.errors import GateError, RegistryError
 from warehouse.publish import PinnedModel
 
@@ -210,6 +211,7 @@ class Registry:
         self.get(model, version)  # an unknown model or version creates no lock file
         with self._locked(model, f"promote {version}"):
             self._promote(model, version, force)
+        self._mirror(model)
         return self.get(model, version)
 
     def _promote(self, model: str, version: str, force: bool) -> None:
@@ -243,7 +245,15 @@ class Registry:
             raise RegistryError(f"{model} has no production version to roll back")
         with self._locked(model, "roll back"):
             version = self._rollback(model)
+        self._mirror(model)
         return self.get(model, version)
+
+    def _mirror(self, model: str) -> None:
+        # After the lock: MLflow's alias follows whatever is production now, so a slow or
+        # unreachable tracking server never holds the registry's lock.
+        production = self.production(model)
+        if production is not None:
+            tracking.mirror_production(self.get(model, production))
 
     def _rollback(self, model: str) -> str:
         stages = self._stages(model)
@@ -327,51 +337,6 @@ def git_revision(project_root: Path) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         return {"revision": None, "dirty": None}
     return {"revision": head, "dirty": bool(dirty)}
-
-
-# ------------------------------------------------------------------------------- MLflow
-
-
-def log_to_mlflow(info: VersionInfo) -> bool:
-    """Also log the version to MLflow when MLFLOW_TRACKING_URI is set and mlflow importable."""
-    if not os.environ.get("MLFLOW_TRACKING_URI") or importlib.util.find_spec("mlflow") is None:
-        return False
-    try:
-        import mlflow  # optional: never a dependency of btcfs
-
-        mlflow.set_experiment(info.model)
-        with mlflow.start_run(run_name=f"{info.model}-{info.version}"):
-            config = info.metadata.get("config", {})
-            mlflow.log_params(
-                {k: v for k, v in _flatten(config).items() if v is not None and len(str(v)) < 250}
-            )
-            metrics = info.metadata.get("metrics", {}).get("overall", {})
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if _finite(v)})
-            mlflow.set_tags({"version": info.version, "stage": info.stage})
-            mlflow.log_artifacts(str(info.path))
-    except Exception as exc:  # tracking is best-effort: the registry is the record
-        log.warning("MLflow logging failed (the registry has the version): %s", exc)
-        return False
-    return True
-
-
-def _flatten(payload: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in payload.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
-
-
-def _finite(value: Any) -> bool:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return False
-    return number == number and abs(number) != float("inf")
 
 
 def pin_models(registry_root: Path | None = None) -> list[PinnedModel]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the heavy stack (CatBoost, pandas) loads only when training
     import pandas as pd
 
     from ml import backtest as bt
-    from ml import dataset, registry, train
+    from ml import dataset, registry, tracking, train
 
 
 def _data_dir() -> Path:
@@ -34,7 +34,7 @@ class TrainOutcome:
     backtest: bt.BacktestResult
     report_path: Path | None
     promoted: bool
-    mlflow: bool
+    mlflow: tracking.Tracked
 
 
 def signal_threshold(config: TrainConfig) -> float:
@@ -142,7 +142,7 @@ def train_and_register(
     promote: bool = False,
 ) -> TrainOutcome:
     """Read the mart, cross-validate, backtest, fit the final model, register, report."""
-    from ml import dataset, registry, report, train
+    from ml import dataset, registry, report, tracking, train
 
     warehouse_path = warehouse or dataset.warehouse_path()
     data = dataset.load(config, warehouse_path)
@@ -161,14 +161,15 @@ def train_and_register(
 
     store = registry.Registry(registry_root)
     info = store.register(config.model, metadata, write_files)
-    promoted = False
-    if promote and result.gates.passed:
-        info = store.promote(config.model, info.version)
-        promoted = True
     report_path = None
     if config.report.enabled:
         document = report.render(info.metadata, result.calibration, importance, backtest)
         folder = reports_dir or _data_dir() / "reports"
         report_path = report.write(folder / f"train-{info.model}-{info.version}.html", document)
-    logged = registry.log_to_mlflow(info)
+    # Logged before a promote, so the promote finds the MLflow version to point its alias at.
+    logged = tracking.log_version(info, report_path)
+    promoted = False
+    if promote and result.gates.passed:
+        info = store.promote(config.model, info.version)
+        promoted = True
     return TrainOutcome(info, result, backtest, report_path, promoted, logged)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,3 +80,12 @@ def isolate(monkeypatch: pytest.MonkeyPatch, data_dir: Path, target: Path | None
     monkeypatch.setenv("BTCFS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("DBT_TARGET_PATH", str(target or data_dir / "target"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def write_mart(path: Path, frame: pd.DataFrame) -> None:
+    """A DuckDB file whose training_set_5m is `frame` (a warehouse without dbt)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.register("frame", frame)
+    con.execute("create or replace table training_set_5m as select * from frame")
+    con.close()

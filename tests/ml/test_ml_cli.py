@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from btcfs.cli import cli
-from tests.ml.mlframes import isolate, training_frame
+from tests.ml.mlframes import isolate, training_frame, write_mart
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +27,6 @@ FAST = {
     "cv": {"n_folds": 3, "min_train_rows": 100},
     "report": {"shap_rows": 200},
 }
-
-
-def write_mart(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    con.register("frame", frame)
-    con.execute("create or replace table training_set_5m as select * from frame")
-    con.close()
 
 
 @pytest.fixture
