@@ -156,7 +156,17 @@ class Predictor:
         barrier: PinnedModelRow | None,
         row: dict[str, Any],
     ) -> PredictionOut:
-        forecast = self.predict_rows(pinned, [row])[0]
+        model = self.load(pinned)
+        for feature_set in ("derivatives",):
+            # a model trained on a set predicts only from rows that hold it
+            if feature_set in model.feature_sets and row.get(f"is_{feature_set}_complete") is False:
+                raise Unavailable(
+                    f"the newest feature row of {symbol} ({row['open_time']}) lacks the "
+                    f"{feature_set} set model {pinned.model} {pinned.version} was trained on "
+                    "(perp, funding or open interest is late or warming up); the next ingest "
+                    "brings it"
+                )
+        forecast = model.predict_rows([row])[0]
         close = float(row["close"])
         expected = _finite(forecast.expected_return)
         quantiles = price_quantiles = None

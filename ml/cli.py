@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ml.config import HORIZON_BARS, TARGETS, TrainConfig, load_config
+from ml.config import FEATURE_SET_CHOICES, HORIZON_BARS, TARGETS, TrainConfig, load_config
 from ml.training import signal_threshold, train_and_register
 
 if TYPE_CHECKING:  # the heavy stack (CatBoost, pandas, matplotlib) loads only when a command runs
@@ -100,6 +100,12 @@ def _load(config_path: Path | None, **overrides: Any) -> TrainConfig:
 @_config_option
 @click.option("--target", type=click.Choice(TARGETS), help="fwd_ret (regression) or tb_label.")
 @click.option("--horizon", type=click.Choice(tuple(HORIZON_BARS)), help="Forward-return horizon.")
+@click.option(
+    "--feature-set",
+    type=click.Choice(tuple(FEATURE_SET_CHOICES)),
+    help="spot; spot + derivatives; all (+ vendors). Default (config `feature_set`): every "
+    "set complete in the training window.",
+)
 @_model_option
 @_warehouse_option
 @click.option("--promote", is_flag=True, help="Make the new version production if it passes.")
@@ -107,6 +113,7 @@ def train_command(
     config_path: Path | None,
     target: str | None,
     horizon: str | None,
+    feature_set: str | None,
     model: str | None,
     warehouse: Path | None,
     promote: bool,
@@ -117,9 +124,11 @@ def train_command(
     every configured gate; `btcfs models promote` (or --promote) makes it production.
 
     \b
-    Example: btcfs train --target fwd_ret --horizon 1h
+    Example: btcfs train --target fwd_ret --horizon 1h --feature-set spot
     """
-    config = _load(config_path, target=target, horizon=horizon, model=model)
+    config = _load(
+        config_path, target=target, horizon=horizon, feature_set=feature_set, model=model
+    )
     outcome = train_and_register(config, warehouse=warehouse, promote=promote)
     info, result = outcome.info, outcome.cv
     stage = "production" if outcome.promoted else info.metadata["stage"]
@@ -127,6 +136,10 @@ def train_command(
     click.echo(
         f"{info.model} {info.version}: {info.metadata['label']} on {window['rows']} rows "
         f"({window['first_open_time']} -> {window['last_open_time']}), stage {stage}"
+    )
+    click.echo(
+        f"feature sets: {', '.join(info.metadata['feature_sets'])} "
+        f"({len(info.metadata['features'])} inputs)"
     )
     click.echo(
         f"out of sample ({int(result.overall['n'])} rows, {len(result.folds)} purged walk-forward "

@@ -32,6 +32,15 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{unit_name: value})
 
 
+#: What each `feature_set` choice (TrainConfig, `btcfs train --feature-set`) trains on: the
+#: sets of warehouse.catalog.
+FEATURE_SET_CHOICES: dict[str, tuple[str, ...]] = {
+    "spot": ("spot",),
+    "derivatives": ("spot", "derivatives"),
+    "all": ("spot", "derivatives", "vendors"),
+}
+
+
 @dataclass(frozen=True)
 class WarehouseConfig:
     target: Literal["dev", "prod"] = "dev"
@@ -140,6 +149,10 @@ class TrainConfig:
     symbol: str = "BTCUSDT"
     target: Literal["fwd_ret", "tb_label"] = "fwd_ret"
     horizon: Literal["5m", "1h", "4h", "1d"] = "1h"
+    # Which feature sets the model learns from (warehouse.catalog): spot; spot + derivatives;
+    # all (spot + derivatives + vendors). None: every set complete on every training row
+    # (vendor features, optional one by one, are taken where they exist).
+    feature_set: Literal["spot", "derivatives", "all"] | None = None
     seed: int = 42
     thread_count: int = 2
     warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)

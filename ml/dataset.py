@@ -1,16 +1,15 @@
 """Read the training mart (DuckDB locally, BigQuery in prod) into a checked, model-ready frame.
 
-The feature list is never kept here: it is every column documented in features_5m's YAML
-that the mart has, minus keys, label columns (those of labels_5m's YAML) and columns whose
-description says they are not a model input. Columns documented as optional (`meta:
-{optional: true}`: other vendors' features, NULL when the vendor was not landed) may be NaN;
-CatBoost takes NaN as missing. Core features must be complete.
+The feature list is never kept here: the model inputs are the features_5m columns whose
+declaration says `model_input: true` (`meta` in the mart's YAML, read from dbt's manifest by
+`warehouse.catalog`), of the chosen feature sets. Columns of the `vendors` set (NULL when a
+vendor was not landed) may be NaN; CatBoost takes NaN as missing. The other sets must be
+complete on every row used.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,83 +20,62 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from core.config import read_yaml
 from core.settings import DataPaths
-from ml.config import BAR, HORIZON_BARS, TrainConfig
+from ml.config import BAR, FEATURE_SET_CHOICES, HORIZON_BARS, TrainConfig
 from ml.errors import DatasetError
+from warehouse.catalog import Catalog, CatalogError, load_catalog
 from warehouse.readers import BigQueryMarts, DuckDBMarts, MartReader, MissingRelation, ReadError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FEATURES_MODEL = "features_5m"
 LABELS_MODEL = "labels_5m"
 #: Keys and bookkeeping: identify a row, never describe the market.
 KEY_COLUMNS = ("symbol", "open_time", "available_at")
-NOT_AN_INPUT = "not a model input"
 FUNDING_RELATION = "int_funding_as_of_bars_5m"
-_DOC_REF = re.compile(r"""\{\{\s*doc\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
-_DOC_BLOCK = re.compile(r"\{%-?\s*docs\s+(\w+)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}", re.DOTALL)
 
 
 # ------------------------------------------------------------------------ the feature list
 
 
-def _docs_blocks(root: Path) -> dict[str, str]:
-    blocks: dict[str, str] = {}
-    for path in sorted((root / "models").rglob("*.md")):
-        for name, body in _DOC_BLOCK.findall(path.read_text()):
-            blocks[name] = body.strip()
-    return blocks
+def catalog() -> Catalog:
+    """The feature contract from dbt's manifest (`warehouse.catalog`), as a DatasetError when
+    it cannot be read."""
+    try:
+        return load_catalog()
+    except CatalogError as exc:
+        raise DatasetError(str(exc)) from None
 
 
-def _resolve(text: str, docs: Mapping[str, str]) -> str:
-    return _DOC_REF.sub(lambda match: docs.get(match.group(1), ""), text)
+def documented_columns(model: str) -> dict[str, str]:
+    """Columns of a feature mart (or the labels) as dbt's manifest declares them, in order,
+    with their descriptions."""
+    contract = catalog()
+    if model == LABELS_MODEL:
+        return dict.fromkeys(contract.labels, "")
+    if model not in contract.models:
+        raise DatasetError(f"model {model} is not documented as a feature mart")
+    return {column.name: column.description for column in contract.columns(model)}
 
 
-def _model_columns(model: str, root: Path) -> list[dict[str, Any]]:
-    for path in sorted((root / "models").rglob("*.yml")):
-        payload = read_yaml(path) or {}
-        for entry in payload.get("models") or []:
-            if entry.get("name") == model:
-                return list(entry.get("columns") or [])
-    raise DatasetError(f"model {model} is not documented in any YAML under {root / 'models'}")
+def optional_feature_columns() -> set[str]:
+    """features_5m's columns of the `vendors` set: NULL when a vendor was not landed."""
+    return set(catalog().set_members("vendors"))
 
 
-def documented_columns(model: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
-    """Columns of `model` in its YAML, in order, with descriptions ({{ doc() }} resolved)."""
-    columns = _model_columns(model, root)
-    docs = _docs_blocks(root)
-    return {
-        column["name"]: _resolve(str(column.get("description") or ""), docs) for column in columns
-    }
-
-
-def optional_feature_columns(root: Path = PROJECT_ROOT) -> set[str]:
-    """features_5m's columns documented with `meta: {optional: true}` (column `meta` or
-    `config.meta`): features that may be NULL in a published row (NaN for the model)."""
-    optional = set()
-    for column in _model_columns(FEATURES_MODEL, root):
-        meta = {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
-        if meta.get("optional"):
-            optional.add(str(column["name"]))
-    return optional
-
-
-def feature_columns(available: Iterable[str], root: Path = PROJECT_ROOT) -> list[str]:
-    """The model inputs: features_5m's documented columns that `available` has (YAML order)."""
+def feature_columns(
+    available: Iterable[str], feature_sets: tuple[str, ...] | None = None
+) -> list[str]:
+    """The model inputs of `feature_sets` (default: every set) that `available` has, in the
+    order features_5m declares them."""
     present = set(available)
-    features = documented_columns(FEATURES_MODEL, root)
-    labels = set(documented_columns(LABELS_MODEL, root))
-    chosen = [
-        name
-        for name, description in features.items()
-        if name not in KEY_COLUMNS
-        and name not in labels
-        and NOT_AN_INPUT not in description.lower()
-        and name in present
-    ]
+    try:
+        inputs = catalog().model_inputs(feature_sets)
+    except CatalogError as exc:
+        raise DatasetError(str(exc)) from None
+    chosen = [name for name in inputs if name in present]
     if not chosen:
         raise DatasetError(
-            f"none of the columns documented for {FEATURES_MODEL} is in the training table"
+            f"none of the columns declared as model inputs of {FEATURES_MODEL} is in the "
+            "training table"
         )
     return chosen
 
@@ -214,6 +192,8 @@ class TrainingSet:
     label_end: np.ndarray
     #: Documented features left out, with the reason (e.g. always NULL).
     dropped: dict[str, str] = field(default_factory=dict)
+    #: The feature sets the inputs come from (warehouse.catalog).
+    feature_sets: tuple[str, ...] = ()
 
     @property
     def x(self) -> pd.DataFrame:
@@ -248,10 +228,22 @@ def _utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, utc=True).dt.tz_convert("UTC")
 
 
+def chosen_sets(frame: pd.DataFrame, choice: str | None) -> tuple[str, ...]:
+    """The feature sets of `choice`; None: spot, derivatives when every row holds it, and the
+    vendors' features (optional one by one)."""
+    if choice is not None:
+        return FEATURE_SET_CHOICES[choice]
+    sets = ["spot"]
+    complete = frame.get("is_derivatives_complete")
+    if complete is not None and len(frame) and bool(complete.fillna(False).astype(bool).all()):
+        sets.append("derivatives")
+    sets.append("vendors")
+    return tuple(sets)
+
+
 def prepare(
     table: pa.Table | pd.DataFrame,
     config: TrainConfig,
-    root: Path = PROJECT_ROOT,
     *,
     features: list[str] | None = None,
 ) -> TrainingSet:
@@ -268,7 +260,11 @@ def prepare(
     missing = sorted(required - set(frame.columns))
     if missing:
         raise DatasetError(f"training table lacks column(s): {', '.join(missing)}")
-    chosen = features if features is not None else feature_columns(frame.columns, root)
+    sets = chosen_sets(frame, config.feature_set)
+    if "derivatives" in sets and "is_derivatives_complete" in frame.columns:
+        # rows that do not hold a chosen set cannot train on it
+        frame = frame.loc[frame["is_derivatives_complete"].fillna(False).astype(bool)]
+    chosen = features if features is not None else feature_columns(frame.columns, sets)
     absent = [name for name in chosen if name not in frame.columns]
     if absent:
         raise DatasetError(f"training table lacks the model's feature(s): {', '.join(absent)}")
@@ -296,7 +292,7 @@ def prepare(
             frame[name] = values.astype("float64")
         used.append(name)
     if len(frame):
-        optional = optional_feature_columns(root)
+        optional = optional_feature_columns()
         core = [name for name in used if name not in optional]
         nulls = {name: int(frame[name].isna().sum()) for name in core}
         bad = {k: v for k, v in nulls.items() if v}
@@ -329,6 +325,7 @@ def prepare(
         label_start=start,
         label_end=end,
         dropped=dropped,
+        feature_sets=sets,
     )
 
 
@@ -353,18 +350,21 @@ def _add_persistence(frame: pd.DataFrame, bars: int) -> pd.DataFrame:
     return frame
 
 
-def load(
-    config: TrainConfig,
-    warehouse: Path | None = None,
-    root: Path = PROJECT_ROOT,
-) -> TrainingSet:
+def load(config: TrainConfig, warehouse: Path | None = None) -> TrainingSet:
     """Read and prepare the configured mart; an empty one is an error with the likely cause."""
     table = read_training_table(config, warehouse)
-    data = prepare(table, config, root)
+    data = prepare(table, config)
     if not len(data.frame):
+        if not table.num_rows:
+            raise DatasetError(
+                f"{config.warehouse.table} has no rows for {config.symbol}: features are "
+                "published only after their warm-up (features_window_seconds, 30 days, plus "
+                "a day of history)"
+            )
         raise DatasetError(
-            f"{config.warehouse.table} has no labelled rows for {config.symbol}: features are "
-            "published only after their warm-up (about 2 x features_window_seconds of history)"
+            f"{config.warehouse.table} has no labelled rows for {config.symbol} that hold the "
+            f"feature sets {', '.join(chosen_sets(table.to_pandas(), config.feature_set))} "
+            "(the derivatives set needs perp, funding and open interest past their warm-up)"
         )
     return data
 

@@ -62,6 +62,8 @@ class LoadedModel:
         self.info = info
         self.metadata = info.metadata
         self.features: list[str] = list(info.metadata["features"])
+        # The feature sets of its inputs (empty for versions older than feature sets: no check).
+        self.feature_sets: tuple[str, ...] = tuple(info.metadata.get("feature_sets") or ())
         self.target: str = info.metadata["target"]
         self.horizon: str = info.metadata.get("horizon", "")
         point: CatBoost = CatBoostRegressor() if self.target == "fwd_ret" else CatBoostClassifier()

@@ -68,7 +68,8 @@ def build_metadata(
     """Everything a version must say about itself (JSON-safe)."""
     import catboost
 
-    from ml import dataset, registry, train
+    from ml import registry, train
+    from warehouse import catalog
 
     gates = result.gates.as_dict()
     gates["failures"] = result.gates.failures()
@@ -81,6 +82,10 @@ def build_metadata(
         "horizon": config.horizon if config.target == "fwd_ret" else None,
         "label": data.label,
         "features": list(data.features),
+        # the choice (None: every set complete in the training window) and what it gave
+        "feature_set": config.feature_set or "auto",
+        "feature_sets": list(data.feature_sets),
+        "symbols": [config.symbol],
         "dropped_features": data.dropped,
         "quantile_alphas": list(config.quantiles.alphas) if config.target == "fwd_ret" else [],
         "class_prior": models.prior.tolist() if models.prior is not None else None,
@@ -107,10 +112,10 @@ def build_metadata(
         },
         "data_fingerprint": {
             "lake": registry.lake_fingerprint(_data_dir() / "lake"),
-            "dbt": registry.dbt_fingerprint(registry.dbt_target_path(dataset.PROJECT_ROOT)),
+            "dbt": registry.dbt_fingerprint(registry.dbt_target_path(catalog.PROJECT_ROOT)),
             "warehouse": str(warehouse),
         },
-        "git": registry.git_revision(dataset.PROJECT_ROOT),
+        "git": registry.git_revision(catalog.PROJECT_ROOT),
         "software": {
             "catboost": catboost.__version__,
             "python": sys.version.split()[0],

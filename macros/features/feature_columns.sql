@@ -1,62 +1,17 @@
-{#- The published columns of features_5m and features_1h, in the order features_mart's final
-    select writes them: what training_set_5m and latest_features carry over by name
-    (tests/features/test_gates.py checks the two stay equal). -#}
-{% macro feature_columns() -%}
-    {{ return([
-        'symbol',
-        'open_time',
-        'available_at',
-        'close',
-        'ret_5m',
-        'ret_1h',
-        'ret_4h',
-        'hl_range',
-        'co_ret',
-        'rv_5m_z',
-        'vol_z',
-        'oi_z',
-        'fund_now_z',
-        'funding_pctile_30d',
-        'cvd_diff_z',
-        'perp_share_60m',
-        'liq60_z',
-        'basis_bps',
-        'taker_imbalance',
-        'hour_of_week_sin',
-        'hour_of_week_cos',
-        'ret_mean_5',
-        'ret_mean_15',
-        'ret_mean_60',
-        'ret_std_15',
-        'ret_std_60',
-        'momentum_10',
-        'volume_mean_20',
-        'volume_std_20',
-        'volume_ema_20',
-        'is_imputed_bar',
-        'imputed_minutes_1h',
-        'imputed_minutes_4h',
-        'is_perp_imputed_bar',
-        'is_oi_forward_filled',
-        'funding_agg_bps',
-        'funding_agg_source',
-        'is_funding_fallback',
-        'oi_agg_change_1h',
-        'is_oi_agg_fallback',
-        'liq_long_z',
-        'liq_short_z',
-        'liq_imbalance_z',
-        'taker_agg_futures_imbalance_60m',
-        'taker_agg_spot_imbalance_60m',
-        'dgs10_change_1d_bps',
-        'dtwexbgs_ln_change_5d',
-        'vix_level_z',
-        'spy_ret_1d',
-        'uup_ret_1d',
-        'cq_netflow_z',
-        'cq_reserve_ln_change_7d',
-        'cq_whale_ratio_z',
-        'price_check_dev_bps',
-        'has_synthetic_input',
-    ]) }}
+{#- The columns of a feature mart as its YAML declares them (dbt's own graph, in order):
+    what training_set_5m and latest_features carry over by name. The declaration in
+    models/marts/features/_features__models.yml is the one list; the model contracts hold the
+    marts to it. At parse time (no graph yet) the list is empty: only refs are read then. -#}
+{% macro feature_columns(model_name='features_5m') -%}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ model_name) -%}
+        {%- if node is none -%}
+            {{ exceptions.raise_compiler_error('feature_columns: no model ' ~ model_name) }}
+        {%- endif -%}
+        {%- for name in node.columns -%}
+            {%- do names.append(name) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(names) }}
 {%- endmacro %}

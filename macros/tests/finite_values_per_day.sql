@@ -1,31 +1,36 @@
 {#- The no-NULL/NaN/inf gate of the published features (the other feature and label gates reuse
     macros/tests/). Same shape as every gate: one row per failing (dataset, symbol, day) with
-    failing_count and a detail naming the columns, stored for report_gate_failures/btcfs qa.
+    failing_count and a detail naming the columns and their feature sets, stored for
+    report_gate_failures/btcfs qa.
 
     Every column of the relation is checked, read from the warehouse at run time (a column added
-    to the mart is covered without editing the test): NULL anywhere, NaN or +-inf in float
-    columns. `except_columns` names the columns documented as allowed to be NULL. Optional
-    columns (YAML `meta: {optional: true}`, the other vendors' features) may be NULL but never
-    NaN or inf. With the var gate_window_days > 0 only the model's last days are checked, as in
-    every gate. -#}
+    to the mart is covered without editing the test), by its feature set (`meta.feature_set` of
+    its declaration: the model's own YAML, else features_5m's, the one feature contract):
+    a `vendors` column may be NULL but never NaN or inf; a `derivatives` column must hold a
+    finite value on every row that claims the set (`is_derivatives_complete`); every other
+    column on every row. `except_columns` names columns documented as allowed to be NULL. With
+    the var gate_window_days > 0 only the model's last days are checked, as in every gate. -#}
 {% test finite_values_per_day(model, time_column, dataset, except_columns=[]) %}
 {{ config(store_failures=true, tags=['gate']) }}
 
 {%- set excluded = except_columns | map('lower') | list -%}
-{%- set optional = optional_columns(model) -%}
+{%- set sets = feature_sets_of(model) -%}
 {%- set checks = [] -%}
 {%- if execute -%}
     {%- for column in adapter.get_columns_in_relation(model) -%}
-        {%- if column.name | lower in optional -%}
+        {%- set name = column.name | lower -%}
+        {%- set feature_set = sets.get(name) -%}
+        {%- set label = column.name ~ (' [' ~ feature_set ~ ']' if feature_set else '') -%}
+        {%- set missing = '(' ~ column.name ~ ' is null' ~ (' or not ' ~ is_finite(column.name) if column.is_float() else '') ~ ')' -%}
+        {%- if feature_set == 'vendors' -%}
             {%- if column.is_float() -%}
-                {%- do checks.append((column.name, '(' ~ column.name ~ ' is not null and not ' ~ is_finite(column.name) ~ ')')) -%}
+                {%- do checks.append((label, '(' ~ column.name ~ ' is not null and not ' ~ is_finite(column.name) ~ ')')) -%}
             {%- endif -%}
-        {%- elif column.name | lower not in excluded -%}
-            {%- if column.is_float() -%}
-                {%- do checks.append((column.name, '(' ~ column.name ~ ' is null or not ' ~ is_finite(column.name) ~ ')')) -%}
-            {%- else -%}
-                {%- do checks.append((column.name, column.name ~ ' is null')) -%}
-            {%- endif -%}
+        {%- elif name in excluded -%}
+        {%- elif feature_set and feature_set != 'spot' -%}
+            {%- do checks.append((label, '(coalesce(is_' ~ feature_set ~ '_complete, false) and ' ~ missing ~ ')')) -%}
+        {%- else -%}
+            {%- do checks.append((label, missing)) -%}
         {%- endif -%}
     {%- endfor -%}
 {%- endif -%}
@@ -75,23 +80,42 @@ select * from final
 {% endtest %}
 
 
-{#- Lower-case names of the columns of `model` (a relation) documented with
-    `meta: {optional: true}` (column `meta` or `config.meta`) in its YAML. -#}
-{% macro optional_columns(model) -%}
-    {%- set names = [] -%}
+{#- {column name (lower case): its feature set} for the columns of `model` (a relation) that
+    declare one in `meta.feature_set`: the model's own YAML first, then features_5m's (the one
+    feature contract, which training_set_5m and latest_features carry over). -#}
+{% macro feature_sets_of(model) -%}
+    {%- set found = {} -%}
     {%- if execute -%}
+        {%- set contract = graph.nodes.get('model.' ~ project_name ~ '.features_5m') -%}
+        {%- set nodes = [] -%}
         {%- for node in graph.nodes.values() -%}
             {%- if node.resource_type == 'model' and (node.alias or node.name) | lower == model.identifier | lower -%}
-                {%- for name, column in node.columns.items() -%}
-                    {%- set meta = column.get('meta') or {} -%}
-                    {%- set config_meta = (column.get('config') or {}).get('meta') or {} -%}
-                    {%- if meta.get('optional') or config_meta.get('optional') -%}
-                        {%- do names.append(name | lower) -%}
-                    {%- endif -%}
-                {%- endfor -%}
+                {%- do nodes.append(node) -%}
             {%- endif -%}
         {%- endfor -%}
+        {%- if contract is not none -%}
+            {%- do nodes.append(contract) -%}
+        {%- endif -%}
+        {%- for node in nodes -%}
+            {%- for name, column in node.columns.items() -%}
+                {%- set meta = (column.get('config') or {}).get('meta') or column.get('meta') or {} -%}
+                {%- if meta.get('feature_set') and name | lower not in found -%}
+                    {%- do found.update({name | lower: meta.get('feature_set')}) -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endfor -%}
     {%- endif -%}
+    {{ return(found) }}
+{%- endmacro %}
+
+{#- Lower-case names of the columns of `model` in the optional `vendors` feature set. -#}
+{% macro optional_columns(model) -%}
+    {%- set names = [] -%}
+    {%- for name, feature_set in feature_sets_of(model).items() -%}
+        {%- if feature_set == 'vendors' -%}
+            {%- do names.append(name) -%}
+        {%- endif -%}
+    {%- endfor -%}
     {{ return(names) }}
 {%- endmacro %}
 

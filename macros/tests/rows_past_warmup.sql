@@ -58,14 +58,14 @@ final as (
         'no rows although {{ bars }} holds ' || {{ gate_text('round(history_days, 2)') }}
         || ' days of bars (' || {{ gate_text(utc_date('first_open_time')) }} || ' to '
         || {{ gate_text(utc_date('last_open_time')) }} || '); the feature warm-up needs '
-        || '{{ warmup_days }} days (2 x {{ window_days }}-day features_window_seconds + '
+        || '{{ warmup_days }} days ({{ window_days }}-day features_window_seconds + '
         || '{{ refresh_days }}-day features_quantile_refresh_seconds{{ extra_what }})'
         || case
             when history_days < {{ warmup_days }}
                 then ': ' || {{ gate_text('round(' ~ warmup_days ~ ' - history_days, 2)') }}
                 || ' days of history missing (land more: config/ingest.yml days_back)'
-            else ': the history covers it, so an input is missing (perp bars, funding, open '
-                || 'interest) or the mart was not rebuilt'
+            else ': the history covers it, so an input is missing (spot bars past warm-up) or '
+                || 'the mart was not rebuilt'
         end as detail
     from missing_rows
 

@@ -39,7 +39,7 @@ SELECT = [
     "training_set_5m",
     "latest_features",
 ]
-# 2-day windows: warm-up is about 4 days instead of 61, so an 8-day lake leaves ~3 days of rows.
+# 2-day windows: warm-up is 3 days instead of 31, so an 8-day lake leaves 5 days of rows.
 SMALL_WINDOWS = {"features_window_seconds": 2 * 86_400}
 KLINE_SECONDS = {"1m": 60}
 
@@ -263,11 +263,11 @@ def rows_known_at(frame: pd.DataFrame, cut: datetime) -> pd.DataFrame:
     return frame[frame["available_at"] <= pd.Timestamp(cut)].reset_index(drop=True)
 
 
-def optional_features(root: Path = REPO) -> set[str]:
-    """features_5m's optional (vendor) feature columns, from its YAML meta."""
+def optional_features() -> set[str]:
+    """features_5m's optional columns (the vendors set), from its declaration."""
     from ml.dataset import optional_feature_columns
 
-    return optional_feature_columns(root)
+    return optional_feature_columns()
 
 
 def later_vintage(

@@ -34,16 +34,16 @@ def btcfs(warehouse: FeatureWarehouse, *args: str) -> Result:
 def test_too_little_history_fails_the_warmup_gates_qa_and_publish(
     small_warehouse: FeatureWarehouse,
 ) -> None:
-    # 2-day windows: the warm-up is 2 x 2 days + a 1-day bound refresh = 5 days; 4 days landed.
-    small_warehouse.land(synthetic(4))
+    # 2-day windows: the warm-up is 2 days + a 1-day refresh = 3 days; 2 days landed.
+    small_warehouse.land(synthetic(2))
     small_warehouse.reset_database()
     # The marts exist (an earlier `dbt run` made them, empty), as in a warehouse built before.
     small_warehouse.dbt("run")
     output = small_warehouse.dbt(*BUILD, expect_ok=False)
     line = next(x for x in output.splitlines() if "GATE FAIL rows_past_warmup__features_5m" in x)
-    assert "dataset=features_5m symbol=BTCUSDT day=2025-01-04 count=1152" in line
-    assert "no rows although bars_5m holds 4.0 days of bars (2025-01-01 to 2025-01-04)" in line
-    assert "the feature warm-up needs 5.0 days (2 x 2.0-day features_window_seconds" in line
+    assert "dataset=features_5m symbol=BTCUSDT day=2025-01-02 count=576" in line
+    assert "no rows although bars_5m holds 2.0 days of bars (2025-01-01 to 2025-01-02)" in line
+    assert "the feature warm-up needs 3.0 days (2.0-day features_window_seconds" in line
     assert "1.0 days of history missing (land more: config/ingest.yml days_back)" in line
     assert "GATE FAIL rows_past_warmup__features_1h: dataset=features_1h" in output
 
@@ -88,6 +88,6 @@ def test_the_default_ingest_config_lands_the_feature_warmup(tmp_path: Path) -> N
     warmup_days = int(match.group(1)) / 86_400
     now = datetime(2026, 1, 1, tzinfo=UTC)
     days_back = (now.date() - load_config(REPO / "config" / "ingest.yml", now).start).days + 1
-    assert warmup_days == 61
+    assert warmup_days == 31
     # a month of feature rows after the warm-up
     assert days_back >= warmup_days + 30, (days_back, warmup_days)

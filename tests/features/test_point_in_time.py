@@ -30,6 +30,7 @@ from tests.features.feature_harness import (
     rows_known_at,
     synthetic,
 )
+from warehouse.catalog import load_catalog
 
 pytestmark = pytest.mark.dbt
 
@@ -70,11 +71,16 @@ def full_build(small_warehouse: FeatureWarehouse) -> dict[str, pd.DataFrame]:
 
 def test_full_build_has_rows_after_warm_up(full_build: dict[str, pd.DataFrame]) -> None:
     features = full_build["features_5m"]
-    # warm-up: 2 days for the first bounds + 2 days of winsorised values, from 2025-01-01;
-    # the optional vendor features never hold a row back
-    assert features["open_time"].min() == pd.Timestamp("2025-01-05 23:55", tz="UTC")
-    assert len(features) == 865
-    assert len(full_build["features_1h"]) == 73
+    # warm-up: the first day whose 2-day window of z-score parameters lies inside the inputs'
+    # history (rv_5m's first value is at 01:00 on 2025-01-01): 2025-01-04; at 1h, the 100
+    # bars of the longest spot window. The optional vendor features never hold a row back.
+    assert features["open_time"].min() == pd.Timestamp("2025-01-04 00:00", tz="UTC")
+    assert len(features) == 5 * 288
+    assert len(full_build["features_1h"]) == 93
+    # every source was landed from the first day: every row holds every set
+    assert (
+        features["is_derivatives_complete"].all() and features["is_vendors_complete"].mean() > 0.9
+    )
     optional = optional_features()
     assert {"liq60_z", "cq_netflow_z", "dgs10_change_1d_bps"} <= optional
     for mart in ("features_5m", "features_1h"):
@@ -179,14 +185,51 @@ def test_later_revision_leaves_earlier_features_unchanged(
 
 @pytest.mark.slow
 def test_production_windows_truncated_lake(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The 30-day windows of dbt_project.yml: 61 days of warm-up, then three days compared."""
+    """The 30-day windows of dbt_project.yml: 31 days of warm-up, then the rows compared."""
     warehouse = FeatureWarehouse(tmp_path_factory.mktemp("features_30d"), {})
     tables = synthetic(64)
     full = warehouse.build(tables)
-    assert full["features_5m"]["open_time"].min() == pd.Timestamp("2025-03-02 23:55", tz="UTC")
+    assert full["features_5m"]["open_time"].min() == pd.Timestamp("2025-02-01 00:00", tz="UTC")
     cut = datetime(2025, 3, 4, 17, 42, 10, tzinfo=UTC)
     truncated = warehouse.build(cut_at(tables, cut))
     for mart in ("features_5m", "features_1h"):
         expected = rows_known_at(full[mart], cut)
         assert len(expected) > (300 if mart == "features_5m" else 30)
         assert_same_rows(expected, truncated[mart], what=f"{mart} (30-day windows) cut at {cut}")
+
+
+def spot_only(tables: Tables) -> Tables:
+    """The lake of a binance.us user: spot klines and nothing else."""
+    return {key: table for key, table in tables.items() if key[0] == "spot-klines"}
+
+
+def test_a_lake_of_spot_klines_alone_gives_the_spot_set_truncated_and_perturbed(
+    small_warehouse: FeatureWarehouse,
+) -> None:
+    full = small_warehouse.build(spot_only(synthetic(DAYS)))
+    features = full["features_5m"]
+    # the same warm-up as with every source: the spot set does not wait for the others
+    assert features["open_time"].min() == pd.Timestamp("2025-01-04 00:00", tz="UTC")
+    assert len(features) == 5 * 288 and len(full["features_1h"]) == 93
+    assert not features["is_derivatives_complete"].any()
+    contract = load_catalog()
+    derivatives = contract.set_members("derivatives")
+    assert len(derivatives) > 10 and features[derivatives].isna().all().all()
+    spot = contract.set_members("spot")
+    assert features[spot].notna().all().all()
+    assert len(full["training_set_5m"]) > 1000
+
+    cut = CUTS[0]
+    truncated = small_warehouse.build(cut_at(spot_only(synthetic(DAYS)), cut))
+    perturbed = small_warehouse.build(perturb_after(spot_only(synthetic(DAYS)), cut))
+    for mart in ("features_5m", "features_1h"):
+        expected = rows_known_at(full[mart], cut)
+        assert len(expected) > (100 if mart == "features_5m" else 10)
+        assert_same_rows(expected, truncated[mart], what=f"spot-only {mart} cut at {cut}")
+        assert_same_rows(
+            expected, rows_known_at(perturbed[mart], cut), what=f"spot-only {mart} perturbed"
+        )
+        later = perturbed[mart]["available_at"] > pd.Timestamp(cut)
+        original = full[mart][full[mart]["available_at"] > pd.Timestamp(cut)]
+        moved = perturbed[mart].loc[later, "ret_5m"].to_numpy() != original["ret_5m"].to_numpy()
+        assert moved.mean() > 0.9, "the perturbation reached the later rows"

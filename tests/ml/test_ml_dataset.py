@@ -1,4 +1,5 @@
-"""The feature list comes from the marts' YAML; prepare() enforces the training contract."""
+"""The feature list comes from the marts' declaration (dbt's manifest); prepare() enforces the
+training contract."""
 
 from __future__ import annotations
 
@@ -20,22 +21,22 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     isolate(monkeypatch, tmp_path / "data")
 
 
-def test_features_are_the_documented_ones_minus_keys_labels_and_non_inputs() -> None:
+def test_features_are_the_declared_model_inputs() -> None:
+    """The inputs are what features_5m's declaration says (meta.model_input), read from dbt's
+    manifest: nothing hand-kept, no keys, labels, flags of completeness or diagnostics."""
     documented = dataset.documented_columns("features_5m")
     labels = dataset.documented_columns("labels_5m")
     features = dataset.feature_columns(documented)
-    assert features  # nothing hand-kept: derived from the YAML
+    assert features
     assert not set(features) & {"symbol", "open_time", "available_at", "close"}
     assert not set(features) & set(labels)
-    assert {"taker_imbalance", "ret_1h", "vol_z"} <= set(features)
-    expected = [
-        name
-        for name, text in documented.items()
-        if name not in dataset.KEY_COLUMNS
-        and name not in labels
-        and "not a model input" not in text
-    ]
-    assert features == expected
+    assert not set(features) & {"is_derivatives_complete", "has_synthetic_input"}
+    assert {"taker_imbalance", "ret_1h", "vol_z", "oi_z", "liq60_z"} <= set(features)
+    contract = dataset.catalog()
+    assert features == [c.name for c in contract.columns("features_5m") if c.model_input]
+    spot = dataset.feature_columns(documented, ("spot",))
+    assert "vol_z" in spot and "oi_z" not in spot and "liq60_z" not in spot
+    assert set(spot) < set(features)
 
 
 def test_doc_references_are_resolved() -> None:

@@ -1,0 +1,214 @@
+"""The feature contract as dbt publishes it: every column of the feature marts with what its
+declaration says, read from dbt's own artifact (`target/manifest.json`), never from YAML text.
+
+A feature is declared once, in models/marts/features/_features__models.yml: its name, its
+description (the formula in words, `{{ doc() }}` blocks rendered by dbt), and in `meta` its
+set (`spot`, `derivatives`, `vendors`), role (key, feature, flag, diagnostic), unit, inputs,
+point-in-time rule, warm-up, null policy and whether it is a model input. The trainer's
+inputs, the API's checks, the gates and the benchmarks read that declaration through here.
+
+When the manifest is missing (a fresh checkout, before any dbt command), `load_catalog` runs
+`dbt parse` once to write it; nothing else is needed for that.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import BtcfsError
+from core.settings import dbt_target_path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FEATURE_MODELS = ("features_5m", "features_1h")
+LABELS_MODEL = "labels_5m"
+#: The feature sets, in the order they build on each other.
+FEATURE_SETS = ("spot", "derivatives", "vendors")
+ROLES = ("key", "feature", "flag", "diagnostic")
+
+
+class CatalogError(BtcfsError):
+    """The feature contract cannot be read (no manifest, or a declaration that breaks it)."""
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """One column of a feature mart as its declaration says."""
+
+    name: str
+    model: str
+    description: str
+    role: str
+    feature_set: str | None
+    unit: str = ""
+    inputs: tuple[str, ...] = ()
+    point_in_time: str = ""
+    nulls: str = ""
+    warm_up: str = ""
+    model_input: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "feature_set": self.feature_set,
+            "role": self.role,
+            "unit": self.unit,
+            "inputs": list(self.inputs),
+            "point_in_time": self.point_in_time,
+            "nulls": self.nulls,
+            "warm_up": self.warm_up,
+            "model_input": self.model_input,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The feature marts' columns, in declaration order, and the labels' names."""
+
+    models: dict[str, tuple[FeatureColumn, ...]]
+    labels: tuple[str, ...]
+    manifest: Path
+    generated_at: str = ""
+    dbt_version: str = ""
+    sets: tuple[str, ...] = field(default=FEATURE_SETS)
+
+    def columns(self, model: str = "features_5m") -> tuple[FeatureColumn, ...]:
+        try:
+            return self.models[model]
+        except KeyError:
+            raise CatalogError(
+                f"{model} is not a feature mart ({', '.join(self.models)})"
+            ) from None
+
+    def column(self, name: str, model: str = "features_5m") -> FeatureColumn:
+        for column in self.columns(model):
+            if column.name == name:
+                return column
+        raise CatalogError(f"no feature {name!r} in {model}")
+
+    def model_inputs(
+        self, feature_sets: tuple[str, ...] | None = None, model: str = "features_5m"
+    ) -> list[str]:
+        """The model inputs of `feature_sets` (default: every set), in declaration order."""
+        wanted = self.check_sets(feature_sets or self.sets)
+        return [c.name for c in self.columns(model) if c.model_input and c.feature_set in wanted]
+
+    def set_members(self, feature_set: str, model: str = "features_5m") -> list[str]:
+        """Every column of one set (inputs, flags, diagnostics), in declaration order."""
+        self.check_sets((feature_set,))
+        return [c.name for c in self.columns(model) if c.feature_set == feature_set]
+
+    def check_sets(self, feature_sets: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in feature_sets if s not in self.sets]
+        if unknown:
+            raise CatalogError(
+                f"unknown feature set {', '.join(unknown)}: the sets are {', '.join(self.sets)}"
+            )
+        return feature_sets
+
+
+def _column(model: str, payload: dict[str, Any]) -> FeatureColumn:
+    meta = {**(payload.get("meta") or {}), **((payload.get("config") or {}).get("meta") or {})}
+    name = str(payload["name"])
+    role = str(meta.get("role") or "")
+    if role not in ROLES:
+        raise CatalogError(f"{model}.{name}: meta.role must be one of {', '.join(ROLES)}")
+    feature_set = meta.get("feature_set")
+    if feature_set is not None and feature_set not in FEATURE_SETS:
+        raise CatalogError(f"{model}.{name}: meta.feature_set {feature_set!r} is not a set")
+    model_input = bool(meta.get("model_input", False))
+    if (role == "feature" or model_input) and feature_set is None:
+        raise CatalogError(f"{model}.{name}: a feature or model input needs meta.feature_set")
+    inputs = meta.get("inputs") or ()
+    return FeatureColumn(
+        name=name,
+        model=model,
+        description=" ".join(str(payload.get("description") or "").split()),
+        role=role,
+        feature_set=feature_set,
+        unit=str(meta.get("unit") or ""),
+        inputs=tuple(str(i) for i in inputs),
+        point_in_time=str(meta.get("point_in_time") or ""),
+        nulls=str(meta.get("nulls") or ""),
+        warm_up=str(meta.get("warm_up") or ""),
+        model_input=model_input,
+    )
+
+
+def from_manifest(path: Path) -> Catalog:
+    """The catalog of a dbt manifest file (read once per version of the file)."""
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise CatalogError(f"no dbt manifest at {path}: run `dbt parse` or `dbt build`") from None
+    return _read_manifest(path.resolve(), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_manifest(path: Path, stamp: int) -> Catalog:
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CatalogError(f"no dbt manifest at {path}: run `dbt parse` or `dbt build`") from None
+    except (OSError, ValueError) as exc:
+        raise CatalogError(f"cannot read the dbt manifest {path}: {exc}") from None
+    nodes = manifest.get("nodes") or {}
+    project = (manifest.get("metadata") or {}).get("project_name") or "btcfs"
+    models: dict[str, tuple[FeatureColumn, ...]] = {}
+    for model in FEATURE_MODELS:
+        node = nodes.get(f"model.{project}.{model}")
+        if node is None:
+            raise CatalogError(f"the dbt manifest {path} has no model {model}")
+        models[model] = tuple(_column(model, c) for c in (node.get("columns") or {}).values())
+    labels_node = nodes.get(f"model.{project}.{LABELS_MODEL}") or {}
+    labels = tuple(
+        name
+        for name in (labels_node.get("columns") or {})
+        if name not in ("symbol", "open_time", "available_at")
+    )
+    metadata = manifest.get("metadata") or {}
+    return Catalog(
+        models=models,
+        labels=labels,
+        manifest=path,
+        generated_at=str(metadata.get("generated_at") or ""),
+        dbt_version=str(metadata.get("dbt_version") or ""),
+    )
+
+
+def load_catalog(target_path: Path | None = None, *, parse_if_missing: bool = True) -> Catalog:
+    """The catalog of dbt's manifest in `target_path` (default: dbt's target folder, as dbt
+    resolves it); with none there yet, `dbt parse` writes it first."""
+    target = target_path or dbt_target_path()
+    manifest = target / "manifest.json"
+    if not manifest.exists() and parse_if_missing:
+        _dbt_parse(target)
+    return from_manifest(manifest)
+
+
+def _dbt_parse(target: Path) -> None:
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {**os.environ, "DBT_TARGET_PATH": str(target)}
+    env.setdefault("DBT_PROFILES_DIR", str(PROJECT_ROOT / "profiles"))
+    try:
+        proc = subprocess.run(
+            [str(dbt) if dbt.exists() else "dbt", "parse", "--quiet"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CatalogError(f"`dbt parse` could not run to write the manifest: {exc}") from None
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        raise CatalogError("`dbt parse` failed: " + " / ".join(tail))
