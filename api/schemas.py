@@ -55,6 +55,28 @@ class FeaturesOut(msgspec.Struct, kw_only=True):
     rows: list[FeatureRow]
 
 
+class CatalogFeature(msgspec.Struct, kw_only=True):
+    """One column of a feature mart, as declared, and its coverage per symbol."""
+
+    name: str
+    model: str
+    feature_set: str | None
+    role: str
+    unit: str
+    inputs: list[str]
+    point_in_time: str
+    nulls: str
+    warm_up: str
+    model_input: bool
+    description: str
+    coverage: list[dict[str, Any]]
+
+
+class CatalogOut(msgspec.Struct, kw_only=True):
+    count: int
+    features: list[CatalogFeature]
+
+
 class LatestFeaturesOut(msgspec.Struct, kw_only=True):
     symbol: str
     interval: str

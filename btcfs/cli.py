@@ -15,6 +15,7 @@ from ingest.cli import ingest_group, lake_group
 from ml.cli import backtest_command, evaluate_command, models_group, train_command
 from pipeline.cli import publish_command, run_command
 from replay.cli import replay_group
+from warehouse.features_cli import features_group
 from warehouse.runs import qa_command, warehouse_group
 
 
@@ -52,6 +53,7 @@ cli.add_command(replay_group)
 cli.add_command(lake_group)
 cli.add_command(qa_command)
 cli.add_command(warehouse_group)
+cli.add_command(features_group)
 cli.add_command(train_command)
 cli.add_command(evaluate_command)
 cli.add_command(backtest_command)

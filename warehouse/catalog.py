@@ -146,14 +146,14 @@ def _column(model: str, payload: dict[str, Any]) -> FeatureColumn:
 def from_manifest(path: Path) -> Catalog:
     """The catalog of a dbt manifest file (read once per version of the file)."""
     try:
-        stamp = path.stat().st_mtime_ns
+        stat = path.stat()
     except FileNotFoundError:
         raise CatalogError(f"no dbt manifest at {path}: run `dbt parse` or `dbt build`") from None
-    return _read_manifest(path.resolve(), stamp)
+    return _read_manifest(path.resolve(), stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 @functools.lru_cache(maxsize=8)
-def _read_manifest(path: Path, stamp: int) -> Catalog:
+def _read_manifest(path: Path, *version: int) -> Catalog:
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
@@ -212,3 +212,103 @@ def _dbt_parse(target: Path) -> None:
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
         raise CatalogError("`dbt parse` failed: " + " / ".join(tail))
+
+
+# ------------------------------------------------------------------ published and measured
+
+#: The table `btcfs publish` writes into serve.duckdb: the declaration of what it serves.
+CATALOG_TABLE = "feature_catalog"
+CATALOG_COLUMNS = (
+    "model", "position", "name", "feature_set", "role", "unit", "inputs", "point_in_time",
+    "nulls", "warm_up", "model_input", "description",
+)  # fmt: skip
+
+
+def catalog_rows(catalog: Catalog) -> list[list[Any]]:
+    """The catalog as rows of CATALOG_COLUMNS (inputs as JSON text)."""
+    return [
+        [
+            column.model, position, column.name, column.feature_set, column.role, column.unit,
+            json.dumps(list(column.inputs)), column.point_in_time, column.nulls, column.warm_up,
+            column.model_input, column.description,
+        ]
+        for model, columns in catalog.models.items()
+        for position, column in enumerate(columns)
+    ]  # fmt: skip
+
+
+def from_rows(rows: list[dict[str, Any]], source: str) -> Catalog:
+    """A catalog back from the rows of CATALOG_TABLE (what serve.duckdb holds)."""
+    models: dict[str, list[FeatureColumn]] = {}
+    for row in sorted(rows, key=lambda r: (r["model"], r["position"])):
+        models.setdefault(row["model"], []).append(
+            FeatureColumn(
+                name=row["name"],
+                model=row["model"],
+                description=row["description"] or "",
+                role=row["role"],
+                feature_set=row["feature_set"],
+                unit=row["unit"] or "",
+                inputs=tuple(json.loads(row["inputs"] or "[]")),
+                point_in_time=row["point_in_time"] or "",
+                nulls=row["nulls"] or "",
+                warm_up=row["warm_up"] or "",
+                model_input=bool(row["model_input"]),
+            )
+        )
+    return Catalog(
+        models={name: tuple(columns) for name, columns in models.items()},
+        labels=(),
+        manifest=Path(source),
+    )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a feature a mart holds, for one symbol."""
+
+    symbol: str
+    rows: int
+    non_null: int
+    first_at: Any  # the first bar (open_time) with a value, or None
+
+    @property
+    def share(self) -> float:
+        return self.non_null / self.rows if self.rows else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        first = self.first_at.isoformat() if hasattr(self.first_at, "isoformat") else None
+        return {
+            "symbol": self.symbol,
+            "rows": self.rows,
+            "non_null_rows": self.non_null,
+            "non_null_share": round(self.share, 6),
+            "first_open_time": first,
+        }
+
+
+def coverage_query(relation: str, columns: list[str]) -> str:
+    """One query over `relation` giving, per symbol, its rows and for each column the rows
+    holding a value and the first bar with one. Names come from the catalog (checked
+    identifiers), never from a caller."""
+    for name in (relation, *columns):
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise CatalogError(f"not an identifier: {name!r}")
+    measures = ",\n    ".join(
+        f'count("{c}") as "{c}__n", min(case when "{c}" is not null then open_time end) '
+        f'as "{c}__first"'
+        for c in columns
+    )
+    return (
+        f"select symbol, count(*) as __rows,\n    {measures}\n"
+        f"from {relation}\ngroup by symbol\norder by symbol"
+    )
+
+
+def coverage(rows: list[dict[str, Any]], columns: list[str]) -> dict[str, list[Coverage]]:
+    """The result of `coverage_query` as {column: [Coverage per symbol]}."""
+    return {
+        c: [Coverage(r["symbol"], int(r["__rows"]), int(r[f"{c}__n"]), r[f"{c}__first"])
+            for r in rows]
+        for c in columns
+    }  # fmt: skip

@@ -33,6 +33,7 @@ from filelock import FileLock, Timeout
 from core import __version__
 from core.errors import BtcfsError
 from core.settings import DataPaths
+from warehouse.catalog import CATALOG_TABLE, CatalogError, catalog_rows, from_manifest
 from warehouse.connect import bigquery_client, first_line
 from warehouse.gate_ledger import (
     LEDGER_COLUMNS,
@@ -370,6 +371,10 @@ def publish(
     except LedgerError as exc:
         raise PublishError(f"refusing to publish: {exc}") from None
     check_adapter(target_path, graph, "bigquery" if bigquery is not None else "duckdb")
+    try:
+        features = catalog_rows(from_manifest(target_path / "manifest.json"))
+    except CatalogError as exc:
+        raise PublishError(f"refusing to publish: {exc}") from None
     if bigquery is None and not build.is_file():
         raise PublishError(f"{build} not found: run `dbt build` first")
     serve.parent.mkdir(parents=True, exist_ok=True)
@@ -386,7 +391,7 @@ def publish(
     published_at = datetime.now(UTC)
     try:
         tables, check = _publish_locked(
-            serve, build, bigquery, graph, list(models), primary_model, published_at
+            serve, build, bigquery, graph, list(models), primary_model, published_at, features
         )
     finally:
         lock.release()
@@ -402,6 +407,7 @@ def _publish_locked(
     models: list[PinnedModel],
     primary_model: str,
     published_at: datetime,
+    features: list[list[Any]],
 ) -> tuple[dict[str, int], GateCheck]:
     temporary = serve.with_name(f".{serve.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -414,6 +420,14 @@ def _publish_locked(
                 tables, check = _copy_marts(con, build, graph)
             origin = bigquery.uri if bigquery is not None else build
             _write_metadata(con, check, graph, models, tables, published_at, origin, primary_model)
+            # the declaration of the features served, from the same manifest (GET /v1/catalog)
+            con.execute(
+                f"create table {CATALOG_TABLE} ("
+                "model varchar, position integer, name varchar, feature_set varchar, "
+                "role varchar, unit varchar, inputs varchar, point_in_time varchar, "
+                "nulls varchar, warm_up varchar, model_input boolean, description varchar)"
+            )
+            _insert(con, CATALOG_TABLE, features)
             con.execute("checkpoint")
         finally:
             con.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from api.routes import (
     admin,
     bars,
+    catalog,
     dashboard,
     features,
     forecast,
@@ -21,6 +22,7 @@ ROUTES = [
     *health.ROUTES,
     *bars.ROUTES,
     *features.ROUTES,
+    *catalog.ROUTES,
     *predictions.ROUTES,
     *forecast.ROUTES,
     *models.ROUTES,

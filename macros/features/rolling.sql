@@ -58,8 +58,14 @@
     end
 {%- endmacro %}
 
+{#- `values`.`column` clipped to `params`.`column`_lower / _upper (winsorise): the day's bounds
+    of int_feature_zscore_params, in the params model itself and in the feature marts. -#}
+{% macro clipped_to_day_bounds(column, values='derivatives_computed', params='zscore_params') -%}
+    {{ winsorise(values ~ '.' ~ column, params ~ '.' ~ column ~ '_lower', params ~ '.' ~ column ~ '_upper') }}
+{%- endmacro %}
+
 {#- (x - mean) / sd, from a trailing mean and sample standard deviation computed beforehand
-    (once per input: see features_mart, `moments_computed`). A constant window (sd <= 1e-12 of
+    (int_feature_zscore_params: per input and day). A constant window (sd <= 1e-12 of
     the mean's size, e.g. a funding rate that did not move for 30 days) gives 0, never a division
     by zero; NULL when x is NULL. -#}
 {% macro zscore(expression, mean, sd) -%}

@@ -110,6 +110,31 @@ def test_features_latest_and_range(client: TestClient, pipeline: Pipeline) -> No
     )
 
 
+def test_catalog_declares_every_served_feature_with_its_coverage(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    body = client.get("/v1/catalog").json()
+    features = {(f["model"], f["name"]): f for f in body["features"]}
+    assert body["count"] == len(body["features"]) == len(features)
+    served = [r[0] for r in warehouse_rows(pipeline, "describe features_5m")]
+    assert [name for model, name in features if model == "features_5m"] == served
+    vol_z = features[("features_5m", "vol_z")]
+    assert (vol_z["feature_set"], vol_z["role"], vol_z["model_input"]) == ("spot", "feature", True)
+    assert "zscore" in vol_z["description"] and vol_z["warm_up"]
+    (measured,) = vol_z["coverage"]
+    rows, first = warehouse_rows(
+        pipeline, "select count(*), min(open_time) from features_5m where vol_z is not null"
+    )[0]
+    assert (measured["symbol"], measured["non_null_rows"], parse(measured["first_open_time"])) == (
+        "BTCUSDT", rows, first,
+    )  # fmt: skip
+    spot = client.get("/v1/catalog", params={"feature_set": "spot", "model": "features_1h"})
+    assert {f["feature_set"] for f in spot.json()["features"]} == {"spot"}
+    assert {f["model"] for f in spot.json()["features"]} == {"features_1h"}
+    bad = client.get("/v1/catalog", params={"feature_set": "macro"})
+    assert bad.status_code == 422 and "feature_set" in bad.text
+
+
 def test_latest_prediction_comes_from_ml_predict(client: TestClient, pipeline: Pipeline) -> None:
     from ml.predict import load_model
 

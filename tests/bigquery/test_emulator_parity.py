@@ -25,7 +25,8 @@ import pytest
 from tests.bigquery.bqsupport import DATASET, LAKE_DAYS, PROJECT, EmulatorBuild
 from tests.bigquery.martcompare import bigquery_rows, compare, duckdb_rows
 
-# Every mart, with its key. None is excluded: all build and compare on the emulator.
+# Every mart (and the features' intermediate models), with its key. None is excluded: all
+# build and compare on the emulator.
 MART_KEYS: dict[str, tuple[str, ...]] = {
     **{
         name: ("symbol", "open_time")
@@ -44,6 +45,10 @@ MART_KEYS: dict[str, tuple[str, ...]] = {
         )
     },
     "latest_features": ("symbol", "bar_interval"),
+    # the features' own intermediate models: their z-score inputs and per-day parameters
+    "int_feature_zscore_inputs_5m": ("symbol", "open_time"),
+    "int_feature_zscore_inputs_1h": ("symbol", "open_time"),
+    "int_feature_zscore_params": ("symbol", "bar_interval", "quantile_period"),
 }
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow, pytest.mark.bigquery]

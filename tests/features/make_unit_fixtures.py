@@ -62,7 +62,8 @@ def main() -> None:
         )  # fmt: skip
         perp.append(["BTCUSDT", _time(index), close + 1, 80, 80 * (close + 1), 40, "false"])
         funding.append(["BTCUSDT", _time(index), funding_rate(bar), _time(index)])
-        open_interest.append(["BTCUSDT", _time(index), 50000 + 10 * bar, "false"])
+        oi = 50000 + 10 * bar
+        open_interest.append(["BTCUSDT", _time(index), oi, oi * close, "false"])
     write(
         "features_unit_bars_5m",
         [
@@ -86,7 +87,13 @@ def main() -> None:
     )
     write(
         "features_unit_open_interest_as_of_bars_5m",
-        ["symbol", "open_time", "sum_open_interest", "is_oi_forward_filled"],
+        [
+            "symbol",
+            "open_time",
+            "sum_open_interest",
+            "sum_open_interest_value",
+            "is_oi_forward_filled",
+        ],
         open_interest,
     )
 

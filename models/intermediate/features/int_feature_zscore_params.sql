@@ -26,6 +26,8 @@
 {%- set inputs = ['rv_5m', 'volume', 'oi_change_1h', 'funding_rate', 'cvd_diff_60m'] -%}
 {%- set output_start = incremental_window_start('period_start', refresh_seconds) -%}
 {%- set read_start = shift_timestamp_text(output_start, -(window_seconds + refresh_seconds)) -%}
+{%- set epoch = timestamp_literal('1970-01-01 00:00:00') -%}
+{%- set period_start = timestamp_add_seconds(epoch, 'moments.quantile_period * ' ~ refresh_seconds) -%}
 
 with
 
@@ -45,7 +47,11 @@ inputs_unioned as (
         '5m' as bar_interval,
         epoch_s,
         cast(floor(epoch_s / {{ refresh_seconds }}) as {{ dbt.type_bigint() }}) as quantile_period,
-        {{ inputs | join(', ') }}
+        rv_5m,
+        volume,
+        oi_change_1h,
+        funding_rate,
+        cvd_diff_60m
     from inputs_5m
     union all
     select
@@ -53,7 +59,11 @@ inputs_unioned as (
         '1h' as bar_interval,
         epoch_s,
         cast(floor(epoch_s / {{ refresh_seconds }}) as {{ dbt.type_bigint() }}) as quantile_period,
-        {{ inputs | join(', ') }}
+        rv_5m,
+        volume,
+        oi_change_1h,
+        funding_rate,
+        cvd_diff_60m
     from inputs_1h
 ),
 
@@ -76,9 +86,11 @@ windows_fanned_out as (
         inputs_unioned.symbol,
         inputs_unioned.bar_interval,
         inputs_unioned.quantile_period + window_steps.periods_ahead as quantile_period,
-        {%- for column in inputs %}
-        inputs_unioned.{{ column }}{{ "," if not loop.last }}
-        {%- endfor %}
+        inputs_unioned.rv_5m,
+        inputs_unioned.volume,
+        inputs_unioned.oi_change_1h,
+        inputs_unioned.funding_rate,
+        inputs_unioned.cvd_diff_60m
     from inputs_unioned
     inner join input_history
         on
@@ -104,10 +116,8 @@ moments as (
         windows_fanned_out.bar_interval,
         windows_fanned_out.quantile_period,
         {%- for column in inputs %}
-        avg({{ winsorise('windows_fanned_out.' ~ column, 'bounds.' ~ column ~ '_lower', 'bounds.' ~ column ~ '_upper') }})
-            as {{ column }}_mean,
-        stddev_samp({{ winsorise('windows_fanned_out.' ~ column, 'bounds.' ~ column ~ '_lower', 'bounds.' ~ column ~ '_upper') }})
-            as {{ column }}_sd,
+        avg({{ clipped_to_day_bounds(column, 'windows_fanned_out', 'bounds') }}) as {{ column }}_mean,
+        stddev_samp({{ clipped_to_day_bounds(column, 'windows_fanned_out', 'bounds') }}) as {{ column }}_sd,
         {%- endfor %}
         count(*) as window_bars
     from windows_fanned_out
@@ -124,8 +134,7 @@ final as (
         moments.symbol,
         moments.bar_interval,
         moments.quantile_period,
-        {{ timestamp_add_seconds(timestamp_literal('1970-01-01 00:00:00'), 'moments.quantile_period * ' ~ refresh_seconds) }}
-            as period_start,
+        {{ period_start }} as period_start,
         {%- for column in inputs %}
         {%- set warm = 'input_history.' ~ column ~ '_first_epoch_s <= moments.quantile_period * '
             ~ refresh_seconds ~ ' - ' ~ window_seconds %}
@@ -145,7 +154,7 @@ final as (
         on
             moments.symbol = input_history.symbol
             and moments.bar_interval = input_history.bar_interval
-    where {{ at_or_after(timestamp_add_seconds(timestamp_literal('1970-01-01 00:00:00'), 'moments.quantile_period * ' ~ refresh_seconds), output_start) }}
+    where {{ at_or_after(period_start, output_start) }}
 )
 
 select * from final

@@ -27,10 +27,12 @@
 {%- set ema_bars = var('features_ema_truncation_bars') | int -%}
 {#- the longest spot look-back: the EMA's bars, 60 returns (61 bars), 4 hours of returns -#}
 {%- set spot_history_bars = [ema_bars, 61, 49] | max -%}
-{%- set optional_min_values = [(window_bars * (var('optional_zscore_min_share') | float)) | round(0, 'ceil') | int, 2] | max -%}
+{%- set optional_share = var('optional_zscore_min_share') | float -%}
+{%- set optional_min_values = [(window_bars * optional_share) | round(0, 'ceil') | int, 2] | max -%}
 {%- set output_start = incremental_window_start('open_time', refresh_seconds) -%}
 {#- funding's percentile and the vendors' z-scores look back a window; the spot windows less -#}
-{%- set read_start = shift_timestamp_text(output_start, -(window_seconds + refresh_seconds + 2 * spot_history_bars * interval_seconds)) -%}
+{%- set look_back_seconds = window_seconds + refresh_seconds + 2 * spot_history_bars * interval_seconds -%}
+{%- set read_start = shift_timestamp_text(output_start, -look_back_seconds) -%}
 
 with
 
@@ -130,12 +132,12 @@ sources_joined as (
         spot_windows.*,
         zscore_inputs.rv_5m,
         zscore_inputs.oi_change_1h,
-        zscore_inputs.funding_rate,
         zscore_inputs.cvd_diff_60m,
         cast(perp_bars.close as {{ type_double() }}) as perp_close,
         cast(perp_bars.quote_volume as {{ type_double() }}) as perp_quote_volume,
         perp_bars.is_imputed as is_perp_imputed,
         funding.funding_at,
+        cast(funding.funding_rate as {{ type_double() }}) as funding_rate,
         cast(open_interest.sum_open_interest_value as {{ type_double() }}) as open_interest_value,
         open_interest.is_oi_forward_filled,
         intraday_vendors.open_interest_agg_change_1h,
@@ -198,7 +200,10 @@ derivatives_computed as (
         -- change from one source at both ends
         coalesce(
             open_interest_agg_change_1h,
-            ln(open_interest_value / lag(open_interest_value, 12) over (partition by symbol order by open_time))
+            ln(
+                open_interest_value
+                / lag(open_interest_value, 12) over (partition by symbol order by open_time)
+            )
         ) as oi_agg_change_1h,
         open_interest_agg_change_1h is null as is_oi_agg_fallback,
         -- funding: CoinGlass OI-weighted, else volume-weighted, else Binance's
@@ -213,8 +218,9 @@ derivatives_computed as (
         ln(1 + liquidation_long_usd_60m + liquidation_short_usd_60m) as liquidation_total_ln_60m,
         case
             when liquidation_long_usd_60m + liquidation_short_usd_60m > 0
-                then (liquidation_long_usd_60m - liquidation_short_usd_60m)
-                / (liquidation_long_usd_60m + liquidation_short_usd_60m)
+                then
+                    (liquidation_long_usd_60m - liquidation_short_usd_60m)
+                    / (liquidation_long_usd_60m + liquidation_short_usd_60m)
             when liquidation_long_usd_60m is not null and liquidation_short_usd_60m is not null then 0
         end as liquidation_imbalance_60m
     from sources_joined
@@ -224,12 +230,21 @@ inputs_clipped as (
     -- each z-score input clipped to its day's bounds (NULL while the bounds warm up)
     select
         derivatives_computed.*,
-        {%- for column in ['rv_5m', 'volume', 'oi_change_1h', 'funding_rate', 'cvd_diff_60m'] %}
-        {{ winsorise('derivatives_computed.' ~ column, 'zscore_params.' ~ column ~ '_lower', 'zscore_params.' ~ column ~ '_upper') }}
-            as {{ column }}_clipped,
-        zscore_params.{{ column }}_mean,
-        zscore_params.{{ column }}_sd{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ clipped_to_day_bounds('rv_5m') }} as rv_5m_clipped,
+        zscore_params.rv_5m_mean,
+        zscore_params.rv_5m_sd,
+        {{ clipped_to_day_bounds('volume') }} as volume_clipped,
+        zscore_params.volume_mean,
+        zscore_params.volume_sd,
+        {{ clipped_to_day_bounds('oi_change_1h') }} as oi_change_1h_clipped,
+        zscore_params.oi_change_1h_mean,
+        zscore_params.oi_change_1h_sd,
+        {{ clipped_to_day_bounds('funding_rate') }} as funding_rate_clipped,
+        zscore_params.funding_rate_mean,
+        zscore_params.funding_rate_sd,
+        {{ clipped_to_day_bounds('cvd_diff_60m') }} as cvd_diff_60m_clipped,
+        zscore_params.cvd_diff_60m_mean,
+        zscore_params.cvd_diff_60m_sd
     from derivatives_computed
     left join zscore_params
         on
@@ -287,8 +302,9 @@ funding_ranked as (
             current_event.symbol = past_event.symbol
             and current_event.funding_at >= past_event.funding_at
             and {{ timestamp_add_seconds('current_event.funding_at', -window_seconds) }}
-        < past_event.funding_at
-    where funding_history.first_funding_at
+            < past_event.funding_at
+    where
+        funding_history.first_funding_at
         <= {{ timestamp_add_seconds('current_event.funding_at', -window_seconds) }}
     group by current_event.symbol, current_event.funding_at
 ),

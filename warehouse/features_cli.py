@@ -1,0 +1,164 @@
+"""`btcfs features list|show`: the feature catalog (warehouse.catalog) from the command line.
+
+`list` reads the declaration from dbt's manifest (no warehouse needed); `show NAME` adds the
+coverage the built warehouse holds: per symbol, the rows, the share holding a value and the
+first bar with one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+
+from core.settings import DataPaths
+from warehouse.catalog import (
+    FEATURE_MODELS,
+    FEATURE_SETS,
+    CatalogError,
+    Coverage,
+    FeatureColumn,
+    coverage,
+    coverage_query,
+    load_catalog,
+)
+from warehouse.connect import first_line
+
+_model_option = click.option(
+    "--model",
+    type=click.Choice(FEATURE_MODELS),
+    default="features_5m",
+    show_default=True,
+    help="The feature mart.",
+)
+_target_option = click.option(
+    "--target-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="dbt's target folder holding manifest.json (default: $DBT_TARGET_PATH or ./target).",
+)
+
+
+@click.group("features")
+def features_group() -> None:
+    """The feature catalog: every feature's set, role, unit, inputs, point-in-time rule,
+    warm-up and null policy, as the marts' YAML declares them."""
+
+
+@features_group.command("list")
+@click.option("--set", "feature_set", type=click.Choice(FEATURE_SETS), help="Only this set.")
+@_model_option
+@_target_option
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per column.")
+def list_command(
+    feature_set: str | None, model: str, target_path: Path | None, as_json: bool
+) -> None:
+    """Every column of a feature mart with its declaration.
+
+    Example: btcfs features list --set spot
+    """
+    columns = [
+        c
+        for c in load_catalog(target_path).columns(model)
+        if feature_set is None or c.feature_set == feature_set
+    ]
+    if as_json:
+        click.echo(json.dumps([c.to_dict() for c in columns], indent=2))
+        return
+    header = f"{'name':<32} {'set':<12} {'role':<10} {'input':<5} {'unit':<34} warm-up"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for c in columns:
+        click.echo(
+            f"{c.name:<32} {c.feature_set or '-':<12} {c.role:<10} "
+            f"{'yes' if c.model_input else 'no':<5} {c.unit[:34]:<34} {c.warm_up or '-'}"
+        )
+    sets = sorted({c.feature_set for c in columns if c.feature_set})
+    inputs = sum(c.model_input for c in columns)
+    click.echo(f"{len(columns)} columns of {model} ({inputs} model inputs; sets {', '.join(sets)})")
+
+
+def _column(name: str, model: str, target_path: Path | None) -> FeatureColumn:
+    catalog = load_catalog(target_path)
+    names = [c.name for c in catalog.columns(model)]
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise CatalogError(f"no column {name!r} in {model}{hint} (btcfs features list)")
+    return catalog.column(name, model)
+
+
+def _coverage(warehouse: Path, model: str, name: str) -> list[Coverage] | str:
+    """The column's coverage in the warehouse, or why there is none."""
+    if not warehouse.is_file():
+        return f"no warehouse at {warehouse}: run `dbt build` for the coverage"
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:
+        return f"cannot read {warehouse}: {first_line(exc)}"
+    try:
+        cursor = con.execute(coverage_query(model, [name]))
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except duckdb.CatalogException:
+        return f"{warehouse} has no {model}: run `dbt build`"
+    finally:
+        con.close()
+    return coverage(rows, [name])[name]
+
+
+@features_group.command("show")
+@click.argument("name")
+@_model_option
+@_target_option
+@click.option(
+    "--warehouse",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB file for the coverage (default: $BTCFS_DATA_DIR/warehouse/build.duckdb).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def show_command(
+    name: str, model: str, target_path: Path | None, warehouse: Path | None, as_json: bool
+) -> None:
+    """One column's declaration, and its coverage per symbol in the warehouse.
+
+    Example: btcfs features show vol_z
+    """
+    column = _column(name, model, target_path)
+    found = _coverage(warehouse or DataPaths.from_env().build_db, model, name)
+    if as_json:
+        payload: dict[str, Any] = column.to_dict()
+        if isinstance(found, str):
+            payload["coverage"], payload["coverage_note"] = None, found
+        else:
+            payload["coverage"] = [c.to_dict() for c in found]
+        click.echo(json.dumps(payload, indent=2))
+        return
+    for label, value in (
+        ("name", column.name),
+        ("model", column.model),
+        ("set", column.feature_set or "-"),
+        ("role", column.role),
+        ("model input", "yes" if column.model_input else "no"),
+        ("unit", column.unit or "-"),
+        ("inputs", ", ".join(column.inputs) or "-"),
+        ("point in time", column.point_in_time or "-"),
+        ("warm-up", column.warm_up or "-"),
+        ("nulls", column.nulls or "-"),
+        ("formula", column.description),
+    ):
+        click.echo(f"{label + ':':<15} {value}")
+    if isinstance(found, str):
+        click.echo(f"{'coverage:':<15} {found}")
+        return
+    for c in found:
+        first = c.first_at.isoformat() if c.first_at is not None else "never"
+        click.echo(
+            f"{'coverage:':<15} {c.symbol}: {c.non_null:,} of {c.rows:,} rows "
+            f"({c.share:.1%}), first {first}"
+        )
