@@ -29,7 +29,7 @@ from pipeline.run import Context, StepFailed, TerminalRunner
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SEED = 7
-# Features publish after ~2 x their 30-day windows: 80 days leave ~20 days of training rows.
+# Features publish after their 31-day warm-up: 80 days leave about 49 days of training rows.
 DAYS = 80
 
 

@@ -157,6 +157,7 @@ def _replace(table: pa.Table, columns: Mapping[str, np.ndarray], mask: np.ndarra
 class FeatureWarehouse:
     root: Path
     dbt_vars: Mapping[str, object]
+    project: Path = REPO  # the dbt project dbt runs in (a copy, to test an edit of it)
 
     @property
     def lake(self) -> Path:
@@ -190,7 +191,7 @@ class FeatureWarehouse:
         )
         command = [str(DBT), *args, "--vars", json.dumps(dict(self.dbt_vars))]
         proc = subprocess.run(
-            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200
+            command, cwd=self.project, env=env, capture_output=True, text=True, timeout=1200
         )
         output = proc.stdout + proc.stderr
         if expect_ok and proc.returncode != 0:

@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
-
 from ingest.timeutil import day_start_us
-from lake.schemas import DATASETS
 from replay import ReplayServer, SyntheticMarket
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,49 +100,17 @@ def synthetic_warehouse(root: Path, regime: str, seed: int = 11) -> BuiltWarehou
 
 
 def land_real_lake(lake: Path) -> None:
-    """Real spot 1m klines and funding; neutral stand-ins for what was never recorded.
-
-    The recordings hold no 1m perpetual klines and no open interest for these days, and the
-    features mart publishes a row only when both are present. The stand-ins carry no
-    information: the perpetual is the spot market itself (basis 0, perp-vs-spot flow 0, perp
-    share 1/2) and open interest is constant (its z-score is 0). Every spot-derived feature,
-    every label and the funding features are real.
-    """
+    """Real spot 1m klines and nothing else: the lake of a spot-only user, which gives the
+    spot feature set (nothing stands in for the perpetual or open interest, never recorded
+    for these days)."""
     from tests.warehouse import lakefixtures as lf
 
     days = [day for day in lf.real_spot_days() if day >= REAL_FIRST_DAY]
-    spot = lf.real_spot_1m(days)
-    times = spot.column("open_time").cast(pa.int64()).to_numpy()
-    five = times[times % 300_000_000 == 0]
-    rows = len(five)
-    open_interest = pa.table(
-        {
-            "measured_at": pa.array(five).cast(pa.timestamp("us", tz="UTC")),
-            "sum_open_interest": pa.array(["80000"] * rows).cast(pa.decimal128(28, 8)),
-            "sum_open_interest_value": pa.array(["8000000000"] * rows).cast(pa.decimal128(28, 8)),
-            "count_toptrader_long_short_ratio": pa.nulls(rows, pa.float64()),
-            "sum_toptrader_long_short_ratio": pa.nulls(rows, pa.float64()),
-            "count_long_short_ratio": pa.nulls(rows, pa.float64()),
-            "sum_taker_long_short_vol_ratio": pa.nulls(rows, pa.float64()),
-            "source": pa.array(["rest"] * rows),
-            "ingested_at": pa.array([lf.INGESTED_AT] * rows, type=pa.timestamp("us", tz="UTC")),
-        }
-    )
-    lf.land(
-        lake,
-        {
-            ("spot-klines", "BTCUSDT", "1m"): spot,
-            ("perp-klines", "BTCUSDT", "1m"): spot,
-            ("funding", "BTCUSDT", None): lf.real_funding(),
-            ("open-interest", "BTCUSDT", "5m"): open_interest.cast(
-                DATASETS["open-interest"].schema
-            ),
-        },
-    )
+    lf.land(lake, {("spot-klines", "BTCUSDT", "1m"): lf.real_spot_1m(days)})
 
 
 def real_warehouse(root: Path) -> BuiltWarehouse:
-    """The real days with the production feature windows (30 days: ~44 days of rows)."""
+    """The real days with the production feature windows: 31 days of warm-up, ~74 of rows."""
     warehouse = BuiltWarehouse(root)
     land_real_lake(root / "lake")
     dbt_build(warehouse)
