@@ -157,6 +157,13 @@ class Predictor:
         row: dict[str, Any],
     ) -> PredictionOut:
         model = self.load(pinned)
+        if symbol not in model.symbols:
+            raise NotFound(
+                f"no pinned model forecasts {symbol}: {pinned.model} {pinned.version} was "
+                f"trained on {', '.join(model.symbols)}",
+                key="symbol",
+                valid=list(model.symbols),
+            )
         for feature_set in ("derivatives",):
             # a model trained on a set predicts only from rows that hold it
             if feature_set in model.feature_sets and row.get(f"is_{feature_set}_complete") is False:
@@ -181,7 +188,7 @@ class Predictor:
                 p90=close * math.exp(quantiles.p90),
             )
         probabilities = None
-        if barrier is not None:
+        if barrier is not None and symbol in self.load(barrier).symbols:
             outcome = self.predict_rows(barrier, [row])[0].probabilities or {}
             probabilities = BarrierProbabilities(
                 down=_finite(outcome.get("-1", math.nan)),

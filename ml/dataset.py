@@ -350,11 +350,25 @@ def _add_persistence(frame: pd.DataFrame, bars: int) -> pd.DataFrame:
     return frame
 
 
+def _has_bars(config: TrainConfig, warehouse: Path | None) -> bool:
+    """Whether the warehouse holds any 5m bar of the configured symbol (True when it cannot
+    tell: the warm-up message then stands)."""
+    try:
+        return _reader(config, warehouse).rows("bars_5m", config.symbol).num_rows > 0
+    except (MissingRelation, ReadError):
+        return True
+
+
 def load(config: TrainConfig, warehouse: Path | None = None) -> TrainingSet:
     """Read and prepare the configured mart; an empty one is an error with the likely cause."""
     table = read_training_table(config, warehouse)
     data = prepare(table, config)
     if not len(data.frame):
+        if not table.num_rows and not _has_bars(config, warehouse):
+            raise DatasetError(
+                f"the warehouse has no bars of {config.symbol}: add it to `symbols` in "
+                "config/ingest.yml and in dbt_project.yml's vars, then ingest and build"
+            )
         if not table.num_rows:
             raise DatasetError(
                 f"{config.warehouse.table} has no rows for {config.symbol}: features are "

@@ -64,6 +64,10 @@ class LoadedModel:
         self.features: list[str] = list(info.metadata["features"])
         # The feature sets of its inputs (empty for versions older than feature sets: no check).
         self.feature_sets: tuple[str, ...] = tuple(info.metadata.get("feature_sets") or ())
+        # The symbols it was trained on (older versions: their one `symbol`).
+        self.symbols: tuple[str, ...] = tuple(
+            info.metadata.get("symbols") or [info.metadata.get("symbol") or "BTCUSDT"]
+        )
         self.target: str = info.metadata["target"]
         self.horizon: str = info.metadata.get("horizon", "")
         point: CatBoost = CatBoostRegressor() if self.target == "fwd_ret" else CatBoostClassifier()

@@ -135,6 +135,28 @@ def test_catalog_declares_every_served_feature_with_its_coverage(
     assert bad.status_code == 422 and "feature_set" in bad.text
 
 
+def test_a_symbol_no_pinned_model_was_trained_on_is_a_404_naming_what_it_was_trained_on(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """A served ETHUSDT row is never scored by a model trained on BTCUSDT."""
+    serve = tmp_path / "serve.duckdb"
+    serve.write_bytes(pipeline.serve.read_bytes())
+    con = duckdb.connect(str(serve))
+    try:
+        con.execute(
+            "insert into latest_features select * replace ('ETHUSDT' as symbol) "
+            "from latest_features where symbol = 'BTCUSDT'"
+        )
+    finally:
+        con.close()
+    app = make_app(pipeline, tmp_path / "paper.sqlite", BTCFS_SERVE_DB=str(serve))
+    with TestClient(app) as client:
+        eth = client.get("/v1/predictions/latest", params={"symbol": "ETHUSDT"})
+        assert eth.status_code == 404, eth.text
+        assert "no pinned model forecasts ETHUSDT" in eth.text and "trained on BTCUSDT" in eth.text
+        assert client.get("/v1/predictions/latest", params={"symbol": "BTCUSDT"}).status_code == 200
+
+
 def test_latest_prediction_comes_from_ml_predict(client: TestClient, pipeline: Pipeline) -> None:
     from ml.predict import load_model
 

@@ -131,6 +131,18 @@ def test_empty_mart_explains_the_warm_up(tmp_path: Path) -> None:
         dataset.load(TrainConfig(), path)
 
 
+def test_a_symbol_the_warehouse_lacks_is_named_not_blamed_on_the_warm_up(tmp_path: Path) -> None:
+    path = tmp_path / "build.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", training_frame(300))
+    con.execute("create table training_set_5m as select * from frame")
+    con.execute("create table bars_5m as select symbol, open_time, close from frame")
+    con.close()
+    with pytest.raises(DatasetError, match="the warehouse has no bars of ETHUSDT"):
+        dataset.load(TrainConfig(symbol="ETHUSDT"), path)
+    assert len(dataset.load(TrainConfig(), path).frame) > 0
+
+
 def test_prod_target_needs_a_project(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BTCFS_BQ_PROJECT", raising=False)
     monkeypatch.delenv("BTCFS_BQ_DATASET", raising=False)
