@@ -35,6 +35,7 @@ NEW = "ret_5m_squared"
 EXPRESSION = f"        ret_5m * ret_5m as {NEW},\n"
 DECLARATION = f"""      - name: {NEW}
         description: "The squared 5-minute log return, `ret_5m^2` (a test's feature)."
+        data_type: *double
         config:
           meta:
             role: feature

@@ -67,12 +67,19 @@ def test_non_finite_and_null_features_fail_their_gate(
             "update features_5m set basis_bps = 'inf'::double, ret_1h = null, "
             "cq_netflow_z = null where open_time = '2025-01-07 10:05:00+00'"
         )
+        # a row that does not claim the derivatives set may hold none of it
+        con.execute(
+            "update features_5m set is_derivatives_complete = false, oi_z = null, "
+            "fund_now_z = null where open_time = '2025-01-07 10:10:00+00'"
+        )
     finally:
         con.close()
     run = small_warehouse.dbt("test", "--select", "finite_values__features_5m", expect_ok=False)
     line = next(x for x in run.splitlines() if "GATE FAIL finite_values__features_5m" in x)
     assert "dataset=features_5m symbol=BTCUSDT day=2025-01-07 count=2" in line
-    assert "vol_z" in line and "basis_bps" in line and "ret_1h" in line
+    # each column named with its feature set
+    assert "vol_z [spot]" in line and "basis_bps [derivatives]" in line and "ret_1h [spot]" in line
+    assert "oi_z" not in line and "fund_now_z" not in line
     # an optional feature may be NULL, but NaN fails it like any other
     assert "liq_long_z" in line
     assert "cq_netflow_z" not in line and "liq60_z" not in line
