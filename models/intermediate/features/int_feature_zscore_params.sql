@@ -68,16 +68,20 @@ inputs_unioned as (
 ),
 
 input_history as (
-    -- when each input was first observed, and the last period that holds bars
+    -- when each input was first observed, over its whole history (not the read range: an
+    -- incremental run must judge warm-up as a full build does, gaps included)
+    {%- for interval in ['5m', '1h'] %}
     select
         symbol,
-        bar_interval,
+        '{{ interval }}' as bar_interval,
         {%- for column in inputs %}
         min(case when {{ column }} is not null then epoch_s end) as {{ column }}_first_epoch_s,
         {%- endfor %}
-        max(quantile_period) as last_quantile_period
-    from inputs_unioned
-    group by symbol, bar_interval
+        max(cast(floor(epoch_s / {{ refresh_seconds }}) as {{ dbt.type_bigint() }})) as last_quantile_period
+    from {{ ref('int_feature_zscore_inputs_' ~ interval) }}
+    group by symbol
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 windows_fanned_out as (
