@@ -40,6 +40,7 @@ SCRIPTS = {
     "ingest": "bench_ingest",
     "warehouse": "bench_warehouse",
     "features": "bench_features_pandas",
+    "feature-build": "bench_feature_build",
     "train": "bench_train",
     "api": "bench_api",
 }
