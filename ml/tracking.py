@@ -85,7 +85,8 @@ class RunRecord:
 
 
 def feature_set(metadata: Mapping[str, Any]) -> str:
-    """The version's named feature set, else `all` (one place to change when sets exist)."""
+    """The version's feature-set choice (spot, derivatives, all, or auto: every set complete in
+    its window); `all` for versions registered before feature sets existed."""
     return str(metadata.get("feature_set") or DEFAULT_FEATURE_SET)
 
 
@@ -113,6 +114,7 @@ def run_record(info: VersionInfo) -> RunRecord:
         "btcfs_model": info.model,
         "stage": info.stage,  # at registration; the alias follows later promotes
         "feature_set": feature_set(meta),
+        "feature_sets": ",".join(meta.get("feature_sets") or []) or None,
         "symbols": ",".join(symbols(meta)),
         "target": meta.get("target"),
         "label": meta.get("label"),

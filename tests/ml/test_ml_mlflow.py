@@ -187,7 +187,8 @@ def test_a_registered_version_is_logged_with_its_metadata_and_files(
     tags = run.data.tags
     assert tags["btcfs_model"] == MODEL and tags["btcfs_version"] == info.version
     assert tags["stage"] == meta["stage"] == info.stage
-    assert tags["feature_set"] == "all"  # no named feature sets yet
+    assert tags["feature_set"] == meta["feature_set"] == "auto"  # every set complete (default)
+    assert tags["feature_sets"] == ",".join(meta["feature_sets"]) and "spot" in tags["feature_sets"]
     assert tags["symbols"] == meta["symbol"] == "BTCUSDT"
     assert tags["target"] == "fwd_ret" and tags["label"] == "fwd_ret_5m"
     fingerprint = flat(meta["data_fingerprint"], "data_fingerprint.")
