@@ -221,8 +221,10 @@ def test_a_registered_version_is_logged_with_its_metadata_and_files(
         json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
     assert version.tags == {
-        "btcfs_version": info.version, "btcfs_metadata_sha256": digest, "feature_set": "all"
-    }  # fmt: skip
+        "btcfs_version": info.version,
+        "btcfs_metadata_sha256": digest,
+        "feature_set": meta["feature_set"],
+    }
     assert tags["btcfs_metadata_sha256"] == digest
     assert tracking.model_version_of(client, info) == logged.model_version
 
