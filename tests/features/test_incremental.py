@@ -49,16 +49,26 @@ def without_days(tables: Tables, dataset: str, first: date, last: date) -> Table
     return out
 
 
-@pytest.mark.parametrize("outage", [False, True], ids=["every-source", "open-interest-outage"])
+OUTAGES = {
+    "every-source": None,
+    # the z-score parameters' read range starts inside it
+    "open-interest-outage": ("open-interest", date(2025, 1, 2), date(2025, 1, 3)),
+    # the funding percentile's read range starts inside it
+    "funding-outage": ("funding", date(2025, 1, 2), date(2025, 1, 4)),
+}
+
+
+@pytest.mark.parametrize("outage", list(OUTAGES))
 def test_incremental_runs_equal_full_refresh(
-    small_warehouse: FeatureWarehouse, outage: bool
+    small_warehouse: FeatureWarehouse, outage: str
 ) -> None:
-    """With an open-interest outage of two days early in the lake, an incremental run reads
-    a range that starts inside the outage: it must still judge the z-score warm-up on the
-    whole history, as the full refresh does."""
+    """With a source's outage early in the lake, an incremental run reads a range that starts
+    inside it: it must still judge each warm-up on the whole history, as the full refresh
+    does."""
     tables = synthetic(DAYS)
-    if outage:
-        tables = without_days(tables, "open-interest", date(2025, 1, 2), date(2025, 1, 3))
+    if OUTAGES[outage] is not None:
+        dataset, first, last = OUTAGES[outage]
+        tables = without_days(tables, dataset, first, last)
     small_warehouse.reset_database()
     sizes = []
     for step, cut in enumerate(STEPS):

@@ -304,10 +304,13 @@ funding_events as (
 ),
 
 funding_history as (
+    -- the first funding event of the whole history (not the read range: an incremental run
+    -- must judge the percentile's warm-up as a full build does, outages included)
     select
         symbol,
         min(funding_at) as first_funding_at
-    from funding_events
+    from {{ ref('int_funding_as_of_bars_1h') }}
+    where funding_at is not null
     group by symbol
 ),
 
