@@ -127,6 +127,11 @@ class VendorLoader(Protocol):
     def load(self) -> VendorReport: ...
 
 
+def resolve_base_url(override: str | None, env: str, default: str) -> str:
+    """A host's base URL: the flag beats the environment variable beats the default."""
+    return (override or os.environ.get(env) or default).rstrip("/")
+
+
 @dataclass(frozen=True)
 class Host:
     """A second host of a vendor (Binance: USD-M futures beside spot), with its own settings."""
@@ -137,7 +142,7 @@ class Host:
     client: ClientConfig = field(default_factory=ClientConfig)
 
     def base_url(self, override: str | None = None) -> str:
-        return (override or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
+        return resolve_base_url(override, self.base_url_env, self.default_base_url)
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ class VendorSpec:
                 )
 
     def base_url(self, override: str | None = None) -> str:
-        return (override or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
+        return resolve_base_url(override, self.base_url_env, self.default_base_url)
 
     def key(self) -> str | None:
         if self.env_key is None:
