@@ -141,6 +141,7 @@ def publish_command(
 @click.option("--train-config", help="Trainer config (YAML) [default: config/train.yml].")
 @click.option("--target", type=click.Choice(["fwd_ret", "tb_label"]), help="Training target.")
 @click.option("--horizon", type=click.Choice(["5m", "1h", "4h", "1d"]), help="Forecast horizon.")
+@click.option("--symbol", help="Symbol to train on [default: the trainer config's].")
 @click.option("--model", help="Registry model name [default: the trainer config's].")
 @click.option("--no-promote", is_flag=True, help="Register the new version without promoting it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
@@ -154,6 +155,7 @@ def run_command(
     train_config: str | None,
     target: str | None,
     horizon: str | None,
+    symbol: str | None,
     model: str | None,
     no_promote: bool,
     as_json: bool,
@@ -181,6 +183,7 @@ def run_command(
             "config": train_config,
             "target": target,
             "horizon": horizon,
+            "symbol": symbol,
             "model": model,
             "promote": not no_promote,
         },

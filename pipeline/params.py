@@ -149,6 +149,8 @@ class TrainParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     config: _Text | None = None
     target: Literal["fwd_ret", "tb_label"] | None = None
     horizon: JobHorizon | None = None
+    #: One model per symbol (default: the trainer config's symbol).
+    symbol: _Symbol | None = None
     model: _Name | None = None
     promote: bool = True
 

@@ -291,7 +291,11 @@ def train(runner: Runner, context: Context, params: TrainParams) -> TrainedVersi
 
     before = _versions(context.registry_root)
     argv = context.commands.train(
-        config=params.config, target=params.target, horizon=params.horizon, model=params.model
+        config=params.config,
+        target=params.target,
+        horizon=params.horizon,
+        symbol=params.symbol,
+        model=params.model,
     )
     code, tail = runner.command(*argv)
     if code != 0:

@@ -89,6 +89,7 @@ class Commands:
         config: str | Path | None = None,
         target: str | None = None,
         horizon: str | None = None,
+        symbol: str | None = None,
         model: str | None = None,
     ) -> list[str]:
         return [
@@ -96,6 +97,7 @@ class Commands:
             *_option("--config", config),
             *_option("--target", target),
             *_option("--horizon", horizon),
+            *_option("--symbol", symbol),
             *_option("--model", model),
         ]  # fmt: skip
 

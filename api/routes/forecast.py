@@ -3,6 +3,7 @@ same from a body, or (`retrain: true`, admin token) a job that retrains first.""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import anyio
@@ -11,7 +12,7 @@ from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from api.errors import error_responses
+from api.errors import BadRequest, error_responses
 from api.routes.admin import require_admin
 from api.routes.jobs import (
     EXCEPTION_HANDLERS,
@@ -24,6 +25,7 @@ from api.routes.jobs import (
 )
 from api.schemas import ForecastIn, ForecastOut, JobOut, TrainParams
 from api.services import Horizon, Services, ServicesDep, check_symbol
+from pipeline.params import SYMBOL_PATTERN
 
 MAX_STEPS = 96
 
@@ -91,9 +93,22 @@ async def post_forecast(
         return Response(await anyio.to_thread.run_sync(_forecast, services, data))
     require_admin(request, request.route_handler)
     given = checked_train(data.train or TrainParams(), "train", jobs.data_dir)
-    # A forecast needs a forward-return model at the asked horizon, promoted when it passes.
+    if given.symbol not in (None, data.symbol):
+        raise BadRequest(
+            f"train.symbol {given.symbol} differs from the forecast's symbol {data.symbol}: "
+            "a forecast retrains the model of its own symbol",
+            key="train.symbol",
+        )
+    if re.fullmatch(SYMBOL_PATTERN, data.symbol) is None:
+        raise BadRequest(f"symbol {data.symbol!r} is not a warehouse symbol", key="symbol")
+    # A forecast needs a forward-return model of its symbol at the asked horizon, promoted
+    # when it passes.
     trainer = msgspec.structs.replace(
-        given, target="fwd_ret", horizon=data.horizon or given.horizon, promote=True
+        given,
+        target="fwd_ret",
+        horizon=data.horizon or given.horizon,
+        symbol=data.symbol,
+        promote=True,
     )
     job = msgspec.structs.replace(data, horizon=trainer.horizon, train=trainer)
     started = await anyio.to_thread.run_sync(start, jobs, "forecast", msgspec.to_builtins(job))

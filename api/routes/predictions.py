@@ -45,17 +45,18 @@ def get_latest_prediction(
     tags=["predictions"],
     sync_to_thread=True,
     status_code=200,
-    responses=error_responses(413, 422, 503),
+    responses=error_responses(404, 413, 422, 503),
 )
 def predict(services: ServicesDep, data: JSONBody[PredictIn]) -> PredictOut:
-    """Score feature rows with the pinned model of `horizon`. Each instance must carry
+    """Score feature rows with the pinned model of `horizon` trained on `symbol` (default:
+    the primary model; a symbol no model was trained on is a 404). Each instance must carry
     exactly the model's features (GET /v1/model lists them): a missing, extra or mistyped
     feature is a 422 naming it (`extra.key`, e.g. `instances[0].ret_5m`)."""
     limit = services.settings.max_instances
     if len(data.instances) > limit:
         raise InvalidInput(f"at most {limit} instances per request", key="instances")
     with services.db.reader() as reader:
-        pinned = services.predictor.pick(reader.generation, data.horizon)
+        pinned = services.predictor.pick(reader.generation, data.horizon, data.symbol)
     wanted = set(pinned.features)
     for index, instance in enumerate(data.instances):
         missing = [name for name in pinned.features if name not in instance]

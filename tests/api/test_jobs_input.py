@@ -139,6 +139,13 @@ def test_forecast_bodies_are_checked(client: TestClient[Any]) -> None:
     assert forecast({"retrain": "true"}).status_code == 400
     assert forecast({"retrain": True, "train": {"target": "tb_label", "x": 1}}).status_code == 400
     assert forecast({"retrain": True}).status_code == 401
+    # A retrain trains the forecast's own symbol: another one in `train` is refused, by name.
+    mixed = forecast(
+        {"symbol": "ETHUSDT", "retrain": True, "train": {"symbol": "BTCUSDT"}}, headers=AUTH
+    )
+    assert mixed.status_code == 400 and mixed.json()["extra"]["key"] == "train.symbol", mixed.text
+    hostile = forecast({"symbol": "BTC;rm -rf", "retrain": True}, headers=AUTH)
+    assert hostile.status_code == 400 and hostile.json()["extra"]["key"] == "symbol", hostile.text
     # Nothing is published in this folder: the immediate answer says so.
     assert forecast({"steps": 3}).status_code == 503
 

@@ -1,6 +1,30 @@
-{{ stg_coinglass_bars('cg_oi_aggregated', {
-    'open': 'open_interest_open_usd',
-    'high': 'open_interest_high_usd',
-    'low': 'open_interest_low_usd',
-    'close': 'open_interest_close_usd',
-}) }}
+with
+
+source as (
+
+    {{ lake_source('coinglass', 'cg_oi_aggregated') }}
+
+),
+
+renamed as (
+
+    select
+        'coinglass' as vendor,
+        symbol,
+        {{ adapter.quote('interval') }} as period,
+        {{ adapter.quote('date') }} as lake_date,
+        open_time,
+        cast(open as {{ type_double() }}) as open_interest_open_usd,
+        cast(high as {{ type_double() }}) as open_interest_high_usd,
+        cast(low as {{ type_double() }}) as open_interest_low_usd,
+        cast(close as {{ type_double() }}) as open_interest_close_usd,
+        available_at,
+        is_synthetic,
+        source as landed_via,
+        ingested_at
+
+    from source
+
+)
+
+select * from renamed
