@@ -139,6 +139,18 @@ def test_catalog_declares_every_served_feature_with_its_coverage(
     assert bad.status_code == 422 and "feature_set" in bad.text
 
 
+def edited_copy(pipeline: Pipeline, tmp_path: Path, statement: str) -> Any:
+    """An app serving a copy of the published file with `statement` run on it."""
+    serve = tmp_path / "serve.duckdb"
+    serve.write_bytes(pipeline.serve.read_bytes())
+    con = duckdb.connect(str(serve))
+    try:
+        con.execute(statement)
+    finally:
+        con.close()
+    return make_app(pipeline, tmp_path / "paper.sqlite", BTCFS_SERVE_DB=str(serve))
+
+
 def test_each_symbol_is_forecast_by_the_model_trained_on_it(
     client: TestClient, pipeline: Pipeline
 ) -> None:
@@ -168,14 +180,7 @@ def test_a_symbol_no_pinned_model_was_trained_on_is_a_404_naming_the_models(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     """ETHUSDT rows served with only BTCUSDT's models pinned: never scored by them."""
-    serve = tmp_path / "serve.duckdb"
-    serve.write_bytes(pipeline.serve.read_bytes())
-    con = duckdb.connect(str(serve))
-    try:
-        con.execute("delete from btcfs_models where model = 'ethusdt_5m'")
-    finally:
-        con.close()
-    app = make_app(pipeline, tmp_path / "paper.sqlite", BTCFS_SERVE_DB=str(serve))
+    app = edited_copy(pipeline, tmp_path, "delete from btcfs_models where model = 'ethusdt_5m'")
     with TestClient(app) as client:
         for url, params in (
             ("/v1/predictions/latest", {"symbol": "ETHUSDT"}),
@@ -198,14 +203,7 @@ def test_a_symbol_no_pinned_model_was_trained_on_is_a_404_naming_the_models(
 def test_a_file_published_before_models_recorded_symbols_reads_them_from_the_registry(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    serve = tmp_path / "serve.duckdb"
-    serve.write_bytes(pipeline.serve.read_bytes())
-    con = duckdb.connect(str(serve))
-    try:
-        con.execute("alter table btcfs_models drop column symbols")
-    finally:
-        con.close()
-    app = make_app(pipeline, tmp_path / "paper.sqlite", BTCFS_SERVE_DB=str(serve))
+    app = edited_copy(pipeline, tmp_path, "alter table btcfs_models drop column symbols")
     with TestClient(app) as client:
         for symbol, name in (("BTCUSDT", "btcusdt_5m"), ("ETHUSDT", "ethusdt_5m")):
             body = client.get("/v1/predictions/latest", params={"symbol": symbol}).json()

@@ -9,17 +9,10 @@ source as (
 renamed as (
 
     select
-        'coinglass' as vendor,
-        symbol,
-        {{ adapter.quote('interval') }} as period,
-        {{ adapter.quote('date') }} as lake_date,
-        open_time,
+        {{ coinglass_bar_keys() }},
         cast(taker_buy_volume_usd as {{ type_double() }}) as taker_buy_volume_usd,
         cast(taker_sell_volume_usd as {{ type_double() }}) as taker_sell_volume_usd,
-        available_at,
-        is_synthetic,
-        source as landed_via,
-        ingested_at
+        {{ coinglass_bar_provenance() }}
 
     from source
 
