@@ -34,6 +34,9 @@ PIPELINES: Mapping[str, tuple[Step, ...]] = {
     "publish": (Step.PUBLISH,),
     "train": (Step.TRAIN, Step.PROMOTE),
     "all": (Step.INGEST, Step.BUILD, Step.QA, Step.TRAIN, Step.PROMOTE, Step.PUBLISH),
+    # `btcfs update`: bring what is served current (no training: models are retrained on
+    # their own cadence, `btcfs run all`)
+    "update": (Step.INGEST, Step.BUILD, Step.QA, Step.PUBLISH),
     "forecast": (Step.CHECK, Step.TRAIN, Step.PROMOTE, Step.PUBLISH, Step.PREDICT),
 }
 

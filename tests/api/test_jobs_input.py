@@ -109,7 +109,7 @@ def test_bad_requests_are_400_naming_the_problem(
 
 def test_an_unknown_pipeline_lists_the_valid_ones(client: TestClient[Any]) -> None:
     extra = post(client, {"pipeline": "deploy"}).json()["extra"]
-    assert extra["valid"] == ["ingest", "build", "publish", "train", "all"]
+    assert extra["valid"] == ["ingest", "build", "publish", "train", "all", "update"]
 
 
 def test_a_huge_body_is_refused_unread(client: TestClient[Any]) -> None:
