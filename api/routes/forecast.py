@@ -10,9 +10,9 @@ import anyio
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
-from api.errors import BadRequest, error_responses
+from api.errors import InvalidInput, error_responses
 from api.routes.admin import require_admin
 from api.routes.jobs import (
     EXCEPTION_HANDLERS,
@@ -24,7 +24,7 @@ from api.routes.jobs import (
     strictly,
 )
 from api.schemas import ForecastIn, ForecastOut, JobOut, TrainParams
-from api.services import Horizon, Services, ServicesDep, check_symbol
+from api.services import Horizon, Services, ServicesDep, Symbol, check_symbol
 from pipeline.params import SYMBOL_PATTERN
 
 MAX_STEPS = 96
@@ -33,15 +33,18 @@ MAX_STEPS = 96
 @get(
     "/v1/forecast",
     operation_id="getForecast",
+    summary="A forecast path",
     tags=["predictions"],
     sync_to_thread=True,
     responses=error_responses(404, 422, 503),
 )
 def get_forecast(
     services: ServicesDep,
-    symbol: FromQuery[str] = "BTCUSDT",
+    symbol: Symbol = "BTCUSDT",
     horizon: Horizon = None,
-    steps: Annotated[int, QueryParameter(ge=1, le=MAX_STEPS)] = 12,
+    steps: Annotated[
+        int, QueryParameter(ge=1, le=MAX_STEPS, description=f"Horizons ahead, 1-{MAX_STEPS}")
+    ] = 12,
 ) -> ForecastOut:
     """The price path `steps` horizons ahead of the newest bar ("N steps ahead"), with a
     p10-p90 band. Step 1 is the model's forecast; later steps add no drift and widen the
@@ -60,6 +63,7 @@ def _forecast(services: Services, data: ForecastIn) -> ForecastOut:
 @post(
     "/v1/forecast",
     operation_id="postForecast",
+    summary="A forecast path, after a retrain when asked",
     tags=["predictions"],
     status_code=200,
     security=[{}, {"bearer": []}],
@@ -72,7 +76,7 @@ def _forecast(services: Services, data: ForecastIn) -> ForecastOut:
             "predicts (its `result.forecast` when it succeeded)",
             generate_examples=False,
         ),
-        **job_responses(400, 401, 404, 409, 413, 422, 503),
+        **job_responses(401, 404, 409, 413, 422, 503),
     },
 )
 async def post_forecast(
@@ -94,13 +98,13 @@ async def post_forecast(
     require_admin(request, request.route_handler)
     given = checked_train(data.train or TrainParams(), "train", jobs.data_dir)
     if given.symbol not in (None, data.symbol):
-        raise BadRequest(
+        raise InvalidInput(
             f"train.symbol {given.symbol} differs from the forecast's symbol {data.symbol}: "
             "a forecast retrains the model of its own symbol",
             key="train.symbol",
         )
     if re.fullmatch(SYMBOL_PATTERN, data.symbol) is None:
-        raise BadRequest(f"symbol {data.symbol!r} is not a warehouse symbol", key="symbol")
+        raise InvalidInput(f"symbol {data.symbol!r} is not a warehouse symbol", key="symbol")
     # A forecast needs a forward-return model of its symbol at the asked horizon, promoted
     # when it passes.
     trainer = msgspec.structs.replace(

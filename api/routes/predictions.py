@@ -7,11 +7,11 @@ from typing import Any
 
 from litestar import get as get_route
 from litestar import post
-from litestar.params import FromQuery, JSONBody
+from litestar.params import JSONBody
 
 from api.errors import InvalidInput, error_responses
 from api.schemas import InstancePrediction, PredictIn, PredictionOut, PredictOut, Quantiles
-from api.services import Horizon, ServicesDep, check_symbol
+from api.services import Horizon, ServicesDep, Symbol, check_symbol
 
 
 def _is_feature_value(value: Any) -> bool:
@@ -23,12 +23,13 @@ def _is_feature_value(value: Any) -> bool:
 @get_route(
     "/v1/predictions/latest",
     operation_id="getLatestPrediction",
+    summary="The latest prediction",
     tags=["predictions"],
     sync_to_thread=True,
     responses=error_responses(404, 422, 503),
 )
 def get_latest_prediction(
-    services: ServicesDep, symbol: FromQuery[str] = "BTCUSDT", horizon: Horizon = None
+    services: ServicesDep, symbol: Symbol = "BTCUSDT", horizon: Horizon = None
 ) -> PredictionOut:
     """The forecast from the newest published 5m feature row: predicted log return over
     the horizon (default: the primary model's) and its p10/p50/p90, the implied prices,
@@ -42,6 +43,7 @@ def get_latest_prediction(
 @post(
     "/v1/predict",
     operation_id="predict",
+    summary="Score feature rows",
     tags=["predictions"],
     sync_to_thread=True,
     status_code=200,

@@ -7,7 +7,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,11 @@ def test_bars_match_the_mart(client: TestClient, pipeline: Pipeline) -> None:
     times = [parse(bar["open_time"]) for bar in body["bars"]]
     assert times == [start + timedelta(hours=h) for h in range(10)]
     assert all(b["available_at"] > b["open_time"] for b in body["bars"])
+    # A date alone is its midnight UTC.
+    day = (first + timedelta(days=2)).date()
+    by_date = client.get("/v1/bars", params={"interval": "1h", "start": day.isoformat()}).json()
+    midnight = datetime.combine(day, datetime.min.time(), UTC)
+    assert parse(by_date["bars"][0]["open_time"]) == midnight
 
 
 def test_features_latest_and_range(client: TestClient, pipeline: Pipeline) -> None:
@@ -394,8 +399,10 @@ def test_paper_positions_mark_to_market_and_survive_a_restart(
         assert closed.status_code == 200 and closed.json()["status"] == "closed"
         assert first.post(f"/v1/paper/positions/{position['id']}/close").status_code == 409
         assert first.post("/v1/paper/positions/999/close").status_code == 404
+        # decoded strictly: a number in a string is not a number
         for bad in ({"amount_usd": 0}, {"amount_usd": -5}, {"amount_usd": "ten"},
-                    {"amount_usd": 10, "leverage": 5}, {}):  # fmt: skip
+                    {"amount_usd": "100"}, {"amount_usd": True}, {"amount_usd": 10, "leverage": 5},
+                    {}):  # fmt: skip
             assert first.post("/v1/paper/positions", json=bad).status_code == 422, bad
         unknown = first.post("/v1/paper/positions", json={"amount_usd": 10, "symbol": "DOGE"})
         assert unknown.status_code == 404
