@@ -23,9 +23,10 @@ decide, and none may vanish).
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -58,83 +59,89 @@ def _scalar(value: Decimal | int | float, like: pa.DataType) -> pa.Scalar:
 
 def epoch_us(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A timestamp or date column as UTC µs since the epoch (date: its midnight)."""
+    if values.type == _TIMESTAMP_US and not values.null_count:
+        chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+        if len(chunks) == 1:  # the common case, read in place
+            (chunk,) = chunks
+            data = chunk.buffers()[1]
+            return np.frombuffer(data, dtype=np.int64, count=len(chunk), offset=8 * chunk.offset)
     if pa.types.is_date32(values.type):
         days = pc.cast(values, pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
         return days * US_PER_DAY
     return np.asarray(pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-_INT64_MIN = np.iinfo(np.int64).min
+_TIMESTAMP_US = pa.timestamp("us", tz="UTC")
 
 
 def _decimal_words(array: pa.Array) -> np.ndarray | None:
     """A decimal128 array's unscaled values as int64, when every one fits (None otherwise).
 
     Arrow stores each value as two little-endian 64-bit words; the value fits 64 bits when the
-    high word only repeats the low word's sign. The most negative int64 is left out so that an
-    absolute value cannot overflow.
+    high word only repeats the low word's sign.
     """
-    if sys.byteorder != "little" or not pa.types.is_decimal128(array.type):
-        return None
     data = array.buffers()[1]
-    if data is None:
+    if sys.byteorder != "little" or data is None:
         return None
-    words = np.frombuffer(data, dtype=np.int64)
-    words = words[2 * array.offset : 2 * (array.offset + len(array))].reshape(-1, 2)
-    low, high = words[:, 0], words[:, 1]
-    if not np.array_equal(high, low >> 63) or (low == _INT64_MIN).any():
+    words = np.frombuffer(data, dtype=np.int64, count=2 * len(array), offset=16 * array.offset)
+    low = words[0::2]
+    if (words[1::2] != (low >> 63)).any():
         return None
     return low
 
 
-@dataclass
+def exact_integers(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int] | None:
+    """A column's values as int64 and their decimal scale (0 for integers), when that is
+    exact: no nulls, and for a decimal, unscaled values that fit 64 bits. None otherwise."""
+    if values.null_count:
+        return None
+    kind = values.type
+    if pa.types.is_integer(kind) and not pa.types.is_uint64(kind):
+        return np.asarray(values.to_numpy(), dtype=np.int64), 0
+    if not pa.types.is_decimal128(kind):
+        return None
+    chunks: list[np.ndarray] = []
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        ints = _decimal_words(chunk)
+        if ints is None:
+            return None
+        chunks.append(ints)
+    if len(chunks) == 1:
+        return chunks[0], kind.scale
+    return np.concatenate([np.zeros(0, np.int64), *chunks]), kind.scale
+
+
 class Columns:
-    """A table as the rules read it: each column converted to numpy once, shared by the rules.
+    """A table's columns as the rules read them, each converted to numpy once and shared.
 
     `exact(name)` is a column's values as int64 with their decimal scale (0 for integers), when
     that is exact: no nulls, and decimals whose unscaled values fit 64 bits. Two columns of the
     same scale then compare as their integers; None sends a rule to Arrow's kernels instead.
+    Built from a table or from named arrays of equal length (a parser's columns, no table).
     """
 
-    table: pa.Table
-    _exact: dict[str, tuple[np.ndarray, int] | None] = field(default_factory=dict)
-    _epoch: dict[str, np.ndarray] = field(default_factory=dict)
+    def __init__(self, values: pa.Table | Mapping[str, pa.Array | pa.ChunkedArray]):
+        if isinstance(values, pa.Table):
+            self.num_rows = values.num_rows
+            self._columns = dict(zip(values.column_names, values.columns, strict=True))
+        else:
+            self._columns = dict(values)
+            self.num_rows = len(next(iter(self._columns.values()))) if self._columns else 0
+        self._exact: dict[str, tuple[np.ndarray, int] | None] = {}
+        self._epoch: dict[str, np.ndarray] = {}
 
-    @property
-    def num_rows(self) -> int:
-        return self.table.num_rows
-
-    def column(self, name: str) -> pa.ChunkedArray:
-        return self.table.column(name)
+    def column(self, name: str) -> pa.Array | pa.ChunkedArray:
+        return self._columns[name]
 
     def exact(self, name: str) -> tuple[np.ndarray, int] | None:
         if name not in self._exact:
-            self._exact[name] = self._convert(self.table.column(name))
+            self._exact[name] = exact_integers(self._columns[name])
         return self._exact[name]
 
     def epoch_us(self, name: str) -> np.ndarray:
         if name not in self._epoch:
-            self._epoch[name] = epoch_us(self.table.column(name))
+            self._epoch[name] = epoch_us(self._columns[name])
         return self._epoch[name]
-
-    @staticmethod
-    def _convert(values: pa.ChunkedArray) -> tuple[np.ndarray, int] | None:
-        if values.null_count:
-            return None
-        kind = values.type
-        if pa.types.is_integer(kind) and kind.bit_width <= 64 and not pa.types.is_uint64(kind):
-            return values.to_numpy().astype(np.int64, copy=False), 0
-        if not pa.types.is_decimal128(kind):
-            return None
-        chunks: list[np.ndarray] = []
-        for chunk in values.chunks:
-            ints = _decimal_words(chunk)
-            if ints is None:
-                return None
-            chunks.append(ints)
-        if len(chunks) == 1:
-            return chunks[0], kind.scale
-        return np.concatenate([np.zeros(0, np.int64), *chunks]), kind.scale
 
     def pair(self, a: str, b: str) -> tuple[np.ndarray, np.ndarray] | None:
         """Two columns as integers of the same scale, or None."""
@@ -144,23 +151,24 @@ class Columns:
         return left[0], right[0]
 
 
+@functools.lru_cache(maxsize=64)
 def _unscaled(bound: Decimal | int | float, scale: int) -> int | None:
     """`bound` as an integer at `scale` decimal places, when exact and within int64."""
     value = Decimal(str(bound)).scaleb(scale)
     if not value.is_finite() or value != value.to_integral_value():
         return None
     number = int(value)
-    return number if _INT64_MIN < number <= np.iinfo(np.int64).max else None
+    return number if -(2**63) <= number < 2**63 else None
 
 
 class Rule(Protocol):
-    """One check: `violated(columns, interval_us)` is True for each row that breaks it, and
-    `reason` says why (the quarantine reason)."""
+    """One check: `violated(columns, interval_us)` is True for each row that breaks it (None
+    when it can tell at once that no row does), and `reason` says why (the quarantine reason)."""
 
     @property
     def reason(self) -> str: ...
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray: ...
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True)
@@ -173,10 +181,10 @@ class Required:
     def reason(self) -> str:
         return f"missing {self.column}"
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         values = columns.column(self.column)
         if not values.null_count:
-            return np.zeros(columns.num_rows, dtype=bool)
+            return None
         return _mask(values.is_null())
 
 
@@ -191,10 +199,16 @@ class FitsDecimal:
     def reason(self) -> str:
         return f"{self.column} out of range"
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         values = columns.column(self.column)
         if values.type == self.type:  # a cast already enforced the precision
-            return np.zeros(columns.num_rows, dtype=bool)
+            return None
+        exact = columns.exact(self.column)
+        if exact is not None and exact[1] == self.type.scale:
+            limit = 10**self.type.precision  # unscaled
+            if limit > 2**63:  # every int64 fits
+                return None
+            return (exact[0] >= limit) | (exact[0] <= -limit)
         wide = pa.decimal128(38, self.type.scale)
         limit = pa.scalar(Decimal(10) ** (self.type.precision - self.type.scale), wide)
         return _mask(pc.greater_equal(pc.abs(pc.cast(values, wide)), limit))
@@ -206,7 +220,7 @@ class Ohlc:
 
     reason: str = "OHLC inconsistent"
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         exact = [columns.exact(name) for name in ("open", "high", "low", "close")]
         if all(e is not None for e in exact) and len({e[1] for e in exact if e}) == 1:
             o, h, lo, c = (e[0] for e in exact if e is not None)
@@ -231,7 +245,7 @@ class AtLeast:
     bound: Decimal | int | float = 0
     strict: bool = False
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         bad = np.zeros(columns.num_rows, dtype=bool)
         compare = pc.less_equal if self.strict else pc.less
         for name in self.columns:
@@ -253,11 +267,11 @@ class AbsAtMost:
     limit: Decimal
     reason: str
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         exact = columns.exact(self.column)
         limit = None if exact is None else _unscaled(self.limit, exact[1])
         if exact is not None and limit is not None:
-            return np.abs(exact[0]) > limit
+            return (exact[0] > limit) | (exact[0] < -limit)
         values = columns.column(self.column)
         return _mask(pc.greater(pc.abs(values), _scalar(self.limit, values.type)))
 
@@ -270,7 +284,7 @@ class NotAbove:
     other: str
     reason: str
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         pair = columns.pair(self.column, self.other)
         if pair is not None:
             return pair[0] > pair[1]
@@ -284,9 +298,9 @@ class OnGrid:
     column: str
     reason: str
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         if interval_us is None:
-            return np.zeros(columns.num_rows, dtype=bool)
+            return None
         return columns.epoch_us(self.column) % interval_us != 0
 
 
@@ -298,9 +312,9 @@ class WithinBar:
     open: str
     reason: str = "close_time outside the bar"
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         if interval_us is None:
-            return np.zeros(columns.num_rows, dtype=bool)
+            return None
         start = columns.epoch_us(self.open)
         end = columns.epoch_us(self.close)
         return (end < start) | (end >= start + interval_us)
@@ -313,7 +327,7 @@ class AvailableFrom:
     column: str
     reason: str = "available_at before the row's own time"
 
-    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray:
+    def violated(self, columns: Columns, interval_us: int | None) -> np.ndarray | None:
         available = columns.column("available_at")
         own = columns.column(self.column)
         known = _mask(pc.is_valid(available)) & _mask(pc.is_valid(own))
@@ -330,23 +344,29 @@ def schema_rules(schema: pa.Schema) -> tuple[Rule, ...]:
 
 
 def rule_hits(
-    table: pa.Table,
+    values: pa.Table | Mapping[str, pa.Array | pa.ChunkedArray],
     dataset: Dataset,
     *,
     interval_us: int | None = None,
     open_rows: np.ndarray | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """(reason, the rows it is the first broken rule of) for each rule some row breaks, in
-    the order `dataset.checks` declares them; only `open_rows` (default: all) are judged."""
-    columns = Columns(table)
-    remaining = np.ones(table.num_rows, dtype=bool) if open_rows is None else open_rows.copy()
+    the order `dataset.checks` declares them; only `open_rows` (default: all) are judged.
+    `values`: the dataset's value columns, as a table or as named arrays."""
+    columns = Columns(values)
+    remaining = np.ones(columns.num_rows, dtype=bool) if open_rows is None else open_rows.copy()
+    if not remaining.any():
+        return
     for rule in dataset.checks:
-        if not remaining.any():
-            return
-        hit = rule.violated(columns, interval_us) & remaining
+        violated = rule.violated(columns, interval_us)
+        if violated is None or not violated.any():
+            continue
+        hit = violated & remaining
         if hit.any():
             remaining &= ~hit
             yield rule.reason, hit
+            if not remaining.any():
+                return
 
 
 def problems(

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.binance import parse as new
+from ingest.errors import MalformedResponse
 from lake.landing import Landing, land_days
 from lake.schemas import BY_TABLE
 from lake.store import Lake, PartitionKey, parquet_bytes
@@ -64,15 +65,36 @@ def assert_same(got: Any, expected: Any) -> None:
     assert got.duplicates_identical == expected.duplicates_identical
 
 
+def is_json(body: bytes) -> bool:
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def oracle_kline_pages(bodies: list[bytes], **options: Any) -> Any:
+    """Today's parse_kline_pages, but a window with a page that is not JSON is refused as its
+    JSON path refuses it: today's CSV fast path read a few such pages (a number with a leading
+    zero, a digit outside its string's quotes) instead of refusing them."""
+    json_only = not all(is_json(body) for body in bodies)
+    return outcome(lambda: old.parse_kline_pages(bodies, **options, json_only=json_only))
+
+
+def summary_agrees(body: bytes) -> None:
+    got = outcome(lambda: new.kline_page_summary(body))
+    if is_json(body):
+        assert got == outcome(lambda: old.kline_page_summary(body))
+    else:
+        assert got[0] is MalformedResponse
+
+
 def kline_pages_agree(bodies: list[bytes], **options: Any) -> Any:
     opts = {**kline_options(), **options}
     got = outcome(lambda: new.parse_kline_pages(bodies, **opts))
-    expected = outcome(lambda: old.parse_kline_pages(bodies, **opts))
-    assert_same(got, expected)
+    assert_same(got, oracle_kline_pages(bodies, **opts))
     for body in bodies:
-        assert outcome(lambda b=body: new.kline_page_summary(b)) == outcome(
-            lambda b=body: old.kline_page_summary(b)
-        )
+        summary_agrees(body)
     return got
 
 
@@ -285,6 +307,8 @@ HOSTILE: dict[str, list[bytes]] = {
     "word open time": [page(row(0), row(1, f0="abc"), row(2))],
     "float open time": [page(row(0), row(1, f0=T0 + MINUTE_MS + 0.5), row(2))],
     "open time with leading zero": [GOOD.replace(b"[%d" % T0, b"[0%d" % T0)],
+    "digit outside its quotes": [GOOD.replace(b'0000",', b'000"0,', 1)],
+    "empty string, digits after it": [GOOD.replace(b'"0"]', b'""0]', 1)],
     "negative open time": [page(row(0, f0=-T0), row(1))],
     "zero open time": [page(row(0, f0=0), row(1))],
     "huge open time": [page(row(0), row(1, f0=10**30), row(2))],
@@ -356,7 +380,7 @@ HOSTILE: dict[str, list[bytes]] = {
 def test_hostile_pages_parse_like_the_oracle(name: str, tmp_path: Path) -> None:
     got = kline_pages_agree(HOSTILE[name])
     if not isinstance(got, tuple):
-        expected = old.parse_kline_pages(HOSTILE[name], **kline_options())
+        expected = oracle_kline_pages(HOSTILE[name], **kline_options())
         assert lake_files(got, tmp_path / "new", "spot_klines", "1m") == lake_files(
             expected, tmp_path / "old", "spot_klines", "1m"
         )
@@ -453,9 +477,7 @@ def test_random_values_parse_like_the_oracle(rows: list[tuple[int, str, str, int
 def test_page_summary_of_every_hostile_page() -> None:
     for bodies in HOSTILE.values():
         for body in bodies:
-            assert outcome(lambda b=body: new.kline_page_summary(b)) == outcome(
-                lambda b=body: old.kline_page_summary(b)
-            )
+            summary_agrees(body)
 
 
 def test_a_regular_window_lands_every_row() -> None:

@@ -1,5 +1,6 @@
 """Test oracle: `ingest.binance.parse` as it was before the parse-speed work (commit
-4a52e93), verbatim but for its imports of `lake.rules` (the oracle's copy).
+4a52e93), verbatim but for its imports of `lake.rules` (the oracle's copy) and
+`parse_kline_pages(json_only=True)`, its JSON path alone.
 
 Vectorised parsing of Binance rows into the lake's Arrow schemas, with quarantine.
 
@@ -364,6 +365,7 @@ def parse_kline_pages(
     interval_us: int | None,
     source: str,
     ingested_at: datetime,
+    json_only: bool = False,  # oracle only: skip the CSV fast path
 ) -> Parsed:
     """Raw `/klines` JSON bodies (the pages of one request window) -> lake rows, parsed at once.
 
@@ -378,7 +380,7 @@ def parse_kline_pages(
         "ingested_at": ingested_at,
     }
     csv_pages = [_page_as_csv(body) for body in bodies]
-    if all(page is not None for page in csv_pages):
+    if all(page is not None for page in csv_pages) and not json_only:
         joined = b"\n".join(page for page in csv_pages if page)
         parsed = klines_from_csv_bytes(joined, **options)  # type: ignore[arg-type]
         if parsed.quarantine.num_rows == 0:
