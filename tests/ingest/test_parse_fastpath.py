@@ -82,6 +82,19 @@ def test_regular_pages_take_the_fast_path():
     assert _regular_page(b" [] ") == (b"[]", 0)
 
 
+def test_futures_pages_take_the_csv_road_too():
+    # Premium-index bars go below zero; perpetual bars have fewer decimals; mark bars no volume.
+    premium = [1_700_000_040_000, "-0.00013768", "-0.00012902", "-0.00014872", "-0.00014852", "0",
+               1_700_000_099_999, "0", 12, "0", "0", "0"]  # fmt: skip
+    perp = [1_700_000_040_000, "90996.70", "91052.40", "90933.10", "91001.20", "15.761",
+            1_700_000_099_999, "1434791.21234", 223, "9.238", "840974.6", "0"]  # fmt: skip
+    for body in (orjson.dumps([premium]), orjson.dumps([perp])):
+        assert _regular_page(body) == (body, 1)
+    options = {**OPTIONS, "dataset": "premium_klines"}
+    parsed = parse_kline_pages([orjson.dumps([premium])], **options)
+    assert parsed.table.num_rows == 1 and parsed.quarantine.num_rows == 0
+
+
 def test_a_page_that_is_not_json_is_refused_even_in_the_regular_shape():
     from ingest.errors import MalformedResponse
 

@@ -164,6 +164,11 @@ def test_real_days_write_byte_identical_partitions(tmp_path: Path) -> None:
     for name in ("2023-03-24", "2024-05-10", "2025-08-31"):
         day_rows = real_rows(REAL_1M / f"BTCUSDT-1m-{name}.csv.gz", unit_ms=True)
         pages = as_pages(day_rows)
+        # Real pages take the CSV road, not the JSON path.
+        regular = [new._regular_page(page) for page in pages]
+        texts = [page[0] for page in regular if page is not None]
+        assert len(texts) == len(pages)
+        assert new._parse_regular_pages(texts, **kline_options()) is not None
         got = new.parse_kline_pages(pages, **kline_options())
         expected = old.parse_kline_pages(pages, **kline_options())
         assert_same(got, expected)
