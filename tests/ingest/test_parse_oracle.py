@@ -373,6 +373,11 @@ HOSTILE: dict[str, list[bytes]] = {
     "close after the bar": [page(row(0), row(1, f6=T0 + 3 * MINUTE_MS), row(2))],
     "identical duplicate": [page(row(0), row(1), row(1), row(2))],
     "identical duplicate across pages": [page(row(0), row(1)), page(row(1), row(2))],
+    # More pages than one CSV read takes: rows of different reads are checked together.
+    "duplicates across reads": [page(row(2 * i), row(2 * i + 1)) for i in range(4)]
+    + [page(row(1), row(6, f4="30000.00000000"))],
+    "a bad row in the last read": [page(row(2 * i), row(2 * i + 1)) for i in range(4)]
+    + [page(row(9, f5="-1"))],
     "conflicting duplicate": [page(row(0), row(1), row(1, f4="30000.00000000"), row(2))],
     "three copies, one differs": [page(row(1), row(1), row(1, f8=5))],
     "out of order": [page(row(2), row(0), row(1))],
