@@ -375,7 +375,7 @@ HOSTILE: dict[str, list[bytes]] = {
     "identical duplicate across pages": [page(row(0), row(1)), page(row(1), row(2))],
     # More pages than one CSV read takes: rows of different reads are checked together.
     "duplicates across reads": [page(row(2 * i), row(2 * i + 1)) for i in range(4)]
-    + [page(row(1), row(6, f4="30000.00000000"))],
+    + [page(row(1), row(6, f8=5))],
     "a bad row in the last read": [page(row(2 * i), row(2 * i + 1)) for i in range(4)]
     + [page(row(9, f5="-1"))],
     "conflicting duplicate": [page(row(0), row(1), row(1, f4="30000.00000000"), row(2))],
