@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 #: Columns no rule looks at: who landed a row and when.
 PROVENANCE = ("source", "ingested_at")
+_TIMESTAMP_US = pa.timestamp("us", tz="UTC")  # the lake's timestamps (lake.schemas.TIMESTAMP)
 
 
 def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -69,9 +70,6 @@ def epoch_us(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
         days = pc.cast(values, pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
         return days * US_PER_DAY
     return np.asarray(pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-_TIMESTAMP_US = pa.timestamp("us", tz="UTC")
 
 
 def _decimal_words(array: pa.Array) -> np.ndarray | None:
