@@ -27,6 +27,7 @@ from rich.text import Text
 
 from core.redact import redact
 from core.settings import DataPaths
+from core.symbols import symbol_problem
 from ingest._client import HttpClient
 from ingest.binance.endpoints import ENDPOINTS
 from ingest.binance.loader import LoadRequest
@@ -86,9 +87,21 @@ def _progress(
         yield lambda rows: bar.advance(task, rows)
 
 
+def _checked_symbol(value: str) -> str:
+    if (problem := symbol_problem(value)) is not None:
+        raise click.BadParameter(problem)
+    return value
+
+
 @click.command("binance")
 @click.option("--dataset", required=True, type=click.Choice(list(ENDPOINTS)), help="What to land.")
-@click.option("--symbol", default="BTCUSDT", show_default=True, help="Binance symbol.")
+@click.option(
+    "--symbol",
+    default="BTCUSDT",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _checked_symbol(value),
+    help="Binance symbol (upper case).",
+)
 @click.option(
     "--interval",
     default=None,
