@@ -39,4 +39,5 @@ def test_a_free_port_and_a_bad_host() -> None:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
     assert port_problem("127.0.0.1", free) is None
-    assert "cannot listen on no-such-host.invalid" in (port_problem("no-such-host.invalid", 1) or "")
+    bad = port_problem("no-such-host.invalid", 1) or ""
+    assert "cannot listen on no-such-host.invalid" in bad
