@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -356,16 +357,36 @@ def lake_status_command(as_json: bool) -> None:
     if not statuses:
         click.echo(f"the lake at {lake.root} is empty: run `make ingest` or `make demo`")
         return
-    table = Table(title=f"lake: {lake.root}")
-    for column in ("dataset", "symbol", "interval", "days", "rows", "first", "last",
-                   "missing rows", "missing days", "incomplete", "quarantined",
-                   "synthetic"):  # fmt: skip
-        table.add_column(column)
+    console = Console()  # as wide as the terminal ($COLUMNS when piped)
+    table = Table(title=f"lake: {lake.root}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("dataset", "symbol", "interval", "first", "last"):
+        table.add_column(column, no_wrap=True)
+    for column in ("days", "rows", "missing rows", "missing days", "incomplete",
+                   "quarantined", "synthetic"):  # fmt: skip
+        table.add_column(column, justify="right", no_wrap=True)
     for s in statuses:
         table.add_row(
-            f"{s.vendor}/{s.dataset}", s.symbol, s.interval or "-", str(s.days), f"{s.rows:,}",
-            (s.first_at or "-")[:16], (s.last_at or "-")[:16], f"{s.missing_rows:,}",
-            str(len(s.missing_days)), str(len(s.incomplete_days)), f"{s.quarantined_rows:,}",
-            f"{s.synthetic_days} days" if s.synthetic_days else "-",
+            f"{s.vendor}/{s.dataset}", s.symbol, s.interval or "-",
+            _minute(s.first_at), _minute(s.last_at), str(s.days), f"{s.rows:,}",
+            f"{s.missing_rows:,}", str(len(s.missing_days)), str(len(s.incomplete_days)),
+            f"{s.quarantined_rows:,}", f"{s.synthetic_days} days" if s.synthetic_days else "-",
         )  # fmt: skip
-    Console(width=200).print(table)
+    if Console(width=10_000).measure(table).maximum <= console.width:
+        console.print(table)
+        return
+    # Narrower than the table: one line per dataset instead of columns squeezed into ellipses
+    # (`--json` is the form for scripts).
+    click.echo(f"lake: {lake.root}")
+    for s in statuses:
+        interval = f" {s.interval}" if s.interval else ""
+        synthetic = f", {s.synthetic_days} synthetic days" if s.synthetic_days else ""
+        click.echo(
+            f"{s.vendor}/{s.dataset} {s.symbol}{interval}: {s.days} days, {s.rows:,} rows, "
+            f"{_minute(s.first_at)} to {_minute(s.last_at)}; missing {s.missing_rows:,} rows "
+            f"({len(s.missing_days)} days), {len(s.incomplete_days)} incomplete, "
+            f"{s.quarantined_rows:,} quarantined{synthetic}"
+        )
+
+
+def _minute(at: str | None) -> str:
+    return (at or "-")[:16].replace("T", " ")

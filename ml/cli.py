@@ -349,23 +349,50 @@ def models_group() -> None:
 
 @models_group.command("list")
 @click.option("--model", help="Only this model.")
-def models_list(model: str | None) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object: {models: [{model, version, stage, target, horizon, label, symbols, "
+    "feature_sets, created_at, metrics}]} (metrics: the out-of-sample overall scores).",
+)
+def models_list(model: str | None, as_json: bool) -> None:
     """List every registered version with its stage and headline out-of-sample score.
 
     \b
     Example: btcfs models list --model btcusdt_5m
+    Example: btcfs models list --json
     """
     from ml import registry
 
     store = registry.Registry()
     names = [model] if model else store.models()
-    if not names:
-        click.echo(f"no models under {store.root} (run `btcfs train`)")
-        return
+    listed = []
     for name in names:
         versions = store.versions(name)
         if not versions:
             raise click.ClickException(f"no registered versions of {name} under {store.root}")
+        listed.append((name, versions))
+    if as_json:
+        rows = [
+            {
+                "model": name, "version": info.version, "stage": info.stage,
+                "target": info.metadata.get("target"), "horizon": info.metadata.get("horizon"),
+                "label": info.metadata.get("label"),
+                "symbols": info.metadata.get("symbols") or [info.metadata.get("symbol")],
+                "feature_sets": info.metadata.get("feature_sets"),
+                "created_at": info.created_at,
+                "metrics": info.metadata.get("metrics", {}).get("overall", {}),
+            }
+            for name, versions in listed
+            for info in versions
+        ]  # fmt: skip
+        click.echo(json.dumps({"models": rows}, default=str))
+        return
+    if not listed:
+        click.echo(f"no models under {store.root} (run `btcfs train`)")
+        return
+    for name, versions in listed:
         click.echo(name)
         for info in versions:
             overall = info.metadata.get("metrics", {}).get("overall", {})

@@ -418,6 +418,37 @@ def _print(summary: RunSummary, verbose: bool) -> None:
         )
 
 
+def _as_json(
+    summary: RunSummary, problems: list[str] | None, target: Path, written: list[Path]
+) -> dict[str, Any]:
+    freshness = None
+    if (target / "sources.json").exists():
+        payload = _load_json(target / "sources.json")
+        freshness = {
+            "generated_at": payload.get("metadata", {}).get("generated_at"),
+            "results": [
+                {"source": r["unique_id"].split(".", 2)[-1], "status": r.get("status"),
+                 "max_loaded_at": r.get("max_loaded_at")}
+                for r in payload.get("results", [])
+            ],
+        }  # fmt: skip
+    gates = [
+        {key: value for key, value in asdict(gate).items() if key not in ("relation", "sql")}
+        for gate in summary.gates
+    ]
+    return {
+        "invocation_id": summary.invocation_id,
+        "generated_at": summary.generated_at,
+        "command": summary.command,
+        "statuses": summary.statuses,
+        "failed": summary.failed or bool(problems),
+        "gates": gates,
+        "ledger": problems,
+        "freshness": freshness,
+        "reports": str(written[0].parent),
+    }
+
+
 def _print_freshness(target: Path) -> None:
     """The last `dbt source freshness`, when one was run into this target folder."""
     path = target / "sources.json"
@@ -453,7 +484,15 @@ def _print_freshness(target: Path) -> None:
     help="DuckDB file dbt built (default: $BTCFS_DATA_DIR/warehouse/build.duckdb).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="List passing tests too.")
-def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object instead of the lines: {invocation_id, generated_at, command, "
+    "statuses, failed, gates: [{name, kind, status, failures, model, message, failing_rows}], "
+    "ledger: [problems] or null, freshness: {generated_at, results} or null, reports}.",
+)
+def qa_command(target_path: Path, warehouse: Path | None, verbose: bool, as_json: bool) -> None:
     """Print the QA gates of the last dbt build and write a summary per dataset.
 
     Reads dbt's run_results.json (pass/warn/fail per test, failure counts, and the failing
@@ -487,6 +526,12 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool) -> None
             con.close()
     else:
         click.echo(f"(no warehouse at {db_path}: dataset summaries skipped)", err=True)
+    if as_json:
+        written = write_reports(paths.reports, summary, datasets)
+        click.echo(json.dumps(_as_json(summary, problems, target_path, written), default=str))
+        if summary.failed or problems:
+            raise SystemExit(1)
+        return
     _print(summary, verbose)
     if problems:
         label = click.style("LEDGER ", fg="red")

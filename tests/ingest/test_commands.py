@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -304,6 +305,16 @@ def test_lake_status_on_a_filled_lake(env: dict[str, str], monkeypatch: pytest.M
     assert result.exit_code == 0
     assert "binance/spot_klines" in result.output
     assert "4,240" in result.output
+    # As wide as the terminal says (piped too): a table when it fits, else a line per dataset;
+    # never a value cut to an ellipsis.
+    wide = run(["lake", "status"], {**env, "COLUMNS": "200"}).output
+    assert max(len(line) for line in wide.splitlines()) <= 200 and "│" not in wide, wide
+    assert re.search(r"binance/spot_klines +BTCUSDT +1m +2024-01-01 00:00", wide), wide
+    assert "…" not in wide
+    narrow = run(["lake", "status"], {**env, "COLUMNS": "80"}).output
+    assert "…" not in narrow, narrow
+    assert "binance/spot_klines BTCUSDT 1m: 3 days, 4,240 rows, 2024-01-01 00:00 to " in narrow
+    assert "missing 80 rows (0 days), 1 incomplete, 0 quarantined" in narrow
     (status,) = json.loads(run(["lake", "status", "--json"], env).output)
     assert status["days"] == 3
     assert status["rows"] == 4240

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -72,6 +73,11 @@ def test_train_register_promote_evaluate_backtest(setup: tuple[Path, Path, pd.Da
     run("train", "--config", str(config), "--target", "tb_label", "--model", "btcusdt_5m")
     listing = run("models", "list")
     assert re.search(r"v0001\s+(candidate|rejected)\s+fwd_ret_5m", listing)
+    listed = json.loads(run("models", "list", "--json"))["models"]
+    assert [(m["model"], m["version"], m["label"]) for m in listed] == [
+        ("btcusdt_5m", "v0001", "fwd_ret_5m"), ("btcusdt_5m", "v0002", "barrier_label")
+    ]  # fmt: skip
+    assert listed[0]["symbols"] == ["BTCUSDT"] and "rank_ic" in listed[0]["metrics"]
     assert re.search(r"v0002\s+(candidate|rejected)\s+barrier_label", listing)
 
     promoted = CliRunner().invoke(cli, ["models", "promote", "btcusdt_5m", "v0001", "--force"])

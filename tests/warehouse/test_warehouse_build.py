@@ -295,6 +295,12 @@ def test_btcfs_qa_passes_and_writes_a_summary_per_dataset(
     result = CliRunner().invoke(cli, ["qa", "--target-path", str(synthetic.target), "--verbose"])
     assert result.exit_code == 0, result.output
     assert "PASS    gap_ratio__spot_klines" in result.output
+    as_json = CliRunner().invoke(cli, ["qa", "--target-path", str(synthetic.target), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    assert report["failed"] is False and report["ledger"] == []
+    gates = {gate["name"]: gate for gate in report["gates"]}
+    assert gates["gap_ratio__spot_klines"]["status"] == "pass"
     folder = synthetic.root / "reports" / "qa"
     datasets = {p.stem for p in folder.glob("*.json")} - {"gates"}
     assert datasets == {
