@@ -26,7 +26,7 @@ from warehouse.catalog import (
     coverage_query,
     load_catalog,
 )
-from warehouse.connect import first_line
+from warehouse.readers import ReadError, open_read_only
 
 _model_option = click.option(
     "--model",
@@ -97,9 +97,9 @@ def _coverage(warehouse: Path, model: str, name: str) -> list[Coverage] | str:
     if not warehouse.is_file():
         return f"no warehouse at {warehouse}: run `dbt build` for the coverage"
     try:
-        con = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.Error as exc:
-        return f"cannot read {warehouse}: {first_line(exc)}"
+        con = open_read_only(warehouse)
+    except ReadError as exc:
+        return str(exc)
     try:
         cursor = con.execute(coverage_query(model, [name]))
         names = [d[0] for d in cursor.description]

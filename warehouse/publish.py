@@ -46,6 +46,7 @@ from warehouse.gate_ledger import (
     rows_from_tuples,
 )
 from warehouse.gate_ledger import check as check_ledger
+from warehouse.readers import busy_message
 
 #: Marts the API reads: publish refuses a warehouse that lacks one.
 REQUIRED_MARTS = (
@@ -144,10 +145,9 @@ def _copy_marts(
     try:
         con.execute(f"attach {_quoted(build)} as build (read_only)")
     except duckdb.Error as exc:
-        if "lock" in str(exc).lower():
-            raise PublishError(
-                f"cannot read {build}: another process holds it (is dbt still running?)"
-            ) from exc
+        busy = busy_message(build, exc)
+        if busy is not None:
+            raise PublishError(f"cannot publish: {busy}") from exc
         raise PublishError(f"cannot open {build} read-only: {exc}") from exc
     present = {
         row[0]

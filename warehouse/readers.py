@@ -33,6 +33,41 @@ class MissingRelation(ReadError):
     """The warehouse is there but the relation is not (not built yet, or not at all)."""
 
 
+class WarehouseBusy(ReadError):
+    """Another process (dbt, mostly) holds the DuckDB file's write lock."""
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>\S+) \(PID (?P<pid>\d+)\)")
+
+
+def busy_message(path: Path, exc: BaseException) -> str | None:
+    """What to tell the user when `exc` is DuckDB refusing `path` for another process's lock
+    (None when it is something else): who holds it and what to do instead."""
+    text = str(exc)
+    if "Could not set lock" not in text and "Conflicting lock" not in text:
+        return None
+    found = _LOCK_HOLDER.search(text)
+    holder = f" ({Path(found['program']).name}, pid {found['pid']})" if found else ""
+    return (
+        f"another process{holder} is writing {path.name}, most likely `dbt build`: wait for it "
+        "to finish, or read the published copy serve.duckdb (`btcfs serve`, `make shell`)"
+    )
+
+
+def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a warehouse file, or a ReadError in one line (WarehouseBusy
+    naming the process that holds the file while dbt writes it)."""
+    if not path.exists():
+        raise ReadError(f"warehouse {path} not found: run `dbt build` first")
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        busy = busy_message(path, exc)
+        if busy is not None:
+            raise WarehouseBusy(busy) from None
+        raise ReadError(f"cannot open warehouse {path}: {first_line(exc)}") from None
+
+
 class MartReader(Protocol):
     """Reads the rows of one symbol from a mart, oldest first."""
 
@@ -53,12 +88,7 @@ class DuckDBMarts:
 
     def rows(self, relation: str, symbol: str) -> pa.Table:
         _identifier(relation)
-        if not self.path.exists():
-            raise ReadError(f"warehouse {self.path} not found: run `dbt build` first")
-        try:
-            con = duckdb.connect(str(self.path), read_only=True)
-        except duckdb.Error as exc:
-            raise ReadError(f"cannot open warehouse {self.path}: {exc}") from None
+        con = open_read_only(self.path)
         try:
             con.execute("set TimeZone = 'UTC'")
             sql = f"select * from {relation} where symbol = ? order by open_time"  # noqa: S608

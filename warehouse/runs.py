@@ -21,6 +21,7 @@ import duckdb
 from core.errors import BtcfsError
 from core.settings import DataPaths
 from warehouse.connect import first_line, reachable, require_bigquery
+from warehouse.readers import ReadError, open_read_only
 
 PROBLEM_STATUSES = ("fail", "error")
 _STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "skipped": 3, "pass": 4, "success": 4}
@@ -512,11 +513,9 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool, as_json
     problems: list[str] | None = None
     if db_path.exists():
         try:
-            con = duckdb.connect(str(db_path), read_only=True)
-        except duckdb.Error as exc:
-            raise QAError(
-                f"cannot open {db_path} read-only (is dbt still running?): {exc}"
-            ) from exc
+            con = open_read_only(db_path)
+        except ReadError as exc:
+            raise QAError(str(exc)) from None
         try:
             attach_failing_rows(summary, con)
             problems = ledger_problems(target_path, con)
