@@ -148,7 +148,7 @@ def test_refuses_while_another_process_writes_the_build(data_dir: Path) -> None:
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(PublishError, match="is writing build.duckdb, most likely `dbt build`"):
+        with pytest.raises(PublishError, match=r"is writing build\.duckdb, most likely"):
             publish(target_path=data_dir / "target")
     finally:
         holder.communicate("", timeout=30)
