@@ -37,7 +37,7 @@ class RootGroup(click.Group):
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="btcfs")
 def cli() -> None:
-    """btcfs: a SQL feature store for BTCUSDT forecasting.
+    """btcfs: a SQL feature store for crypto forecasting (BTCUSDT, ETHUSDT).
 
     Example: btcfs ingest all && dbt build && btcfs lake status
     """

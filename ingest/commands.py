@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -196,19 +197,37 @@ def _print_summary(rows: list[_Row]) -> None:
         click.echo(f"{row.vendor:<14} {row.status:<8} {row.rows:>12,} {row.days:>5}  {note}")
 
 
-def _print_vendor(report: VendorReport) -> None:
+def _print_vendor(report: VendorReport, *, err: bool = False) -> None:
     if report.status == "skipped":
-        click.echo(f"{report.vendor}: skipped ({report.message})")
+        click.echo(f"{report.vendor}: skipped ({report.message})", err=err)
         return
     for line in report.lines:
         if line.status == "failed":
             # its reason goes into the error line that ends the run, once
-            click.echo(f"{report.vendor} {line.dataset} {line.symbol}: failed")
+            click.echo(f"{report.vendor} {line.dataset} {line.symbol}: failed", err=err)
             continue
         # A loader's own wording (Binance's per-day details) is printed as it is.
-        click.echo(line.text or f"{report.vendor} {line.describe()}")
+        click.echo(line.text or f"{report.vendor} {line.describe()}", err=err)
     if report.status == "failed" and not report.lines:
-        click.echo(f"{report.vendor}: failed")
+        click.echo(f"{report.vendor}: failed", err=err)
+
+
+def _report_json(report: VendorReport) -> dict[str, Any]:
+    datasets = [
+        {"dataset": line.dataset, "symbol": line.symbol, "status": line.status,
+         "rows": line.rows, "days": line.days, "written": line.written,
+         "unchanged": line.unchanged, "quarantined": line.quarantined,
+         "message": redact(line.message)}
+        for line in report.lines
+    ]  # fmt: skip
+    return {
+        "vendor": report.vendor,
+        "status": report.status,
+        "rows": report.rows,
+        "days": report.days,
+        "message": redact(report.message),
+        "datasets": datasets,
+    }
 
 
 @click.command("all")
@@ -227,12 +246,21 @@ def _print_vendor(report: VendorReport) -> None:
 @click.option(
     "--archive", default=None, help="Archive base URL or local folder; 'none' = REST only."
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="The summary as one JSON object on stdout (the progress lines go to stderr): "
+    "{vendors: [{vendor, status, rows, days, message, datasets: [{dataset, symbol, status, "
+    "rows, days, written, unchanged, quarantined, message}]}], failed}.",
+)
 @debug_option
 @progress_option
 def ingest_all(
     config_path: Path | None,
     base_url: str | None,
     archive: str | None,
+    as_json: bool,
     debug: bool,
     no_progress: bool,
 ) -> None:
@@ -255,12 +283,16 @@ def ingest_all(
             base_url=base_url,
             archive=archive,
             debug=debug,
-            on_report=_print_vendor,
+            on_report=partial(_print_vendor, err=as_json),
             on_progress=on_progress,
             client_factory=HttpClient,
         )
-    _print_summary([_vendor_row(report) for report in reports])
     failed = [report for report in reports if report.status == "failed"]
+    if as_json:
+        click.echo(json.dumps({"vendors": [_report_json(r) for r in reports],
+                               "failed": [r.vendor for r in failed]}))  # fmt: skip
+    else:
+        _print_summary([_vendor_row(report) for report in reports])
     if failed:
         # The one place each failure's reason is printed, whole.
         reasons = "; ".join(f"{report.vendor}: {report.message}" for report in failed)

@@ -250,6 +250,17 @@ def test_ingest_all_runs_every_configured_dataset(
     assert lines[2].startswith("funding BTCUSDT: 3 days written, 0 unchanged, 0 already complete;")
     status = json.loads(run(["lake", "status", "--json"], env).output)
     assert {(s["dataset"], s["days"]) for s in status} == {("spot_klines", 3), ("funding", 3)}
+    # --json: the summary alone on stdout, the progress lines on stderr
+    again = run(["ingest", "all", "--config", str(config), "--json"], env)
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    binance = summary["vendors"][0]
+    assert summary["failed"] == [] and binance["vendor"] == "binance"
+    assert binance["status"] == "ok"
+    assert {(d["dataset"], d["status"]) for d in binance["datasets"]} == {
+        ("spot-klines", "ok"), ("funding", "ok")
+    }  # fmt: skip
+    assert "spot-klines BTCUSDT 1m:" in again.stderr
 
 
 @pytest.mark.parametrize(
