@@ -255,7 +255,13 @@ class Position(msgspec.Struct, kw_only=True):
     status: str  # open | closed
     amount_usd: float
     units: float
+    #: the close it filled at: of the 5m bar that closed at `entry_price_at`, which was
+    #: `entry_price_age_seconds` old when the position opened
     entry_price: float
+    entry_price_at: datetime
+    entry_price_age_seconds: float
+    #: the currency of every amount, price and P&L here
+    currency: str
     opened_at: datetime
     closed_at: datetime | None
     exit_price: float | None

@@ -3,6 +3,7 @@ to market at the latest close, close them. Stored in their own SQLite file."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import anyio
@@ -45,9 +46,14 @@ def _price(reader: Reader, symbol: str) -> dict[str, Any]:
     return bar
 
 
+#: The price bar a position fills at (PRICE_INTERVAL): its close is known at open + this.
+_PRICE_BAR = timedelta(minutes=5)
+
+
 def _marked(position: PaperPosition, mark: float) -> Position:
     price = position.exit_price if position.exit_price is not None else mark
     value = position.units * price
+    filled_at = position.entry_bar_at + _PRICE_BAR
     pnl = value - position.amount_usd
     return Position(
         id=position.id,
@@ -56,6 +62,9 @@ def _marked(position: PaperPosition, mark: float) -> Position:
         amount_usd=position.amount_usd,
         units=position.units,
         entry_price=position.entry_price,
+        entry_price_at=filled_at,
+        entry_price_age_seconds=(position.opened_at - filled_at).total_seconds(),
+        currency="USD",
         opened_at=position.opened_at,
         closed_at=position.closed_at,
         exit_price=position.exit_price,

@@ -16,6 +16,8 @@ const $ = (id) => document.getElementById(id);
 const seconds = (iso) => Math.floor(Date.parse(iso) / 1000);
 const pct = (x, digits = 3) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(digits)} %`);
 const num = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+// A duration in words: 42 s, 12 min, 3.5 h, 2.0 days.
+const age = (s) => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : s < 172800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86400).toFixed(1)} days`);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
 async function api(path, options) {
@@ -103,12 +105,12 @@ function showPrediction(p) {
   rows($("prediction"), [
     ["horizon", `${p.horizon} (${p.model} ${p.model_version}, ${p.model_stage})`],
     ["as of bar", p.as_of],
-    ["close", num(p.close)],
+    ["close", `${num(p.close)} USD`],
     ["predicted return", pct(p.predicted_return)],
-    ["predicted price", num(p.predicted_price)],
+    ["predicted price", `${num(p.predicted_price)} USD`],
     ["p10 / p50 / p90", p.quantiles ? `${pct(p.quantiles.p10)} / ${pct(p.quantiles.p50)} / ${pct(p.quantiles.p90)}` : "–"],
     ["barriers ↓ / – / ↑", b ? `${pct(b.down, 1)} / ${pct(b.flat, 1)} / ${pct(b.up, 1)}` : "no barrier model"],
-    ["feature age", `${(p.feature_age_seconds / 3600).toFixed(1)} h`],
+    ["feature age", age(p.feature_age_seconds)],
   ]);
   const side = p.predicted_return > COST ? "long" : p.predicted_return < -COST ? "short" : "flat";
   const now = $("signal-now");
@@ -186,11 +188,17 @@ async function loadPaper() {
   if (book.total > PAPER_ROWS) book = await api(`/v1/paper/positions?limit=${PAPER_ROWS}&offset=${book.total - PAPER_ROWS}`);
   const shown = book.total > book.positions.length ? ` · the newest ${book.positions.length} of ${book.total} shown` : "";
   $("paper-totals").innerHTML =
-    `invested <b>${num(book.invested_usd)}</b> USD · value <b>${num(book.value_usd)}</b> · P&amp;L <b class="${book.pnl_usd >= 0 ? "long" : "short"}">${num(book.pnl_usd)}</b> USD (realised ${num(book.realised_pnl_usd)}, unrealised ${num(book.unrealised_pnl_usd)})${shown}`;
-  $("paper-table").querySelector("tbody").innerHTML = book.positions.map((p) => `
-    <tr><td>${p.id}</td><td>${esc(p.status)}</td><td>${num(p.amount_usd)}</td><td>${num(p.units, 6)}</td>
-        <td>${num(p.entry_price)}</td><td>${num(p.mark_price)}</td>
-        <td class="${p.pnl_usd >= 0 ? "long" : "short"}">${num(p.pnl_usd)} (${pct(p.pnl_pct, 2)})</td>
+    `invested <b>${num(book.invested_usd)} USD</b> · value <b>${num(book.value_usd)} USD</b> · P&amp;L <b class="${book.pnl_usd >= 0 ? "long" : "short"}">${num(book.pnl_usd)} USD</b> (realised ${num(book.realised_pnl_usd)} USD, unrealised ${num(book.unrealised_pnl_usd)} USD)${shown}`;
+  const body = $("paper-table").querySelector("tbody");
+  if (!book.positions.length) {
+    body.innerHTML = `<tr><td colspan="8" class="empty">No paper positions yet: open one above (it fills at the latest published 5m close).</td></tr>`;
+    return;
+  }
+  body.innerHTML = book.positions.map((p) => `
+    <tr><td>${p.id}</td><td>${esc(p.symbol)} ${esc(p.status)}</td><td>${num(p.amount_usd)} ${esc(p.currency)}</td><td>${num(p.units, 6)}</td>
+        <td title="the close of the 5m bar that closed at ${esc(p.entry_price_at)}">${num(p.entry_price)} ${esc(p.currency)}<br><span class="muted">price ${age(p.entry_price_age_seconds)} old at the fill</span></td>
+        <td>${num(p.mark_price)} ${esc(p.currency)}</td>
+        <td class="${p.pnl_usd >= 0 ? "long" : "short"}">${num(p.pnl_usd)} ${esc(p.currency)} (${pct(p.pnl_pct, 2)})</td>
         <td>${p.status === "open" ? `<button data-close="${p.id}">close</button>` : ""}</td></tr>`).join("");
 }
 
@@ -318,14 +326,21 @@ $("job-form").addEventListener("submit", async (event) => {
 
 async function refresh() {
   const failures = [];
-  const attempt = async (name, fn) => { try { await fn(); } catch (error) { failures.push(`${name}: ${error.message}`); } };
+  // A panel whose request fails says why in place of its content (the API's detail names the
+  // command that fills it), never "loading…" forever.
+  const attempt = async (name, fn, panel) => {
+    try { await fn(); } catch (error) {
+      failures.push(`${name}: ${error.message}`);
+      if (panel) $(panel).innerHTML = `<dd class="empty">${esc(error.message)}</dd>`;
+    }
+  };
   let lastBar = null;
   await attempt("health", async () => showHealth(await api("/health")));
   await attempt("bars", async () => { const bars = (await api(`/v1/bars?symbol=${q(SYMBOL)}&interval=5m&limit=${BARS}`)).bars; lastBar = bars[bars.length - 1]; drawBars(bars); });
   await attempt("forecast", async () => drawForecast(await api(`/v1/forecast?symbol=${q(SYMBOL)}&steps=${STEPS}`), lastBar));
-  await attempt("prediction", async () => showPrediction(await api(`/v1/predictions/latest?symbol=${q(SYMBOL)}`)));
+  await attempt("prediction", async () => showPrediction(await api(`/v1/predictions/latest?symbol=${q(SYMBOL)}`)), "prediction");
   await attempt("qa", async () => showQA(await api("/v1/qa")));
-  await attempt("model", async () => { const model = await api(`/v1/model?symbol=${q(SYMBOL)}`); showModel(model); await loadSignals(model); });
+  await attempt("model", async () => { const model = await api(`/v1/model?symbol=${q(SYMBOL)}`); showModel(model); await loadSignals(model); }, "model");
   await attempt("paper", loadPaper);
   await attempt("jobs", loadJobs);
   chart.timeScale().fitContent();

@@ -79,11 +79,14 @@ def test_dashboard_renders_chart_prediction_qa_model_and_paper(
     assert page.wait_for("document.querySelector('#stream-status').innerText").startswith(
         "stream: connected"
     )
-    # Paper: open a position from the form; the table and totals show it.
+    # Paper: open a position from the form; the table and totals show it, amounts with their
+    # currency and the fill price with its age.
     page.evaluate("document.querySelector('#paper-amount').value = '2500'")
     page.evaluate("document.querySelector('#paper-form button').click()")
-    page.wait_for("document.querySelectorAll('#paper-table tbody tr').length === 1")
-    assert "2,500.00" in text(page, "#paper-table") and "P&L" in text(page, "#paper-totals")
+    page.wait_for("document.querySelector('#paper-table').innerText.includes('2,500.00 USD')")
+    table = text(page, "#paper-table")
+    assert "old at the fill" in table and "No paper positions yet" not in table, table
+    assert "P&L" in text(page, "#paper-totals") and "USD" in text(page, "#paper-totals")
     # Nothing came from anywhere but this server.
     urls = page.requested_urls()
     assert urls and all(u.startswith(url) or u.startswith(("data:", "blob:")) for u in urls), urls
@@ -131,3 +134,17 @@ def test_the_symbol_picker_switches_every_panel_without_a_reload(
     assert "ETHUSDT" in page.evaluate("document.title")
     bars = httpx.get(f"{url}/v1/bars", params={"symbol": "ETHUSDT", "limit": 1}).json()["bars"]
     assert page.evaluate("window.btcfsDashboard.lastClose") == pytest.approx(bars[-1]["close"])
+
+
+def test_a_panel_that_cannot_load_says_why_instead_of_loading_forever(
+    page: Page, served: tuple[Pipeline, str]
+) -> None:
+    _, url = served
+    page.call("Page.navigate", url=f"{url}/?symbol=SOLUSDT")
+    page.wait_for(
+        "location.search === '?symbol=SOLUSDT' && document.body.dataset.state === 'partial'"
+    )
+    prediction = text(page, "#prediction")
+    assert "unknown symbol 'SOLUSDT'" in prediction and "loading" not in prediction
+    model = text(page, "#model")
+    assert "no pinned model forecasts SOLUSDT" in model and "btcfs train --symbol SOLUSDT" in model
