@@ -91,6 +91,19 @@ def test_migration_renames_every_manifest_quarantine_included_and_reruns_as_a_no
         assert ds.dataset(dataset, format="parquet", partitioning="hive").count_rows()
 
 
+def test_a_mixed_lake_verifies_warns_about_its_old_half_and_migrates_only_that(
+    new_lake: Path,
+) -> None:
+    folders = [f.folder for f in walk_partitions(new_lake)]
+    old_half = folders[::2]
+    for folder in old_half:
+        (folder / MANIFEST_FILE).rename(folder / LEGACY_MANIFEST_FILE)
+    result = verify_lake(new_lake)
+    assert result.ok and result.checked == len(folders) and result.legacy == old_half
+    assert migrate_lake(new_lake).renamed == old_half
+    assert names(new_lake) == (len(folders), 0) and verify_lake(new_lake).legacy == []
+
+
 def test_an_interrupted_migration_keeps_the_manifest_that_matches_the_data(
     new_lake: Path,
 ) -> None:
