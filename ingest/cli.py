@@ -23,13 +23,14 @@ def lake_group() -> None:
 
 def _attach() -> None:
     from ingest.commands import ingest_all, ingest_binance, ingest_vendor, lake_status_command
-    from ingest.verify import lake_verify_command
+    from ingest.verify import lake_migrate_command, lake_verify_command
 
     ingest_group.add_command(ingest_binance)
     ingest_group.add_command(ingest_vendor)
     ingest_group.add_command(ingest_all)
     lake_group.add_command(lake_status_command)
     lake_group.add_command(lake_verify_command)
+    lake_group.add_command(lake_migrate_command)
 
 
 _attach()

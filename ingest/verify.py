@@ -5,6 +5,8 @@ still decode (pyarrow writes no page checksums): only the file's sha256 against 
 MANIFEST recorded when the partition was written tells a damaged file from a good one.
 `--repair` moves a damaged file aside and removes `_SUCCESS`, so the next ingest of that day
 lands it again (and dbt sees a missing day, which its gap gates report, never wrong rows).
+It reads manifests under both names while a lake moves from `MANIFEST.json` to `_MANIFEST.json`
+and warns about the old one; `btcfs lake migrate` (lake.migrate) renames them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from pathlib import Path
 import click
 
 from ingest.errors import IngestError
+from lake.migrate import legacy_manifest_folders, migrate_lake
 from lake.store import (
+    LEGACY_MANIFEST_FILE,
+    MANIFEST_FILE,
     SUCCESS_FILE,
     PartitionFolder,
     file_sha256,
@@ -43,6 +48,7 @@ class Problem:
 class VerifyResult:
     checked: int
     problems: list[Problem]
+    legacy: list[Path]  # folders still holding the old `MANIFEST.json`: a warning, not damage
 
     @property
     def ok(self) -> bool:
@@ -61,10 +67,10 @@ def check_partition(folder: Path) -> Problem | None:
 def _check(found: PartitionFolder) -> Problem | None:
     manifest_path = str(found.manifest_path)
     if not found.has_manifest:
-        return Problem(manifest_path, "manifest", "MANIFEST.json is missing")
+        return Problem(manifest_path, "manifest", f"{MANIFEST_FILE} is missing")
     if found.manifest_error is not None or found.sha256 is None:
         reason = found.manifest_error or "no sha256"
-        return Problem(manifest_path, "manifest", f"MANIFEST.json is unreadable ({reason})")
+        return Problem(manifest_path, "manifest", f"{found.manifest_file} is unreadable ({reason})")
     part, expected = found.folder / found.file, found.sha256
     actual = file_sha256(part)
     if actual is None:
@@ -83,7 +89,7 @@ def _check(found: PartitionFolder) -> Problem | None:
 def verify_lake(lake_root: Path) -> VerifyResult:
     finished = [found for found in walk_partitions(lake_root) if found.is_finished]
     problems = [p for p in map(_check, finished) if p is not None]
-    return VerifyResult(len(finished), problems)
+    return VerifyResult(len(finished), problems, legacy_manifest_folders(lake_root))
 
 
 def repair(problem: Problem, lake_root: Path) -> Path | None:
@@ -131,16 +137,48 @@ def lake_verify_command(as_json: bool, repair_requested: bool) -> None:
             "checked": result.checked,
             "problems": [asdict(p) for p in result.problems],
             "repaired": repaired,
+            "legacy_manifests": [str(folder) for folder in result.legacy],
         }
         click.echo(json.dumps(payload, indent=2))
     else:
         for problem in result.problems:
             click.echo(problem.line(), err=True)
+        if result.legacy:
+            click.echo(
+                f"WARNING {len(result.legacy)} folders still hold the old {LEGACY_MANIFEST_FILE} "
+                f"(engines fail on it; first: {result.legacy[0]}): run `btcfs lake migrate`",
+                err=True,
+            )
         for folder in repaired:
             click.echo(f"repaired {folder}: moved aside, _SUCCESS removed (ingest that day again)")
         click.echo(f"{result.checked} partitions checked in {root}, {len(result.problems)} damaged")
     if result.problems:
         raise SystemExit(1)
+
+
+@click.command("migrate")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def lake_migrate_command(as_json: bool) -> None:
+    """Rename the old MANIFEST.json of every partition to _MANIFEST.json, in place.
+
+    Safe to rerun and beside an ingest; an ingest also does it before its first write.
+
+    Example: btcfs lake migrate && btcfs lake verify
+    """
+    from core.settings import DataPaths
+
+    root = DataPaths.from_env().lake
+    done = migrate_lake(root)
+    if as_json:
+        payload = {
+            name: [str(folder) for folder in getattr(done, name)]
+            for name in ("renamed", "kept_new", "kept_old", "set_aside")
+        }
+        click.echo(json.dumps({"lake": str(root), **payload}, indent=2))
+        return
+    for folder in done.set_aside:
+        click.echo(f"set aside an old {LEGACY_MANIFEST_FILE} matching no data file in {folder}")
+    click.echo(f"{done.folders} folders migrated to {MANIFEST_FILE} in {root}")
 
 
 def lake_fingerprint(lake_root: Path) -> dict[str, tuple[int | None, str | None, str | None]]:

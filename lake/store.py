@@ -1,7 +1,7 @@
 """The Parquet lake: whole-partition atomic writes with a MANIFEST and `_SUCCESS` per partition.
 
 Layout: ``<lake>/<vendor>/<table>/symbol=S/[interval=I/]date=YYYY-MM-DD/`` holding
-``part-0.parquet``, ``MANIFEST.json`` and ``_SUCCESS``. Quarantined rows of a partition live at
+``part-0.parquet``, ``_MANIFEST.json`` and ``_SUCCESS``. Quarantined rows of a partition live at
 ``<lake>/_quarantine/vendor=V/dataset=T/symbol=S/interval=I/date=D/part-0.parquet``.
 
 A replace never exposes a partial file: the Parquet file is written to a hidden temporary
@@ -37,7 +37,11 @@ from lake.errors import LakeError
 from lake.schemas import DATASETS, QUARANTINE, QUARANTINE_SCHEMA, TIMESTAMP, Dataset
 
 PART_FILE = "part-0.parquet"
-MANIFEST_FILE = "MANIFEST.json"
+#: Named with a leading `_` like `_SUCCESS`: pyarrow, polars, DuckDB and Spark skip such files,
+#: so any engine opens a dataset folder as it is (lake.migrate renames the old name).
+MANIFEST_FILE = "_MANIFEST.json"
+#: The name lakes written before `_MANIFEST.json` used; read during the move, then migrated.
+LEGACY_MANIFEST_FILE = "MANIFEST.json"
 SUCCESS_FILE = "_SUCCESS"
 LOCKS_DIR = "_locks"  # beside `_quarantine`: outside every dataset's partition glob
 #: 2: `day_closed`, the typed flag that replaced matching DAY_OPEN_NOTE in `notes`.
@@ -316,6 +320,15 @@ class Lake:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._migrated = False
+
+    def migrate(self) -> None:
+        """Rename old-name manifests once per Lake, before its first write (lake.migrate)."""
+        if not self._migrated:
+            from lake.migrate import migrate_lake
+
+            migrate_lake(self.root)
+            self._migrated = True
 
     def partition_dir(self, key: PartitionKey) -> Path:
         return self.root / key.relative_dir()
@@ -369,6 +382,7 @@ class Lake:
         quarantine = quarantine if quarantine is not None and quarantine.num_rows else None
         data_sha = table_data_sha256(table)
         quarantine_sha = table_data_sha256(quarantine) if quarantine is not None else None
+        self.migrate()
         with self.partition_lock(key):
             existing = self.read_manifest(key)
             # Notes count too: they say what is known about the rows (e.g. that the day was not
@@ -423,6 +437,8 @@ class Lake:
             write_bytes_atomic(part_dir / PART_FILE, payload)
             self._write_quarantine(key, quarantine)
             write_bytes_atomic(part_dir / MANIFEST_FILE, manifest.to_json())
+            # An old-name manifest written meanwhile by an older btcfs describes the old file.
+            (part_dir / LEGACY_MANIFEST_FILE).unlink(missing_ok=True)
             write_bytes_atomic(success, b"")
             return WriteResult(key, manifest, written=True)
 
@@ -466,6 +482,8 @@ def dataset_by_table(table: str) -> Dataset:
 class PartitionFolder:
     """One partition folder of the lake as found on disk, with what its MANIFEST says.
 
+    The manifest is `_MANIFEST.json`, or the old name `MANIFEST.json` of a lake not migrated
+    yet (`has_legacy_manifest` says the old name is there, read or not).
     Read leniently: a missing MANIFEST leaves `has_manifest` False, a damaged one sets
     `manifest_error`, and a field the MANIFEST lacks is None, so each reader decides whether
     that is a gap to report, to skip or to fail on.
@@ -478,6 +496,8 @@ class PartitionFolder:
     is_finished: bool  # `_SUCCESS` is there
     has_data: bool  # `part-0.parquet` is there
     has_manifest: bool
+    manifest_file: str = MANIFEST_FILE  # the name the manifest was read from
+    has_legacy_manifest: bool = False
     manifest_error: str | None = None  # why a MANIFEST that is there could not be read
     payload: dict[str, Any] | None = None  # the MANIFEST as written, when readable
     rows: int | None = None
@@ -502,7 +522,7 @@ class PartitionFolder:
 
     @property
     def manifest_path(self) -> Path:
-        return self.folder / MANIFEST_FILE
+        return self.folder / self.manifest_file
 
     @property
     def is_readable(self) -> bool:
@@ -537,6 +557,9 @@ def read_partition(folder: Path, lake_root: Path | None = None) -> PartitionFold
     Labels are read below `lake_root` when given (a root whose path holds `=` stays out).
     """
     folder = Path(folder)
+    has_legacy = (folder / LEGACY_MANIFEST_FILE).exists()
+    only_legacy = has_legacy and not (folder / MANIFEST_FILE).exists()
+    name = LEGACY_MANIFEST_FILE if only_legacy else MANIFEST_FILE
     parts = folder.relative_to(lake_root).parts if lake_root is not None else folder.parts
     first = next((i for i, part in enumerate(parts) if "=" in part), len(parts))
     labels = dict(part.split("=", 1) for part in parts[first:])
@@ -549,9 +572,11 @@ def read_partition(folder: Path, lake_root: Path | None = None) -> PartitionFold
         is_finished=(folder / SUCCESS_FILE).exists(),
         has_data=(folder / PART_FILE).exists(),
         has_manifest=True,
+        manifest_file=name,
+        has_legacy_manifest=has_legacy,
     )
     try:
-        payload = json.loads((folder / MANIFEST_FILE).read_bytes())
+        payload = json.loads((folder / name).read_bytes())
     except FileNotFoundError:
         return replace(found, has_manifest=False)
     except (OSError, ValueError) as exc:
@@ -576,7 +601,7 @@ def walk_partitions(lake_root: Path, under: str | None = None) -> Iterator[Parti
     `under` (e.g. ``binance/spot_klines``) walks one table's folder only.
     """
     root = Path(lake_root)
-    markers = {PART_FILE, MANIFEST_FILE, SUCCESS_FILE}
+    markers = {PART_FILE, MANIFEST_FILE, LEGACY_MANIFEST_FILE, SUCCESS_FILE}
     folders = []
     for current, dirs, files in os.walk(root / under if under else root):
         if Path(current) == root:

@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 
 from btcfs.cli import cli
 from lake.schemas import DATASETS
-from lake.store import Lake, PartitionKey
+from lake.store import MANIFEST_FILE, Lake, PartitionKey
 from tests.bigquery.bqsupport import PROJECT, create_bucket, free_port, lakefixtures
 from warehouse import bigquery as btcfs_bq
 from warehouse import gcs
@@ -303,7 +303,7 @@ def test_bad_settings_and_bad_partitions_are_one_line_errors(
     line = _one_line_error(corrupt)
     assert "corrupt partition" in line and "sha256 differs from its MANIFEST" in line
     # A finished partition that lost its MANIFEST.
-    (part.parent / "MANIFEST.json").unlink()
+    (part.parent / MANIFEST_FILE).unlink()
     no_manifest = _load_bq(*_options(lake, crucible, "raw_corrupt", "--table", "funding"))
     assert "_SUCCESS without MANIFEST" in _one_line_error(no_manifest)
     client = btcfs_bq.client(PROJECT, crucible)

@@ -29,7 +29,7 @@ from ingest import HttpClient
 from ingest.binance.archive import daily_path
 from ingest.timeutil import normalise_epoch_us
 from lake.schemas import DATASETS, PRICE
-from lake.store import Lake, PartitionKey
+from lake.store import MANIFEST_FILE, Lake, PartitionKey
 from tests.ingest.binance_fakes import (
     DAY_MS,
     MINUTE_MS,
@@ -341,7 +341,7 @@ def test_lake_status_with_a_corrupt_manifest_is_one_line(
     fake_rest(monkeypatch, FakeBinance(klines=kline_grid(day_ms(D1), day_ms(D1) + DAY_MS)))
     run(["ingest", "binance", "--dataset", "spot-klines", "--start", "2024-01-01",
          "--end", "2024-01-01", "--archive", "none"], env)  # fmt: skip
-    next((tmp_path / "data" / "lake").rglob("MANIFEST.json")).write_text("{")
+    next((tmp_path / "data" / "lake").rglob(MANIFEST_FILE)).write_text("{")
     assert "corrupt manifest" in assert_clean_failure(run(["lake", "status"], env))
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from btcfs.cli import cli
 from ingest.verify import lake_fingerprint, verify_lake
-from lake.store import PART_FILE, SUCCESS_FILE, Lake
+from lake.store import MANIFEST_FILE, PART_FILE, SUCCESS_FILE, Lake
 from tests.lake.test_lake import SPOT, bars, write
 
 LATER = datetime(2024, 1, 3, tzinfo=UTC)
@@ -44,7 +44,7 @@ def test_a_flipped_byte_is_named_with_its_path(lake: Lake) -> None:
 def test_a_missing_file_and_a_broken_manifest_are_named(lake: Lake) -> None:
     (lake.partition_dir(SPOT) / PART_FILE).unlink()
     assert [p.kind for p in verify_lake(lake.root).problems] == ["missing"]
-    (lake.partition_dir(SPOT) / "MANIFEST.json").write_text("{not json")
+    (lake.partition_dir(SPOT) / MANIFEST_FILE).write_text("{not json")
     assert [p.kind for p in verify_lake(lake.root).problems] == ["manifest"]
 
 

@@ -19,7 +19,7 @@ from ingest.binance.archive import SYNTHETIC_MARKER, LocalArchive
 from ingest.binance.loader import BinanceLoader, LoadRequest
 from ingest.timeutil import datetime_to_us, day_start_us
 from lake.schemas import DATASETS
-from lake.store import Lake, PartitionKey
+from lake.store import MANIFEST_FILE, Lake, PartitionKey
 from replay import ReplayServer, SyntheticMarket
 from replay.archive import Archive, export
 from replay.query import MarketView
@@ -40,7 +40,7 @@ def _market() -> SyntheticMarket:
 
 
 def _manifests(lake_root: Path) -> list[dict[str, object]]:
-    return [json.loads(p.read_text()) for p in sorted(lake_root.rglob("MANIFEST.json"))]
+    return [json.loads(p.read_text()) for p in sorted(lake_root.rglob(MANIFEST_FILE))]
 
 
 def _load(lake_root: Path, url: str, archive: LocalArchive | None, req: LoadRequest) -> None:

@@ -27,6 +27,7 @@ import pytest
 from click.testing import CliRunner
 
 from btcfs.cli import cli
+from lake.store import MANIFEST_FILE
 from ml import registry, tracking
 from ml.training import TrainOutcome, train_and_register
 from tests.ml.mlframes import fast_config, isolate, training_frame, write_mart
@@ -126,7 +127,7 @@ def provenance(data_dir: Path) -> None:
     """A lake partition's MANIFEST and dbt's run_results.json, so the fingerprint is real."""
     part = data_dir / "lake" / "binance" / "spot_klines" / "symbol=BTCUSDT" / "date=2025-01-01"
     part.mkdir(parents=True)
-    (part / "MANIFEST.json").write_text(json.dumps({"data_sha256": "ab" * 32, "rows": 1}))
+    (part / MANIFEST_FILE).write_text(json.dumps({"data_sha256": "ab" * 32, "rows": 1}))
     target = data_dir / "target"
     target.mkdir(parents=True)
     (target / "run_results.json").write_text(

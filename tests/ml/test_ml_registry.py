@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lake.store import MANIFEST_FILE
 from ml import registry
 from ml.errors import GateError, RegistryError
 from tests.ml.mlframes import isolate
@@ -141,13 +142,13 @@ def test_lake_fingerprint_follows_the_manifests(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     part = lake / "binance" / "spot_klines" / "symbol=BTCUSDT" / "date=2025-01-01"
     part.mkdir(parents=True)
-    (part / "MANIFEST.json").write_text(json.dumps({"data_sha256": "aa", "rows": 1}))
+    (part / MANIFEST_FILE).write_text(json.dumps({"data_sha256": "aa", "rows": 1}))
     quarantine = lake / "_quarantine" / "x"
     quarantine.mkdir(parents=True)
-    (quarantine / "MANIFEST.json").write_text(json.dumps({"data_sha256": "zz"}))
+    (quarantine / MANIFEST_FILE).write_text(json.dumps({"data_sha256": "zz"}))
     first = registry.lake_fingerprint(lake)
     assert first["partitions"] == 1 and first["sha256"]
-    (part / "MANIFEST.json").write_text(json.dumps({"data_sha256": "bb", "rows": 1}))
+    (part / MANIFEST_FILE).write_text(json.dumps({"data_sha256": "bb", "rows": 1}))
     assert registry.lake_fingerprint(lake)["sha256"] != first["sha256"]
     assert registry.lake_fingerprint(tmp_path / "none") == {"sha256": None, "partitions": 0}
 
