@@ -117,6 +117,18 @@ def test_features_latest_and_range(client: TestClient, pipeline: Pipeline) -> No
     )
 
 
+def test_responses_are_compressed_when_the_client_accepts_it(client: TestClient) -> None:
+    params = {"interval": "5m", "limit": 2000}
+    plain = client.get("/v1/features", params=params, headers={"accept-encoding": "identity"})
+    packed = client.get("/v1/features", params=params, headers={"accept-encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.json() == plain.json()  # the same rows, decoded by the client
+    assert packed.num_bytes_downloaded * 4 < plain.num_bytes_downloaded, (
+        packed.num_bytes_downloaded, plain.num_bytes_downloaded,
+    )  # fmt: skip
+
+
 def test_catalog_declares_every_served_feature_with_its_coverage(
     client: TestClient, pipeline: Pipeline
 ) -> None:
