@@ -17,7 +17,15 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Reference,
+    Schema,
+    SecurityScheme,
+)
 from litestar.static_files import create_static_files_router
 
 from api.errors import EXCEPTION_HANDLERS
@@ -25,7 +33,7 @@ from api.jobs import JobRunner
 from api.routes import ROUTES
 from api.routes.stream import announce
 from api.security import WebGuard, security_headers
-from api.services import Services
+from api.services import ARROW_STREAM, Services
 from api.settings import ApiSettings
 from api.stream import watch
 from core import __version__
@@ -121,7 +129,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
                 await task
             services.db.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *ROUTES,
             create_static_files_router(
@@ -145,3 +153,28 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         state=State({"services": services, "jobs": jobs}),
     )
+    _document_formats(app)
+    return app
+
+
+#: The range endpoints that answer `format=csv|arrow` too (api.services.tabular).
+TABULAR_PATHS = ("/v1/bars", "/v1/features")
+
+
+def _document_formats(app: Litestar) -> None:
+    """OpenAPI for the range endpoints' three formats: their JSON body alone under
+    application/json (the handler's `| Response[bytes]` would add an empty alternative), and
+    text/csv and the Arrow IPC stream beside it."""
+    paths = app.openapi_schema.paths or {}
+    for path in TABULAR_PATHS:
+        operation = paths[path].get
+        assert operation is not None and operation.responses is not None
+        response = operation.responses["200"]
+        assert not isinstance(response, Reference) and response.content is not None
+        body = response.content["application/json"]
+        if isinstance(body.schema, Schema) and body.schema.one_of:
+            body.schema = body.schema.one_of[0]
+        response.content["text/csv"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+        response.content[ARROW_STREAM] = OpenAPIMediaType(
+            schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import threading
@@ -9,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from litestar import Response
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import QueryParameter, SkipValidation
@@ -52,6 +56,18 @@ Horizon = Annotated[
     QueryParameter(
         description="Forecast horizon of the model to use (default: the primary model's)",
         schema_extra={"enum": list(HORIZON_SECONDS)},
+    ),
+]
+#: What the range endpoints answer in: JSON (the default), CSV, or an Arrow IPC stream
+#: (pyarrow.ipc.open_stream / polars.read_ipc_stream read it straight from the body).
+FORMATS = ("json", "csv", "arrow")
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+Format = Annotated[
+    str,
+    QueryParameter(
+        description="json (default), csv (a header row, RFC 3339 times) or arrow (an Arrow "
+        "IPC stream: every mart column with its type)",
+        schema_extra={"enum": list(FORMATS)},
     ),
 ]
 Limit = Annotated[
@@ -197,6 +213,24 @@ def window_rows(
     if since is None:
         rows.reverse()
     return rows
+
+
+def tabular(rows: list[dict[str, Any]], form: str, name: str) -> Response[bytes]:
+    """`rows` (a mart's columns) as CSV or an Arrow IPC stream, named `name` when saved."""
+    table = pa.Table.from_pylist(rows)
+    sink = io.BytesIO()
+    if form == "csv":
+        pacsv.write_csv(table, sink)
+        media, suffix = "text/csv", "csv"
+    else:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        media, suffix = ARROW_STREAM, "arrows"
+    return Response(
+        sink.getvalue(),
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="{name}.{suffix}"'},
+    )
 
 
 def clean(value: Any) -> Any:

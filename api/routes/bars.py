@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from litestar import get
+from litestar import Response, get
 
 from api.errors import error_responses
 from api.schemas import Bar, BarsOut
 from api.services import (
     BAR_INTERVALS,
+    FORMATS,
     BarInterval,
+    Format,
     Limit,
     ServicesDep,
     Symbol,
     Timestamp,
     check_choice,
+    tabular,
     window_rows,
 )
 
@@ -41,12 +44,18 @@ def get_bars(
     start: Timestamp = None,
     end: Timestamp = None,
     limit: Limit = 500,
-) -> BarsOut:
-    """Bars keyed by open time (`available_at` = open + interval). Times are RFC 3339 (no
-    offset means UTC). With `start`, the first `limit` bars from it; otherwise the newest
-    `limit` bars up to `end`; always returned oldest first."""
+    format: Format = "json",
+) -> BarsOut | Response[bytes]:
+    """Bars keyed by open time (`available_at` = open + interval), from the published
+    bars_<interval> mart. Times are RFC 3339 (no offset means UTC). With `start`, the first
+    `limit` bars from it; otherwise the newest `limit` bars up to `end`; always oldest
+    first. `format=csv` or `format=arrow` (an Arrow IPC stream) answer the same rows as a
+    table."""
     check_choice("interval", interval, BAR_INTERVALS)
+    check_choice("format", format, FORMATS)
     rows = window_rows(services, symbol, BAR_COLUMNS, _TABLES[interval], start, end, limit)
+    if format != "json":
+        return tabular(rows, format, f"bars_{interval}_{symbol}")
     bars = [Bar(**row) for row in rows]
     return BarsOut(symbol=symbol, interval=interval, count=len(bars), bars=bars)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import get
+from litestar import Response, get
 
 from api.errors import NotFound, error_responses
 from api.schemas import FeatureRow, FeaturesOut, LatestFeaturesOut
 from api.services import (
     FEATURE_INTERVALS,
+    FORMATS,
     FeatureInterval,
+    Format,
     Limit,
     ServicesDep,
     Symbol,
@@ -19,6 +21,7 @@ from api.services import (
     check_choice,
     check_symbol,
     clean,
+    tabular,
     window_rows,
 )
 
@@ -84,11 +87,17 @@ def get_features(
     start: Timestamp = None,
     end: Timestamp = None,
     limit: Limit = 500,
-) -> FeaturesOut:
-    """Feature rows in a time range (RFC 3339; no offset means UTC): with `start`, the
-    first `limit` rows from it, otherwise the newest `limit` rows up to `end`."""
+    format: Format = "json",
+) -> FeaturesOut | Response[bytes]:
+    """Feature rows of the published features_<interval> mart in a time range (RFC 3339; no
+    offset means UTC): with `start`, the first `limit` rows from it, otherwise the newest
+    `limit` rows up to `end`. `format=csv` or `format=arrow` (an Arrow IPC stream) answer
+    every column of the mart, typed, as a table."""
     check_choice("interval", interval, FEATURE_INTERVALS)
+    check_choice("format", format, FORMATS)
     rows = window_rows(services, symbol, "*", _TABLES[interval], start, end, limit)
+    if format != "json":
+        return tabular(rows, format, f"features_{interval}_{symbol}")
     out = [
         FeatureRow(open_time=r["open_time"], available_at=r["available_at"], values=_values(r))
         for r in rows

@@ -75,7 +75,7 @@ def _forecast(services: Services, data: ForecastIn) -> ForecastOut:
             "predicts (its `result.forecast` when it succeeded)",
             generate_examples=False,
         ),
-        **job_responses(401, 404, 409, 413, 422, 503),
+        **job_responses(401, 403, 404, 409, 413, 415, 422, 503),
     },
 )
 async def post_forecast(

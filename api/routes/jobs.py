@@ -263,7 +263,7 @@ def start(jobs: JobRunner, pipeline: str, params: dict[str, Any]) -> Response[Jo
     security=[{"bearer": []}],
     request_max_body_size=MAX_JOB_BODY,
     exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-    responses=job_responses(401, 409, 413, 422),
+    responses=job_responses(401, 403, 409, 413, 415, 422),
 )
 async def start_job(
     request: Request[Any, Any, Any], jobs: JobsDep, data: JSONBody[JobIn]
@@ -336,7 +336,7 @@ def cancel(jobs: JobRunner, job_id: int) -> Response[JobOut]:
         guards=[require_admin], status_code=200, security=[{"bearer": []}],
         responses={202: ResponseSpec(data_container=JobOut, description="Stopping: the "
                                      "worker was sent SIGTERM"),
-                   **job_responses(401, 404, 409, 422)})  # fmt: skip
+                   **job_responses(401, 403, 404, 409, 415, 422)})  # fmt: skip
 async def cancel_job(jobs: JobsDep, job_id: _JobId) -> Response[JobOut]:
     """Cancel a job (admin token). A queued one is cancelled at once: 200 with it
     `cancelled`. A running one: its worker gets SIGTERM, stops the step's command (SIGKILL
