@@ -278,6 +278,8 @@ def prepare_events(events: pa.Table | pd.DataFrame) -> Events:
     if duplicated:
         raise BadEvents(f"events have the column {', '.join(duplicated)} twice")
     symbols = events.column(SYMBOL).combine_chunks()
+    if pa.types.is_null(symbols.type) and not len(symbols):  # an empty list: no type to see
+        symbols = symbols.cast(pa.string())
     if pa.types.is_dictionary(symbols.type):
         symbols = symbols.dictionary_decode()
     if not (pa.types.is_string(symbols.type) or pa.types.is_large_string(symbols.type)):
@@ -286,6 +288,8 @@ def prepare_events(events: pa.Table | pd.DataFrame) -> Events:
     _no_nulls(symbols, SYMBOL)
     times = events.column(EVENT_TIME).combine_chunks()
     naive = 0
+    if pa.types.is_null(times.type) and not len(times):
+        times = times.cast(_TIMESTAMP)
     if pa.types.is_dictionary(times.type):
         times = times.dictionary_decode()
     if pa.types.is_string(times.type) or pa.types.is_large_string(times.type):
