@@ -20,10 +20,11 @@ older than `max_age` gets NULL features and a reason in `feature_null_reason`.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -387,16 +388,16 @@ def _max_age_us(selection: Selection) -> int | None:
 def join_duckdb(
     con: duckdb.DuckDBPyConnection,
     selection: Selection,
-    events: Events,
+    keys: pa.Table,
     catalog_name: str = "main",
 ) -> pa.Table:
-    """The added columns and the features, one row per event in input order, from the mart
-    in the DuckDB catalog `catalog_name` of `con`."""
+    """The added columns and the features, one row per event key (`Events.keys`) in input
+    order, from the mart in the DuckDB catalog `catalog_name` of `con`."""
     view = f"btcfs_events_{uuid.uuid4().hex}"
     # DuckDB plans an ASOF join with a small side as a nested loop over every pair (120 M
     # for 200,000 events on 1,440 rows: seconds); the sort-merge plan is linear.
     con.execute("set asof_loop_join_threshold = 0")
-    con.register(view, events.keys)
+    con.register(view, keys)
     try:
         max_age = _max_age_us(selection)
         sql = duckdb_sql(selection, view, catalog_name)
@@ -529,9 +530,14 @@ def retrieve_duckdb(
     feature_set: str | None = None,
     max_age: timedelta | str | None = None,
     catalog: Catalog | None = None,
+    *,
+    chunk_rows: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Retrieved:
     """Retrieval from a DuckDB warehouse file (dbt's build.duckdb or a published copy), opened
-    read-only; the catalog is the file's own when it carries one, else dbt's manifest."""
+    read-only; the catalog is the file's own when it carries one, else dbt's manifest. With
+    `chunk_rows`, the events go in slices of that many, `progress` called with each one's size.
+    """
     if not path.is_file():
         raise RetrievalError(f"no warehouse at {path}: run `dbt build` (or `btcfs publish`)")
     try:
@@ -545,10 +551,56 @@ def retrieve_duckdb(
         check_names(events, selection)
         if events.table.num_rows:
             check_symbols(events.symbols, mart_symbols(con, selection.relation))
-        joined = join_duckdb(con, selection, events)
+        size = chunk_rows or max(events.keys.num_rows, 1)
+        parts = []
+        for offset in range(0, max(events.keys.num_rows, 1), size):
+            keys = events.keys.slice(offset, size)
+            parts.append(join_duckdb(con, selection, keys))
+            if progress is not None:
+                progress(keys.num_rows)
+        joined = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        build = build_identity(con, selection.relation)
     finally:
         con.close()
-    return Retrieved(assemble(events, joined), selection, events.naive_times)
+    extra = {"build": build, "catalog_version": catalog.version(), "source": str(path)}
+    return Retrieved(assemble(events, joined), selection, events.naive_times, extra)
+
+
+def build_identity(
+    con: duckdb.DuckDBPyConnection, relation: str, catalog_name: str = "main"
+) -> dict[str, Any]:
+    """The dbt build that wrote `relation`: from a published file's metadata, else from the
+    gate ledger dbt keeps in the warehouse (its last successful build of the model)."""
+    published = _first(
+        con,
+        f"select dbt_invocation_id, built_at from {_relation(catalog_name, 'btcfs_publish')}",  # noqa: S608
+    )
+    if published is not None:
+        return {"dbt_invocation_id": published[0], "built_at": _iso(published[1])}
+    built = _first(
+        con,
+        "select invocation_id, run_started_at "  # noqa: S608 - our names only
+        f"from {_relation(catalog_name, 'btcfs_gate_ledger')} "
+        "where resource_type = 'model' and status = 'success' and unique_id like ? "
+        "order by run_started_at desc limit 1",
+        [f"model.%.{relation}"],
+    )
+    if built is None:
+        return {"dbt_invocation_id": None, "built_at": None}
+    return {"dbt_invocation_id": built[0], "built_at": _iso(built[1])}
+
+
+def _first(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> tuple[Any, ...] | None:
+    try:
+        return con.execute(sql, params or []).fetchone()
+    except duckdb.CatalogException:
+        return None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
 
 
 def historical_features(
@@ -599,3 +651,286 @@ def retrieve_bigquery(
     catalog: Catalog | None = None,
 ) -> Retrieved:
     raise RetrievalError("retrieval from BigQuery is not available yet")
+
+
+# ---------------------------------------------------------------------------- files
+
+#: File formats by extension: what `btcfs features get` reads and writes.
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+MANIFEST_SUFFIX = ".manifest.json"
+MANIFEST_KIND = "btcfs.retrieval"
+
+
+def file_format(path: Path, what: str) -> str:
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise RetrievalError(
+            f"{what} {path.name}: unknown format {path.suffix or '(no extension)'!r}; "
+            f"use {', '.join(FORMATS)}"
+        ) from None
+
+
+def read_events_file(path: Path) -> Events:
+    """Events from CSV or Parquet (by extension) with the columns symbol and event_time; a
+    bad line or time is named by its line (CSV) or row (Parquet)."""
+    kind = file_format(path, "events file")
+    if not path.is_file():
+        raise RetrievalError(f"events file {path} not found")
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise RetrievalError(f"{path.name} is not a readable Parquet file: {exc}") from None
+    else:
+        table = _read_csv(path)
+    if table.num_rows == 0:
+        raise BadEvents(f"{path.name} holds no events (a header at most)")
+    try:
+        return prepare_events(table)
+    except BadEvents as exc:
+        if exc.index is None:
+            raise BadEvents(f"{path.name}: {exc}", key=exc.key) from None
+        where = f"line {exc.index + 2}" if kind == "csv" else f"row {exc.index}"
+        detail = str(exc).split(": ", 1)[-1] if str(exc).startswith(exc.key + "[") else str(exc)
+        raise BadEvents(
+            f"{path.name}, {where}: {exc.key} {detail}", index=exc.index, key=exc.key
+        ) from None
+
+
+def _read_csv(path: Path) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    if path.stat().st_size == 0:
+        raise BadEvents(f"{path.name} is empty: it needs a header line with symbol,event_time")
+    # times and symbols stay text: the one time parser here reads them, and names the row
+    types = {SYMBOL: pa.string(), EVENT_TIME: pa.string()}
+    try:
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+    except pa.ArrowInvalid as exc:
+        raise BadEvents(f"{path.name}: {_csv_problem(path, exc)}") from None
+
+
+def _csv_problem(path: Path, exc: Exception) -> str:
+    """The first line whose field count differs from the header's, else Arrow's words."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        for row in reader:
+            if len(row) != len(header):
+                return (
+                    f"line {reader.line_num} has {len(row)} fields, the header {len(header)} "
+                    f"({','.join(header)[:80]})"
+                )
+    return str(exc).splitlines()[0]
+
+
+def write_result(table: pa.Table, path: Path) -> None:
+    """Parquet or CSV by extension, written to a temporary file and renamed over `path`."""
+    kind = file_format(path, "output file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, temporary)
+        else:
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(table, temporary)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_path(output: Path) -> Path:
+    return output.with_name(output.name + MANIFEST_SUFFIX)
+
+
+def write_manifest(
+    output: Path,
+    events_path: Path,
+    retrieved: Retrieved,
+    feature_set: str | None,
+    lake: dict[str, Any],
+) -> Path:
+    """What a retrieved training set is made of, beside it: the request, the warehouse build,
+    the lake's digest, the catalog version and the features, and the files' sha256."""
+    from core import __version__
+
+    selection = retrieved.selection
+    summary = retrieved.summary()
+    payload = {
+        "kind": MANIFEST_KIND,
+        "format_version": 1,
+        "created_at": datetime.now(UTC).isoformat(),
+        "btcfs_version": __version__,
+        "output": {"file": output.name, "sha256": file_sha256(output), "rows": summary.events},
+        "events": {
+            "file": str(events_path.resolve()),
+            "sha256": file_sha256(events_path),
+            "rows": summary.events,
+            "times_without_offset_read_as_utc": retrieved.naive_times,
+        },
+        "request": {
+            "interval": selection.interval,
+            "feature_set": feature_set,
+            "features": list(selection.features),
+            "max_age_seconds": selection.max_age.total_seconds() if selection.max_age else None,
+        },
+        "warehouse": {"file": retrieved.extra.get("source"), **retrieved.extra.get("build", {})},
+        "lake": lake,
+        "catalog": {"version": retrieved.extra.get("catalog_version")},
+        "summary": summary.to_dict(),
+    }
+    path = manifest_path(output)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        temporary.write_text(json.dumps(payload, indent=2) + "\n")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def read_manifest(path: Path) -> tuple[Path, dict[str, Any]]:
+    """The output file and its manifest, from either's path."""
+    manifest = path if path.name.endswith(MANIFEST_SUFFIX) else manifest_path(path)
+    output = (
+        path.with_name(path.name[: -len(MANIFEST_SUFFIX)])
+        if path.name.endswith(MANIFEST_SUFFIX)
+        else path
+    )
+    try:
+        payload = json.loads(manifest.read_text())
+    except FileNotFoundError:
+        raise RetrievalError(
+            f"no manifest {manifest.name} beside {output.name}: it was not written by "
+            "`btcfs features get`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise RetrievalError(f"cannot read {manifest}: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("kind") != MANIFEST_KIND:
+        raise RetrievalError(f"{manifest} is not a btcfs retrieval manifest")
+    return output, payload
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def verify(
+    path: Path,
+    warehouse: Path,
+    lake: dict[str, Any],
+    catalog: Catalog | None = None,
+) -> list[Check]:
+    """Check a retrieved file against its manifest and against what is here now: the file's
+    sha256, the warehouse build, the lake's digest, the catalog version, and the answers
+    themselves (the recorded events retrieved again must give the same table)."""
+    output, manifest = read_manifest(path)
+    checks = []
+    recorded = manifest.get("output") or {}
+    if output.is_file():
+        same = file_sha256(output) == recorded.get("sha256")
+        checks.append(Check("output file", same, "sha256 as recorded" if same else
+                            f"{output.name} changed since it was written"))  # fmt: skip
+    else:
+        checks.append(Check("output file", False, f"{output} not found"))
+    request = manifest.get("request") or {}
+    events_info = manifest.get("events") or {}
+    events_path = Path(str(events_info.get("file", "")))
+    if not events_path.is_file():
+        checks.append(Check("events file", False, f"{events_path} not found: cannot rebuild"))
+        return checks
+    if file_sha256(events_path) != events_info.get("sha256"):
+        checks.append(Check("events file", False, f"{events_path} changed since: cannot rebuild"))
+        return checks
+    checks.append(Check("events file", True, f"{events_path} as recorded"))
+    max_age = request.get("max_age_seconds")
+    retrieved = retrieve_duckdb(
+        warehouse,
+        read_events_file(events_path),
+        request.get("interval", "5m"),
+        features=request.get("features"),
+        max_age=timedelta(seconds=max_age) if max_age is not None else None,
+        catalog=catalog,
+    )
+    build = retrieved.extra.get("build", {})
+    then = manifest.get("warehouse") or {}
+    same_build = build.get("dbt_invocation_id") == then.get("dbt_invocation_id")
+    checks.append(Check(
+        "warehouse build", same_build,
+        f"dbt invocation {build.get('dbt_invocation_id')}" + ("" if same_build else
+        f", recorded {then.get('dbt_invocation_id')} (built {then.get('built_at')})"),
+    ))  # fmt: skip
+    same_lake = lake.get("sha256") == (manifest.get("lake") or {}).get("sha256")
+    checks.append(Check("lake", same_lake, "digest as recorded" if same_lake else
+                        "the lake changed since (new or replaced partitions)"))  # fmt: skip
+    version = retrieved.extra.get("catalog_version")
+    recorded_version = (manifest.get("catalog") or {}).get("version")
+    same_catalog = version == recorded_version
+    detail = f"version {version}" + ("" if same_catalog else f", recorded {recorded_version}")
+    checks.append(Check("catalog", same_catalog, detail))
+    if output.is_file():
+        again = retrieved.table
+        kept = _read_output(output, again.schema)
+        same_rows = _same_answers(kept, again)
+        checks.append(Check(
+            "answers", same_rows,
+            f"{again.num_rows:,} rows retrieved again, equal" if same_rows
+            else "retrieved again, the answers differ: the warehouse changed since",
+        ))  # fmt: skip
+    return checks
+
+
+def _read_output(path: Path, schema: pa.Schema) -> pa.Table:
+    """The file as written; CSV read back with the types retrieval gave it."""
+    if file_format(path, "output file") == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    import pyarrow.csv as pacsv
+
+    types = {field.name: field.type for field in schema}
+    # an empty field was a NULL (the CSV writer writes NULL text as nothing)
+    options = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+    try:
+        return pacsv.read_csv(path, convert_options=options)
+    except pa.ArrowInvalid as exc:
+        raise RetrievalError(f"{path.name} cannot be read back: {exc}") from None
+
+
+def _same_answers(kept: pa.Table, again: pa.Table) -> bool:
+    """The answers (what retrieval added) equal, as written to the file's format."""
+    added = again.column_names[again.column_names.index(FEATURE_OPEN_TIME) :]
+    if kept.num_rows != again.num_rows or not set(added) <= set(kept.column_names):
+        return False
+    for name in added:
+        left, right = kept.column(name), again.column(name)
+        if left.type != right.type:
+            try:
+                right = right.cast(left.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return False
+        if not left.equals(right):
+            return False
+    return True

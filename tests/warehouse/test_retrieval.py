@@ -7,17 +7,23 @@ warehouse built on the lake cut there)."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
+from btcfs.cli import cli as root_cli
+from lake.store import lake_digest
 from tests.features.feature_harness import FeatureWarehouse, cut_at
 from tests.warehouse import retrievalfixtures as fx
 from warehouse.catalog import load_catalog
@@ -311,3 +317,129 @@ def assert_same_answers(expected: pa.Table, actual: pa.Table, what: str) -> None
             assert close.all(), f"{what}: {name} differs at event {int(np.flatnonzero(~close)[0])}"
         else:
             assert left.equals(right), f"{what}: {name} differs"
+
+
+# ------------------------------------------------------------------------------- the CLI
+
+
+def cli(warehouse: FeatureWarehouse, *args: str) -> tuple[int, str]:
+    env = {"BTCFS_DATA_DIR": str(warehouse.root), "DBT_TARGET_PATH": str(target(warehouse))}
+    result = CliRunner().invoke(root_cli, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_get_writes_the_answers_and_a_manifest_that_verify_checks(
+    built: FeatureWarehouse, tmp_path: Path
+) -> None:
+    events = fx.random_events(500, seed=3)
+    events_file = tmp_path / "labels.parquet"
+    pq.write_table(events, events_file)
+    out = tmp_path / "train.parquet"
+    code, output = cli(built, "features", "get", "--events", str(events_file), "--out", str(out),
+                       "--set", "spot", "--max-age", "15m")  # fmt: skip
+    assert code == 0, output
+    expected = get(built, events, feature_set="spot", max_age="15m")
+    assert pq.read_table(out).equals(expected)
+    summary = summarise(expected)
+    assert output.strip().startswith(summary.line()) and "no UTC offset" not in output
+    manifest = json.loads((tmp_path / "train.parquet.manifest.json").read_text())
+    catalog = load_catalog(target(built))
+    ledger = built_by(built)
+    assert manifest["warehouse"]["dbt_invocation_id"] == ledger
+    assert manifest["lake"] == lake_digest(built.lake) and manifest["lake"]["partitions"] > 100
+    assert manifest["catalog"]["version"] == catalog.version()
+    assert manifest["request"] == {
+        "interval": "5m", "feature_set": "spot", "max_age_seconds": 900.0,
+        "features": [c for c in catalog.set_members("spot") if c in expected.column_names],
+    }  # fmt: skip
+    assert manifest["summary"] == summary.to_dict()
+
+    code, output = cli(built, "features", "verify", str(out))
+    assert code == 0, output
+    assert output.count("ok ") == 6 and "what the warehouse and lake of now retrieve" in output
+    # a changed file is caught, and so are answers that no longer match
+    table = pq.read_table(out)
+    pq.write_table(table.set_column(table.column_names.index("close"), "close",
+                                    pc.multiply(table.column("close"), 2.0)), out)  # fmt: skip
+    code, output = cli(built, "features", "verify", str(out))
+    assert code == 1
+    assert "DIFFERS  output file" in output and "DIFFERS  answers" in output
+
+
+def built_by(warehouse: FeatureWarehouse) -> str:
+    rows = warehouse_rows(
+        warehouse,
+        "select invocation_id from btcfs_gate_ledger where unique_id = 'model.btcfs.features_5m'"
+        " and status = 'success' order by run_started_at desc limit 1",
+    )
+    return str(rows[0][0])
+
+
+def warehouse_rows(warehouse: FeatureWarehouse, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(warehouse.database), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_get_reads_csv_writes_csv_and_says_once_that_times_without_offset_are_utc(
+    built: FeatureWarehouse, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "symbol,event_time,label\n"
+        "BTCUSDT,2025-01-06T12:00:00Z,1\n"
+        "BTCUSDT,2025-01-06T12:00:00,0\n"
+        "ETHUSDT,2025-01-06 12:00:00,1\n"
+        "BTCUSDT,2024-12-01T00:00:00+01:00,0\n"
+    )
+    out = tmp_path / "answers.csv"
+    code, output = cli(built, "features", "get", "--events", str(events), "--out", str(out),
+                       "--features", "close,ret_5m", "--interval", "1h")  # fmt: skip
+    assert code == 0, output
+    assert output.count("2 event time(s) had no UTC offset: read as UTC") == 1
+    assert "4 events, 3 matched, NULL: 1 no_row_at_or_before_event" in output
+    written = out.read_text().splitlines()
+    assert written[0].replace('"', "") == (
+        "symbol,event_time,label,feature_open_time,feature_available_at,feature_age_seconds,"
+        "feature_null_reason,close,ret_5m"
+    )
+    assert len(written) == 5
+    code, output = cli(built, "features", "verify", str(out) + ".manifest.json")
+    assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "args", "needle"),
+    [
+        ("bad.csv", "symbol,event_time\nBTCUSDT,2025-01-06T00:00:00Z\nBTCUSDT,x,y\n", [],
+         "Error: bad.csv: line 3 has 3 fields, the header 2"),
+        ("time.csv", "symbol,event_time\nBTCUSDT,2025-01-06T00:00:00Z\nBTCUSDT,yesterday\n", [],
+         "Error: time.csv, line 3: event_time 'yesterday' is not an RFC 3339 time"),
+        ("empty.csv", "symbol,event_time\n", [], "Error: empty.csv holds no events"),
+        ("zero.csv", "", [], "Error: zero.csv is empty"),
+        ("nosym.csv", "ticker,event_time\nBTCUSDT,2025-01-06T00:00:00Z\n", [],
+         "lack the column symbol"),
+        ("sol.csv", "symbol,event_time\nSOLUSDT,2025-01-06T00:00:00Z\n", [],
+         "unknown symbol 'SOLUSDT': the warehouse holds BTCUSDT, ETHUSDT"),
+        ("ok.csv", "symbol,event_time\nBTCUSDT,2025-01-06T00:00:00Z\n", ["--features", "clsoe"],
+         "did you mean close"),
+        ("ok.txt", "symbol,event_time\n", [], "unknown format '.txt'"),
+    ],
+)  # fmt: skip
+def test_get_refuses_bad_input_in_one_line(
+    built: FeatureWarehouse, tmp_path: Path, name: str, text: str, args: list[str], needle: str
+) -> None:
+    events = tmp_path / name
+    events.write_text(text)
+    out = tmp_path / "out.parquet"
+    code, output = cli(built, "features", "get", "--events", str(events), "--out", str(out), *args)
+    assert code == 1 and needle in output and "Traceback" not in output, output
+    assert len(output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_get_and_verify_have_help_with_an_example(built: FeatureWarehouse) -> None:
+    for command in ("get", "verify"):
+        code, output = cli(built, "features", command, "--help")
+        assert code == 0 and "Example: btcfs features " + command in output
