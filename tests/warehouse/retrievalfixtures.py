@@ -41,6 +41,7 @@ VARS: Mapping[str, object] = {
         },
     },
 }
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 START = datetime(2025, 1, 1, tzinfo=UTC)
 END = datetime(2025, 1, 9, tzinfo=UTC)
 ETH_MISSING_DAY = date(2025, 1, 7)
