@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -443,3 +446,20 @@ def test_get_and_verify_have_help_with_an_example(built: FeatureWarehouse) -> No
     for command in ("get", "verify"):
         code, output = cli(built, "features", command, "--help")
         assert code == 0 and "Example: btcfs features " + command in output
+
+
+def test_the_docs_example_builds_a_training_set_from_labelled_events_and_trains(
+    built: FeatureWarehouse, tmp_path: Path
+) -> None:
+    env = {**os.environ, "BTCFS_DATA_DIR": str(built.root), "DBT_TARGET_PATH": str(target(built))}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--warehouse", str(built.database), "--out", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no_row_at_or_before_event" in proc.stdout and "accuracy" in proc.stdout
+    code, output = cli(built, "features", "verify", str(tmp_path / "my_training_set.parquet"))
+    assert code == 0, output
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "train_on_my_events.py"
