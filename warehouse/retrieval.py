@@ -19,7 +19,9 @@ older than `max_age` gets NULL features and a reason in `feature_null_reason`.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import json
 import re
 import uuid
@@ -64,6 +66,9 @@ _ROW = "event_row"
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})?$"
 _HAS_OFFSET = r"([Zz]|[+-]\d{2}:\d{2})$"
+#: The times Python, JSON and RFC 3339 share: years 1 to 9999 (UTC), in microseconds.
+_FIRST_US = -62_135_596_800_000_000
+_END_US = 253_402_300_800_000_000
 _DURATION = re.compile(r"^(\d+)(us|ms|s|m|h|d)$")
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -232,9 +237,20 @@ def parse_times(values: pa.Array | pa.ChunkedArray, key: str = EVENT_TIME) -> tu
     naive = len(array) - int(pc.sum(with_offset).as_py() or 0)
     text = pc.if_else(with_offset, array, pc.binary_join_element_wise(array, "Z", ""))
     try:
-        return pc.cast(pc.utf8_upper(text), _TIMESTAMP), naive
+        parsed = pc.cast(pc.utf8_upper(text), _TIMESTAMP)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+        parsed = None
+    if parsed is not None:
+        micros = pc.cast(parsed, pa.int64())
+        inside = pc.and_(pc.greater_equal(micros, _FIRST_US), pc.less(micros, _END_US))
+        if pc.all(inside).as_py():
+            return parsed, naive
+        index = _first_false(inside)
+        raise BadEvents(
+            f"{key}[{index}]: {_shown(array[index].as_py())} is outside the years 1 to 9999 in UTC",
+            index=index,
+            key=key,
+        )
     # a well-shaped but impossible time (2025-02-30, 25:00): find the first, by index
     for index, value in enumerate(array.to_pylist()):
         try:
@@ -674,6 +690,84 @@ def historical_features(
     return result.table.to_pandas() if as_pandas else result.table
 
 
+def bigquery_sql(selection: Selection, mart: str, events: str) -> str:
+    """The as-of join in portable SQL for BigQuery (no ASOF JOIN there): the mart rows and
+    the events in one stream per symbol, in time order with rows before events at the same
+    time (so "at or before" holds), each event carrying the latest row's `available_at`
+    (`last_value(... ignore nulls)`, as macros/derivatives/as_of_latest_keys.sql does), then
+    that row joined back by (symbol, available_at), unique in a feature mart. `mart` and
+    `events` are backquoted table names of our own; the max age, a number we computed, is the
+    only value in the text (the emulator runs no query parameters)."""
+    columns = "".join(f", marts.`{name}`" for name in selection.features)
+    max_age = _max_age_us(selection)
+    stale = (
+        f"when timestamp_diff(carried.event_time, marts.available_at, microsecond) > {max_age}"
+        f" then '{TOO_OLD}'"
+        if max_age is not None
+        else ""
+    )
+    masked = "".join(
+        f", case when reason is null then `{name}` end as `{name}`"
+        if max_age is not None
+        else f", `{name}`"
+        for name in selection.features
+    )
+    return f"""
+with events as (
+    select {_ROW}, symbol, event_time from {events}
+),
+
+marts as (
+    select * from {mart}
+    where symbol in (select distinct symbol from events)
+),
+
+stream as (
+    select symbol, available_at as stream_time, 0 as sort_order, available_at as row_available_at,
+        cast(null as int64) as {_ROW}, cast(null as timestamp) as event_time
+    from marts
+    union all
+    select symbol, event_time as stream_time, 1 as sort_order, cast(null as timestamp),
+        {_ROW}, event_time
+    from events
+),
+
+carried as (
+    select
+        symbol,
+        {_ROW},
+        event_time,
+        last_value(row_available_at ignore nulls) over (
+            partition by symbol
+            order by stream_time, sort_order
+            rows between unbounded preceding and current row
+        ) as matched_at
+    from stream
+),
+
+judged as (
+    select
+        carried.{_ROW},
+        marts.open_time,
+        marts.available_at,
+        timestamp_diff(carried.event_time, marts.available_at, microsecond) as age_us,
+        case when marts.available_at is null then '{NO_ROW}' {stale} end as reason{columns}
+    from carried
+    left join marts
+        on marts.symbol = carried.symbol and marts.available_at = carried.matched_at
+    where carried.{_ROW} is not null
+)
+
+select
+    open_time as {FEATURE_OPEN_TIME},
+    available_at as {FEATURE_AVAILABLE_AT},
+    age_us / 1e6 as {FEATURE_AGE_SECONDS},
+    reason as {NULL_REASON}{masked}
+from judged
+order by {_ROW}
+"""  # noqa: S608 - names are ours or checked against the catalog
+
+
 def retrieve_bigquery(
     marts: BigQueryMarts,
     events: Events,
@@ -683,7 +777,77 @@ def retrieve_bigquery(
     max_age: timedelta | str | None = None,
     catalog: Catalog | None = None,
 ) -> Retrieved:
-    raise RetrievalError("retrieval from BigQuery is not available yet")
+    """Retrieval from the marts `dbt build --target prod` wrote to BigQuery: the event keys
+    loaded into a scratch table of the marts' dataset (dropped afterwards), the join in
+    portable SQL (bigquery_sql). The catalog is dbt's manifest (of that build)."""
+    from google.api_core import exceptions
+
+    from warehouse.bigquery import to_csv
+    from warehouse.connect import bigquery_client, first_line
+
+    catalog = catalog or load_catalog()
+    selection = select_features(catalog, interval, features, feature_set, max_age)
+    check_names(events, selection)
+    for part in (marts.project, marts.dataset):
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]+", part):
+            raise RetrievalError(f"invalid BigQuery name {part!r}")
+    client = bigquery_client(
+        marts.project, marts.api_endpoint, purpose="retrieving from BigQuery", error=RetrievalError
+    )
+    from google.cloud import bigquery
+
+    mart = f"`{marts.project}.{marts.dataset}.{selection.relation}`"
+    scratch = f"{marts.project}.{marts.dataset}.btcfs_events_{uuid.uuid4().hex}"
+    schema = [
+        bigquery.SchemaField(_ROW, "INT64"),
+        bigquery.SchemaField(SYMBOL, "STRING"),
+        bigquery.SchemaField(EVENT_TIME, "TIMESTAMP"),
+    ]
+    try:
+        symbols = [row[0] for row in client.query(f"select distinct symbol from {mart}")]  # noqa: S608
+        if events.table.num_rows:
+            check_symbols(events.symbols, sorted(symbols))
+        client.create_table(bigquery.Table(scratch, schema=schema))
+        config = bigquery.LoadJobConfig(
+            schema=schema, source_format=bigquery.SourceFormat.CSV, skip_leading_rows=1,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+        )  # fmt: skip
+        if events.keys.num_rows:
+            client.load_table_from_file(
+                io.BytesIO(to_csv(events.keys)), scratch, job_config=config
+            ).result()
+        sql = bigquery_sql(selection, mart, f"`{scratch}`")
+        joined = client.query(sql).to_arrow(create_bqstorage_client=marts.api_endpoint is None)
+    except exceptions.NotFound as exc:
+        raise RetrievalError(
+            f"BigQuery has no {marts.dataset}.{selection.relation}: run `dbt build --target "
+            f"prod` ({first_line(exc)})"
+        ) from None
+    except exceptions.GoogleAPIError as exc:
+        raise RetrievalError(f"retrieval on BigQuery failed: {first_line(exc)}") from None
+    finally:
+        with contextlib.suppress(Exception):  # a scratch table left behind is only a table
+            client.delete_table(scratch, not_found_ok=True)
+    joined = _like_duckdb(joined, selection)
+    extra = {"catalog_version": catalog.version(), "source": f"bigquery://{marts.project}/"
+             f"{marts.dataset}"}  # fmt: skip
+    return Retrieved(assemble(events, joined), selection, events.naive_times, extra)
+
+
+def _like_duckdb(joined: pa.Table, selection: Selection) -> pa.Table:
+    """BigQuery's result with the added columns typed as DuckDB's (an empty result comes
+    back untyped)."""
+    types = {
+        FEATURE_OPEN_TIME: _TIMESTAMP,
+        FEATURE_AVAILABLE_AT: _TIMESTAMP,
+        FEATURE_AGE_SECONDS: pa.float64(),
+        NULL_REASON: pa.string(),
+    }
+    columns = [
+        joined.column(name).cast(types[name]) if name in types else joined.column(name)
+        for name in joined.column_names
+    ]
+    return pa.table(columns, names=[*ADDED_COLUMNS, *selection.features])
 
 
 # ---------------------------------------------------------------------------- files
@@ -981,12 +1145,6 @@ def _json_time(column: str) -> str:
         f"case when microsecond({column}) = 0 then strftime({column}, '%Y-%m-%dT%H:%M:%SZ') "
         f"else strftime({column}, '%Y-%m-%dT%H:%M:%S.%fZ') end"
     )
-
-
-def _json_event_time(micros: int) -> str:
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return text + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")
 
 
 @dataclass(frozen=True)

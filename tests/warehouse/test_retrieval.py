@@ -253,6 +253,8 @@ START_OF_ROWS = datetime(2025, 1, 6, tzinfo=UTC)
         (pa.table({"symbol": ["BTCUSDT"] * 2,
                    "event_time": ["2025-01-06T00:00:00Z", "2025-02-30T00:00:00Z"]}),
          r"event_time\[1\]: '2025-02-30T00:00:00Z' is not a valid time"),
+        (pa.table({"symbol": ["BTCUSDT"], "event_time": ["9999-12-31T23:59:59-01:00"]}),
+         r"event_time\[0\]: '9999-12-31T23:59:59-01:00' is outside the years 1 to 9999"),
         (pa.table({"symbol": ["BTCUSDT", None], "event_time": ["2025-01-06T00:00:00Z"] * 2}),
          r"symbol\[1\] is empty"),
         (pa.table({"symbol": ["BTCUSDT"], "event_time": pa.array([None], pa.timestamp("us"))}),
