@@ -155,13 +155,15 @@ class PredictIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class AsOfIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Times to answer point in time (RFC 3339; no offset: UTC; in any order, repeats
-    allowed), for one symbol, from the `interval` mart; `features` (default: every column of
-    the mart) are names GET /v1/catalog lists."""
+    allowed), for one symbol, from the `interval` mart; `features` (names GET /v1/catalog
+    lists) or `feature_set` (spot, derivatives, vendors) choose the columns, by default
+    every column of the mart."""
 
     times: list[str]
     symbol: str = "BTCUSDT"
     interval: str = "5m"
     features: list[str] | None = None
+    feature_set: str | None = None
 
 
 class AsOfRow(msgspec.Struct, kw_only=True):

@@ -79,9 +79,10 @@ def post_features_as_of(services: ServicesDep, data: JSONBody[AsOfIn]) -> Respon
     """For each time, the feature row of `symbol` with the latest `available_at` at or
     before it (point in time: what was known then): `event_time` (in UTC),
     `feature_open_time`, `feature_available_at`, `feature_age_seconds`, then each feature by
-    its mart name; all null before the first row. At most 10,000 times per request; an
-    unknown symbol is a 404 listing the valid ones, an unknown feature or interval a 422
-    listing them, a malformed time a 422 naming its index (`extra.key`, e.g. `times[3]`)."""
+    its mart name (`features`, or a `feature_set`'s, or every column); all null before the
+    first row. At most 10,000 times per request; an unknown symbol is a 404 listing the valid
+    ones, an unknown feature, set or interval a 422 listing them, a malformed time a 422
+    naming its index (`extra.key`, e.g. `times[3]`)."""
     check_choice("interval", data.interval, FEATURE_INTERVALS)
     if len(data.times) > MAX_TIMES:
         raise InvalidInput(
@@ -94,7 +95,9 @@ def post_features_as_of(services: ServicesDep, data: JSONBody[AsOfIn]) -> Respon
         raise InvalidInput(str(exc), key=f"times[{exc.index}]") from None
     with services.db.reader() as reader:
         try:
-            selection = select_features(_catalog(reader), data.interval, data.features)
+            selection = select_features(
+                _catalog(reader), data.interval, data.features, data.feature_set
+            )
         except UnknownChoice as exc:
             raise InvalidInput(str(exc), key=exc.key, valid=exc.valid) from None
         check_symbol(reader, data.symbol, selection.relation)

@@ -96,6 +96,8 @@ def test_chosen_features_come_in_mart_order(api: httpx.Client) -> None:
     (row,) = response.json()["rows"]
     assert list(row)[4:] == ["close", "vol_z"] and row["event_time"] == "2029-12-31T22:00:00Z"
     assert ask(api, times=[]).json() == {"rows": []}
+    (spot,) = ask(api, times=["2030-01-01T00:00:00Z"], feature_set="spot").json()["rows"]
+    assert "close" in spot and "basis_bps" not in spot
 
 
 @pytest.mark.parametrize(
@@ -104,6 +106,8 @@ def test_chosen_features_come_in_mart_order(api: httpx.Client) -> None:
         ({"symbol": "SOLUSDT"}, 404, "symbol", "unknown symbol 'SOLUSDT'"),
         ({"features": ["clsoe"]}, 422, "features", "did you mean close"),
         ({"interval": "15m"}, 422, "interval", "unknown interval"),
+        ({"feature_set": "macro"}, 422, "feature_set", "unknown feature set macro"),
+        ({"feature_set": "spot", "features": ["close"]}, 422, "features", "not both"),
         ({"times": ["2025-01-01T00:00:00Z", "yesterday"]}, 422, "times[1]",
          "times[1]: 'yesterday' is not an RFC 3339 time"),
         ({"times": ["2025-02-30T00:00:00Z"]}, 422, "times[0]", "is not a valid time"),
@@ -123,6 +127,8 @@ def test_bad_input_names_the_field_and_the_valid_values(
         assert error["extra"]["valid"] == ["BTCUSDT"]
     if key == "features":
         assert "close" in error["extra"]["valid"] and "vol_z" in error["extra"]["valid"]
+    if key == "feature_set":
+        assert error["extra"]["valid"] == ["spot", "derivatives", "vendors"]
     if key == "times" and status == 422 and "limit" in error["extra"]:
         assert error["extra"]["limit"] == 10_000
 
