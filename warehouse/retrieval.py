@@ -6,15 +6,18 @@ invariants 1 and 2); retrieval only joins: for every event, the row of its symbo
 latest `available_at` at or before the event time. Nothing here computes a feature.
 
 * DuckDB (build.duckdb, serve.duckdb): an `ASOF LEFT JOIN` against the event keys registered
-  as an Arrow relation; the events never become SQL text.
+  as an Arrow relation; the events never become SQL text. The API answers its few times from
+  a per-publish `RowIndex` instead (the same rule, without planning a query per request).
 * BigQuery (`dbt build --target prod`): the same answer in portable SQL, the union and running
   `LAST_VALUE` of macros/derivatives/as_of_latest_keys.sql, with the event keys loaded as a
   table first.
 
 Feature names are checked against the catalog (warehouse.catalog) and quoted as identifiers;
-symbols and ages are bound as parameters. The caller's other columns come back unchanged, in
-input order; an event with no row yet (before the mart's first row for its symbol) or only one
-older than `max_age` gets NULL features and a reason in `feature_null_reason`.
+symbols and times travel in the registered Arrow relations (a loaded table on BigQuery), the
+max age as a bound parameter (a computed integer on BigQuery, whose emulator binds none). The
+caller's other columns never enter a query and come back unchanged, in input order. An
+event with no row yet (before the mart's first row for its symbol) or only one older than
+`max_age` gets NULL features and a reason in `feature_null_reason`.
 """
 
 from __future__ import annotations
