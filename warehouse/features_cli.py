@@ -32,10 +32,12 @@ from warehouse.catalog import (
     load_catalog,
 )
 from warehouse.connect import first_line
+from warehouse.readers import BigQueryMarts
 from warehouse.retrieval import (
     INTERVALS,
     file_format,
     read_events_file,
+    retrieve_bigquery,
     retrieve_duckdb,
     verify,
     write_manifest,
@@ -194,6 +196,20 @@ def _warehouse_option(help_text: str) -> Any:
     )
 
 
+def _bq_options(command: Any) -> Any:
+    """--bq-project, --bq-dataset, --bq-endpoint as `btcfs publish --from bigquery` has them."""
+    for option in reversed((
+        click.option("--bq-project", envvar="BTCFS_BQ_PROJECT", help="[$BTCFS_BQ_PROJECT]"),
+        click.option("--bq-dataset", envvar="BTCFS_BQ_DATASET", default="btcfs",
+                     show_default=True, help="Dataset dbt built the marts in [$BTCFS_BQ_DATASET]."),
+        click.option("--bq-endpoint", envvar="BTCFS_BQ_API_ENDPOINT",
+                     help="BigQuery API endpoint of an emulator (anonymous) "
+                     "[$BTCFS_BQ_API_ENDPOINT]."),
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
 @features_group.command("get")
 @click.option(
     "--events",
@@ -214,6 +230,15 @@ def _warehouse_option(help_text: str) -> Any:
 @click.option("--set", "feature_set", type=click.Choice(FEATURE_SETS), help="A feature set.")
 @click.option("--max-age", default=None, help="NULL features from rows older than this (15m).")
 @_warehouse_option("DuckDB file (default: $BTCFS_DATA_DIR/warehouse/build.duckdb).")
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(["duckdb", "bigquery"]),
+    default="duckdb",
+    show_default=True,
+    help="Retrieve from dbt's DuckDB file or from BigQuery (--bq-project/--bq-dataset).",
+)
+@_bq_options
 @_target_option
 def get_command(
     events_path: Path,
@@ -223,6 +248,10 @@ def get_command(
     feature_set: str | None,
     max_age: str | None,
     warehouse: Path | None,
+    source: str,
+    bq_project: str | None,
+    bq_dataset: str,
+    bq_endpoint: str | None,
     target_path: Path | None,
 ) -> None:
     """For each event, the feature row available at its time (point in time): the events'
@@ -237,14 +266,22 @@ def get_command(
     features = [n.strip() for n in names.split(",") if n.strip()] if names is not None else None
     catalog = load_catalog(target_path) if target_path is not None else None
     rows = events.keys.num_rows
-    with tqdm(
-        total=rows, unit="event", unit_scale=True, disable=None if rows >= PROGRESS_ROWS else True,
-        file=sys.stderr, leave=False,
-    ) as bar:  # fmt: skip
-        retrieved = retrieve_duckdb(
-            warehouse or paths.build_db, events, interval, features, feature_set, max_age,
-            catalog, chunk_rows=CHUNK_ROWS, progress=bar.update,
-        )  # fmt: skip
+    if source == "bigquery":
+        if not bq_project:
+            raise click.ClickException("--from bigquery needs BTCFS_BQ_PROJECT or --bq-project")
+        marts = BigQueryMarts(bq_project, bq_dataset, bq_endpoint or None)
+        retrieved = retrieve_bigquery(
+            marts, events, interval, features, feature_set, max_age, catalog
+        )
+    else:
+        with tqdm(
+            total=rows, unit="event", unit_scale=True, file=sys.stderr, leave=False,
+            disable=None if rows >= PROGRESS_ROWS else True,
+        ) as bar:  # fmt: skip
+            retrieved = retrieve_duckdb(
+                warehouse or paths.build_db, events, interval, features, feature_set, max_age,
+                catalog, chunk_rows=CHUNK_ROWS, progress=bar.update,
+            )  # fmt: skip
     if events.naive_times:
         click.echo(
             f"note: {events.naive_times:,} event time(s) had no UTC offset: read as UTC", err=True
@@ -258,9 +295,19 @@ def get_command(
 
 @features_group.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_warehouse_option("DuckDB file to retrieve again from (default: the build.duckdb of now).")
+@_warehouse_option(
+    "DuckDB file to retrieve again from (default: where the manifest says: its DuckDB file "
+    "or BigQuery dataset)."
+)
+@click.option(
+    "--bq-endpoint",
+    envvar="BTCFS_BQ_API_ENDPOINT",
+    help="BigQuery API endpoint of an emulator (anonymous) [$BTCFS_BQ_API_ENDPOINT].",
+)
 @_target_option
-def verify_command(file: Path, warehouse: Path | None, target_path: Path | None) -> None:
+def verify_command(
+    file: Path, warehouse: Path | None, bq_endpoint: str | None, target_path: Path | None
+) -> None:
     """Check a file written by `btcfs features get` against its manifest and against the
     warehouse and lake of now: the file's sha256, the build, the lake, the catalog, and the
     answers retrieved again from the recorded events. Exit 1 when something differs.
@@ -269,7 +316,7 @@ def verify_command(file: Path, warehouse: Path | None, target_path: Path | None)
     """
     paths = DataPaths.from_env()
     catalog = load_catalog(target_path) if target_path is not None else None
-    checks = verify(file, warehouse or paths.build_db, lake_digest(paths.lake), catalog)
+    checks = verify(file, warehouse, lake_digest(paths.lake), catalog, bq_endpoint or None)
     for check in checks:
         click.echo(f"{'ok' if check.ok else 'DIFFERS':<8} {check.name:<16} {check.detail}")
     if not all(check.ok for check in checks):

@@ -824,6 +824,7 @@ def retrieve_bigquery(
             ).result()
         sql = bigquery_sql(selection, mart, f"`{scratch}`")
         joined = client.query(sql).to_arrow(create_bqstorage_client=marts.api_endpoint is None)
+        build = _bigquery_build(client, marts, selection.relation)
     except exceptions.NotFound as exc:
         raise RetrievalError(
             f"BigQuery has no {marts.dataset}.{selection.relation}: run `dbt build --target "
@@ -835,9 +836,42 @@ def retrieve_bigquery(
         with contextlib.suppress(Exception):  # a scratch table left behind is only a table
             client.delete_table(scratch, not_found_ok=True)
     joined = _like_duckdb(joined, selection)
-    extra = {"catalog_version": catalog.version(), "source": f"bigquery://{marts.project}/"
-             f"{marts.dataset}"}  # fmt: skip
+    extra = {"build": build, "catalog_version": catalog.version(),
+             "source": f"{BIGQUERY_SCHEME}{marts.project}/{marts.dataset}"}  # fmt: skip
     return Retrieved(assemble(events, joined), selection, events.naive_times, extra)
+
+
+#: How a manifest names a BigQuery dataset it was retrieved from.
+BIGQUERY_SCHEME = "bigquery://"
+
+
+def _bigquery_build(client: Any, marts: BigQueryMarts, relation: str) -> dict[str, Any]:
+    """The dbt build that wrote `relation` on BigQuery, from the gate ledger dbt keeps in
+    that dataset (as build_identity reads it on DuckDB)."""
+    from google.api_core import exceptions
+
+    _relation("main", relation)  # a plain name: it is in the text below
+    ledger = f"`{marts.project}.{marts.dataset}.btcfs_gate_ledger`"
+    sql = (
+        f"select invocation_id, run_started_at from {ledger} "  # noqa: S608 - checked names
+        "where resource_type = 'model' and status = 'success' "
+        f"and unique_id like 'model.%.{relation}' order by run_started_at desc limit 1"
+    )
+    try:
+        rows = list(client.query(sql).result())
+    except exceptions.GoogleAPIError:
+        rows = []
+    if not rows:
+        return {"dbt_invocation_id": None, "built_at": None}
+    return {"dbt_invocation_id": rows[0][0], "built_at": _iso(rows[0][1])}
+
+
+def bigquery_source(uri: str, api_endpoint: str | None = None) -> BigQueryMarts:
+    """The dataset a manifest's `bigquery://project/dataset` names."""
+    project, _, dataset = uri.removeprefix(BIGQUERY_SCHEME).partition("/")
+    if not project or not dataset:
+        raise RetrievalError(f"not a BigQuery dataset: {uri!r}")
+    return BigQueryMarts(project, dataset, api_endpoint)
 
 
 def _like_duckdb(joined: pa.Table, selection: Selection) -> pa.Table:
@@ -1042,13 +1076,16 @@ class Check:
 
 def verify(
     path: Path,
-    warehouse: Path,
+    warehouse: Path | None,
     lake: dict[str, Any],
     catalog: Catalog | None = None,
+    bq_endpoint: str | None = None,
 ) -> list[Check]:
     """Check a retrieved file against its manifest and against what is here now: the file's
     sha256, the warehouse build, the lake's digest, the catalog version, and the answers
-    themselves (the recorded events retrieved again must give the same table)."""
+    themselves (the recorded events retrieved again must give the same table). The events
+    are retrieved again from `warehouse`, or where the manifest says they came from: its
+    DuckDB file, or its BigQuery dataset (through `bq_endpoint` when that is an emulator)."""
     output, manifest = read_manifest(path)
     checks = []
     recorded = manifest.get("output") or {}
@@ -1068,15 +1105,17 @@ def verify(
         checks.append(Check("events file", False, f"{events_path} changed since: cannot rebuild"))
         return checks
     checks.append(Check("events file", True, f"{events_path} as recorded"))
-    max_age = request.get("max_age_seconds")
-    retrieved = retrieve_duckdb(
-        warehouse,
-        read_events_file(events_path),
-        request.get("interval", "5m"),
-        features=request.get("features"),
-        max_age=timedelta(seconds=max_age) if max_age is not None else None,
-        catalog=catalog,
-    )
+    seconds = request.get("max_age_seconds")
+    max_age = timedelta(seconds=seconds) if seconds is not None else None
+    recorded_source = str((manifest.get("warehouse") or {}).get("file") or "")
+    events = read_events_file(events_path)
+    interval, features = request.get("interval", "5m"), request.get("features")
+    if warehouse is None and recorded_source.startswith(BIGQUERY_SCHEME):
+        marts = bigquery_source(recorded_source, bq_endpoint)
+        retrieved = retrieve_bigquery(marts, events, interval, features, None, max_age, catalog)
+    else:
+        where = warehouse or Path(recorded_source or DataPaths.from_env().build_db)
+        retrieved = retrieve_duckdb(where, events, interval, features, None, max_age, catalog)
     build = retrieved.extra.get("build", {})
     then = manifest.get("warehouse") or {}
     same_build = build.get("dbt_invocation_id") == then.get("dbt_invocation_id")

@@ -24,12 +24,17 @@ No mart reads a sub-second value through UNIX_SECONDS, so the marts are unaffect
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
+from btcfs.cli import cli
 from tests.bigquery.bqsupport import DATASET, LAKE_DAYS, LAKE_START, PROJECT, EmulatorBuild
 from tests.bigquery.martcompare import bigquery_rows, compare, duckdb_rows
 from tests.warehouse import retrievalfixtures
@@ -136,3 +141,47 @@ def test_retrieval_matches_duckdb(
             assert close.all(), f"{name} differs at event {int(np.flatnonzero(~close)[0])}"
         else:
             assert actual.cast(expected.type).equals(expected), name
+
+
+@pytest.mark.filterwarnings("ignore:.*BigQuery Storage.*:UserWarning")
+def test_features_get_from_bigquery_writes_what_duckdb_gives_and_verifies(
+    emulator_build: EmulatorBuild, tmp_path: Path
+) -> None:
+    start = datetime.combine(LAKE_START, datetime.min.time(), UTC)
+    events = retrievalfixtures.random_events(
+        300, seed=33, start=start, end=start + timedelta(days=LAKE_DAYS), symbols=("BTCUSDT",)
+    )
+    events_file = tmp_path / "events.parquet"
+    pq.write_table(events, events_file)
+    env = {"BTCFS_DATA_DIR": str(emulator_build.root), "BTCFS_BQ_API_ENDPOINT": ""}
+    common = ["features", "get", "--events", str(events_file), "--set", "spot", "--max-age", "5m"]
+    result = CliRunner().invoke(cli, [
+        *common, "--out", str(tmp_path / "bq.parquet"), "--from", "bigquery",
+        "--bq-project", PROJECT, "--bq-dataset", DATASET, "--bq-endpoint", emulator_build.endpoint,
+        "--target-path", str(emulator_build.bq_target_path),
+    ], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, [
+        *common, "--out", str(tmp_path / "duck.parquet"), "--warehouse",
+        str(emulator_build.duckdb_path), "--target-path", str(emulator_build.dev_target_path),
+    ], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    on_bigquery, on_duckdb = (pq.read_table(tmp_path / n) for n in ("bq.parquet", "duck.parquet"))
+    assert on_bigquery.column_names == on_duckdb.column_names
+    for name in on_duckdb.column_names:
+        expected, actual = on_duckdb.column(name), on_bigquery.column(name)
+        if pa.types.is_floating(expected.type):
+            assert np.allclose(actual.to_numpy(zero_copy_only=False),
+                               expected.to_numpy(zero_copy_only=False),
+                               rtol=1e-9, atol=1e-12, equal_nan=True), name  # fmt: skip
+        else:
+            assert actual.cast(expected.type).equals(expected), name
+    manifest = json.loads((tmp_path / "bq.parquet.manifest.json").read_text())
+    assert manifest["warehouse"]["file"] == f"bigquery://{PROJECT}/{DATASET}"
+    assert manifest["warehouse"]["dbt_invocation_id"]
+    result = CliRunner().invoke(cli, [
+        "features", "verify", str(tmp_path / "bq.parquet"), "--bq-endpoint",
+        emulator_build.endpoint, "--target-path", str(emulator_build.bq_target_path),
+    ], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ok       answers" in result.output
