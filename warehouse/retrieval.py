@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import io
 import json
 import re
@@ -1246,6 +1247,16 @@ order by available_at
             heads=[row[1][1:-1].encode() for row in rows],
             tails=[_tail(_NON_FINITE.sub(":null", row[2])[1:-1]) for row in rows],
             _missing=missing.encode() + _tail(empty),
+        )
+
+    @functools.cached_property
+    def nbytes(self) -> int:
+        """About what the index holds in memory."""
+        return (
+            self.available_at.nbytes
+            + sum(map(len, self.heads))
+            + sum(map(len, self.tails))
+            + 80 * len(self.heads)  # two bytes objects' headers per row
         )
 
     def json_rows(self, times: pa.Array | pa.ChunkedArray) -> bytes:

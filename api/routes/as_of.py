@@ -26,9 +26,11 @@ from warehouse.retrieval import (
 
 #: The most times one request may ask about.
 MAX_TIMES = 10_000
-#: Row indexes kept per publish (one per symbol, interval and choice of features): a
-#: caller choosing new features each time costs a load each time, never memory.
+#: Row indexes kept per publish (one per symbol, interval and choice of features), and the
+#: memory they may hold together: a caller choosing new features each time costs a load
+#: each time, never memory (a year of 5m rows with every feature is ~170 MB).
 MAX_INDEXES = 16
+MAX_BYTES = 512 * 2**20
 
 
 def _catalog(reader: Reader) -> Catalog:
@@ -58,7 +60,10 @@ def _index(reader: Reader, selection: Selection, symbol: str) -> RowIndex:
     index = RowIndex.load(reader.cursor, selection, symbol, "serve")
     with _lock:
         indexes[key] = index
-        while len(indexes) > MAX_INDEXES:
+        # the oldest go first, down to both bounds (the newest always stays)
+        while len(indexes) > 1 and (
+            len(indexes) > MAX_INDEXES or sum(i.nbytes for i in indexes.values()) > MAX_BYTES
+        ):
             indexes.popitem(last=False)
     return index
 

@@ -4,14 +4,20 @@ mart, in input order; bad input is a 4xx naming what is wrong and what is valid.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pytest
+from litestar.testing import TestClient
 
+from api.app import create_app
+from api.routes.as_of import MAX_BYTES, MAX_INDEXES
+from api.settings import ApiSettings
 from tests.api.apipipeline import Pipeline, live_server, published_pipeline
 from tests.warehouse import retrievalfixtures as fx
 from warehouse.retrieval import historical_features
@@ -152,3 +158,22 @@ def test_the_times_are_utc(api: httpx.Client) -> None:
     zoned = ask(api, times=["2025-01-20T13:00:00+01:00"], features=["close"]).json()["rows"][0]
     assert naive == zoned and naive["event_time"] == "2025-01-20T12:00:00Z"
     assert parse(naive["feature_available_at"]) <= datetime(2025, 1, 20, 12, tzinfo=UTC)  # type: ignore[operator]
+
+
+def test_row_indexes_are_bounded_per_publish(pipeline: Pipeline, tmp_path: Path) -> None:
+    """A caller choosing new features on every request costs a load each time, not memory."""
+    settings = ApiSettings.from_env(pipeline.env(BTCFS_STATE_DB=str(tmp_path / "p.sqlite")))
+    app = create_app(settings)
+    names = ["close", "ret_5m", "ret_1h", "ret_4h", "hl_range", "co_ret", "vol_z"]
+    with TestClient(app) as client:
+        for chosen in itertools.islice(itertools.combinations(names, 2), MAX_INDEXES + 4):
+            response = client.post(
+                "/v1/features/as-of",
+                json={"times": ["2030-01-01T00:00:00Z"], "features": list(chosen)},
+            )
+            assert response.status_code == 200, response.text
+        services = app.state["services"]
+        with services.db.reader() as reader:
+            indexes = reader.generation.memo[("as_of_indexes",)]
+            assert len(indexes) == MAX_INDEXES
+            assert sum(index.nbytes for index in indexes.values()) <= MAX_BYTES
