@@ -63,6 +63,8 @@ def openapi_config() -> OpenAPIConfig:
             "build, train, publish) run in worker processes."
         ),
         path="/docs",
+        # each handler's docstring is its operation's description
+        use_handler_docstrings=True,
         render_plugins=[
             LocalSwaggerPlugin(
                 path="/",

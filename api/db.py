@@ -42,6 +42,9 @@ class PinnedModelRow:
     target: str
     horizon: str | None
     features: tuple[str, ...]
+    #: The symbols it was trained on; () in a file published before they were recorded (the
+    #: predictor then reads them from the model's metadata).
+    symbols: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,14 +105,19 @@ def _read_info(con: duckdb.DuckDBPyConnection, tables: frozenset[str]) -> Publis
         return PublishInfo()
     models: list[PinnedModelRow] = []
     if MODELS_TABLE in tables:
-        for name, version, stage, target, horizon, features in _rows(
+        columns = {row[0] for row in _rows(con, "describe serve.btcfs_models")}
+        symbols = "symbols" if "symbols" in columns else "'[]'"
+        for name, version, stage, target, horizon, features, trained_on in _rows(
             con,
-            "select model, version, stage, target, horizon, features "
-            "from serve.btcfs_models order by model",
+            "select model, version, stage, target, horizon, features, "  # noqa: S608
+            f"{symbols} from serve.btcfs_models order by model",
         ):
             models.append(
-                PinnedModelRow(name, version, stage, target, horizon, tuple(json.loads(features)))
-            )
+                PinnedModelRow(
+                    name, version, stage, target, horizon,
+                    tuple(json.loads(features)), tuple(json.loads(trained_on)),
+                )
+            )  # fmt: skip
     return PublishInfo(
         published_at=row[0],
         built_at=row[1],

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 import duckdb
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.types import ExceptionHandlersMap
+
+T = TypeVar("T")
 
 log = logging.getLogger("api")
 
@@ -80,12 +85,32 @@ class Unavailable(ApiError):
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):
-    """Every error response: the HTTP status, what went wrong, and details such as the
-    valid values of a parameter or the failing field."""
+    """Every error response, as RFC 9457 problem details (`application/problem+json`): `type`
+    (about:blank: the status says it all), `title` (the status's phrase), `status`, `detail`
+    (what went wrong), and as extension members `extra` (the field, `key`, and its valid
+    values, `valid`, where there are some) and `status_code` (= `status`, kept for clients
+    of earlier versions)."""
 
-    status_code: int
+    type: str = "about:blank"
+    title: str
+    status: int
     detail: str
     extra: dict[str, Any] | list[Any] | None = None
+    status_code: int
+
+    @classmethod
+    def of(cls, status: int, detail: str, extra: Any = None) -> ErrorBody:
+        return cls(
+            title=HTTPStatus(status).phrase,
+            status=status,
+            detail=detail,
+            extra=extra,
+            status_code=status,
+        )
+
+
+#: The media type of every error (RFC 9457).
+PROBLEM_JSON = "application/problem+json"
 
 
 #: Longest string an error body repeats (a detail, a value in `extra`): input echoed back
@@ -108,9 +133,9 @@ def _clipped(value: Any, depth: int = 0) -> Any:
 def _respond(status: int, detail: str, extra: Any) -> Response[ErrorBody]:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(
-        ErrorBody(status_code=status, detail=_clipped(detail), extra=_clipped(extra) or None),
+        ErrorBody.of(status, _clipped(detail), _clipped(extra) or None),
         status_code=status,
-        media_type=MediaType.JSON,
+        media_type=PROBLEM_JSON,
         headers=headers,
     )
 
@@ -167,10 +192,54 @@ _DESCRIPTIONS = {
 }
 
 
+#: One real answer per status, as the API words it (the OpenAPI examples).
+_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: {"detail": "this server does not serve Host 'evil.example'", "extra": None},
+    401: {"detail": "missing or wrong bearer token", "extra": None},
+    403: {"detail": "cross-site write refused: Origin https://evil.example", "extra": None},
+    404: {
+        "detail": "unknown symbol 'SOLUSDT'",
+        "extra": {"key": "symbol", "valid": ["BTCUSDT", "ETHUSDT"]},
+    },
+    409: {"detail": "position 7 is already closed", "extra": None},
+    413: {"detail": "request body larger than 1048576 bytes", "extra": None},
+    415: {"detail": "request body must be application/json", "extra": None},
+    422: {
+        "detail": "interval: '7m' is not one of 5m, 15m, 1h, 4h, 1d",
+        "extra": {"key": "interval", "valid": ["5m", "15m", "1h", "4h", "1d"]},
+    },
+    429: {"detail": "this client already holds 4 streams", "extra": None},
+    503: {"detail": "nothing published yet: run `btcfs publish`", "extra": None},
+}
+
+
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the error statuses a handler can return."""
+    """OpenAPI entries for the error statuses a handler can return, each with an example
+    (400 always: any request with a Host this server does not serve gets it)."""
+    codes = tuple(dict.fromkeys((400, *codes)))
     return {
-        code: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[code],
-                           generate_examples=False)
+        code: ResponseSpec(
+            data_container=ErrorBody,
+            description=_DESCRIPTIONS[code],
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+            examples=[Example(summary=_DESCRIPTIONS[code],
+                              value=msgspec.to_builtins(ErrorBody.of(code, **_EXAMPLES[code])))],
+        )
         for code in codes
     }  # fmt: skip
+
+
+async def strictly(request: Request[Any, Any, Any], kind: type[T]) -> T:
+    """The body decoded again without Litestar's lenient conversions (which would take
+    `"true"` or `0` for a boolean, `"100"` for a number): a value of the wrong type is a 422
+    naming its field."""
+    try:
+        return msgspec.json.decode(await request.body(), type=kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"invalid request: {exc}", key=_where(str(exc))) from None
+
+
+def _where(message: str) -> str:
+    found = re.search(r"at `\$\.?([^`]*)`", message)
+    return found.group(1) or "body" if found else "body"

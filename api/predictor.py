@@ -1,9 +1,10 @@
 """Predictions for the API through `ml.predict` (never re-implemented here).
 
-The published file pins one version per registered model (`btcfs publish`); regression
-models (fwd_ret) are chosen by horizon, the barrier model (tb_label) adds triple-barrier
-probabilities. A loaded version is kept in memory (a registry version never changes), and
-each generation memoises its latest predictions: one CatBoost call per publish and symbol.
+The published file pins one version per registered model (`btcfs publish`). Models are per
+symbol: a symbol is served by the models trained on it, regression models (fwd_ret) chosen by
+horizon, the barrier model (tb_label) adding triple-barrier probabilities. A loaded version
+is kept in memory (a registry version never changes), and each generation memoises its
+latest predictions: one CatBoost call per publish and symbol.
 """
 
 from __future__ import annotations
@@ -62,36 +63,83 @@ class Predictor:
     def _rank(self, model: PinnedModelRow) -> tuple[int, int, str]:
         return (_STAGE_RANK.get(model.stage, 3), model.model != self.primary_model, model.model)
 
-    def regression_models(self, generation: Generation) -> dict[str, PinnedModelRow]:
-        """The best pinned fwd_ret model per horizon (production first, then the primary)."""
+    def symbols_of(self, pinned: PinnedModelRow) -> tuple[str, ...]:
+        """What a pinned version was trained on (from the publish, else its metadata)."""
+        return pinned.symbols or self.load(pinned).symbols
+
+    def _serving(self, generation: Generation, symbol: str | None) -> list[PinnedModelRow]:
+        """Pinned models, best first, restricted to those trained on `symbol` when given."""
+        ranked = sorted(generation.info.models, key=self._rank)
+        if symbol is None:
+            return ranked
+        return [m for m in ranked if symbol in self.symbols_of(m)]
+
+    def regression_models(
+        self, generation: Generation, symbol: str | None = None
+    ) -> dict[str, PinnedModelRow]:
+        """The best pinned fwd_ret model per horizon (production first, then the primary),
+        among the models trained on `symbol` when given."""
         chosen: dict[str, PinnedModelRow] = {}
-        for model in sorted(generation.info.models, key=self._rank):
+        for model in self._serving(generation, symbol):
             if model.target == "fwd_ret" and model.horizon and model.horizon not in chosen:
                 chosen[model.horizon] = model
         return chosen
 
-    def horizons(self, generation: Generation) -> list[str]:
-        return sorted(self.regression_models(generation), key=lambda h: HORIZON_SECONDS.get(h, 0))
+    def horizons(self, generation: Generation, symbol: str | None = None) -> list[str]:
+        return sorted(
+            self.regression_models(generation, symbol), key=lambda h: HORIZON_SECONDS.get(h, 0)
+        )
 
-    def pick(self, generation: Generation, horizon: str | None) -> PinnedModelRow:
-        models = self.regression_models(generation)
-        if not models:
+    def pick(
+        self, generation: Generation, horizon: str | None, symbol: str | None = None
+    ) -> PinnedModelRow:
+        """The fwd_ret model serving `horizon` (default: the primary, else <symbol>_5m, else the
+        shortest horizon) for `symbol` (default: any). A symbol no pinned model was trained on
+        is a 404 naming the models there are."""
+        if not self.regression_models(generation):
             raise Unavailable(
                 "the published warehouse pins no forecasting model: "
                 "`btcfs train`, then `btcfs publish`"
             )
+        models = self.regression_models(generation, symbol)
+        if not models:
+            raise NotFound(
+                f"no pinned model forecasts {symbol}: the pinned models are "
+                + self.describe(generation)
+                + f" (`btcfs train --symbol {symbol}`, then `btcfs publish`)",
+                key="symbol",
+                valid=self.model_symbols(generation),
+            )
         if horizon is None:
-            primary = [m for m in models.values() if m.model == self.primary_model]
-            return primary[0] if primary else models[self.horizons(generation)[0]]
+            preferred = (self.primary_model, f"{(symbol or '').lower()}_5m")
+            primary = [m for m in models.values() if m.model in preferred]
+            return primary[0] if primary else models[self.horizons(generation, symbol)[0]]
         if horizon not in models:
             raise InvalidInput(
-                f"no model for horizon {horizon!r}", key="horizon", valid=self.horizons(generation)
+                f"no model for horizon {horizon!r}" + (f" of {symbol}" if symbol else ""),
+                key="horizon",
+                valid=self.horizons(generation, symbol),
             )
         return models[horizon]
 
-    def barrier_model(self, generation: Generation) -> PinnedModelRow | None:
-        models = [m for m in generation.info.models if m.target == "tb_label"]
-        return min(models, key=self._rank) if models else None
+    def describe(self, generation: Generation) -> str:
+        """`name (symbols, horizon or target)` of every pinned model."""
+        return ", ".join(
+            f"{m.model} ({', '.join(self.symbols_of(m))}, {m.horizon or m.target})"
+            for m in sorted(generation.info.models, key=lambda m: m.model)
+        )
+
+    def model_symbols(self, generation: Generation) -> list[str]:
+        """The symbols some pinned forecasting model was trained on."""
+        return sorted(
+            {s for m in generation.info.models if m.target == "fwd_ret" for s in self.symbols_of(m)}
+        )
+
+    def barrier_model(
+        self, generation: Generation, symbol: str | None = None
+    ) -> PinnedModelRow | None:
+        models = [m for m in self._serving(generation, symbol) if m.target == "tb_label"]
+        return models[0] if models else None
 
     def load(self, pinned: PinnedModelRow) -> LoadedModel:
         key = (pinned.model, pinned.version)
@@ -138,8 +186,8 @@ class Predictor:
     def latest(self, reader: Reader, symbol: str, horizon: str | None) -> PredictionOut:
         """The forecast from the newest published feature row (memoised per generation)."""
         generation = reader.generation
-        pinned = self.pick(generation, horizon)
-        barrier = self.barrier_model(generation)
+        pinned = self.pick(generation, horizon, symbol)
+        barrier = self.barrier_model(generation, symbol)
         key = ("latest", symbol, pinned.model, pinned.version)
         cached: PredictionOut | None = generation.memo.get(key)
         if cached is None:
@@ -188,7 +236,7 @@ class Predictor:
                 p90=close * math.exp(quantiles.p90),
             )
         probabilities = None
-        if barrier is not None and symbol in self.load(barrier).symbols:
+        if barrier is not None:
             outcome = self.predict_rows(barrier, [row])[0].probabilities or {}
             probabilities = BarrierProbabilities(
                 down=_finite(outcome.get("-1", math.nan)),

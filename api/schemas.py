@@ -151,6 +151,8 @@ class PredictIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     instances: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1)]
     horizon: str | None = None
+    #: the symbol the rows are of: scored by a model trained on it (default: the primary model)
+    symbol: str | None = None
 
 
 class AsOfIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -202,6 +204,8 @@ class ModelOut(msgspec.Struct, kw_only=True):
     stage: str
     target: str
     horizon: str | None
+    #: the symbols it was trained on (and serves)
+    symbols: list[str]
     created_at: str | None
     features: list[str]
     training_window: dict[str, Any]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar.di import NamedDependency
+from litestar.openapi.spec import Example
 from litestar.params import QueryParameter, SkipValidation
 
 from api.db import Reader, ServeDatabase
@@ -26,19 +27,45 @@ PRICE_INTERVAL = "5m"
 MAX_LIMIT = 5_000
 
 # Query parameters shared by several routes (their enums and bounds go into OpenAPI).
-BarInterval = Annotated[str, QueryParameter(schema_extra={"enum": list(BAR_INTERVALS)})]
-FeatureInterval = Annotated[str, QueryParameter(schema_extra={"enum": list(FEATURE_INTERVALS)})]
-Horizon = Annotated[str | None, QueryParameter(schema_extra={"enum": list(HORIZON_SECONDS)})]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
+Symbol = Annotated[
+    str,
+    QueryParameter(
+        description="Trading pair as the warehouse holds it (BTCUSDT, ETHUSDT); one the "
+        "published file does not serve is a 404 listing those it does",
+        examples=[Example(value="BTCUSDT")],
+    ),
+]
+BarInterval = Annotated[
+    str,
+    QueryParameter(description="Bar width", schema_extra={"enum": list(BAR_INTERVALS)}),
+]
+FeatureInterval = Annotated[
+    str,
+    QueryParameter(
+        description="Feature grain: 5m (features_5m) or 1h (features_1h)",
+        schema_extra={"enum": list(FEATURE_INTERVALS)},
+    ),
+]
+Horizon = Annotated[
+    str | None,
+    QueryParameter(
+        description="Forecast horizon of the model to use (default: the primary model's)",
+        schema_extra={"enum": list(HORIZON_SECONDS)},
+    ),
+]
+Limit = Annotated[
+    int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Rows to return, 1-{MAX_LIMIT:,}")
+]
 Timestamp = Annotated[
     str | None,
     QueryParameter(
-        description="RFC 3339 time, e.g. 2025-01-31T12:00:00Z (no offset: UTC)",
+        description="RFC 3339 time, e.g. 2025-01-31T12:00:00Z (no offset: UTC), or a date "
+        "alone, its midnight UTC (2025-01-31)",
         schema_extra={"format": "date-time"},
     ),
 ]
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})?$"
+    r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})?)?$"
 )
 
 
@@ -105,8 +132,8 @@ def check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
 
 
 def parse_time(name: str, value: str | None) -> datetime | None:
-    """A query timestamp: RFC 3339 only (no dates alone, no epoch numbers); one without an
-    offset is taken as UTC."""
+    """A query timestamp: RFC 3339, or a date alone meaning its midnight UTC (no epoch
+    numbers); one without an offset is taken as UTC."""
     if value is None:
         return None
     if not _RFC3339.match(value):

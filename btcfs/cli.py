@@ -13,7 +13,7 @@ from core.errors import BtcfsError
 from core.redact import RedactingFilter
 from ingest.cli import ingest_group, lake_group
 from ml.cli import backtest_command, evaluate_command, models_group, train_command
-from pipeline.cli import publish_command, run_command
+from pipeline.cli import publish_command, run_command, update_command
 from replay.cli import replay_group
 from warehouse.features_cli import features_group
 from warehouse.runs import qa_command, warehouse_group
@@ -60,6 +60,7 @@ cli.add_command(backtest_command)
 cli.add_command(models_group)
 cli.add_command(publish_command)
 cli.add_command(run_command)
+cli.add_command(update_command)
 cli.add_command(serve_command)
 
 

@@ -79,7 +79,7 @@ def job_input(record: Record, url: str, listener: Recorder) -> None:
             timeout=_TIMEOUT,
             json={"pipeline": "build", "params": {"vars": variables}},
         )
-        _refused(record, f"build job with {what}", answer, 400)
+        _refused(record, f"build job with {what}", answer, 422)
     record.tried_(f"POST /v1/jobs ingest with base_url {listener.url} (overrides off)")
     answer = httpx.post(
         f"{url}/v1/jobs",
@@ -87,7 +87,7 @@ def job_input(record: Record, url: str, listener: Recorder) -> None:
         timeout=_TIMEOUT,
         json={"pipeline": "ingest", "params": {"base_url": listener.url}},
     )
-    _refused(record, "ingest job with a caller's base_url", answer, 400)
+    _refused(record, "ingest job with a caller's base_url", answer, 422)
     record.expect(len(_jobs(url)) == before, "no job was created by a refused request")
 
 
@@ -100,7 +100,7 @@ def loopback_override(record: Record, url: str, listener: Recorder) -> None:
         timeout=_TIMEOUT,
         json={"pipeline": "ingest", "params": {"base_url": "http://192.0.2.2:8080"}},
     )
-    _refused(record, "a base_url off loopback", answer, 400)
+    _refused(record, "a base_url off loopback", answer, 422)
     record.tried_(f"an ingest job against a recording listener at {listener.url}")
     answer = httpx.post(
         f"{url}/v1/jobs",

@@ -89,7 +89,12 @@ _warehouse_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="DuckDB file to read [default: $BTCFS_DATA_DIR/warehouse/build.duckdb].",
 )
-_model_option = click.option("--model", help="Registry model name [default: from the config].")
+_model_option = click.option(
+    "--model", help="Registry model name [default: the config's, else <symbol>_5m (_tb)]."
+)
+_symbol_option = click.option(
+    "--symbol", help="Warehouse symbol to train on, e.g. ETHUSDT [default: the config's]."
+)
 
 
 def _load(config_path: Path | None, **overrides: Any) -> TrainConfig:
@@ -106,6 +111,7 @@ def _load(config_path: Path | None, **overrides: Any) -> TrainConfig:
     help="spot; spot + derivatives; all (+ vendors). Default (config `feature_set`): every "
     "set complete in the training window.",
 )
+@_symbol_option
 @_model_option
 @_warehouse_option
 @click.option("--promote", is_flag=True, help="Make the new version production if it passes.")
@@ -114,6 +120,7 @@ def train_command(
     target: str | None,
     horizon: str | None,
     feature_set: str | None,
+    symbol: str | None,
     model: str | None,
     warehouse: Path | None,
     promote: bool,
@@ -124,10 +131,18 @@ def train_command(
     every configured gate; `btcfs models promote` (or --promote) makes it production.
 
     \b
+    One model per symbol: --symbol ETHUSDT registers ethusdt_5m unless --model names it.
+
+    \b
     Example: btcfs train --target fwd_ret --horizon 1h --feature-set spot
     """
     config = _load(
-        config_path, target=target, horizon=horizon, feature_set=feature_set, model=model
+        config_path,
+        target=target,
+        horizon=horizon,
+        feature_set=feature_set,
+        symbol=symbol,
+        model=model,
     )
     outcome = train_and_register(config, warehouse=warehouse, promote=promote)
     info, result = outcome.info, outcome.cv
@@ -164,6 +179,7 @@ def train_command(
 
 @click.command("evaluate")
 @_config_option
+@_symbol_option
 @_model_option
 @click.option("--version", help="Registered version [default: production, else newest].")
 @_warehouse_option
@@ -174,6 +190,7 @@ def train_command(
 )
 def evaluate_command(
     config_path: Path | None,
+    symbol: str | None,
     model: str | None,
     version: str | None,
     warehouse: Path | None,
@@ -193,12 +210,12 @@ def evaluate_command(
     from ml import dataset, evaluate, train
     from ml.predict import load_model
 
-    base = _load(config_path, model=model)
+    base = _load(config_path, model=model, symbol=symbol)
     if walk_forward:
         data = dataset.load(base, warehouse)
         result = train.cross_validate(data, base)
         click.echo(
-            f"{base.model} walk-forward ({data.label}, {len(result.folds)} folds, "
+            f"{base.model_name} walk-forward ({data.label}, {len(result.folds)} folds, "
             f"{int(result.overall['n'])} rows out of sample):"
         )
         for line in format_scores(result.overall, base.target):
@@ -206,8 +223,10 @@ def evaluate_command(
         verdict = "all passed" if result.gates.passed else "; ".join(result.gates.failures())
         click.echo(f"gates: {verdict}")
         return
-    loaded = load_model(base.model, version)
-    config = base.with_overrides(target=loaded.target, horizon=loaded.horizon or None)
+    loaded = load_model(base.model_name, version)
+    config = base.with_overrides(
+        target=loaded.target, horizon=loaded.horizon or None, symbol=loaded.symbols[0]
+    )
     table = dataset.read_training_table(config, warehouse)
     data = dataset.prepare(table, config, features=loaded.features)
     last = pd.Timestamp(loaded.metadata["training_window"]["last_open_time"])
@@ -281,7 +300,7 @@ def backtest_command(
     from ml import dataset, registry
 
     config = _load(config_path, model=model)
-    info = registry.Registry().get(config.model, version)
+    info = registry.Registry().get(config.model_name, version)
     path = info.path / registry.PREDICTIONS_FILE
     if not path.is_file():
         raise click.ClickException(f"{info.model} {info.version} has no stored predictions")

@@ -145,7 +145,9 @@ class ReportConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "btcusdt_5m"
+    # Registry name; None: `model_name`, derived from the symbol and the target. Models are per
+    # symbol (docs/trainer.md, "One model per symbol"): the registry refuses to mix symbols.
+    model: str | None = None
     symbol: str = "BTCUSDT"
     target: Literal["fwd_ret", "tb_label"] = "fwd_ret"
     horizon: Literal["5m", "1h", "4h", "1d"] = "1h"
@@ -163,6 +165,14 @@ class TrainConfig:
     gates: GatesConfig = field(default_factory=GatesConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+    @property
+    def model_name(self) -> str:
+        """The registry name: `model`, else <symbol>_5m (fwd_ret) or <symbol>_5m_tb."""
+        if self.model:
+            return self.model
+        suffix = "_tb" if self.target == "tb_label" else ""
+        return f"{self.symbol.lower()}_5m{suffix}"
 
     @property
     def label_column(self) -> str:
@@ -209,7 +219,14 @@ def _validate(config: TrainConfig) -> TrainConfig:
             "quantiles.alphas: at least two levels strictly between 0 and 1",
         ),
         (0 <= config.classifier.prior_mix < 1, "classifier.prior_mix must be in [0, 1)"),
-        (re.fullmatch(r"[A-Za-z0-9_.-]+", config.model) is not None, "model: letters, digits, _.-"),
+        (
+            re.fullmatch(r"[A-Z0-9]{1,20}", config.symbol) is not None,
+            f"symbol: 1-20 capitals and digits as the warehouse holds it, got {config.symbol!r}",
+        ),
+        (
+            re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", config.model_name) is not None,
+            "model: 1-64 letters, digits, _.-",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -102,6 +102,7 @@ class Registry:
     ) -> VersionInfo:
         """A new version: `write_files(folder)` saves model files into it, then metadata.json."""
         _check_name(model)
+        self.check_symbols(model, metadata.get("symbols") or [])
         folder = self.root / model
         folder.mkdir(parents=True, exist_ok=True)
         staging = folder / f".incoming-{uuid.uuid4().hex}"
@@ -109,6 +110,7 @@ class Registry:
         try:
             write_files(staging)  # the slow part, outside the lock
             with self._locked(model, "register a new version"):
+                self.check_symbols(model, metadata.get("symbols") or [])
                 version = self._next_version(model)
                 payload = {
                     **metadata,
@@ -123,6 +125,25 @@ class Registry:
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def check_symbols(self, model: str, symbols: list[str]) -> None:
+        """Refuse a version whose symbols differ from the model's earlier versions': one
+        name is one symbol's model (the API picks a model per symbol by what it records)."""
+        earlier = self.symbols_of(model)
+        if earlier is not None and symbols and sorted(earlier) != sorted(symbols):
+            raise RegistryError(
+                f"model {model} holds versions trained on {', '.join(earlier)}, not on "
+                f"{', '.join(symbols)}: give this one its own name (--model), or leave --model "
+                "out for <symbol>_5m"
+            )
+
+    def symbols_of(self, model: str) -> list[str] | None:
+        """The symbols the newest version of `model` was trained on (None: no version yet)."""
+        names = self._version_names(model)
+        if not names:
+            return None
+        metadata = self.get(model, names[-1]).metadata
+        return list(metadata.get("symbols") or [metadata.get("symbol") or "BTCUSDT"])
 
     def lock_file(self, model: str) -> Path:
         """The lock every write of `model` holds (see core.locks)."""
@@ -346,6 +367,7 @@ def pin_models(registry_root: Path | None = None) -> list[PinnedModel]:
                 horizon=meta.get("horizon"),
                 features=list(meta.get("features") or []),
                 created_at=info.created_at,
+                symbols=list(meta.get("symbols") or [meta.get("symbol") or "BTCUSDT"]),
             )
         )
     return pinned

@@ -149,6 +149,9 @@ def train_and_register(
     """Read the mart, cross-validate, backtest, fit the final model, register, report."""
     from ml import dataset, registry, report, tracking, train
 
+    store = registry.Registry(registry_root)
+    # Before minutes of training: a name another symbol's versions hold is refused now.
+    store.check_symbols(config.model_name, [config.symbol])
     warehouse_path = warehouse or dataset.warehouse_path()
     data = dataset.load(config, warehouse_path)
     result = train.cross_validate(data, config)
@@ -164,8 +167,7 @@ def train_and_register(
             models.quantiles.save_model(str(folder / registry.QUANTILE_FILE))
         result.predictions.to_parquet(folder / registry.PREDICTIONS_FILE, index=False)
 
-    store = registry.Registry(registry_root)
-    info = store.register(config.model, metadata, write_files)
+    info = store.register(config.model_name, metadata, write_files)
     report_path = None
     if config.report.enabled:
         document = report.render(info.metadata, result.calibration, importance, backtest)
@@ -175,6 +177,6 @@ def train_and_register(
     logged = tracking.log_version(info, report_path)
     promoted = False
     if promote and result.gates.passed:
-        info = store.promote(config.model, info.version)
+        info = store.promote(config.model_name, info.version)
         promoted = True
     return TrainOutcome(info, result, backtest, report_path, promoted, logged)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Literal
 
 import click
 import msgspec
 
-from pipeline.params import PARAMS
+from pipeline.params import PARAMS, UpdateParams
 from pipeline.publish import publish
 from pipeline.run import Context, StepFailed, TerminalRunner, plan
 from warehouse.publish import (
@@ -141,9 +142,11 @@ def publish_command(
 @click.option("--train-config", help="Trainer config (YAML) [default: config/train.yml].")
 @click.option("--target", type=click.Choice(["fwd_ret", "tb_label"]), help="Training target.")
 @click.option("--horizon", type=click.Choice(["5m", "1h", "4h", "1d"]), help="Forecast horizon.")
+@click.option("--symbol", help="Symbol to train on [default: the trainer config's].")
 @click.option("--model", help="Registry model name [default: the trainer config's].")
 @click.option("--no-promote", is_flag=True, help="Register the new version without promoting it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--timings", is_flag=True, help="Print each step's wall time and the total.")
 def run_command(
     name: str,
     ingest_config: str | None,
@@ -154,9 +157,11 @@ def run_command(
     train_config: str | None,
     target: str | None,
     horizon: str | None,
+    symbol: str | None,
     model: str | None,
     no_promote: bool,
     as_json: bool,
+    timings: bool,
 ) -> None:
     """Run a pipeline's steps in order, as a job does (pipeline.steps.PIPELINES):
 
@@ -166,6 +171,7 @@ def run_command(
     train    btcfs train, btcfs models promote (when every gate passed)
     publish  btcfs publish
     all      ingest, build, qa, train, promote, publish
+    update   ingest, incremental build (gates on the rebuilt days), qa, publish
 
     Each step's output shows as it runs; a failed step or gate stops the pipeline (exit 1)
     before anything after it is promoted or published.
@@ -181,6 +187,7 @@ def run_command(
             "config": train_config,
             "target": target,
             "horizon": horizon,
+            "symbol": symbol,
             "model": model,
             "promote": not no_promote,
         },
@@ -188,23 +195,88 @@ def run_command(
     chosen = {
         step: {k: v for k, v in values.items() if v is not None} for step, values in given.items()
     }
+    payload = {
+        "all": chosen,
+        "update": {"ingest": chosen["ingest"]},
+    }.get(name, chosen.get(name, {}))
     try:
-        params = msgspec.convert(chosen if name == "all" else chosen.get(name, {}), PARAMS[name])
+        params = msgspec.convert(payload, PARAMS[name])
     except msgspec.ValidationError as exc:
         raise click.UsageError(f"invalid option: {exc}") from None
+    _run_steps(name, params, as_json=as_json, timings=timings)
+
+
+def _run_steps(name: str, params: msgspec.Struct, *, as_json: bool, timings: bool) -> None:
+    """Run pipeline `name` on this terminal; its result (or, with `as_json`, one JSON object
+    on stdout and the steps' output on stderr); `timings`: each step's wall seconds."""
     result: dict[str, object] = {}
-    # With --json, stdout carries only the result: the steps' output goes to stderr.
     runner = TerminalRunner(out=sys.stderr if as_json else None)
     steps = plan(name, params, runner, Context.from_env(), result)
     done: list[str] = []
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
+    step = steps[0][0]
     try:
         for step, action in steps:
             click.echo(f"\n== {step}", err=as_json)
-            outcome = action()
+            began = time.monotonic()
+            try:
+                outcome = action()
+            finally:
+                seconds[str(step)] = round(time.monotonic() - began, 3)
             done.append(f"{step} (skipped)" if outcome is False else str(step))
     except StepFailed as exc:
+        if timings:
+            click.echo(_timings(seconds, time.monotonic() - started), err=True)
         raise click.ClickException(f"{name} stopped at {step}: {exc}") from None
+    total = round(time.monotonic() - started, 3)
     if as_json:
-        click.echo(json.dumps({"pipeline": name, "steps": done, "result": result}, default=str))
-    else:
-        click.echo(f"\n{name}: " + ", ".join(done))
+        payload: dict[str, object] = {"pipeline": name, "steps": done, "result": result}
+        if timings:
+            payload["timings"] = {**seconds, "total": total}
+        click.echo(json.dumps(payload, default=str))
+        return
+    click.echo(f"\n{name}: " + ", ".join(done))
+    if timings:
+        click.echo(_timings(seconds, total))
+
+
+def _timings(seconds: dict[str, float], total: float) -> str:
+    steps = ", ".join(f"{step} {value:.2f} s" for step, value in seconds.items())
+    return f"timings: {steps}; total {total:.2f} s"
+
+
+@click.command("update")
+@click.option(
+    "--config", "ingest_config", help="Ingest config (YAML) [default: config/ingest.yml]."
+)
+@click.option("--base-url", help="Every vendor's REST host (e.g. the replay server).")
+@click.option("--archive", help="Binance archive URL, or `none` for REST only.")
+@click.option("--timings", is_flag=True, help="Print each step's wall time and the total.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def update_command(
+    ingest_config: str | None,
+    base_url: str | None,
+    archive: str | None,
+    timings: bool,
+    as_json: bool,
+) -> None:
+    """Bring what is served current: land what is new (btcfs ingest all), rebuild the
+    warehouse incrementally with its gates on the rebuilt days (dbt build, btcfs qa), publish.
+
+    Exit 0 when published. A failing gate stops it with one line naming the gate and nothing
+    published (exit 1): the API keeps serving the last good publish. Models are not retrained
+    (`btcfs run all` does that).
+
+    \b
+    Example: btcfs update --timings
+    Example: */5 * * * * cd /srv/btcfs && .venv/bin/btcfs update >> data/update.log 2>&1
+    """
+    given = {"config": ingest_config, "base_url": base_url, "archive": archive}
+    try:
+        params = msgspec.convert(
+            {"ingest": {k: v for k, v in given.items() if v is not None}}, UpdateParams
+        )
+    except msgspec.ValidationError as exc:
+        raise click.UsageError(f"invalid option: {exc}") from None
+    _run_steps("update", params, as_json=as_json, timings=timings)

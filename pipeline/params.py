@@ -149,6 +149,8 @@ class TrainParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     config: _Text | None = None
     target: Literal["fwd_ret", "tb_label"] | None = None
     horizon: JobHorizon | None = None
+    #: One model per symbol (default: the trainer config's symbol).
+    symbol: _Symbol | None = None
     model: _Name | None = None
     promote: bool = True
 
@@ -165,6 +167,25 @@ class AllParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     train: TrainParams = msgspec.field(default_factory=TrainParams)
 
 
+#: The update's build: incremental models rebuild from the newest row's bucket less
+#: `lookback_minutes` (one day), so the gates check that day and the new one.
+UPDATE_GATE_WINDOW_DAYS = 2
+
+
+class UpdateParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`btcfs update`: land what is new (`ingest` as for `btcfs ingest all`), rebuild
+    incrementally without dbt's unit tests (CI runs them), check the gates of the rebuilt days
+    (`gate_window_days` UPDATE_GATE_WINDOW_DAYS), publish. Nothing about the build is a
+    parameter: an update is the same build every time."""
+
+    ingest: IngestParams = msgspec.field(default_factory=IngestParams)
+
+    def build(self) -> BuildParams:
+        return BuildParams(
+            vars=BuildVars(gate_window_days=UPDATE_GATE_WINDOW_DAYS), unit_tests=False
+        )
+
+
 #: Each pipeline's params struct (`forecast` takes the API's ForecastIn, whose `train` is
 #: TrainParams).
 PARAMS: dict[str, type[msgspec.Struct]] = {
@@ -173,4 +194,5 @@ PARAMS: dict[str, type[msgspec.Struct]] = {
     "publish": PublishParams,
     "train": TrainParams,
     "all": AllParams,
+    "update": UpdateParams,
 }

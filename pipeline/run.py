@@ -22,7 +22,7 @@ from typing import Any, Protocol, TextIO
 
 from core.errors import BtcfsError
 from core.settings import DataPaths, dbt_target_path
-from pipeline.params import AllParams, BuildParams, IngestParams, TrainParams
+from pipeline.params import AllParams, BuildParams, IngestParams, TrainParams, UpdateParams
 from pipeline.steps import PIPELINES, Commands, Step
 from warehouse.publish import DEFAULT_MODEL
 
@@ -291,7 +291,11 @@ def train(runner: Runner, context: Context, params: TrainParams) -> TrainedVersi
 
     before = _versions(context.registry_root)
     argv = context.commands.train(
-        config=params.config, target=params.target, horizon=params.horizon, model=params.model
+        config=params.config,
+        target=params.target,
+        horizon=params.horizon,
+        symbol=params.symbol,
+        model=params.model,
     )
     code, tail = runner.command(*argv)
     if code != 0:
@@ -404,12 +408,13 @@ def plan(
     if name not in PIPELINES:
         raise StepFailed(f"unknown pipeline {name!r}")
     every = params if isinstance(params, AllParams) else None
+    update = params if isinstance(params, UpdateParams) else None
 
     def record_gates(found: Gates) -> None:
         result["gates"] = found.as_dict()
 
     def run_ingest() -> None:
-        chosen: IngestParams = every.ingest if every else params
+        chosen: IngestParams = every.ingest if every else update.ingest if update else params
         env = ingest_env(chosen) if ingest_env is not None else None
         try:
             result["ingest"] = ingest(runner, context, chosen, env=env).as_dict()
@@ -418,7 +423,8 @@ def plan(
             raise
 
     def run_build() -> None:
-        build(runner, context, every.build if every else params, record_gates)
+        chosen: BuildParams = every.build if every else update.build() if update else params
+        build(runner, context, chosen, record_gates)
 
     def run_qa() -> None:
         qa(runner, context, record_gates)

@@ -34,6 +34,9 @@ PIPELINES: Mapping[str, tuple[Step, ...]] = {
     "publish": (Step.PUBLISH,),
     "train": (Step.TRAIN, Step.PROMOTE),
     "all": (Step.INGEST, Step.BUILD, Step.QA, Step.TRAIN, Step.PROMOTE, Step.PUBLISH),
+    # `btcfs update`: bring what is served current (no training: models are retrained on
+    # their own cadence, `btcfs run all`)
+    "update": (Step.INGEST, Step.BUILD, Step.QA, Step.PUBLISH),
     "forecast": (Step.CHECK, Step.TRAIN, Step.PROMOTE, Step.PUBLISH, Step.PREDICT),
 }
 
@@ -89,6 +92,7 @@ class Commands:
         config: str | Path | None = None,
         target: str | None = None,
         horizon: str | None = None,
+        symbol: str | None = None,
         model: str | None = None,
     ) -> list[str]:
         return [
@@ -96,6 +100,7 @@ class Commands:
             *_option("--config", config),
             *_option("--target", target),
             *_option("--horizon", horizon),
+            *_option("--symbol", symbol),
             *_option("--model", model),
         ]  # fmt: skip
 

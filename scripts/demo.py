@@ -3,9 +3,10 @@
 Starts `btcfs replay serve` on a free loopback port, then runs the pipeline's steps
 (pipeline.run, the functions the jobs worker and `btcfs run` use): lands every dataset in
 the lake (`btcfs ingest all`), shows `btcfs lake status`, builds the dbt warehouse and checks
-its QA gates (`dbt build`, `btcfs qa`), trains a model (`btcfs train`: registry + HTML
-report) and a triple-barrier classifier, publishes the warehouse (`btcfs publish`), stops
-the replay server and ends with the API serving it (`btcfs serve`, in the foreground).
+its QA gates (`dbt build`, `btcfs qa`), trains a model per symbol (`btcfs train`: registry +
+HTML report; BTCUSDT and ETHUSDT) and a triple-barrier classifier, publishes the warehouse
+(`btcfs publish`), stops the replay server and ends with the API serving it (`btcfs serve`,
+in the foreground).
 With CI=true or --no-serve it starts the API, checks it answers, prints the URLs and stops.
 """
 
@@ -102,6 +103,8 @@ def main() -> None:
             title("train (triple-barrier classifier)")
             classifier = TrainParams(target="tb_label", model="btcusdt_5m_tb", promote=False)
             steps.train(runner, context, classifier)
+            title("train ETHUSDT (one model per symbol)")
+            steps.train(runner, context, TrainParams(symbol="ETHUSDT", promote=False))
             title("publish")
             steps.publish(runner, context)
     except StepFailed as exc:
@@ -143,7 +146,7 @@ def serve_api(*, foreground: bool) -> None:
             f"  dashboard     {url}/\n"
             f"  API docs      {url}/docs\n"
             f"  health        {url}/health\n"
-            f"  prediction    {url}/v1/predictions/latest?symbol=BTCUSDT\n"
+            f"  prediction    {url}/v1/predictions/latest?symbol=BTCUSDT (or ETHUSDT)\n"
             f"  forecast      {url}/v1/forecast?symbol=BTCUSDT&steps=12\n"
             f"  live stream   {url}/v1/stream\n",
             flush=True,

@@ -84,6 +84,8 @@ class PinnedModel:
     horizon: str | None
     features: list[str]
     created_at: str
+    #: What it was trained on: the API serves a symbol only with a model trained on it.
+    symbols: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -327,12 +329,13 @@ def _write_metadata(
     con.execute(
         f"""create table {MODELS_TABLE} (
             model varchar, version varchar, stage varchar, target varchar, horizon varchar,
-            features varchar, created_at varchar)"""
+            features varchar, created_at varchar, symbols varchar)"""
     )
     _insert(
         con,
         MODELS_TABLE,
-        [[m.model, m.version, m.stage, m.target, m.horizon, json.dumps(m.features), m.created_at]
+        [[m.model, m.version, m.stage, m.target, m.horizon, json.dumps(m.features), m.created_at,
+          json.dumps(m.symbols)]
          for m in models],
     )  # fmt: skip
     con.execute(

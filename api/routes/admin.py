@@ -32,6 +32,7 @@ def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
 @post(
     "/v1/admin/reload",
     operation_id="reload",
+    summary="Reload the published file",
     tags=["admin"],
     guards=[require_admin],
     status_code=200,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import get
-from litestar.params import FromQuery
 
 from api.errors import error_responses
 from api.schemas import Bar, BarsOut
@@ -12,6 +11,7 @@ from api.services import (
     BarInterval,
     Limit,
     ServicesDep,
+    Symbol,
     Timestamp,
     check_choice,
     window_rows,
@@ -29,13 +29,14 @@ BAR_COLUMNS = """open_time, available_at, cast(open as double) as open,
 @get(
     "/v1/bars",
     operation_id="getBars",
+    summary="Bars of a symbol",
     tags=["bars"],
     sync_to_thread=True,
     responses=error_responses(404, 422, 503),
 )
 def get_bars(
     services: ServicesDep,
-    symbol: FromQuery[str] = "BTCUSDT",
+    symbol: Symbol = "BTCUSDT",
     interval: BarInterval = "5m",
     start: Timestamp = None,
     end: Timestamp = None,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import get
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 
 from api.db import Reader
 from api.errors import Unavailable, error_responses
@@ -53,14 +55,27 @@ def _features(reader: Reader) -> list[CatalogFeature]:
 @get(
     "/v1/catalog",
     operation_id="getCatalog",
+    summary="The feature catalog",
     tags=["features"],
     sync_to_thread=True,
     responses=error_responses(422, 503),
 )
 def get_catalog(
     services: ServicesDep,
-    feature_set: FromQuery[str | None] = None,
-    model: FromQuery[str | None] = None,
+    feature_set: Annotated[
+        str | None,
+        QueryParameter(
+            description="Only this feature set",
+            schema_extra={"enum": ["spot", "derivatives", "vendors"]},
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        QueryParameter(
+            description="Only this feature mart",
+            schema_extra={"enum": ["features_5m", "features_1h"]},
+        ),
+    ] = None,
 ) -> CatalogOut:
     """Every column of the published feature marts as its declaration says (set, role, unit,
     inputs, point-in-time rule, warm-up, null policy, model input, formula), with its

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import get
-from litestar.params import FromQuery
 
 from api.errors import NotFound, error_responses
 from api.schemas import FeatureRow, FeaturesOut, LatestFeaturesOut
@@ -15,6 +14,7 @@ from api.services import (
     FeatureInterval,
     Limit,
     ServicesDep,
+    Symbol,
     Timestamp,
     check_choice,
     check_symbol,
@@ -33,12 +33,13 @@ def _values(row: dict[str, Any]) -> dict[str, Any]:
 @get(
     "/v1/features/latest",
     operation_id="getLatestFeatures",
+    summary="The newest feature row",
     tags=["features"],
     sync_to_thread=True,
     responses=error_responses(404, 422, 503),
 )
 def get_latest_features(
-    services: ServicesDep, symbol: FromQuery[str] = "BTCUSDT", interval: FeatureInterval = "5m"
+    services: ServicesDep, symbol: Symbol = "BTCUSDT", interval: FeatureInterval = "5m"
 ) -> LatestFeaturesOut:
     """The newest complete feature row of a symbol (the `latest_features` mart): every
     feature past warm-up with every source present, and how old it is."""
@@ -71,13 +72,14 @@ def get_latest_features(
 @get(
     "/v1/features",
     operation_id="getFeatures",
+    summary="Feature rows in a time range",
     tags=["features"],
     sync_to_thread=True,
     responses=error_responses(404, 422, 503),
 )
 def get_features(
     services: ServicesDep,
-    symbol: FromQuery[str] = "BTCUSDT",
+    symbol: Symbol = "BTCUSDT",
     interval: FeatureInterval = "5m",
     start: Timestamp = None,
     end: Timestamp = None,

@@ -3,15 +3,16 @@ same from a body, or (`retrain: true`, admin token) a job that retrains first.""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import anyio
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
-from api.errors import error_responses
+from api.errors import InvalidInput, error_responses
 from api.routes.admin import require_admin
 from api.routes.jobs import (
     EXCEPTION_HANDLERS,
@@ -23,7 +24,8 @@ from api.routes.jobs import (
     strictly,
 )
 from api.schemas import ForecastIn, ForecastOut, JobOut, TrainParams
-from api.services import Horizon, Services, ServicesDep, check_symbol
+from api.services import Horizon, Services, ServicesDep, Symbol, check_symbol
+from pipeline.params import SYMBOL_PATTERN
 
 MAX_STEPS = 96
 
@@ -31,15 +33,18 @@ MAX_STEPS = 96
 @get(
     "/v1/forecast",
     operation_id="getForecast",
+    summary="A forecast path",
     tags=["predictions"],
     sync_to_thread=True,
     responses=error_responses(404, 422, 503),
 )
 def get_forecast(
     services: ServicesDep,
-    symbol: FromQuery[str] = "BTCUSDT",
+    symbol: Symbol = "BTCUSDT",
     horizon: Horizon = None,
-    steps: Annotated[int, QueryParameter(ge=1, le=MAX_STEPS)] = 12,
+    steps: Annotated[
+        int, QueryParameter(ge=1, le=MAX_STEPS, description=f"Horizons ahead, 1-{MAX_STEPS}")
+    ] = 12,
 ) -> ForecastOut:
     """The price path `steps` horizons ahead of the newest bar ("N steps ahead"), with a
     p10-p90 band. Step 1 is the model's forecast; later steps add no drift and widen the
@@ -58,6 +63,7 @@ def _forecast(services: Services, data: ForecastIn) -> ForecastOut:
 @post(
     "/v1/forecast",
     operation_id="postForecast",
+    summary="A forecast path, after a retrain when asked",
     tags=["predictions"],
     status_code=200,
     security=[{}, {"bearer": []}],
@@ -70,7 +76,7 @@ def _forecast(services: Services, data: ForecastIn) -> ForecastOut:
             "predicts (its `result.forecast` when it succeeded)",
             generate_examples=False,
         ),
-        **job_responses(400, 401, 404, 409, 413, 422, 503),
+        **job_responses(401, 404, 409, 413, 422, 503),
     },
 )
 async def post_forecast(
@@ -91,9 +97,22 @@ async def post_forecast(
         return Response(await anyio.to_thread.run_sync(_forecast, services, data))
     require_admin(request, request.route_handler)
     given = checked_train(data.train or TrainParams(), "train", jobs.data_dir)
-    # A forecast needs a forward-return model at the asked horizon, promoted when it passes.
+    if given.symbol not in (None, data.symbol):
+        raise InvalidInput(
+            f"train.symbol {given.symbol} differs from the forecast's symbol {data.symbol}: "
+            "a forecast retrains the model of its own symbol",
+            key="train.symbol",
+        )
+    if re.fullmatch(SYMBOL_PATTERN, data.symbol) is None:
+        raise InvalidInput(f"symbol {data.symbol!r} is not a warehouse symbol", key="symbol")
+    # A forecast needs a forward-return model of its symbol at the asked horizon, promoted
+    # when it passes.
     trainer = msgspec.structs.replace(
-        given, target="fwd_ret", horizon=data.horizon or given.horizon, promote=True
+        given,
+        target="fwd_ret",
+        horizon=data.horizon or given.horizon,
+        symbol=data.symbol,
+        promote=True,
     )
     job = msgspec.structs.replace(data, horizon=trainer.horizon, train=trainer)
     started = await anyio.to_thread.run_sync(start, jobs, "forecast", msgspec.to_builtins(job))

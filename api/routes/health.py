@@ -6,11 +6,22 @@ from datetime import UTC, datetime
 
 from litestar import Response, get
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 
 from api.errors import ApiError
 from api.schemas import Freshness, HealthOut
 from api.services import ServicesDep, latest_bar
 
+#: What /health answers before the first publish (its 503 example).
+_UNAVAILABLE = Example(
+    summary="Nothing published yet",
+    value={
+        "status": "unavailable",
+        "reasons": ["nothing published yet: run `btcfs publish`"],
+        "published_at": None, "built_at": None, "dbt_invocation_id": None,
+        "model": None, "model_version": None, "model_stage": None, "freshness": [],
+    },
+)  # fmt: skip
 #: Data older than this is reported as stale (a reason, not a failure).
 STALE_AFTER_S = 2 * 3600
 
@@ -18,10 +29,11 @@ STALE_AFTER_S = 2 * 3600
 @get(
     "/health",
     operation_id="getHealth",
+    summary="Service health",
     tags=["health"],
     sync_to_thread=True,
     responses={503: ResponseSpec(HealthOut, description="Nothing published yet",
-                                 generate_examples=False)},
+                                 generate_examples=False, examples=[_UNAVAILABLE])},
 )  # fmt: skip
 def health(services: ServicesDep) -> Response[HealthOut]:
     """Service status: `ok`, `degraded` (serving, with reasons: a model that is not in

@@ -10,13 +10,22 @@ from urllib.parse import urlsplit
 
 import anyio
 import msgspec
-from litestar import MediaType, Request, Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 
-from api.errors import BadRequest, Conflict, ErrorBody, NotFound, error_responses
+from api.errors import (
+    PROBLEM_JSON,
+    Conflict,
+    ErrorBody,
+    InvalidInput,
+    NotFound,
+    error_responses,
+    strictly,
+)
 from api.jobs import PIPELINES, ROOT, Job, JobConflict, JobFinished, JobRunner, log_tail
 from api.routes.admin import require_admin
 from api.schemas import (
@@ -37,7 +46,7 @@ from ingest.config import is_loopback_url
 #: A job request is a few hundred bytes: anything much larger is refused (413) unread.
 MAX_JOB_BODY = 65_536
 _Lines = Annotated[int, QueryParameter(ge=0, le=500, description="Log lines to include")]
-_JobId = Annotated[int, PathParameter(ge=1, le=2**62)]
+_JobId = Annotated[int, PathParameter(ge=1, le=2**62, description="The job's id")]
 T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
@@ -45,9 +54,9 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 JobsDep = NamedDependency[SkipValidation[JobRunner]]
 
 
-def _bad_request(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
-    """Job requests answer 400 (not the API's usual 422) for a body that does not validate,
-    with every problem named in the detail."""
+def _invalid_body(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorBody]:
+    """A job request whose body does not validate: 422 as everywhere, with every problem
+    named in the detail."""
     problems = exc.extra if isinstance(exc.extra, list) else []
     named = [
         "body: a JSON object is required"
@@ -61,42 +70,42 @@ def _bad_request(_: Request[Any, Any, Any], exc: ValidationException) -> Respons
     if any(isinstance(item, dict) and item.get("key") == "pipeline" for item in problems):
         extra["valid"] = [name for name in PIPELINES if name != "forecast"]
     return Response(
-        ErrorBody(status_code=400, detail=detail, extra=extra),
-        status_code=400,
-        media_type=MediaType.JSON,
+        ErrorBody.of(422, detail, extra),
+        status_code=422,
+        media_type=PROBLEM_JSON,
     )
 
 
-EXCEPTION_HANDLERS = {ValidationException: _bad_request}
+EXCEPTION_HANDLERS = {ValidationException: _invalid_body}
 
 
 def job_responses(*codes: int) -> dict[int, ResponseSpec]:
-    """Error responses of the job endpoints (400 is theirs alone)."""
-    specs = error_responses(*(code for code in codes if code != 400))
-    if 400 in codes:
-        specs[400] = ResponseSpec(
+    """Error responses of the job endpoints (422 describes their body's rules)."""
+    specs = error_responses(*codes)
+    if 422 in specs:
+        specs[422] = ResponseSpec(
             data_container=ErrorBody,
-            description="Malformed JSON, unknown pipeline or parameter, wrong type, missing file",
+            description="Malformed JSON, unknown pipeline or parameter, wrong type, missing "
+            "file (the field is named in `extra`)",
+            media_type=PROBLEM_JSON,
             generate_examples=False,
+            examples=[
+                Example(
+                    summary="An unknown pipeline",
+                    value=msgspec.to_builtins(
+                        ErrorBody.of(
+                            422,
+                            "invalid request: pipeline: Invalid enum value 'deploy'",
+                            {"problems": [], "valid": ["ingest", "build", "all"]},
+                        )
+                    ),
+                )
+            ],
         )
     return specs
 
 
 # ------------------------------------------------------------------------ validation
-
-
-async def strictly(request: Request[Any, Any, Any], kind: type[T]) -> T:
-    """The body decoded again without Litestar's lenient conversions (which would take
-    `"true"` or `0` for a boolean): a parameter of the wrong type is a 400."""
-    try:
-        return msgspec.json.decode(await request.body(), type=kind, strict=True)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(f"invalid request: {exc}", key=_where(str(exc))) from None
-
-
-def _where(message: str) -> str:
-    found = re.search(r"at `\$\.?([^`]*)`", message)
-    return found.group(1) or "body" if found else "body"
 
 
 def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
@@ -108,17 +117,17 @@ def _config(where: str, value: str | None, data_dir: Path) -> str | None:
     if value is None:
         return None
     if _CONTROL.search(value.replace(" ", "")):
-        raise BadRequest(f"{where}: control characters are not allowed", key=where)
+        raise InvalidInput(f"{where}: control characters are not allowed", key=where)
     path = Path(value) if Path(value).is_absolute() else ROOT / value
     path = path.resolve()
     if path.suffix not in (".yml", ".yaml"):
-        raise BadRequest(f"{where}: {value!r} is not a .yml file", key=where)
+        raise InvalidInput(f"{where}: {value!r} is not a .yml file", key=where)
     if not _inside(path, (ROOT, data_dir.resolve())):
-        raise BadRequest(
+        raise InvalidInput(
             f"{where}: {value!r} is outside the project and the data folder", key=where
         )
     if not path.is_file():
-        raise BadRequest(f"{where}: {value!r} does not exist", key=where)
+        raise InvalidInput(f"{where}: {value!r} does not exist", key=where)
     return str(path)
 
 
@@ -133,20 +142,20 @@ def _url(where: str, value: str | None, *, allowed: bool, allow_none: bool = Fal
     except ValueError:  # e.g. an unbalanced '[' in the host
         scheme, hostname = "", None
     if _CONTROL.search(value) or scheme not in ("http", "https") or not hostname:
-        raise BadRequest(
+        raise InvalidInput(
             f"{where}: {redact(value)[:100]!r} is not an http(s) URL"
             + (" (or 'none')" if allow_none else ""),
             key=where,
         )
     if not allowed:
-        raise BadRequest(
+        raise InvalidInput(
             f"{where}: this server takes no vendor host from a request "
             "(BTCFS_API_ALLOW_BASE_URL is off)"
             + (": leave it out or 'none'" if allow_none else ""),
             key=where,
         )
     if not is_loopback_url(value):
-        raise BadRequest(
+        raise InvalidInput(
             f"{where}: {redact(hostname)[:100]!r} is not a loopback host: only 127.0.0.0/8, "
             "::1 or localhost, without user info (the replay server)",
             key=where,
@@ -170,7 +179,7 @@ def checked_train(params: TrainParams, where: str, data_dir: Path) -> TrainParam
 
 
 def checked_params(data: JobIn, data_dir: Path, *, allow_base_url: bool = False) -> dict[str, Any]:
-    """The job's parameters with defaults filled in and files resolved (400 when not valid);
+    """The job's parameters with defaults filled in and files resolved (422 when not valid);
     `allow_base_url` (BTCFS_API_ALLOW_BASE_URL) lets ingest take a loopback host."""
     params: Any = data.params
     if isinstance(data, IngestJobIn):
@@ -247,13 +256,14 @@ def start(jobs: JobRunner, pipeline: str, params: dict[str, Any]) -> Response[Jo
 @post(
     "/v1/jobs",
     operation_id="startJob",
+    summary="Start a pipeline job",
     tags=["jobs"],
     guards=[require_admin],
     status_code=202,
     security=[{"bearer": []}],
     request_max_body_size=MAX_JOB_BODY,
     exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-    responses=job_responses(400, 401, 409, 413),
+    responses=job_responses(401, 409, 413, 422),
 )
 async def start_job(
     request: Request[Any, Any, Any], jobs: JobsDep, data: JSONBody[JobIn]
@@ -272,12 +282,14 @@ async def start_job(
     return await anyio.to_thread.run_sync(start, jobs, pipeline, params)
 
 
-@get("/v1/jobs", operation_id="listJobs", tags=["jobs"], sync_to_thread=True,
+@get("/v1/jobs", operation_id="listJobs", summary="List jobs", tags=["jobs"], sync_to_thread=True,
      guards=[require_admin], security=[{"bearer": []}],
      responses=job_responses(401, 422))  # fmt: skip
 def list_jobs(
     jobs: JobsDep,
-    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
+    limit: Annotated[
+        int, QueryParameter(ge=1, le=200, description="Newest jobs to list, 1-200")
+    ] = 20,
     lines: _Lines = 5,
 ) -> JobsOut:
     """The newest jobs first, each with its state, steps, timings, result and the last
@@ -290,7 +302,8 @@ def list_jobs(
                    active=active.id if active else None)  # fmt: skip
 
 
-@get("/v1/jobs/{job_id:int}", operation_id="getJob", tags=["jobs"], sync_to_thread=True,
+@get("/v1/jobs/{job_id:int}", operation_id="getJob", summary="One job, with its log",
+     tags=["jobs"], sync_to_thread=True,
      guards=[require_admin], security=[{"bearer": []}],
      responses=job_responses(401, 404, 422))  # fmt: skip
 def get_job(jobs: JobsDep, job_id: _JobId, lines: _Lines = 50) -> JobOut:
@@ -319,7 +332,7 @@ def cancel(jobs: JobRunner, job_id: int) -> Response[JobOut]:
     return Response(job_out(job, 0), status_code=200 if job.state == "cancelled" else 202)
 
 
-@delete("/v1/jobs/{job_id:int}", operation_id="cancelJob", tags=["jobs"],
+@delete("/v1/jobs/{job_id:int}", operation_id="cancelJob", summary="Cancel a job", tags=["jobs"],
         guards=[require_admin], status_code=200, security=[{"bearer": []}],
         responses={202: ResponseSpec(data_container=JobOut, description="Stopping: the "
                                      "worker was sent SIGTERM"),

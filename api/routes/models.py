@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import get
+from litestar.params import QueryParameter
 
 from api.errors import Unavailable, error_responses
 from api.schemas import ModelOut, ModelOverview, ModelsOut
@@ -27,18 +28,28 @@ def _metadata(services: ServicesDep, model: str, version: str) -> dict[str, Any]
 @get(
     "/v1/model",
     operation_id="getModel",
+    summary="The serving model's card",
     tags=["models"],
     sync_to_thread=True,
-    responses=error_responses(422, 503),
+    responses=error_responses(404, 422, 503),
 )
 def get_model(
     services: ServicesDep,
     horizon: Horizon = None,
+    symbol: Annotated[
+        str | None,
+        QueryParameter(
+            description="Only a model trained on this symbol (default: the primary model)"
+        ),
+    ] = None,
 ) -> ModelOut:
-    """The model serving `horizon` (default: the primary one): version, stage, features,
-    training window, out-of-sample metrics, gates, backtest after costs, importance."""
+    """The model serving `horizon` (default: the primary one) for `symbol` (default: any;
+    models are per symbol, a symbol no model was trained on is a 404 naming the models):
+    version, stage, symbols, features, training window, out-of-sample metrics, gates,
+    backtest after costs, importance."""
     with services.db.reader() as reader:
-        pinned = services.predictor.pick(reader.generation, horizon)
+        pinned = services.predictor.pick(reader.generation, horizon, symbol)
+        symbols = services.predictor.symbols_of(pinned)
     meta = _metadata(services, pinned.model, pinned.version)
     return ModelOut(
         model=pinned.model,
@@ -46,6 +57,7 @@ def get_model(
         stage=pinned.stage,
         target=pinned.target,
         horizon=pinned.horizon,
+        symbols=list(symbols),
         created_at=meta.get("created_at"),
         features=list(pinned.features),
         training_window=meta.get("training_window") or {},
@@ -58,7 +70,13 @@ def get_model(
     )
 
 
-@get("/v1/models", operation_id="listModels", tags=["models"], sync_to_thread=True)
+@get(
+    "/v1/models",
+    operation_id="listModels",
+    summary="Every registered model version",
+    tags=["models"],
+    sync_to_thread=True,
+)
 def list_models(services: ServicesDep) -> ModelsOut:
     """Every registered version with its stage now, whether the published warehouse pins
     it, and its headline out-of-sample scores."""

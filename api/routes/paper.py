@@ -5,24 +5,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import get, post
+import anyio
+from litestar import Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from api.db import Reader
-from api.errors import Conflict, NotFound, Unavailable, error_responses
+from api.errors import Conflict, NotFound, Unavailable, error_responses, strictly
 from api.paper import PaperPosition
 from api.routes.admin import require_admin
 from api.schemas import OpenPositionIn, Position, PositionsOut
 from api.security import is_loopback
 from api.services import PRICE_INTERVAL, ServicesDep, check_symbol, latest_bar
 
-_PositionId = Annotated[int, PathParameter(ge=1, le=2**62)]
+_PositionId = Annotated[int, PathParameter(ge=1, le=2**62, description="The position's id")]
 #: Positions per page of the list (the totals always cover every position).
 MAX_PAGE = 1_000
-_Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)]
-_Offset = Annotated[int, QueryParameter(ge=0, le=2**62)]
+_Limit = Annotated[
+    int, QueryParameter(ge=1, le=MAX_PAGE, description=f"Positions per page, 1-{MAX_PAGE}")
+]
+_Offset = Annotated[
+    int, QueryParameter(ge=0, le=2**62, description="Positions to skip, in id order")
+]
 
 
 def paper_writer(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -64,17 +69,25 @@ def _marked(position: PaperPosition, mark: float) -> Position:
 @post(
     "/v1/paper/positions",
     operation_id="openPaperPosition",
+    summary="Open a paper position",
     tags=["paper"],
     guards=[paper_writer],
-    sync_to_thread=True,
     status_code=201,
     security=[{}, {"bearer": []}],
     responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
-def open_position(services: ServicesDep, data: JSONBody[OpenPositionIn]) -> Position:
+async def open_position(
+    request: Request[Any, Any, Any], services: ServicesDep, data: JSONBody[OpenPositionIn]
+) -> Position:
     """Buy `amount_usd` of `symbol` (long, no leverage, no costs) at the latest published
     5m close; units = amount / price. At most BTCFS_API_MAX_OPEN_POSITIONS open at a time
-    (409 past it). Needs the admin token when the API listens beyond loopback."""
+    (409 past it). Needs the admin token when the API listens beyond loopback. The body is
+    decoded strictly: `"amount_usd": "100"` is a 422, a number must be a number."""
+    strict = await strictly(request, OpenPositionIn)
+    return await anyio.to_thread.run_sync(_open, services, strict)
+
+
+def _open(services: ServicesDep, data: OpenPositionIn) -> Position:
     with services.db.reader() as reader:
         check_symbol(reader, data.symbol)
         bar = _price(reader, data.symbol)
@@ -86,7 +99,8 @@ def open_position(services: ServicesDep, data: JSONBody[OpenPositionIn]) -> Posi
     return _marked(position, price)
 
 
-@get("/v1/paper/positions", operation_id="listPaperPositions", tags=["paper"],
+@get("/v1/paper/positions", operation_id="listPaperPositions",
+     summary="Paper positions, marked to market", tags=["paper"],
      sync_to_thread=True, responses=error_responses(422, 503))  # fmt: skip
 def list_positions(services: ServicesDep, limit: _Limit = 100, offset: _Offset = 0) -> PositionsOut:
     """A page of positions in id order (`limit` from `offset`; `next_offset` is the next
@@ -126,6 +140,7 @@ def list_positions(services: ServicesDep, limit: _Limit = 100, offset: _Offset =
 @post(
     "/v1/paper/positions/{position_id:int}/close",
     operation_id="closePaperPosition",
+    summary="Close a paper position",
     tags=["paper"],
     guards=[paper_writer],
     sync_to_thread=True,

@@ -7,11 +7,11 @@ from typing import Any
 
 from litestar import get as get_route
 from litestar import post
-from litestar.params import FromQuery, JSONBody
+from litestar.params import JSONBody
 
 from api.errors import InvalidInput, error_responses
 from api.schemas import InstancePrediction, PredictIn, PredictionOut, PredictOut, Quantiles
-from api.services import Horizon, ServicesDep, check_symbol
+from api.services import Horizon, ServicesDep, Symbol, check_symbol
 
 
 def _is_feature_value(value: Any) -> bool:
@@ -23,12 +23,13 @@ def _is_feature_value(value: Any) -> bool:
 @get_route(
     "/v1/predictions/latest",
     operation_id="getLatestPrediction",
+    summary="The latest prediction",
     tags=["predictions"],
     sync_to_thread=True,
     responses=error_responses(404, 422, 503),
 )
 def get_latest_prediction(
-    services: ServicesDep, symbol: FromQuery[str] = "BTCUSDT", horizon: Horizon = None
+    services: ServicesDep, symbol: Symbol = "BTCUSDT", horizon: Horizon = None
 ) -> PredictionOut:
     """The forecast from the newest published 5m feature row: predicted log return over
     the horizon (default: the primary model's) and its p10/p50/p90, the implied prices,
@@ -42,20 +43,22 @@ def get_latest_prediction(
 @post(
     "/v1/predict",
     operation_id="predict",
+    summary="Score feature rows",
     tags=["predictions"],
     sync_to_thread=True,
     status_code=200,
-    responses=error_responses(413, 422, 503),
+    responses=error_responses(404, 413, 422, 503),
 )
 def predict(services: ServicesDep, data: JSONBody[PredictIn]) -> PredictOut:
-    """Score feature rows with the pinned model of `horizon`. Each instance must carry
+    """Score feature rows with the pinned model of `horizon` trained on `symbol` (default:
+    the primary model; a symbol no model was trained on is a 404). Each instance must carry
     exactly the model's features (GET /v1/model lists them): a missing, extra or mistyped
     feature is a 422 naming it (`extra.key`, e.g. `instances[0].ret_5m`)."""
     limit = services.settings.max_instances
     if len(data.instances) > limit:
         raise InvalidInput(f"at most {limit} instances per request", key="instances")
     with services.db.reader() as reader:
-        pinned = services.predictor.pick(reader.generation, data.horizon)
+        pinned = services.predictor.pick(reader.generation, data.horizon, data.symbol)
     wanted = set(pinned.features)
     for index, instance in enumerate(data.instances):
         missing = [name for name in pinned.features if name not in instance]

@@ -61,7 +61,7 @@ def _gate(row: dict[str, Any]) -> Gate:
     return Gate(**row)
 
 
-@get("/v1/qa", operation_id="getQA", tags=["qa"], sync_to_thread=True,
+@get("/v1/qa", operation_id="getQA", summary="QA gates", tags=["qa"], sync_to_thread=True,
      responses=error_responses(503))  # fmt: skip
 def get_qa(services: ServicesDep) -> QAOut:
     """Gate results (pass/warn/fail with failure counts): `published` are the latest results

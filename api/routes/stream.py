@@ -58,7 +58,13 @@ def publish_event(services: Services, *, kind: str = "publish") -> dict[str, Any
         }
 
 
-@get("/v1/stream", operation_id="stream", tags=["stream"], responses=error_responses(429, 503))
+@get(
+    "/v1/stream",
+    operation_id="stream",
+    summary="Live events (Server-Sent Events)",
+    tags=["stream"],
+    responses=error_responses(429, 503),
+)
 async def stream(services: ServicesDep, request: Request[Any, Any, Any]) -> ServerSentEvent:
     """Server-Sent Events. First a `hello` event (the current publish, without bars), then
     a `publish` event after each new serve.duckdb: `symbols.<symbol>.bars` are the new 5m

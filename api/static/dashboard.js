@@ -2,7 +2,10 @@
 // publish. Everything it loads comes from this server (no CDN).
 "use strict";
 
-const SYMBOL = "BTCUSDT";
+// The symbol shown: ?symbol= in the address (a link keeps it), else BTCUSDT; the picker lists
+// the symbols the published warehouse serves (from /health) and switches without a reload.
+let SYMBOL = new URLSearchParams(location.search).get("symbol") || "BTCUSDT";
+const q = (s) => encodeURIComponent(s);
 const BARS = 144;             // twelve hours of 5m bars: the forecast stays readable
 const SIGNAL_BARS = 96;       // recent bars scored for the signal markers
 const STEPS = 12;             // forecast steps
@@ -52,6 +55,7 @@ window.btcfsDashboard = { bars: 0, pathPoints: 0, bandPoints: 0, scored: 0, mark
 function drawBars(bars) {
   candles.setData(bars.map((b) => ({ time: seconds(b.open_time), open: b.open, high: b.high, low: b.low, close: b.close })));
   window.btcfsDashboard.bars = bars.length;
+  window.btcfsDashboard.lastClose = bars.length ? bars[bars.length - 1].close : null;
 }
 
 function drawForecast(forecast, lastBar) {
@@ -73,12 +77,12 @@ function drawForecast(forecast, lastBar) {
 async function loadSignals(model) {
   // Score the recent feature rows with the served model (POST /v1/predict), mark the bars
   // whose predicted move clears the round-trip cost.
-  const features = await api(`/v1/features?symbol=${SYMBOL}&interval=5m&limit=${SIGNAL_BARS}`);
+  const features = await api(`/v1/features?symbol=${q(SYMBOL)}&interval=5m&limit=${SIGNAL_BARS}`);
   if (!features.rows.length) return;
   const instances = features.rows.map((r) => Object.fromEntries(model.features.map((f) => [f, r.values[f]])));
   const scored = await api("/v1/predict", {
     method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ instances, horizon: model.horizon }),
+    body: JSON.stringify({ instances, horizon: model.horizon, symbol: SYMBOL }),
   });
   let longs = 0, shorts = 0;
   const marks = [];
@@ -132,7 +136,7 @@ function showModel(m) {
     ["version", `${m.model} ${m.version}`],
     ["stage", m.stage],
     ["target", `${m.target} ${m.horizon || ""}`],
-    ["trained on", m.training_window.rows ? `${m.training_window.rows} rows to ${m.training_window.last_open_time}` : "–"],
+    ["trained on", m.training_window.rows ? `${(m.symbols || []).join(", ")}: ${m.training_window.rows} rows to ${m.training_window.last_open_time}` : "–"],
     ["rank IC (t)", `${num(s.rank_ic, 3)} (${num(s.rank_ic_tstat, 2)})`],
     ["RMSE skill vs 0", num(s.rmse_skill_vs_zero, 4)],
     ["directional acc.", pct(s.directional_accuracy, 1)],
@@ -148,7 +152,24 @@ function showHealth(h) {
   badge.className = `badge ${h.status === "ok" ? "ok" : h.status === "degraded" ? "warn" : "bad"}`;
   badge.title = h.reasons.join("\n");
   $("published").textContent = h.published_at ? `published ${h.published_at} · dbt ${String(h.dbt_invocation_id).slice(0, 8)}` : "";
+  showSymbols(h.freshness.map((f) => f.symbol));
 }
+
+function showSymbols(served) {
+  const picker = $("symbol");
+  const symbols = served.includes(SYMBOL) ? served : [SYMBOL, ...served];
+  picker.innerHTML = symbols.map((s) => `<option value="${esc(s)}">${esc(s)}</option>`).join("");
+  picker.value = SYMBOL;
+  document.title = `btcfs · ${SYMBOL} forecast`;
+}
+
+$("symbol").addEventListener("change", () => {
+  SYMBOL = $("symbol").value;
+  const url = new URL(location.href);
+  url.searchParams.set("symbol", SYMBOL);
+  history.replaceState(null, "", url);
+  refresh();
+});
 
 // The newest positions: the list is paginated in id order, the totals cover them all.
 const PAPER_ROWS = 50;
@@ -300,11 +321,11 @@ async function refresh() {
   const attempt = async (name, fn) => { try { await fn(); } catch (error) { failures.push(`${name}: ${error.message}`); } };
   let lastBar = null;
   await attempt("health", async () => showHealth(await api("/health")));
-  await attempt("bars", async () => { const bars = (await api(`/v1/bars?symbol=${SYMBOL}&interval=5m&limit=${BARS}`)).bars; lastBar = bars[bars.length - 1]; drawBars(bars); });
-  await attempt("forecast", async () => drawForecast(await api(`/v1/forecast?symbol=${SYMBOL}&steps=${STEPS}`), lastBar));
-  await attempt("prediction", async () => showPrediction(await api(`/v1/predictions/latest?symbol=${SYMBOL}`)));
+  await attempt("bars", async () => { const bars = (await api(`/v1/bars?symbol=${q(SYMBOL)}&interval=5m&limit=${BARS}`)).bars; lastBar = bars[bars.length - 1]; drawBars(bars); });
+  await attempt("forecast", async () => drawForecast(await api(`/v1/forecast?symbol=${q(SYMBOL)}&steps=${STEPS}`), lastBar));
+  await attempt("prediction", async () => showPrediction(await api(`/v1/predictions/latest?symbol=${q(SYMBOL)}`)));
   await attempt("qa", async () => showQA(await api("/v1/qa")));
-  await attempt("model", async () => { const model = await api("/v1/model"); showModel(model); await loadSignals(model); });
+  await attempt("model", async () => { const model = await api(`/v1/model?symbol=${q(SYMBOL)}`); showModel(model); await loadSignals(model); });
   await attempt("paper", loadPaper);
   await attempt("jobs", loadJobs);
   chart.timeScale().fitContent();

@@ -1,7 +1,8 @@
 """One published warehouse for the API tests, built the real way once per session:
-replay server (planted regime) -> `btcfs ingest all` -> `dbt build` (tests/ml's helpers),
-a full `dbt build` for the marts the trainer does not need, `btcfs train` (a 5m forecaster,
-promoted when it passes its gates, and a triple-barrier classifier), `btcfs publish`.
+replay server (planted regime, BTCUSDT and ETHUSDT) -> `btcfs ingest all` -> `dbt build`
+(tests/ml's helpers), a full `dbt build` for the marts the trainer does not need, `btcfs train`
+(per symbol: a 5m forecaster, promoted when it passes its gates; for BTCUSDT also a
+triple-barrier classifier), `btcfs publish`.
 
 Also a real `btcfs serve` on a free loopback port for the tests that need a live server.
 """
@@ -23,6 +24,8 @@ import pytest
 from tests.ml.mlpipeline import BIN, REPO, SHORT_WINDOW_VARS, BuiltWarehouse, synthetic_warehouse
 
 TRAIN_CONFIG = Path(__file__).resolve().parent / "train_fast.yml"
+#: The served symbols: each gets its own model (ethusdt_5m beside btcusdt_5m).
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
 ADMIN_TOKEN = "test-admin-token"
 #: The Host names in-process clients send (Litestar's TestClient, schemathesis' ASGI
 #: transport): an app they call must serve them (api.security refuses other Host headers).
@@ -71,11 +74,12 @@ _BUILT: dict[str, Pipeline] = {}
 
 
 def build_published(root: Path) -> Pipeline:
-    """Replay -> ingest -> dbt -> train (forecaster + barrier classifier) -> publish."""
-    pipeline = Pipeline(synthetic_warehouse(root, "planted"))
+    """Replay -> ingest -> dbt -> train (forecasters + barrier classifier) -> publish."""
+    pipeline = Pipeline(synthetic_warehouse(root, "planted", symbols=SYMBOLS))
     pipeline.full_build()
     config = str(TRAIN_CONFIG)
     pipeline.run("btcfs", "train", "--config", config, "--promote")
+    pipeline.run("btcfs", "train", "--config", config, "--symbol", "ETHUSDT", "--promote")
     pipeline.run("btcfs", "train", "--config", config, "--target", "tb_label",
                  "--model", "btcusdt_5m_tb")  # fmt: skip
     pipeline.publish()

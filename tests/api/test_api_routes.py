@@ -7,7 +7,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,11 @@ def test_health_names_build_model_and_freshness(client: TestClient, pipeline: Pi
     )
     assert (body["dbt_invocation_id"], body["model_version"]) == published[0]
     assert body["status"] in ("ok", "degraded") and body["model"] == "btcusdt_5m"
-    (fresh,) = body["freshness"]
-    last = warehouse_rows(pipeline, "select max(available_at) from bars_5m")[0][0]
-    assert fresh["symbol"] == "BTCUSDT" and parse(fresh["last_bar_at"]) == last
+    last = dict(
+        warehouse_rows(pipeline, "select symbol, max(available_at) from bars_5m group by 1")
+    )
+    fresh = {f["symbol"]: parse(f["last_bar_at"]) for f in body["freshness"]}
+    assert fresh == last and sorted(fresh) == ["BTCUSDT", "ETHUSDT"]
     # The replay market ends in 2025: the data is stale now, and health says so.
     assert any("old" in reason for reason in body["reasons"])
 
@@ -75,7 +77,7 @@ def test_bars_match_the_mart(client: TestClient, pipeline: Pipeline) -> None:
         expected = warehouse_rows(
             pipeline,
             f"select open_time, cast(close as double) from bars_{interval} "
-            "order by open_time desc limit 3",
+            "where symbol = 'BTCUSDT' order by open_time desc limit 3",
         )[::-1]
         assert [(parse(b["open_time"]), b["close"]) for b in body["bars"]] == expected
         assert body["count"] == 3 and body["interval"] == interval
@@ -92,6 +94,11 @@ def test_bars_match_the_mart(client: TestClient, pipeline: Pipeline) -> None:
     times = [parse(bar["open_time"]) for bar in body["bars"]]
     assert times == [start + timedelta(hours=h) for h in range(10)]
     assert all(b["available_at"] > b["open_time"] for b in body["bars"])
+    # A date alone is its midnight UTC.
+    day = (first + timedelta(days=2)).date()
+    by_date = client.get("/v1/bars", params={"interval": "1h", "start": day.isoformat()}).json()
+    midnight = datetime.combine(day, datetime.min.time(), UTC)
+    assert parse(by_date["bars"][0]["open_time"]) == midnight
 
 
 def test_features_latest_and_range(client: TestClient, pipeline: Pipeline) -> None:
@@ -121,13 +128,15 @@ def test_catalog_declares_every_served_feature_with_its_coverage(
     vol_z = features[("features_5m", "vol_z")]
     assert (vol_z["feature_set"], vol_z["role"], vol_z["model_input"]) == ("spot", "feature", True)
     assert "zscore" in vol_z["description"] and vol_z["warm_up"]
-    (measured,) = vol_z["coverage"]
-    rows, first = warehouse_rows(
-        pipeline, "select count(*), min(open_time) from features_5m where vol_z is not null"
-    )[0]
-    assert (measured["symbol"], measured["non_null_rows"], parse(measured["first_open_time"])) == (
-        "BTCUSDT", rows, first,
-    )  # fmt: skip
+    measured = {c["symbol"]: c for c in vol_z["coverage"]}
+    assert sorted(measured) == ["BTCUSDT", "ETHUSDT"]
+    for symbol, rows, first in warehouse_rows(
+        pipeline,
+        "select symbol, count(*), min(open_time) from features_5m where vol_z is not null "
+        "group by symbol",
+    ):
+        got = measured[symbol]
+        assert (got["non_null_rows"], parse(got["first_open_time"])) == (rows, first)
     spot = client.get("/v1/catalog", params={"feature_set": "spot", "model": "features_1h"})
     assert {f["feature_set"] for f in spot.json()["features"]} == {"spot"}
     assert {f["model"] for f in spot.json()["features"]} == {"features_1h"}
@@ -135,26 +144,75 @@ def test_catalog_declares_every_served_feature_with_its_coverage(
     assert bad.status_code == 422 and "feature_set" in bad.text
 
 
-def test_a_symbol_no_pinned_model_was_trained_on_is_a_404_naming_what_it_was_trained_on(
-    pipeline: Pipeline, tmp_path: Path
-) -> None:
-    """A served ETHUSDT row is never scored by a model trained on BTCUSDT."""
+def edited_copy(pipeline: Pipeline, tmp_path: Path, statement: str) -> Any:
+    """An app serving a copy of the published file with `statement` run on it."""
     serve = tmp_path / "serve.duckdb"
     serve.write_bytes(pipeline.serve.read_bytes())
     con = duckdb.connect(str(serve))
     try:
-        con.execute(
-            "insert into latest_features select * replace ('ETHUSDT' as symbol) "
-            "from latest_features where symbol = 'BTCUSDT'"
-        )
+        con.execute(statement)
     finally:
         con.close()
-    app = make_app(pipeline, tmp_path / "paper.sqlite", BTCFS_SERVE_DB=str(serve))
+    return make_app(pipeline, tmp_path / "paper.sqlite", BTCFS_SERVE_DB=str(serve))
+
+
+def test_each_symbol_is_forecast_by_the_model_trained_on_it(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    from ml.predict import load_model
+
+    for symbol, name in (("BTCUSDT", "btcusdt_5m"), ("ETHUSDT", "ethusdt_5m")):
+        body = client.get("/v1/predictions/latest", params={"symbol": symbol}).json()
+        assert (body["symbol"], body["model"]) == (symbol, name), body
+        model = load_model(name, body["model_version"], pipeline.root / "registry")
+        assert model.symbols == (symbol,)
+        row = client.get("/v1/features/latest", params={"symbol": symbol}).json()["values"]
+        expected = model.predict(row).expected_return
+        assert body["predicted_return"] == pytest.approx(expected, abs=1e-12)
+        card = client.get("/v1/model", params={"symbol": symbol}).json()
+        assert (card["model"], card["symbols"]) == (name, [symbol])
+        instance = {name: row[name] for name in card["features"]}
+        scored = client.post(
+            "/v1/predict", json={"instances": [instance], "symbol": symbol, "horizon": "5m"}
+        )
+        assert scored.json()["model"] == name, scored.text
+    # Only BTCUSDT has a barrier model: ETHUSDT's forecast has no barrier probabilities.
+    eth = client.get("/v1/predictions/latest", params={"symbol": "ETHUSDT"}).json()
+    assert eth["barrier_probabilities"] is None
+
+
+def test_a_symbol_no_pinned_model_was_trained_on_is_a_404_naming_the_models(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """ETHUSDT rows served with only BTCUSDT's models pinned: never scored by them."""
+    app = edited_copy(pipeline, tmp_path, "delete from btcfs_models where model = 'ethusdt_5m'")
     with TestClient(app) as client:
-        eth = client.get("/v1/predictions/latest", params={"symbol": "ETHUSDT"})
-        assert eth.status_code == 404, eth.text
-        assert "no pinned model forecasts ETHUSDT" in eth.text and "trained on BTCUSDT" in eth.text
+        for url, params in (
+            ("/v1/predictions/latest", {"symbol": "ETHUSDT"}),
+            ("/v1/forecast", {"symbol": "ETHUSDT"}),
+            ("/v1/model", {"symbol": "ETHUSDT"}),
+        ):
+            eth = client.get(url, params=params)
+            assert eth.status_code == 404, eth.text
+            problem = eth.json()
+            assert "no pinned model forecasts ETHUSDT" in problem["detail"]
+            assert "btcusdt_5m (BTCUSDT, 5m)" in problem["detail"], problem
+            assert problem["extra"]["valid"] == ["BTCUSDT"]
+        row = client.get("/v1/features/latest", params={"symbol": "ETHUSDT"}).json()["values"]
+        instance = {name: row[name] for name in client.get("/v1/model").json()["features"]}
+        scored = client.post("/v1/predict", json={"instances": [instance], "symbol": "ETHUSDT"})
+        assert scored.status_code == 404 and "ETHUSDT" in scored.text
         assert client.get("/v1/predictions/latest", params={"symbol": "BTCUSDT"}).status_code == 200
+
+
+def test_a_file_published_before_models_recorded_symbols_reads_them_from_the_registry(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    app = edited_copy(pipeline, tmp_path, "alter table btcfs_models drop column symbols")
+    with TestClient(app) as client:
+        for symbol, name in (("BTCUSDT", "btcusdt_5m"), ("ETHUSDT", "ethusdt_5m")):
+            body = client.get("/v1/predictions/latest", params={"symbol": symbol}).json()
+            assert body["model"] == name, body
 
 
 def test_latest_prediction_comes_from_ml_predict(client: TestClient, pipeline: Pipeline) -> None:
@@ -253,7 +311,7 @@ def test_docs_are_served_offline(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("url", "status", "key"),
     [
-        ("/v1/bars?symbol=ETHUSDT", 404, "symbol"),
+        ("/v1/bars?symbol=SOLUSDT", 404, "symbol"),
         ("/v1/bars?interval=7m", 422, "interval"),
         ("/v1/features?interval=15m", 422, "interval"),
         ("/v1/bars?start=2025-02-01T00:00:00Z&end=2025-01-01T00:00:00Z", 422, "start"),
@@ -265,7 +323,8 @@ def test_docs_are_served_offline(client: TestClient) -> None:
         ("/v1/features?end=2025-13-01T00:00:00Z", 422, "end"),
         ("/v1/predictions/latest?horizon=1w", 422, "horizon"),
         ("/v1/forecast?steps=1000", 422, "steps"),
-        ("/v1/predictions/latest?symbol=ETHUSDT", 404, "symbol"),
+        ("/v1/predictions/latest?symbol=SOLUSDT", 404, "symbol"),
+        ("/v1/model?symbol=SOLUSDT", 404, "symbol"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_parameter(
@@ -282,7 +341,7 @@ def test_unknown_values_list_the_valid_ones(client: TestClient) -> None:
     assert client.get("/v1/bars?interval=7m").json()["extra"]["valid"] == [
         "5m", "15m", "1h", "4h", "1d"
     ]  # fmt: skip
-    assert client.get("/v1/bars?symbol=x").json()["extra"]["valid"] == ["BTCUSDT"]
+    assert client.get("/v1/bars?symbol=x").json()["extra"]["valid"] == ["BTCUSDT", "ETHUSDT"]
     assert client.get("/v1/predictions/latest?horizon=4h").json()["extra"]["valid"] == ["5m"]
 
 
@@ -340,8 +399,10 @@ def test_paper_positions_mark_to_market_and_survive_a_restart(
         assert closed.status_code == 200 and closed.json()["status"] == "closed"
         assert first.post(f"/v1/paper/positions/{position['id']}/close").status_code == 409
         assert first.post("/v1/paper/positions/999/close").status_code == 404
+        # decoded strictly: a number in a string is not a number
         for bad in ({"amount_usd": 0}, {"amount_usd": -5}, {"amount_usd": "ten"},
-                    {"amount_usd": 10, "leverage": 5}, {}):  # fmt: skip
+                    {"amount_usd": "100"}, {"amount_usd": True}, {"amount_usd": 10, "leverage": 5},
+                    {}):  # fmt: skip
             assert first.post("/v1/paper/positions", json=bad).status_code == 422, bad
         unknown = first.post("/v1/paper/positions", json={"amount_usd": 10, "symbol": "DOGE"})
         assert unknown.status_code == 404

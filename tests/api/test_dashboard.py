@@ -104,3 +104,30 @@ def test_a_publish_on_the_stream_refreshes_the_dashboard(
     page.wait_for(f"Number(document.body.dataset.refreshes) > {before}")
     assert "publish" in text(page, "#stream-status")
     page.screenshot(ARTIFACTS / "dashboard-after-publish.png")
+
+
+def test_the_symbol_picker_switches_every_panel_without_a_reload(
+    page: Page, served: tuple[Pipeline, str]
+) -> None:
+    _, url = served
+    options = page.evaluate("[...document.querySelectorAll('#symbol option')].map(o => o.value)")
+    assert options == ["BTCUSDT", "ETHUSDT"]
+    assert page.evaluate("document.querySelector('#symbol').value") == "BTCUSDT"
+    before = int(page.evaluate("document.body.dataset.refreshes"))
+    page.evaluate("window.notReloaded = true")
+    page.evaluate(
+        "(() => { const s = document.querySelector('#symbol'); s.value = 'ETHUSDT';"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
+    page.wait_for(f"Number(document.body.dataset.refreshes) > {before}")
+    assert page.evaluate("window.notReloaded") is True
+    assert page.evaluate("document.body.dataset.state") == "ready", page.evaluate(
+        "document.body.dataset.errors"
+    )
+    eth = httpx.get(f"{url}/v1/predictions/latest", params={"symbol": "ETHUSDT"}).json()
+    assert f"{eth['model']} {eth['model_version']}" in text(page, "#prediction")
+    assert eth["model"] == "ethusdt_5m" and "ETHUSDT:" in text(page, "#model")
+    assert page.evaluate("location.search") == "?symbol=ETHUSDT"
+    assert "ETHUSDT" in page.evaluate("document.title")
+    bars = httpx.get(f"{url}/v1/bars", params={"symbol": "ETHUSDT", "limit": 1}).json()["bars"]
+    assert page.evaluate("window.btcfsDashboard.lastClose") == pytest.approx(bars[-1]["close"])

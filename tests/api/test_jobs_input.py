@@ -69,6 +69,17 @@ def test_without_a_configured_token_jobs_are_off(tmp_path: Path) -> None:
         assert refused.status_code == 401 and "BTCFS_ADMIN_TOKEN" in refused.json()["detail"]
 
 
+def _is_json(body: Any) -> bool:
+    """JSON, or no body at all (a missing body is a missing field, 422)."""
+    if not isinstance(body, bytes) or not body:
+        return True
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize(
     ("body", "named"),
     [
@@ -98,18 +109,20 @@ def test_without_a_configured_token_jobs_are_off(tmp_path: Path) -> None:
         ({"pipeline": "all", "params": {"ingest": {"config": "../x.yml"}}}, "params.ingest.config"),
     ],
 )
-def test_bad_requests_are_400_naming_the_problem(
+def test_bad_requests_are_422_naming_the_problem(
     client: TestClient[Any], body: Any, named: str
 ) -> None:
     answer = post(client, body)
-    assert answer.status_code == 400, answer.text
+    # a body that is not JSON at all is malformed syntax (400); a JSON body that does not
+    # validate is a 422, as every validation error of the API
+    assert answer.status_code == (422 if _is_json(body) else 400), answer.text
     assert named in answer.json()["detail"], answer.json()
     assert client.get("/v1/jobs", headers=AUTH).json()["jobs"] == []  # nothing was started
 
 
 def test_an_unknown_pipeline_lists_the_valid_ones(client: TestClient[Any]) -> None:
     extra = post(client, {"pipeline": "deploy"}).json()["extra"]
-    assert extra["valid"] == ["ingest", "build", "publish", "train", "all"]
+    assert extra["valid"] == ["ingest", "build", "publish", "train", "all", "update"]
 
 
 def test_a_huge_body_is_refused_unread(client: TestClient[Any]) -> None:
@@ -134,11 +147,18 @@ def test_forecast_bodies_are_checked(client: TestClient[Any]) -> None:
     def forecast(body: Any, headers: dict[str, str] | None = None) -> Any:
         return client.post("/v1/forecast", json=body, headers=headers or {})
 
-    assert forecast({"steps": 0}).status_code == 400
-    assert forecast({"steps": 12, "horizon": "2h"}).status_code == 400
-    assert forecast({"retrain": "true"}).status_code == 400
-    assert forecast({"retrain": True, "train": {"target": "tb_label", "x": 1}}).status_code == 400
+    assert forecast({"steps": 0}).status_code == 422
+    assert forecast({"steps": 12, "horizon": "2h"}).status_code == 422
+    assert forecast({"retrain": "true"}).status_code == 422
+    assert forecast({"retrain": True, "train": {"target": "tb_label", "x": 1}}).status_code == 422
     assert forecast({"retrain": True}).status_code == 401
+    # A retrain trains the forecast's own symbol: another one in `train` is refused, by name.
+    mixed = forecast(
+        {"symbol": "ETHUSDT", "retrain": True, "train": {"symbol": "BTCUSDT"}}, headers=AUTH
+    )
+    assert mixed.status_code == 422 and mixed.json()["extra"]["key"] == "train.symbol", mixed.text
+    hostile = forecast({"symbol": "BTC;rm -rf", "retrain": True}, headers=AUTH)
+    assert hostile.status_code == 422 and hostile.json()["extra"]["key"] == "symbol", hostile.text
     # Nothing is published in this folder: the immediate answer says so.
     assert forecast({"steps": 3}).status_code == 503
 

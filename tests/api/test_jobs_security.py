@@ -82,7 +82,7 @@ def no_jobs(api: Api) -> bool:
 
 def refused(api: Api, pipeline: str, params: dict[str, Any], named: str) -> str:
     answer = api.start(pipeline, params)
-    assert answer.status_code == 400, answer.text
+    assert answer.status_code == 422, answer.text
     body = answer.json()
     assert named in body["detail"] and "\n" not in body["detail"], body
     return str(body["detail"])

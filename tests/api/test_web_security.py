@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,11 @@ def port(url: str) -> int:
 def error(response: httpx.Response, status: int) -> dict[str, Any]:
     """The API's error shape with this status."""
     assert response.status_code == status, (response.status_code, response.text[:500])
-    assert response.headers["content-type"].startswith("application/json")
+    # RFC 9457 problem details, one shape for every error
+    assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
-    assert body["status_code"] == status and body["detail"], body
+    assert body["status"] == body["status_code"] == status and body["detail"], body
+    assert body["type"] == "about:blank" and body["title"] == HTTPStatus(status).phrase, body
     return body
 
 

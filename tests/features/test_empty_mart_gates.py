@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from btcfs.cli import cli
@@ -91,3 +92,7 @@ def test_the_default_ingest_config_lands_the_feature_warmup(tmp_path: Path) -> N
     assert warmup_days == 31
     # a month of feature rows after the warm-up
     assert days_back >= warmup_days + 30, (days_back, warmup_days)
+    # ...of the symbols the warehouse builds: the loader and dbt default to the same two
+    landed = load_config(REPO / "config" / "ingest.yml", now).symbols
+    built = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]["symbols"]
+    assert list(landed) == built == ["BTCUSDT", "ETHUSDT"]

@@ -1,4 +1,4 @@
-"""The CSV fast path for kline pages must agree with the general JSON parser on any page."""
+"""The CSV road for regular kline pages must agree with the general JSON parser on any page."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.binance.parse import _page_as_csv, parse_kline_pages, parse_klines
+from ingest.binance.parse import _regular_page, parse_kline_pages, parse_klines
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 OPTIONS = {
@@ -78,8 +78,31 @@ def test_an_empty_row_is_quarantined_not_skipped():
 
 
 def test_regular_pages_take_the_fast_path():
-    assert _page_as_csv(orjson.dumps([row(i) for i in range(3)])) is not None
-    assert _page_as_csv(b"[]") == b""
+    assert _regular_page(orjson.dumps([row(i) for i in range(3)])) is not None
+    assert _regular_page(b" [] ") == (b"[]", 0)
+
+
+def test_futures_pages_take_the_csv_road_too():
+    # Premium-index bars go below zero; perpetual bars have fewer decimals; mark bars no volume.
+    premium = [1_700_000_040_000, "-0.00013768", "-0.00012902", "-0.00014872", "-0.00014852", "0",
+               1_700_000_099_999, "0", 12, "0", "0", "0"]  # fmt: skip
+    perp = [1_700_000_040_000, "90996.70", "91052.40", "90933.10", "91001.20", "15.761",
+            1_700_000_099_999, "1434791.21234", 223, "9.238", "840974.6", "0"]  # fmt: skip
+    for body in (orjson.dumps([premium]), orjson.dumps([perp])):
+        assert _regular_page(body) == (body, 1)
+    options = {**OPTIONS, "dataset": "premium_klines"}
+    parsed = parse_kline_pages([orjson.dumps([premium])], **options)
+    assert parsed.table.num_rows == 1 and parsed.quarantine.num_rows == 0
+
+
+def test_a_page_that_is_not_json_is_refused_even_in_the_regular_shape():
+    from ingest.errors import MalformedResponse
+
+    body = orjson.dumps([row(0), row(1)])
+    for broken in (body.replace(b'5",', b'"5,', 1), body.replace(b"[1", b"[01", 1)):
+        assert _regular_page(broken) is None  # the right shape, but not JSON
+        with pytest.raises(MalformedResponse):
+            parse_kline_pages([broken], **OPTIONS)
 
 
 decimal_text = st.decimals(min_value=0, max_value=10**9, places=8, allow_nan=False).map(str)
@@ -103,7 +126,7 @@ def test_a_page_with_a_lost_quote_is_refused_not_read_leniently():
 
     body = orjson.dumps([row(0), row(1)])
     broken = body[:-3] + b"]]"  # the last string's closing quote is gone: not JSON
-    assert _page_as_csv(broken) is None
+    assert _regular_page(broken) is None
     with pytest.raises(MalformedResponse):
         parse_kline_pages([broken], **OPTIONS)
 

@@ -64,7 +64,9 @@ def dbt_build(warehouse: BuiltWarehouse, *extra: str) -> None:
         raise RuntimeError(f"dbt build failed:\n{(proc.stdout + proc.stderr)[-6000:]}")
 
 
-def synthetic_warehouse(root: Path, regime: str, seed: int = 11) -> BuiltWarehouse:
+def synthetic_warehouse(
+    root: Path, regime: str, seed: int = 11, symbols: tuple[str, ...] = ("BTCUSDT",)
+) -> BuiltWarehouse:
     """SYNTHETIC_DAYS of a regime through the replay server, the loaders and dbt."""
     warehouse = BuiltWarehouse(root)
     now = datetime.combine(SYNTHETIC_START, datetime.min.time(), UTC) + timedelta(
@@ -74,13 +76,13 @@ def synthetic_warehouse(root: Path, regime: str, seed: int = 11) -> BuiltWarehou
         seed,
         day_start_us(SYNTHETIC_START),
         day_start_us(SYNTHETIC_START + timedelta(days=SYNTHETIC_DAYS + 1)),
-        symbols=("BTCUSDT",),
+        symbols=symbols,
         regime=regime,
     )
     config = root / "ingest.yml"
     root.mkdir(parents=True, exist_ok=True)
     config.write_text(
-        f"symbols: [BTCUSDT]\nstart: {SYNTHETIC_START.isoformat()}\nrefresh_tail: 2\n"
+        f"symbols: [{', '.join(symbols)}]\nstart: {SYNTHETIC_START.isoformat()}\nrefresh_tail: 2\n"
         "datasets:\n"
         "  - {dataset: spot-klines, interval: 1m}\n"
         "  - {dataset: perp-klines, interval: 1m}\n"

@@ -68,7 +68,8 @@ def test_train_register_promote_evaluate_backtest(setup: tuple[Path, Path, pd.Da
     assert report.is_file() and f"report: {report}" in output
     assert (data_dir / "registry" / "btcusdt_5m" / "v0001" / "model.cbm").is_file()
 
-    run("train", "--config", str(config), "--target", "tb_label")
+    # One name may hold both targets of a symbol when asked (the default is btcusdt_5m_tb).
+    run("train", "--config", str(config), "--target", "tb_label", "--model", "btcusdt_5m")
     listing = run("models", "list")
     assert re.search(r"v0001\s+(candidate|rejected)\s+fwd_ret_5m", listing)
     assert re.search(r"v0002\s+(candidate|rejected)\s+barrier_label", listing)
@@ -93,6 +94,14 @@ def test_train_register_promote_evaluate_backtest(setup: tuple[Path, Path, pd.Da
 
     tested = run("backtest", "--fee-bps", "0", "--slippage-bps", "0", "--threshold", "0")
     assert "fee 0 + slippage 0 bps" in tested and "buy and hold" in tested
+
+    # One name is one symbol's model: refused before any training, the registry unchanged.
+    mixed = CliRunner().invoke(
+        cli, ["train", "--config", str(config), "--symbol", "ETHUSDT", "--model", "btcusdt_5m"]
+    )
+    assert mixed.exit_code == 1, mixed.output
+    assert "btcusdt_5m holds versions trained on BTCUSDT, not on ETHUSDT" in mixed.output
+    assert len(list((data_dir / "registry" / "btcusdt_5m").glob("v*"))) == 2
 
 
 @pytest.mark.parametrize(

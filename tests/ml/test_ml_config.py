@@ -26,6 +26,14 @@ def test_defaults_are_sane() -> None:
     assert config.with_overrides(target="tb_label").label_column == "barrier_label"
 
 
+def test_the_model_name_follows_the_symbol_unless_one_is_given() -> None:
+    config = from_mapping({})
+    assert config.model_name == "btcusdt_5m"
+    assert config.with_overrides(symbol="ETHUSDT").model_name == "ethusdt_5m"
+    assert config.with_overrides(symbol="ETHUSDT", target="tb_label").model_name == "ethusdt_5m_tb"
+    assert from_mapping({"model": "mine"}).with_overrides(symbol="ETHUSDT").model_name == "mine"
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
@@ -39,7 +47,9 @@ def test_defaults_are_sane() -> None:
         ({"cv": {"n_folds": 1}}, "cv.n_folds must be at least 2"),
         ({"quantiles": {"alphas": [0.5]}}, "quantiles.alphas"),
         ({"report": {"enabled": "yes"}}, "enabled must be true or false"),
-        ({"model": "a b"}, "model: letters"),
+        ({"model": "a b"}, "model: 1-64 letters"),
+        ({"symbol": "btcusdt"}, "symbol: 1-20 capitals and digits"),
+        ({"symbol": "BTC;DROP"}, "symbol: 1-20 capitals and digits"),
         ({"regressor": [1, 2]}, "regressor: expected a mapping"),
     ],
 )

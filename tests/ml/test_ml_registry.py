@@ -38,6 +38,28 @@ def test_versions_are_numbered_and_complete(tmp_path: Path) -> None:
     ]
 
 
+def test_a_model_name_holds_one_symbols_versions(tmp_path: Path) -> None:
+    store = registry.Registry(tmp_path)
+
+    def write(folder: Path) -> None:
+        (folder / registry.MODEL_FILE).write_bytes(b"model")
+
+    store.register("btcusdt_5m", {"symbols": ["BTCUSDT"]}, write)
+    store.register("btcusdt_5m", {"symbols": ["BTCUSDT"]}, write)
+    with pytest.raises(RegistryError, match="btcusdt_5m holds versions trained on BTCUSDT, not"):
+        store.register("btcusdt_5m", {"symbols": ["ETHUSDT"]}, write)
+    assert [v.version for v in store.versions("btcusdt_5m")] == ["v0001", "v0002"]
+    assert not list((tmp_path / "btcusdt_5m").glob(".incoming-*"))
+    assert store.symbols_of("btcusdt_5m") == ["BTCUSDT"] and store.symbols_of("new") is None
+    # A version from before `symbols` was recorded counts by its `symbol`.
+    store.register("old", {"symbol": "ETHUSDT"}, write)
+    store.check_symbols("old", ["ETHUSDT"])
+    with pytest.raises(RegistryError, match="old holds versions trained on ETHUSDT"):
+        store.check_symbols("old", ["BTCUSDT"])
+    pinned = {p.model: p.symbols for p in registry.pin_models(tmp_path)}
+    assert pinned == {"btcusdt_5m": ["BTCUSDT"], "old": ["ETHUSDT"]}
+
+
 def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
     store = registry.Registry(tmp_path)
 

@@ -1,1 +1,18 @@
-{{ stg_binance_klines('premium_klines') }}
+with
+
+source as (
+
+    {{ lake_source('binance', 'premium_klines') }}
+
+),
+
+renamed as (
+
+    select
+        {{ binance_kline_columns() }}
+
+    from source
+
+)
+
+select * from renamed

@@ -1,6 +1,23 @@
-{{ stg_coinglass_bars('cg_funding_oi_weighted', {
-    'open': 'funding_open_pct',
-    'high': 'funding_high_pct',
-    'low': 'funding_low_pct',
-    'close': 'funding_close_pct',
-}) }}
+with
+
+source as (
+
+    {{ lake_source('coinglass', 'cg_funding_oi_weighted') }}
+
+),
+
+renamed as (
+
+    select
+        {{ coinglass_bar_keys() }},
+        cast(open as {{ type_double() }}) as funding_open_pct,
+        cast(high as {{ type_double() }}) as funding_high_pct,
+        cast(low as {{ type_double() }}) as funding_low_pct,
+        cast(close as {{ type_double() }}) as funding_close_pct,
+        {{ coinglass_bar_provenance() }}
+
+    from source
+
+)
+
+select * from renamed

@@ -1,7 +1,24 @@
-{{ stg_coinglass_bars('cg_price_ohlc', {
-    'open': 'open',
-    'high': 'high',
-    'low': 'low',
-    'close': 'close',
-    'volume_usd': 'volume_usd',
-}) }}
+with
+
+source as (
+
+    {{ lake_source('coinglass', 'cg_price_ohlc') }}
+
+),
+
+renamed as (
+
+    select
+        {{ coinglass_bar_keys() }},
+        cast(open as {{ type_double() }}) as open,
+        cast(high as {{ type_double() }}) as high,
+        cast(low as {{ type_double() }}) as low,
+        cast(close as {{ type_double() }}) as close,
+        cast(volume_usd as {{ type_double() }}) as volume_usd,
+        {{ coinglass_bar_provenance() }}
+
+    from source
+
+)
+
+select * from renamed
