@@ -74,6 +74,7 @@ _lock = threading.Lock()
 @post(
     "/v1/features/as-of",
     operation_id="getFeaturesAsOf",
+    summary="Feature rows as of your times",
     tags=["features"],
     sync_to_thread=True,
     status_code=200,
