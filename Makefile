@@ -17,7 +17,7 @@ PIP_EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install
 export BTCFS_DATA_DIR ?= $(CURDIR)/data
 export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
 
-.PHONY: help setup demo ingest build train serve test test-fast lint bench drills shell docs clean
+.PHONY: help setup demo ingest build train serve test test-fast lint bench drills shell docs docs-serve clean
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,8 +79,12 @@ drills: $(DEV_STAMP) ## Reliability drills (kill -9, faults, damaged files, disk
 shell: $(RUN_STAMP) ## Open the warehouse in the DuckDB CLI, read-only (marts: bars_5m, bars_1h, ...)
 	$(BIN)/duckdb -readonly -cmd "set TimeZone = 'UTC'" $(BTCFS_DATA_DIR)/warehouse/build.duckdb
 
-docs: $(RUN_STAMP) ## Generate the dbt docs site (lineage, every model and column) in target/
+docs: $(RUN_STAMP) ## Generate the dbt docs site (lineage, exposures, every model and column) in target/
 	source $(BIN)/activate && dbt docs generate
+
+DOCS_PORT ?= 8080
+docs-serve: docs ## Serve the dbt docs site on 127.0.0.1:$(DOCS_PORT) (DOCS_PORT=... moves it)
+	source $(BIN)/activate && dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 clean: ## Remove generated data and build artefacts (keeps .venv)
 	rm -rf data target logs .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 
 import click
 
@@ -35,6 +37,9 @@ def serve_command(host: str | None, port: int | None, workers: int, log_level: s
         os.environ["BTCFS_API_HOST"] = host
     if port != settings.port:
         os.environ["BTCFS_API_PORT"] = str(port)
+    problem = port_problem(host, port)
+    if problem is not None:
+        raise click.ClickException(problem)
     click.echo(
         f"btcfs API on http://{host}:{port}/  (docs: /docs, serving {settings.serve_db})",
         err=True,
@@ -50,3 +55,26 @@ def serve_command(host: str | None, port: int | None, workers: int, log_level: s
         # An open stream (dashboard tab) must not hold a shutdown forever.
         timeout_graceful_shutdown=5,
     )
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (None when it can), found before anything is
+    announced: a port another process listens on is refused in one line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # as uvicorn binds: a port left in TIME_WAIT is free, one with a listener is not
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} on {host} is in use by another process: stop it, or "
+                    "choose another with --port (or BTCFS_API_PORT)"
+                )
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None

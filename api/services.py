@@ -19,6 +19,7 @@ from api.paper import PaperBook
 from api.predictor import HORIZON_SECONDS, Predictor
 from api.settings import ApiSettings
 from api.stream import Hub
+from core.symbols import symbol_problem
 
 BAR_INTERVALS = ("5m", "15m", "1h", "4h", "1d")
 FEATURE_INTERVALS = ("5m", "1h")
@@ -123,7 +124,10 @@ def check_symbol(reader: Reader, symbol: str, table: str | None = None) -> None:
     a file with bars but no features still serves its bars."""
     symbols = served_symbols(reader, table) if table else reader.generation.symbols
     if symbol not in symbols:
-        raise NotFound(f"unknown symbol {symbol!r}", key="symbol", valid=list(symbols))
+        # refused as at every other door (core.symbols), with the upper-case form named
+        problem = symbol_problem(symbol)
+        detail = f"unknown symbol {problem}" if problem else f"unknown symbol {symbol!r}"
+        raise NotFound(detail, key="symbol", valid=list(symbols))
 
 
 def check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:

@@ -88,7 +88,7 @@ def _progress(
 
 @click.command("binance")
 @click.option("--dataset", required=True, type=click.Choice(list(ENDPOINTS)), help="What to land.")
-@click.option("--symbol", default="BTCUSDT", show_default=True, help="Binance symbol.")
+@click.option("--symbol", default="BTCUSDT", show_default=True, help="Binance symbol (upper case).")
 @click.option(
     "--interval",
     default=None,
@@ -175,7 +175,8 @@ class _Row:
 
 
 def _vendor_row(report: VendorReport) -> _Row:
-    note = report.message
+    # a failure's reason is printed once, in the error line that ends the run
+    note = "the error below says why" if report.status == "failed" else report.message
     if report.status == "ok":
         quarantined = sum(line.quarantined for line in report.lines)
         note = f"{len({line.dataset for line in report.lines})} datasets" + (
@@ -199,10 +200,14 @@ def _print_vendor(report: VendorReport) -> None:
         click.echo(f"{report.vendor}: skipped ({report.message})")
         return
     for line in report.lines:
+        if line.status == "failed":
+            # its reason goes into the error line that ends the run, once
+            click.echo(f"{report.vendor} {line.dataset} {line.symbol}: failed")
+            continue
         # A loader's own wording (Binance's per-day details) is printed as it is.
         click.echo(line.text or f"{report.vendor} {line.describe()}")
     if report.status == "failed" and not report.lines:
-        click.echo(f"{report.vendor}: failed: {report.message}")
+        click.echo(f"{report.vendor}: failed")
 
 
 @click.command("all")
@@ -253,12 +258,11 @@ def ingest_all(
             on_progress=on_progress,
             client_factory=HttpClient,
         )
-    summary = [_vendor_row(report) for report in reports]
-    _print_summary(summary)
-    failed = [row for row in summary if row.status == "failed"]
+    _print_summary([_vendor_row(report) for report in reports])
+    failed = [report for report in reports if report.status == "failed"]
     if failed:
-        # One line that names each failure and why (the table above cuts long notes).
-        reasons = "; ".join(f"{row.vendor}: {row.note}" for row in failed)
+        # The one place each failure's reason is printed, whole.
+        reasons = "; ".join(f"{report.vendor}: {report.message}" for report in failed)
         raise click.ClickException(f"{len(failed)} failed: {reasons}")
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.config import load_mapping
+from core.symbols import symbol_problem
 from ingest.binance.endpoints import ARCHIVE_BASE_URL, FUTURES_BASE_URL, SPOT_BASE_URL
 from ingest.errors import ConfigError
 from ingest.timeutil import parse_day, parse_moment
@@ -102,8 +103,11 @@ def load_config(path: Path | None, now: datetime) -> IngestConfig:
     if unknown:
         raise ConfigError(f"config file {source}: unknown keys {unknown}; known: {sorted(known)}")
     symbols = payload.get("symbols", ["BTCUSDT"])
-    if not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) for s in symbols):
+    if not isinstance(symbols, list) or not symbols:
         raise ConfigError(f"config file {source}: `symbols` must be a list of symbols")
+    for symbol in symbols:
+        if (problem := symbol_problem(symbol)) is not None:
+            raise ConfigError(f"config file {source}: `symbols`: {problem}")
     if "start" in payload:
         start = parse_day(str(payload["start"]))
     else:

@@ -269,8 +269,12 @@ def evaluate_command(
 @_config_option
 @_model_option
 @click.option("--version", help="Registered version [default: production, else newest].")
-@click.option("--fee-bps", type=float, help="Taker fee per side, bps [default: config].")
-@click.option("--slippage-bps", type=float, help="Slippage per side, bps [default: config].")
+@click.option(
+    "--fee-bps", type=click.FloatRange(min=0), help="Taker fee per side, bps [default: config]."
+)
+@click.option(
+    "--slippage-bps", type=click.FloatRange(min=0), help="Slippage per side, bps [default: config]."
+)
 @click.option("--threshold", type=float, help="Entry threshold in the signal's unit.")
 @click.option("--instrument", type=click.Choice(["perp", "spot"]), help="perp pays funding.")
 @click.option("--rebalance", type=click.Choice(["horizon", "bar"]), help="Decision cadence.")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from core.config import load_mapping
+from core.symbols import symbol_problem
 from ml.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/train.yml")
@@ -214,15 +215,14 @@ def _validate(config: TrainConfig) -> TrainConfig:
         (config.warehouse.target in ("dev", "prod"), "warehouse.target must be dev or prod"),
         (config.backtest.instrument in ("perp", "spot"), "backtest.instrument: perp or spot"),
         (config.backtest.rebalance in ("horizon", "bar"), "backtest.rebalance: horizon or bar"),
+        (config.backtest.taker_fee_bps >= 0, "backtest.taker_fee_bps: a cost, not negative"),
+        (config.backtest.slippage_bps >= 0, "backtest.slippage_bps: a cost, not negative"),
         (
             all(0 < a < 1 for a in config.quantiles.alphas) and len(config.quantiles.alphas) >= 2,
             "quantiles.alphas: at least two levels strictly between 0 and 1",
         ),
         (0 <= config.classifier.prior_mix < 1, "classifier.prior_mix must be in [0, 1)"),
-        (
-            re.fullmatch(r"[A-Z0-9]{1,20}", config.symbol) is not None,
-            f"symbol: 1-20 capitals and digits as the warehouse holds it, got {config.symbol!r}",
-        ),
+        (symbol_problem(config.symbol) is None, f"symbol: {symbol_problem(config.symbol)}"),
         (
             re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", config.model_name) is not None,
             "model: 1-64 letters, digits, _.-",

@@ -12,15 +12,15 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from core.symbols import SYMBOL_PATTERN
+
 #: Registry names and dbt var names: letters, digits and a few separators, nothing a shell or
 #: an option parser could read as more than one word.
 _Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 JobHorizon = Literal["5m", "1h", "4h", "1d"]
 
-#: A warehouse symbol as the Binance loader lands it (ASCII capitals and digits, at most 20):
-#: macros/lake/checked_symbol.sql holds dbt to the same rule.
-SYMBOL_PATTERN = r"^[A-Z0-9]{1,20}$"
+#: A warehouse symbol (core.symbols: ASCII capitals and digits, at most 20).
 _Symbol = Annotated[str, msgspec.Meta(pattern=SYMBOL_PATTERN)]
 _DAY_SECONDS = 86_400
 

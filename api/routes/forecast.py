@@ -3,7 +3,6 @@ same from a body, or (`retrain: true`, admin token) a job that retrains first.""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import anyio
@@ -25,7 +24,7 @@ from api.routes.jobs import (
 )
 from api.schemas import ForecastIn, ForecastOut, JobOut, TrainParams
 from api.services import Horizon, Services, ServicesDep, Symbol, check_symbol
-from pipeline.params import SYMBOL_PATTERN
+from core.symbols import symbol_problem
 
 MAX_STEPS = 96
 
@@ -103,8 +102,8 @@ async def post_forecast(
             "a forecast retrains the model of its own symbol",
             key="train.symbol",
         )
-    if re.fullmatch(SYMBOL_PATTERN, data.symbol) is None:
-        raise InvalidInput(f"symbol {data.symbol!r} is not a warehouse symbol", key="symbol")
+    if (problem := symbol_problem(data.symbol)) is not None:
+        raise InvalidInput(f"symbol {problem}", key="symbol")
     # A forecast needs a forward-return model of its symbol at the asked horizon, promoted
     # when it passes.
     trainer = msgspec.structs.replace(

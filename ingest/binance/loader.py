@@ -21,6 +21,7 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
+from core.symbols import symbol_problem
 from ingest._client import HttpClient
 from ingest.binance import archive as arch
 from ingest.binance.endpoints import (
@@ -117,12 +118,8 @@ def validate_request(req: LoadRequest) -> Dataset:
     if req.dataset not in ENDPOINTS:
         raise ConfigError(f"unknown dataset {req.dataset!r}; choose one of {', '.join(ENDPOINTS)}")
     dataset = DATASETS[req.dataset]
-    # isascii: str.isalnum/isupper accept any script (e.g. fullwidth 'ＢＴＣ').
-    if (
-        not (req.symbol.isascii() and req.symbol.isalnum() and req.symbol.isupper())
-        or len(req.symbol) > 20
-    ):
-        raise ConfigError(f"invalid symbol {req.symbol!r}: expected e.g. BTCUSDT")
+    if (problem := symbol_problem(req.symbol)) is not None:
+        raise ConfigError(f"invalid symbol {problem}")
     if req.dataset == "open-interest":
         if req.interval not in OPEN_INTEREST_PERIODS:
             raise ConfigError(

@@ -342,6 +342,10 @@ def test_unknown_values_list_the_valid_ones(client: TestClient) -> None:
         "5m", "15m", "1h", "4h", "1d"
     ]  # fmt: skip
     assert client.get("/v1/bars?symbol=x").json()["extra"]["valid"] == ["BTCUSDT", "ETHUSDT"]
+    # lower case is refused as at every other door, the upper-case form named
+    lower = client.get("/v1/bars?symbol=btcusdt")
+    assert lower.status_code == 404
+    assert "symbols are upper case (BTCUSDT)" in lower.json()["detail"]
     assert client.get("/v1/predictions/latest?horizon=4h").json()["extra"]["valid"] == ["5m"]
 
 

@@ -197,6 +197,9 @@ def test_ingest_all_without_network_fails_fast_with_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "cannot reach" in lines[0] and "make demo" in lines[0]
+    # the reason is printed once: the progress line and the table say only "failed"
+    assert (result.stdout + result.stderr).count("cannot reach") == 1, result.stdout
+    assert "binance spot-klines BTCUSDT: failed\n" in result.stdout
 
 
 SHARED_BINANCE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "binance"

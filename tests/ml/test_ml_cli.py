@@ -125,6 +125,15 @@ def test_known_errors_are_one_line(args: list[str], message: str) -> None:
     assert isinstance(result.exception, SystemExit)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["backtest", "--fee-bps", "-5"], ["backtest", "--slippage-bps", "-0.1"]],
+)
+def test_negative_costs_are_refused(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "is not in the range x>=0" in result.output
+
+
 def test_models_list_when_empty() -> None:
     assert "no models under" in run("models", "list")
 

@@ -49,6 +49,8 @@ def test_the_model_name_follows_the_symbol_unless_one_is_given() -> None:
         ({"report": {"enabled": "yes"}}, "enabled must be true or false"),
         ({"model": "a b"}, "model: 1-64 letters"),
         ({"symbol": "btcusdt"}, "symbol: 1-20 capitals and digits"),
+        ({"backtest": {"taker_fee_bps": -1}}, "backtest.taker_fee_bps: a cost, not negative"),
+        ({"backtest": {"slippage_bps": -0.5}}, "backtest.slippage_bps: a cost, not negative"),
         ({"symbol": "BTC;DROP"}, "symbol: 1-20 capitals and digits"),
         ({"regressor": [1, 2]}, "regressor: expected a mapping"),
     ],

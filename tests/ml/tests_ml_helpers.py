@@ -30,4 +30,4 @@ def register_trained(
         if models.quantiles is not None:
             models.quantiles.save_model(str(folder / registry.QUANTILE_FILE))
 
-    return registry.Registry(root).register(config.model, metadata, write), data
+    return registry.Registry(root).register(config.model_name, metadata, write), data

@@ -278,6 +278,13 @@ def test_source_freshness_warns_for_datasets_never_landed(spot_only: Warehouse) 
     assert "PASS freshness of binance.spot_klines" in run.output
     assert "WARN freshness of binance.perp_klines" in run.output
     assert "quarantine" not in run.output  # quarantine files carry no freshness signal
+    # `btcfs qa` reports the last freshness run beside the gates, naming what is stale
+    qa = CliRunner().invoke(
+        cli, ["qa", "--target-path", str(spot_only.target), "--warehouse", str(spot_only.database)]
+    )
+    line = next(x for x in qa.output.splitlines() if x.startswith("source freshness ("))
+    assert "pass" in line and "warn" in line, qa.output
+    assert "binance.perp_klines (warn)" in qa.output
 
 
 def test_btcfs_qa_passes_and_writes_a_summary_per_dataset(
