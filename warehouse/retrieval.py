@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from core.errors import BtcfsError
 from core.settings import DataPaths
+from core.symbols import symbol_problem
 from warehouse.catalog import CATALOG_TABLE, Catalog, CatalogError, from_rows, load_catalog
 from warehouse.readers import BigQueryMarts, DuckDBMarts
 
@@ -487,8 +488,10 @@ def mart_symbols(
 def check_symbols(wanted: Sequence[str], valid: Sequence[str]) -> None:
     unknown = sorted(set(wanted) - set(valid))
     if unknown:
+        # named as at every other door (core.symbols): `btcusdt` gets its upper-case form
+        named = [symbol_problem(symbol) or repr(symbol) for symbol in unknown[:5]]
         raise UnknownSymbol(
-            f"unknown symbol {', '.join(map(repr, unknown[:5]))}: the warehouse holds "
+            f"unknown symbol {', '.join(named)}: the warehouse holds "
             f"{', '.join(valid) or 'no symbol'}",
             key=SYMBOL,
             valid=valid,

@@ -236,6 +236,8 @@ def test_an_unknown_symbol_lists_the_symbols_there_are(built: FeatureWarehouse) 
     with pytest.raises(UnknownSymbol, match=r"'SOLUSDT'.*BTCUSDT, ETHUSDT") as raised:
         get(built, events)
     assert raised.value.valid == ["BTCUSDT", "ETHUSDT"]
+    with pytest.raises(UnknownSymbol, match=r"'btcusdt': symbols are upper case \(BTCUSDT\)"):
+        get(built, events_at(("btcusdt", START_OF_ROWS)))
 
 
 START_OF_ROWS = datetime(2025, 1, 6, tzinfo=UTC)
