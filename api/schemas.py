@@ -155,6 +155,35 @@ class PredictIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     symbol: str | None = None
 
 
+class AsOfIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Times to answer point in time (RFC 3339; no offset: UTC; in any order, repeats
+    allowed), for one symbol, from the `interval` mart; `features` (names GET /v1/catalog
+    lists) or `feature_set` (spot, derivatives, vendors) choose the columns, by default
+    every column of the mart."""
+
+    times: list[str]
+    symbol: str = "BTCUSDT"
+    interval: str = "5m"
+    features: list[str] | None = None
+    feature_set: str | None = None
+
+
+class AsOfRow(msgspec.Struct, kw_only=True):
+    """One time's answer: the row with the latest available_at at or before it (all null
+    when there is none yet), then each chosen feature by its mart name."""
+
+    event_time: datetime
+    feature_open_time: datetime | None
+    feature_available_at: datetime | None
+    feature_age_seconds: float | None
+
+
+class AsOfOut(msgspec.Struct, kw_only=True):
+    """One row per time, in the order given."""
+
+    rows: list[AsOfRow]
+
+
 class InstancePrediction(msgspec.Struct, kw_only=True):
     predicted_return: float
     signal: float

@@ -42,6 +42,7 @@ SCRIPTS = {
     "features": "bench_features_pandas",
     "feature-build": "bench_feature_build",
     "train": "bench_train",
+    "retrieval": "bench_retrieval",
     "api": "bench_api",
 }
 #: The page whose bench block --docs rewrites, and the markers around that block.

@@ -610,3 +610,19 @@ def walk_partitions(lake_root: Path, under: str | None = None) -> Iterator[Parti
             folders.append(Path(current))
     for folder in sorted(folders):
         yield read_partition(folder, root)
+
+
+def lake_digest(lake_root: Path) -> dict[str, Any]:
+    """sha256 over every partition's MANIFEST data_sha256 (with its path): equal lakes, equal.
+    What a model version and a retrieved training set record of the lake they come from."""
+    digest = hashlib.sha256()
+    count = 0
+    if lake_root.is_dir():
+        for found in walk_partitions(lake_root):
+            if not found.has_manifest:
+                continue
+            relative = found.folder.relative_to(lake_root).as_posix()
+            data_sha = "unreadable" if found.manifest_error else found.data_sha256 or ""
+            digest.update(f"{relative}:{data_sha}\n".encode())
+            count += 1
+    return {"sha256": digest.hexdigest() if count else None, "partitions": count}

@@ -12,7 +12,6 @@ never both read the same stages.json and each write back their own change over t
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from typing import Any
 
 from core.locks import exclusive
 from core.settings import DataPaths
+from lake.store import lake_digest
 from ml import tracking
 from ml.errors import GateError, RegistryError
 from warehouse.publish import PinnedModel
@@ -300,21 +300,8 @@ class Registry:
 # ------------------------------------------------------------------------- fingerprints
 
 
-def lake_fingerprint(lake: Path) -> dict[str, Any]:
-    """sha256 over every partition's MANIFEST data_sha256 (with its path): equal lakes, equal."""
-    from lake.store import walk_partitions
-
-    digest = hashlib.sha256()
-    count = 0
-    if lake.is_dir():
-        for found in walk_partitions(lake):
-            if not found.has_manifest:
-                continue
-            relative = found.folder.relative_to(lake).as_posix()
-            data_sha = "unreadable" if found.manifest_error else found.data_sha256 or ""
-            digest.update(f"{relative}:{data_sha}\n".encode())
-            count += 1
-    return {"sha256": digest.hexdigest() if count else None, "partitions": count}
+#: The lake's digest a model version records (its one home is lake.store).
+lake_fingerprint = lake_digest
 
 
 def dbt_target_path(project_root: Path) -> Path:

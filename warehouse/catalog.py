@@ -14,6 +14,7 @@ When the manifest is missing (a fresh checkout, before any dbt command), `load_c
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -105,6 +106,13 @@ class Catalog:
         """Every column of one set (inputs, flags, diagnostics), in declaration order."""
         self.check_sets((feature_set,))
         return [c.name for c in self.columns(model) if c.feature_set == feature_set]
+
+    def version(self) -> str:
+        """A digest of every declaration (names, order, sets, roles, units, formulas...):
+        equal catalogs, equal versions, wherever they were read from."""
+        declared = [c.to_dict() for model in sorted(self.models) for c in self.models[model]]
+        text = json.dumps(declared, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def check_sets(self, feature_sets: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [s for s in feature_sets if s not in self.sets]

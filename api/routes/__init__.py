@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api.routes import (
     admin,
+    as_of,
     bars,
     catalog,
     dashboard,
@@ -22,6 +23,7 @@ ROUTES = [
     *health.ROUTES,
     *bars.ROUTES,
     *features.ROUTES,
+    *as_of.ROUTES,
     *catalog.ROUTES,
     *predictions.ROUTES,
     *forecast.ROUTES,

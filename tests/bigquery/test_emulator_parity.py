@@ -12,6 +12,10 @@ Every mart must then hold the same keys and values (floats within 1e-9 relative,
 Small windows (`features_window_seconds` of 2 days, as tests/features uses) keep an 8-day lake
 enough for rows in every mart, and the build around 2 minutes on two cores.
 
+Point-in-time retrieval is part of the check: the same random events answered on each engine
+(warehouse.retrieval: DuckDB's ASOF JOIN, BigQuery's portable union and LAST_VALUE) give the
+same answers.
+
 Known emulator difference (not compared; warn-level tests only): crucible's UNIX_SECONDS rounds
 sub-second timestamps to the nearest second where BigQuery truncates, so the warn-level
 `close_time_consistent__stg_*_klines` tests report every kline there (close_time = open + 59.999 s).
@@ -20,10 +24,23 @@ No mart reads a sub-second value through UNIX_SECONDS, so the marts are unaffect
 
 from __future__ import annotations
 
-import pytest
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from tests.bigquery.bqsupport import DATASET, LAKE_DAYS, PROJECT, EmulatorBuild
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from btcfs.cli import cli
+from tests.bigquery.bqsupport import DATASET, LAKE_DAYS, LAKE_START, PROJECT, EmulatorBuild
 from tests.bigquery.martcompare import bigquery_rows, compare, duckdb_rows
+from tests.warehouse import retrievalfixtures
+from warehouse.catalog import load_catalog
+from warehouse.readers import BigQueryMarts
+from warehouse.retrieval import historical_features
 
 # Every mart (and the features' intermediate models), with its key. None is excluded: all
 # build and compare on the emulator.
@@ -87,3 +104,84 @@ def test_marts_are_partitioned_and_clustered_on_bigquery(emulator_build: Emulato
     raw = client.get_table(f"{PROJECT}.raw.spot_klines")
     assert raw.time_partitioning is not None and raw.time_partitioning.field == "date"
     assert raw.clustering_fields == ["symbol", "interval"]
+
+
+@pytest.mark.filterwarnings("ignore:.*BigQuery Storage.*:UserWarning")
+@pytest.mark.parametrize(("interval", "max_age"), [("5m", None), ("1h", "90m")])
+def test_retrieval_matches_duckdb(
+    emulator_build: EmulatorBuild, interval: str, max_age: str | None
+) -> None:
+    """The same events answered on BigQuery (portable SQL, no ASOF JOIN) and on DuckDB."""
+    start = datetime.combine(LAKE_START, datetime.min.time(), UTC)
+    events = retrievalfixtures.random_events(
+        1500, seed=31, start=start, end=start + timedelta(days=LAKE_DAYS + 1),
+        symbols=("BTCUSDT",),
+    )  # fmt: skip
+    on_duckdb = historical_features(
+        events, interval=interval, max_age=max_age, source=emulator_build.duckdb_path,
+        catalog=load_catalog(emulator_build.dev_target_path),
+    )  # fmt: skip
+    on_bigquery = historical_features(
+        events, interval=interval, max_age=max_age,
+        source=BigQueryMarts(PROJECT, DATASET, emulator_build.endpoint),
+        catalog=load_catalog(emulator_build.bq_target_path),
+    )  # fmt: skip
+    assert isinstance(on_duckdb, pa.Table) and isinstance(on_bigquery, pa.Table)
+    assert on_bigquery.column_names == on_duckdb.column_names
+    reasons = on_duckdb.column("feature_null_reason").to_pylist()
+    assert reasons.count(None) > 300 and reasons.count("no_row_at_or_before_event") > 100
+    for name in on_duckdb.column_names:
+        expected, actual = on_duckdb.column(name), on_bigquery.column(name)
+        if pa.types.is_floating(expected.type):
+            assert actual.is_null().equals(expected.is_null()), name
+            close = np.isclose(
+                actual.to_numpy(zero_copy_only=False), expected.to_numpy(zero_copy_only=False),
+                rtol=1e-9, atol=1e-12, equal_nan=True,
+            )  # fmt: skip
+            assert close.all(), f"{name} differs at event {int(np.flatnonzero(~close)[0])}"
+        else:
+            assert actual.cast(expected.type).equals(expected), name
+
+
+@pytest.mark.filterwarnings("ignore:.*BigQuery Storage.*:UserWarning")
+def test_features_get_from_bigquery_writes_what_duckdb_gives_and_verifies(
+    emulator_build: EmulatorBuild, tmp_path: Path
+) -> None:
+    start = datetime.combine(LAKE_START, datetime.min.time(), UTC)
+    events = retrievalfixtures.random_events(
+        300, seed=33, start=start, end=start + timedelta(days=LAKE_DAYS), symbols=("BTCUSDT",)
+    )
+    events_file = tmp_path / "events.parquet"
+    pq.write_table(events, events_file)
+    env = {"BTCFS_DATA_DIR": str(emulator_build.root), "BTCFS_BQ_API_ENDPOINT": ""}
+    common = ["features", "get", "--events", str(events_file), "--set", "spot", "--max-age", "5m"]
+    result = CliRunner().invoke(cli, [
+        *common, "--out", str(tmp_path / "bq.parquet"), "--from", "bigquery",
+        "--bq-project", PROJECT, "--bq-dataset", DATASET, "--bq-endpoint", emulator_build.endpoint,
+        "--target-path", str(emulator_build.bq_target_path),
+    ], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, [
+        *common, "--out", str(tmp_path / "duck.parquet"), "--warehouse",
+        str(emulator_build.duckdb_path), "--target-path", str(emulator_build.dev_target_path),
+    ], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    on_bigquery, on_duckdb = (pq.read_table(tmp_path / n) for n in ("bq.parquet", "duck.parquet"))
+    assert on_bigquery.column_names == on_duckdb.column_names
+    for name in on_duckdb.column_names:
+        expected, actual = on_duckdb.column(name), on_bigquery.column(name)
+        if pa.types.is_floating(expected.type):
+            assert np.allclose(actual.to_numpy(zero_copy_only=False),
+                               expected.to_numpy(zero_copy_only=False),
+                               rtol=1e-9, atol=1e-12, equal_nan=True), name  # fmt: skip
+        else:
+            assert actual.cast(expected.type).equals(expected), name
+    manifest = json.loads((tmp_path / "bq.parquet.manifest.json").read_text())
+    assert manifest["warehouse"]["file"] == f"bigquery://{PROJECT}/{DATASET}"
+    assert manifest["warehouse"]["dbt_invocation_id"]
+    result = CliRunner().invoke(cli, [
+        "features", "verify", str(tmp_path / "bq.parquet"), "--bq-endpoint",
+        emulator_build.endpoint, "--target-path", str(emulator_build.bq_target_path),
+    ], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ok       answers" in result.output

@@ -67,6 +67,7 @@ def held(tmp_path: Path, target: Path) -> Iterator[tuple[Path, int]]:
         ["publish", "--target-path", "{root}/target", "--serve", "{root}/serve.duckdb"],
         ["train"],
         ["features", "show", "vol_z"],
+        ["features", "get", "--events", "{root}/events.csv", "--out", "{root}/out.parquet"],
     ],
 )
 def test_every_command_that_opens_the_warehouse_names_who_holds_it(
@@ -74,6 +75,7 @@ def test_every_command_that_opens_the_warehouse_names_who_holds_it(
 ) -> None:
     path, pid = held
     root = path.parent.parent
+    (root / "events.csv").write_text("symbol,event_time\nBTCUSDT,2025-01-02T00:00:00Z\n")
     args = [part.format(root=root) for part in command]
     result = CliRunner().invoke(cli, [*args, "--warehouse", str(path)],
                                 env={"BTCFS_DATA_DIR": str(root)})  # fmt: skip
