@@ -48,10 +48,10 @@ def test_the_model_name_follows_the_symbol_unless_one_is_given() -> None:
         ({"quantiles": {"alphas": [0.5]}}, "quantiles.alphas"),
         ({"report": {"enabled": "yes"}}, "enabled must be true or false"),
         ({"model": "a b"}, "model: 1-64 letters"),
-        ({"symbol": "btcusdt"}, "symbol: 1-20 capitals and digits"),
+        ({"symbol": "btcusdt"}, "symbol: 'btcusdt': symbols are upper case (BTCUSDT)"),
         ({"backtest": {"taker_fee_bps": -1}}, "backtest.taker_fee_bps: a cost, not negative"),
         ({"backtest": {"slippage_bps": -0.5}}, "backtest.slippage_bps: a cost, not negative"),
-        ({"symbol": "BTC;DROP"}, "symbol: 1-20 capitals and digits"),
+        ({"symbol": "BTC;DROP"}, "symbol: 'BTC;DROP' is not a symbol"),
         ({"regressor": [1, 2]}, "regressor: expected a mapping"),
     ],
 )
