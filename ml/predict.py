@@ -22,7 +22,7 @@ import pandas as pd
 from catboost import CatBoost, CatBoostClassifier, CatBoostRegressor
 
 from ml.errors import DatasetError, RegistryError
-from ml.registry import MODEL_FILE, QUANTILE_FILE, Registry, VersionInfo
+from ml.registry import MODEL_FILE, QUANTILE_FILE, Registry, VersionInfo, trained_symbols
 
 DEFAULT_MODEL = "btcusdt_5m"
 CLASSES = (-1, 0, 1)
@@ -64,10 +64,7 @@ class LoadedModel:
         self.features: list[str] = list(info.metadata["features"])
         # The feature sets of its inputs (empty for versions older than feature sets: no check).
         self.feature_sets: tuple[str, ...] = tuple(info.metadata.get("feature_sets") or ())
-        # The symbols it was trained on (older versions: their one `symbol`).
-        self.symbols: tuple[str, ...] = tuple(
-            info.metadata.get("symbols") or [info.metadata.get("symbol") or "BTCUSDT"]
-        )
+        self.symbols: tuple[str, ...] = tuple(trained_symbols(info.metadata))
         self.target: str = info.metadata["target"]
         self.horizon: str = info.metadata.get("horizon", "")
         point: CatBoost = CatBoostRegressor() if self.target == "fwd_ret" else CatBoostClassifier()

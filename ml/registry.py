@@ -83,6 +83,12 @@ class VersionInfo:
         return str(self.metadata.get("created_at", ""))
 
 
+def trained_symbols(metadata: dict[str, Any]) -> list[str]:
+    """The symbols a version was trained on (versions older than `symbols`: their one
+    `symbol`, and BTCUSDT before that)."""
+    return list(metadata.get("symbols") or [metadata.get("symbol") or "BTCUSDT"])
+
+
 def _check_name(model: str) -> None:
     if not _NAME.match(model):
         raise RegistryError(f"invalid model name {model[:100]!r}")
@@ -142,8 +148,7 @@ class Registry:
         names = self._version_names(model)
         if not names:
             return None
-        metadata = self.get(model, names[-1]).metadata
-        return list(metadata.get("symbols") or [metadata.get("symbol") or "BTCUSDT"])
+        return trained_symbols(self.get(model, names[-1]).metadata)
 
     def lock_file(self, model: str) -> Path:
         """The lock every write of `model` holds (see core.locks)."""
@@ -367,7 +372,7 @@ def pin_models(registry_root: Path | None = None) -> list[PinnedModel]:
                 horizon=meta.get("horizon"),
                 features=list(meta.get("features") or []),
                 created_at=info.created_at,
-                symbols=list(meta.get("symbols") or [meta.get("symbol") or "BTCUSDT"]),
+                symbols=trained_symbols(meta),
             )
         )
     return pinned
