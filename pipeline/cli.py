@@ -14,7 +14,7 @@ import msgspec
 
 from pipeline.params import PARAMS, UpdateParams
 from pipeline.publish import publish
-from pipeline.run import Context, StepFailed, TerminalRunner, plan
+from pipeline.run import Context, InProcessRunner, StepFailed, TerminalRunner, plan
 from warehouse.publish import (
     DEFAULT_LOCK_TIMEOUT_S,
     DEFAULT_MODEL,
@@ -206,11 +206,19 @@ def run_command(
     _run_steps(name, params, as_json=as_json, timings=timings)
 
 
-def _run_steps(name: str, params: msgspec.Struct, *, as_json: bool, timings: bool) -> None:
+def _run_steps(
+    name: str, params: msgspec.Struct, *, as_json: bool, timings: bool, in_process: bool = False
+) -> None:
     """Run pipeline `name` on this terminal; its result (or, with `as_json`, one JSON object
-    on stdout and the steps' output on stderr); `timings`: each step's wall seconds."""
+    on stdout and the steps' output on stderr); `timings`: each step's wall seconds.
+    `in_process`: the `btcfs` steps run in this process (InProcessRunner)."""
     result: dict[str, object] = {}
-    runner = TerminalRunner(out=sys.stderr if as_json else None)
+    out = sys.stderr if as_json else None
+    runner = (
+        InProcessRunner(click.get_current_context().find_root().command, out=out)
+        if in_process
+        else TerminalRunner(out=out)
+    )
     steps = plan(name, params, runner, Context.from_env(), result)
     done: list[str] = []
     seconds: dict[str, float] = {}
@@ -279,4 +287,4 @@ def update_command(
         )
     except msgspec.ValidationError as exc:
         raise click.UsageError(f"invalid option: {exc}") from None
-    _run_steps("update", params, as_json=as_json, timings=timings)
+    _run_steps("update", params, as_json=as_json, timings=timings, in_process=True)

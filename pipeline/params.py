@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from core.symbols import SYMBOL_PATTERN
+from warehouse.plan import GATE_WINDOW_DAYS
 
 #: Registry names and dbt var names: letters, digits and a few separators, nothing a shell or
 #: an option parser could read as more than one word.
@@ -167,9 +168,8 @@ class AllParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     train: TrainParams = msgspec.field(default_factory=TrainParams)
 
 
-#: The update's build: incremental models rebuild from the newest row's bucket less
-#: `lookback_minutes` (one day), so the gates check that day and the new one.
-UPDATE_GATE_WINDOW_DAYS = 2
+#: The update's build checks the gates of the rebuilt days (warehouse.plan.GATE_WINDOW_DAYS).
+UPDATE_GATE_WINDOW_DAYS = GATE_WINDOW_DAYS
 
 
 class UpdateParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

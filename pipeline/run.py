@@ -10,15 +10,18 @@ runner (`btcfs run`, `make demo`) lets the output through. Failures raise `StepF
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TextIO
+
+import click
 
 from core.errors import BtcfsError
 from core.settings import DataPaths, dbt_target_path
@@ -257,6 +260,44 @@ def build(
     return _gated(found, code, tail, "dbt build")
 
 
+def update_build(
+    runner: Runner,
+    context: Context,
+    params: BuildParams,
+    record: Callable[[Gates], None] | None = None,
+) -> tuple[Gates, Path]:
+    """The update's build: the compiled update plan when it can run (warehouse.plan: the same
+    SQL as `dbt build`, without dbt's start-up), else `dbt build` with the update's vars and
+    then a new plan compiled for the next update. The gates (`GateFailed` naming the failing
+    ones), and the target folder holding their run_results.json (for `btcfs qa`)."""
+    from importlib.metadata import version
+
+    from warehouse import plan as update_plan
+
+    lake = DataPaths(context.data_dir).lake
+    plan_dir = update_plan.plan_target(context.target_path)
+    fingerprint = update_plan.project_fingerprint(lake_root=lake, dbt_version=version("dbt-core"))
+    try:
+        compiled = update_plan.load_plan(plan_dir, fingerprint=fingerprint)
+        update_plan.run_plan(compiled, DataPaths(context.data_dir).build_db, allowed=[lake])
+    except update_plan.PlanStale as exc:
+        print(f"update plan not used: {exc}; dbt build instead", file=sys.stderr, flush=True)
+        found = build(runner, context, params, record)
+        argv = context.commands.compile_plan(
+            target_path=plan_dir, dbt_vars=json.dumps(update_plan.PLAN_VARS)
+        )
+        code, tail = runner.command(*argv)
+        if code != 0:  # the next update builds with dbt again, and retries
+            print(f"the update plan did not compile: {_last(tail)}", file=sys.stderr)
+        else:
+            update_plan.write_plan_file(plan_dir, fingerprint=fingerprint, lake_root=lake)
+        return found, context.target_path
+    found = gates(replace(context, target_path=plan_dir))
+    if record is not None:
+        record(found)
+    return _gated(found, 0, [], "the update plan"), plan_dir
+
+
 def qa(runner: Runner, context: Context, record: Callable[[Gates], None] | None = None) -> Gates:
     """`btcfs qa`: print the gates and write the QA summary; `GateFailed` when one failed."""
     code, tail = runner.command(*context.commands.qa(target_path=context.target_path))
@@ -422,12 +463,18 @@ def plan(
             result["ingest"] = exc.result.as_dict()
             raise
 
+    # the update's QA reads the gates where its build left them (the plan's target, or dbt's)
+    qa_context = [context]
+
     def run_build() -> None:
-        chosen: BuildParams = every.build if every else update.build() if update else params
-        build(runner, context, chosen, record_gates)
+        if update is not None:
+            _, where = update_build(runner, context, update.build(), record_gates)
+            qa_context[0] = replace(context, target_path=where)
+            return
+        build(runner, context, every.build if every else params, record_gates)
 
     def run_qa() -> None:
-        qa(runner, context, record_gates)
+        qa(runner, qa_context[0], record_gates)
 
     def run_check() -> None:
         check(context, record_gates)
@@ -493,3 +540,63 @@ class TerminalRunner:
                 print(line, end="", file=out, flush=True)
                 tail = [*tail[-19:], line.rstrip()]
         return child.wait(), tail
+
+
+class _Tail(io.TextIOBase):
+    """Writes through to `out`, keeping the last lines (for failure messages)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lines: list[str] = []
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.out.write(text)
+        *whole, self._partial = (self._partial + text).split("\n")
+        self.lines = [*self.lines, *(line.rstrip() for line in whole)][-20:]
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    @property
+    def tail(self) -> list[str]:
+        return [*self.lines, self._partial][-20:] if self._partial else self.lines
+
+
+class InProcessRunner(TerminalRunner):
+    """A TerminalRunner that runs `btcfs …` steps in this process through `cli` (the root
+    click group), so a step costs no Python start-up and no imports (`btcfs update`); dbt,
+    and a step that needs its own environment, still run as processes."""
+
+    def __init__(self, cli: click.Command, out: TextIO | None = None) -> None:
+        super().__init__(out=out)
+        self.cli = cli
+        self.btcfs = Commands().exe("btcfs")
+
+    def command(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
+        if not argv or argv[0] != self.btcfs or env is not None:
+            return super().command(*argv, env=env)
+        out = self.out or sys.stdout
+        print("$ " + shlex.join(argv), file=out, flush=True)
+        tee = _Tail(out)
+        with contextlib.redirect_stdout(tee), contextlib.redirect_stderr(tee):
+            code = self._invoke(list(argv[1:]))
+        return code, tee.tail
+
+    def _invoke(self, args: list[str]) -> int:
+        try:
+            returned = self.cli.main(args=args, prog_name="btcfs", standalone_mode=False)
+        except click.ClickException as exc:
+            exc.show()
+            return exc.exit_code
+        except click.Abort:
+            print("Aborted!", file=sys.stderr)
+            return 1
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        # standalone_mode=False hands back ctx.exit(n)'s code; commands themselves return None
+        return returned if isinstance(returned, int) and not isinstance(returned, bool) else 0

@@ -83,6 +83,15 @@ class Commands:
             *(["--full-refresh"] if full_refresh else []),
         ]  # fmt: skip
 
+    def compile_plan(self, *, target_path: str | Path, dbt_vars: str) -> list[str]:
+        """`dbt compile` of the update plan (warehouse.plan) into `target_path`."""
+        return [
+            self.exe("dbt"), "compile",
+            *_option("--vars", dbt_vars),
+            *_option("--target-path", target_path),
+            "--exclude", "resource_type:unit_test",
+        ]  # fmt: skip
+
     def qa(self, *, target_path: str | Path | None = None) -> list[str]:
         return [self.exe("btcfs"), "qa", *_option("--target-path", target_path)]
 

@@ -8,22 +8,12 @@ checkout (no `data/warehouse/` yet) fails with "Cannot open file". Named in prof
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _spellings(folder: str) -> set[str]:
-    """A folder as DuckDB may see it in a query (absolute, and with links resolved), with the
-    trailing separator that keeps `/data/lake` from also allowing `/data/lake-old`."""
-    absolute = os.path.normpath(Path(folder).absolute())
-    return {absolute.rstrip("/") + "/", str(Path(absolute).resolve()).rstrip("/") + "/"}
+from warehouse.confine import confine
 
 
 class Plugin(BasePlugin):
@@ -45,9 +35,7 @@ class Plugin(BasePlugin):
         path = self._database_path(self.creds)
         if path is not None:
             folders.append(str(Path(path).parent))
-        allowed = sorted({spelling for folder in folders for spelling in _spellings(folder)})
-        conn.execute(f"set allowed_directories = [{', '.join(map(_sql_text, allowed))}]")
-        conn.execute("set enable_external_access = false")
+        confine(conn, folders)
 
     @staticmethod
     def _database_path(creds: Any) -> str | None:

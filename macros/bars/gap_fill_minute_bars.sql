@@ -49,7 +49,7 @@ minute_klines as (
         kline_interval = {{ checked_literal(var("base_interval"), '[0-9]{1,3}[smhdwM]', 'base_interval') }}
         and symbol in ({{ symbols_sql_list() }})
         {%- if window_start is not none %}
-        and lake_date >= cast('{{ window_start[:10] }}' as date)
+        and lake_date >= cast({{ timestamp_literal(window_start) }} as date)
         and open_time >= {{ timestamp_literal(window_start) }}
         {%- endif %}
 

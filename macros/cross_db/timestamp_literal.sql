@@ -7,8 +7,13 @@
     cast('{{ text }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
 
+{#- A plan value (update_plan.sql) is the variable that stands for it. -#}
 {% macro duckdb__timestamp_literal(text) -%}
-    cast('{{ text }}+00' as timestamptz)
+    {%- if is_plan_value(text) -%}
+        {{ plan_value_sql(text) }}
+    {%- else -%}
+        cast('{{ text }}+00' as timestamptz)
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro bigquery__timestamp_literal(text) -%}

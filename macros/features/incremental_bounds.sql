@@ -3,6 +3,9 @@
     {%- if text is none -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- if is_plan_value(text) -%}
+        {{ return(shift_plan_value(text, seconds)) }}
+    {%- endif -%}
     {%- set moment = modules.datetime.datetime.strptime(text, '%Y-%m-%d %H:%M:%S')
         + modules.datetime.timedelta(seconds=seconds) -%}
     {{ return(moment.strftime('%Y-%m-%d %H:%M:%S')) }}

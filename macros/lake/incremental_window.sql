@@ -2,7 +2,8 @@
     none for a full build. It is the start of the `bucket_seconds` bucket holding the oldest
     "newest row per symbol" of the existing table minus the `lookback_minutes` var, so every
     bucket that new rows (or a late correction within the look-back) can touch is rebuilt whole.
-    Symbols new to the table need --full-refresh (their history before the window is skipped). -#}
+    Symbols new to the table need --full-refresh (their history before the window is skipped).
+    Compiled for the update plan, the window is looked up when the plan runs (update_plan.sql). -#}
 {% macro incremental_window_start(time_column, bucket_seconds) -%}
     {%- if not execute or not is_incremental() -%}
         {{ return(none) }}
@@ -19,6 +20,9 @@
                 as window_start_s
         from newest
     {%- endset -%}
+    {%- if plan_mode() -%}
+        {{ return(plan_value(query)) }}
+    {%- endif -%}
     {%- set start_s = run_query(query).columns[0].values()[0] -%}
     {%- if start_s is none -%}
         {{ return(none) }}

@@ -46,6 +46,14 @@
     {%- if not execute or days is none or (days | int) <= 0 -%}
         {{ return(model) }}
     {%- endif -%}
+    {%- if plan_mode() -%}
+        {#- the same first day, looked up when the plan runs (update_plan.sql) -#}
+        {%- set first_day = plan_value(
+            'select ' ~ epoch_seconds(time_bucket('max(' ~ time_column ~ ')', 86400)) ~ ' from ' ~ model,
+            -86400 * ((days | int) - 1), 'empty') -%}
+        {{ return('(select * from ' ~ model ~ ' where ' ~ time_column ~ ' >= '
+            ~ timestamp_literal(first_day) ~ ') as gate_window') }}
+    {%- endif -%}
     {%- set newest = run_query('select max(' ~ time_column ~ ') from ' ~ model).columns[0].values()[0] -%}
     {%- if newest is none -%}
         {{ return(model) }}

@@ -30,11 +30,14 @@
                 as window_start_s
         from newest
     {%- endset -%}
+    {%- set late_days = var('vendor_late_days', 7) | int -%}
+    {%- if plan_mode() -%}
+        {{ return(plan_value(query, -86400 * late_days)) }}
+    {%- endif -%}
     {%- set start_s = run_query(query).columns[0].values()[0] -%}
     {%- if start_s is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set late_days = var('vendor_late_days', 7) | int -%}
     {%- set start = modules.datetime.datetime(1970, 1, 1)
         + modules.datetime.timedelta(seconds=(start_s | int) - 86400 * late_days) -%}
     {{ return(start.strftime('%Y-%m-%d %H:%M:%S')) }}

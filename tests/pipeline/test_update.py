@@ -120,6 +120,7 @@ def test_update_builds_lands_new_bars_and_stops_on_a_failing_gate(site: Site) ->
     later = FIRST_NOW + timedelta(hours=3)
     second = site.update(market, later, "--json")
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
+    assert "update plan not used" not in second.stderr, second.stderr[-3000:]
     result = json.loads(second.stdout)
     assert result["pipeline"] == "update" and result["steps"] == [
         "ingest", "build", "qa", "publish"

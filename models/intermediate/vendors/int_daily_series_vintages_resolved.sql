@@ -18,12 +18,6 @@
 {%- set zscore_observations = var('daily_series_zscore_observations') | int -%}
 {%- set lookback_days = var('daily_series_lookback_days') | int -%}
 {%- set window_start = vendor_window_start('state_at', 'vendor, scope, series') -%}
-{#- The first observation day a state from window_start can read (state_day - lookback_days <
-    observation_day), in days since the epoch. -#}
-{%- if window_start is not none -%}
-    {%- set window_day = (modules.datetime.datetime.strptime(window_start, '%Y-%m-%d %H:%M:%S')
-        - modules.datetime.datetime(1970, 1, 1)).days -%}
-{%- endif -%}
 
 with
 
@@ -81,7 +75,10 @@ vintages as (
         {{ epoch_days('observation_date') }} as observation_day
     from vintages_unioned
     {%- if window_start is not none %}
-    where {{ epoch_days('observation_date') }} > {{ window_day - lookback_days }}
+    -- the observation days a state from window_start can read (state_day - lookback_days <
+    -- observation_day), in days since the epoch
+    where {{ epoch_days('observation_date') }}
+        > cast(floor({{ epoch_seconds(timestamp_literal(window_start)) }} / 86400) as {{ dbt.type_bigint() }}) - {{ lookback_days }}
     {%- endif %}
 ),
 

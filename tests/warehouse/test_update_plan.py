@@ -1,0 +1,334 @@
+"""The update plan (warehouse.plan) equals `dbt build`.
+
+Two data folders land the same synthetic lake (every dataset) step by step, the way the loader
+grows it: the current day rewritten as it fills up, a late correction of yesterday's klines,
+a run with nothing new. After each step one runs the update's `dbt build` (incremental, gates
+on the last two days) and the other runs the compiled plan. Every table the build writes, and
+every gate's status and failure count, must be the same. Then: a failing gate fails and skips
+what is downstream of it as dbt does, publish accepts what a plan run recorded in the gate
+ledger, and a plan refuses to run (leaving the warehouse as it was) when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from tests.features.feature_harness import (
+    REPO,
+    SMALL_WINDOWS,
+    FeatureWarehouse,
+    Tables,
+    assert_same_rows,
+    cut_at,
+    synthetic,
+)
+from tests.warehouse import lakefixtures as lf
+from warehouse import plan as update_plan
+from warehouse.gate_ledger import LEDGER_TABLE
+from warehouse.publish import publish
+
+pytestmark = [pytest.mark.dbt, pytest.mark.slow]
+
+DAYS = 8
+FIRST = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)
+STEPS = {
+    "mid-day": datetime(2025, 1, 6, 12, 3, tzinfo=UTC),
+    "next day": datetime(2025, 1, 7, 12, 0, tzinfo=UTC),
+    "late correction": datetime(2025, 1, 8, 6, 0, tzinfo=UTC),
+    "nothing new": datetime(2025, 1, 8, 6, 0, tzinfo=UTC),
+}
+#: A minute of the day before "late correction" whose kline the exchange corrected.
+CORRECTED = datetime(2025, 1, 7, 9, 41, tzinfo=UTC)
+BUILD_VARS = {**SMALL_WINDOWS, "gate_window_days": update_plan.GATE_WINDOW_DAYS}
+BUILD = ("build", "--exclude", "resource_type:unit_test")
+
+
+def corrected(tables: Tables) -> Tables:
+    """Yesterday's spot kline at CORRECTED re-landed with its close moved to its high."""
+    out = dict(tables)
+    for key, table in tables.items():
+        if key[0] != "spot-klines":
+            continue
+        times = table.column("open_time").combine_chunks()
+        mask = pc.equal(times, pa.scalar(CORRECTED, type=times.type)).to_numpy(zero_copy_only=False)
+        if mask.any():
+            high = table.column("high")[int(np.flatnonzero(mask)[0])].as_py()
+            out[key] = lf._replace_rows(table, mask, {"close": high})
+    return out
+
+
+class Site(FeatureWarehouse):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dbt_vars = BUILD_VARS
+
+    @property
+    def target(self) -> Path:
+        return self.root / "target"
+
+    def tables(self) -> list[str]:
+        manifest = json.loads((self.target / "manifest.json").read_text())
+        return sorted(
+            node["name"]
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model" and node["config"]["materialized"] != "view"
+        )
+
+    def rows(self, names: list[str]) -> dict[str, Any]:
+        con = duckdb.connect(str(self.database), read_only=True)
+        try:
+            return {
+                name: con.sql(f"select * from {name} order by all").to_arrow_table().to_pandas()
+                for name in names
+            }
+        finally:
+            con.close()
+
+    def gates(self, target: Path) -> dict[str, tuple[str, int | None]]:
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        return {
+            r["unique_id"]: (r["status"], r.get("failures"))
+            for r in results
+            if r["unique_id"].startswith(("test.", "model."))
+        }
+
+    def fingerprint(self) -> str:
+        return update_plan.project_fingerprint(lake_root=self.lake, dbt_version=version("dbt-core"))
+
+    def compile_plan(self) -> None:
+        plan_dir = update_plan.plan_target(self.target)
+        self.dbt_vars = {**BUILD_VARS, **update_plan.PLAN_VARS}
+        try:
+            self.dbt("compile", "--exclude", "resource_type:unit_test", "--target-path",
+                     str(plan_dir))  # fmt: skip
+        finally:
+            self.dbt_vars = BUILD_VARS
+        update_plan.write_plan_file(plan_dir, fingerprint=self.fingerprint(), lake_root=self.lake)
+
+    def run_plan(self) -> update_plan.PlanRun:
+        plan = update_plan.load_plan(
+            update_plan.plan_target(self.target), fingerprint=self.fingerprint()
+        )
+        return update_plan.run_plan(plan, self.database, allowed=[self.lake])
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Both folders through every step; each step's tables and gates."""
+    market = synthetic(DAYS)
+    with_dbt = Site(tmp_path_factory.mktemp("with-dbt"))
+    with_plan = Site(tmp_path_factory.mktemp("with-plan"))
+    for site in (with_dbt, with_plan):
+        site.land(cut_at(market, FIRST))
+        site.dbt(*BUILD)
+    with_plan.compile_plan()
+    tables = with_dbt.tables()
+    steps: dict[str, Any] = {}
+    for name, cut in STEPS.items():
+        lake = cut_at(corrected(market) if name in ("late correction", "nothing new") else market,
+                      cut)  # fmt: skip
+        for site in (with_dbt, with_plan):
+            site.land(lake, replace=False)
+        with_dbt.dbt(*BUILD)
+        run = with_plan.run_plan()
+        steps[name] = {
+            "dbt": with_dbt.rows(tables),
+            "plan": with_plan.rows(tables),
+            "dbt gates": with_dbt.gates(with_dbt.target),
+            "plan gates": with_plan.gates(update_plan.plan_target(with_plan.target)),
+            "run": run,
+        }
+    return {"dbt": with_dbt, "plan": with_plan, "tables": tables, "steps": steps, "market": market}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_plan_writes_what_dbt_build_writes(sites: dict[str, Any], step: str) -> None:
+    found = sites["steps"][step]
+    assert len(sites["tables"]) >= 25
+    for table in sites["tables"]:
+        expected, actual = found["dbt"][table], found["plan"][table]
+        if table != "int_daily_series_vintages_resolved":
+            assert len(expected) > 0, f"{table} is empty after {step}"
+        assert_same_rows(expected, actual, what=f"{table} after {step}")
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_plan_gates_equal_dbt_gates(sites: dict[str, Any], step: str) -> None:
+    found = sites["steps"][step]
+    dbt_gates, plan_gates = found["dbt gates"], found["plan gates"]
+    tests = {uid for uid in dbt_gates if uid.startswith("test.")}
+    assert len(tests) > 100
+    assert {uid for uid in plan_gates if uid.startswith("test.")} == tests
+    assert {uid: plan_gates[uid] for uid in tests} == {uid: dbt_gates[uid] for uid in tests}
+    models = {uid for uid in dbt_gates if uid.startswith("model.")}
+    assert {plan_gates[uid][0] for uid in models} == {"success"}
+
+
+def test_the_correction_reached_the_marts(sites: dict[str, Any]) -> None:
+    before = sites["steps"]["next day"]["plan"]["int_spot_bars_1m_gap_filled"]
+    after = sites["steps"]["late correction"]["plan"]["int_spot_bars_1m_gap_filled"]
+    pick = before["open_time"] == CORRECTED
+    assert pick.sum() == 1
+    assert float(after[after["open_time"] == CORRECTED]["close"].iloc[0]) == float(
+        after[after["open_time"] == CORRECTED]["high"].iloc[0]
+    )
+    assert float(before[pick]["close"].iloc[0]) != float(before[pick]["high"].iloc[0])
+
+
+def test_a_plan_run_is_published_like_a_dbt_build(sites: dict[str, Any], tmp_path: Path) -> None:
+    site: Site = sites["plan"]
+    run: update_plan.PlanRun = sites["steps"]["nothing new"]["run"]
+    result = publish(
+        target_path=site.target, warehouse=site.database, serve=tmp_path / "serve.duckdb"
+    )
+    assert result.invocation_id == run.invocation_id
+    con = duckdb.connect(str(site.database), read_only=True)
+    try:
+        commands = con.execute(
+            f"select distinct command from {LEDGER_TABLE} where invocation_id = ?",
+            [run.invocation_id],
+        ).fetchall()
+    finally:
+        con.close()
+    assert commands == [(update_plan.LEDGER_COMMAND,)]
+
+
+def _copy(site: Site, root: Path) -> Site:
+    """A copy of `site` (lake, warehouse, target) under `root`. Its views still read the
+    original's lake (dbt wrote their paths): for tests that change no lake."""
+    for part in ("lake", "warehouse", "target"):
+        shutil.copytree(site.root / part, root / part)
+    copy = Site(root)
+    update_plan.write_plan_file(
+        update_plan.plan_target(copy.target), fingerprint=copy.fingerprint(), lake_root=copy.lake
+    )
+    return copy
+
+
+def test_a_stale_plan_is_refused(sites: dict[str, Any], tmp_path: Path) -> None:
+    site = _copy(sites["plan"], tmp_path / "site")
+    plan_dir = update_plan.plan_target(site.target)
+    # the project changed (one model edited)
+    project = tmp_path / "project"
+    for part in update_plan.PROJECT_GLOBS:
+        for path in REPO.glob(part):
+            (project / path.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, project / path.relative_to(REPO))
+    same = update_plan.project_fingerprint(
+        project, lake_root=site.lake, dbt_version=version("dbt-core")
+    )
+    assert same == site.fingerprint()
+    edited = project / "models" / "marts" / "bars" / "bars_5m.sql"
+    edited.write_text(edited.read_text() + "\n-- edited\n")
+    changed = update_plan.project_fingerprint(
+        project, lake_root=site.lake, dbt_version=version("dbt-core")
+    )
+    with pytest.raises(update_plan.PlanStale, match="project changed"):
+        update_plan.load_plan(plan_dir, fingerprint=changed)
+    # a dataset the plan compiled as absent appeared (or the other way round)
+    record = json.loads((plan_dir / update_plan.PLAN_FILE).read_text())
+    pattern = next(iter(record["sources"]))
+    record["sources"][pattern] = not record["sources"][pattern]
+    (plan_dir / update_plan.PLAN_FILE).write_text(json.dumps(record))
+    with pytest.raises(update_plan.PlanStale, match="datasets changed"):
+        update_plan.load_plan(plan_dir, fingerprint=site.fingerprint())
+
+
+def test_a_failing_plan_leaves_the_warehouse_as_it_was(
+    sites: dict[str, Any], tmp_path: Path
+) -> None:
+    site = _copy(sites["plan"], tmp_path / "site")
+    plan = update_plan.load_plan(
+        update_plan.plan_target(site.target), fingerprint=site.fingerprint()
+    )
+    tables = ["bars_5m", "features_5m", "int_open_interest_floored", LEDGER_TABLE]
+    before = site.rows(tables)
+    # a node late in the order whose SQL no longer runs: everything before it (the ledger's
+    # `started` row, the windows rebuilt, the tables replaced) rolls back
+    nodes = list(plan.nodes)
+    at = next(i for i, n in enumerate(nodes) if n.name == "training_set_5m")
+    nodes[at] = replace(nodes[at], sql="select * from no_such_relation")
+    with pytest.raises(update_plan.PlanStale, match="SQL failed"):
+        update_plan.run_plan(replace(plan, nodes=nodes), site.database, allowed=[site.lake])
+    after = site.rows(tables)
+    for name, frame in before.items():
+        assert frame.equals(after[name]), name
+    # a missing relation is a full build's job
+    con = duckdb.connect(str(site.database))
+    con.execute("drop table labels_5m")
+    con.close()
+    with pytest.raises(update_plan.PlanStale, match="lacks labels_5m"):
+        update_plan.run_plan(plan, site.database, allowed=[site.lake])
+
+
+def test_plan_reads_only_our_folders(sites: dict[str, Any], tmp_path: Path) -> None:
+    site = _copy(sites["plan"], tmp_path / "site")
+    plan = update_plan.load_plan(
+        update_plan.plan_target(site.target), fingerprint=site.fingerprint()
+    )
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a\n1\n")
+    nodes = list(plan.nodes)
+    at = next(i for i, n in enumerate(nodes) if n.name == "latest_features")
+    nodes[at] = replace(nodes[at], sql=f"select * from read_csv('{outside}')")
+    with pytest.raises(update_plan.PlanStale, match="SQL failed"):
+        update_plan.run_plan(replace(plan, nodes=nodes), site.database, allowed=[site.lake])
+
+
+def test_the_plan_compile_changes_no_sql_but_the_lookups(sites: dict[str, Any]) -> None:
+    """Without the plan's variables, plan and dbt compile the same models: each plan value
+    replaces exactly one literal of the dbt-compiled SQL."""
+    site: Site = sites["plan"]
+    plan = update_plan.load_plan(
+        update_plan.plan_target(site.target), fingerprint=site.fingerprint()
+    )
+    windowed = [n for n in plan.nodes if n.kind == "model" and n.variables]
+    assert {n.name for n in windowed} >= {"features_5m", "labels_5m", "bars_5m",
+                                          "int_spot_bars_1m_gap_filled"}  # fmt: skip
+    gates = [n for n in plan.nodes if n.kind == "test" and n.variables]
+    assert gates and all(v.if_none == "empty" for n in gates for v in n.variables)
+    assert all(v.if_none == "origin" for n in windowed for v in n.variables)
+    # no window of the lake's days is compiled in: each is looked up when the plan runs
+    assert not any("2025-01-0" in n.sql for n in windowed)
+
+
+def test_a_failing_gate_fails_and_skips_downstream_as_dbt_does(
+    sites: dict[str, Any], tmp_path: Path
+) -> None:
+    """Last in this module: it breaks both sites' lakes."""
+    with_dbt, with_plan = sites["dbt"], sites["plan"]
+    market = cut_at(corrected(sites["market"]), datetime(2025, 1, 8, 8, 0, tzinfo=UTC))
+    broken = dict(market)
+    for key, table in market.items():
+        if key[0] == "spot-klines":
+            broken[key] = lf.with_high_below_low(table, datetime(2025, 1, 8, 7, 2, tzinfo=UTC))
+    for site in (with_dbt, with_plan):
+        site.land(broken, replace=False)
+    with_dbt.dbt(*BUILD, expect_ok=False)
+    run = with_plan.run_plan()
+    dbt_gates = with_dbt.gates(with_dbt.target)
+    plan_gates = with_plan.gates(update_plan.plan_target(with_plan.target))
+    failed = sorted(uid for uid, (status, _) in dbt_gates.items() if status == "fail")
+    assert failed and any("ohlc" in uid for uid in failed)
+    assert sorted(run.failed) == failed
+    skipped = sorted(uid for uid, (status, _) in dbt_gates.items() if status == "skipped")
+    assert skipped, "dbt skipped nothing downstream of the failing gate"
+    assert sorted(uid for uid, (s, _) in plan_gates.items() if s == "skipped") == skipped
+    with pytest.raises(Exception, match="gate"):
+        publish(
+            target_path=with_plan.target,
+            warehouse=with_plan.database,
+            serve=tmp_path / "serve.duckdb",
+        )
