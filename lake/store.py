@@ -612,6 +612,30 @@ def walk_partitions(lake_root: Path, under: str | None = None) -> Iterator[Parti
         yield read_partition(folder, root)
 
 
+def written_since(lake_root: Path, since: float) -> Iterator[PartitionFolder]:
+    """The partition folders (re)written at or after `since` (a `time.time()`), found by
+    their folders' modification times without reading any other MANIFEST: an atomic write
+    renames its files into the folder (or the folder into place), which sets that time. One
+    stat per partition, so an ingest's step counts what it wrote in a lake of any age."""
+    root = Path(lake_root)
+    found = []
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                if current == root and entry.name in (QUARANTINE.table, LOCKS_DIR):
+                    continue
+                if not entry.name.startswith("date="):
+                    stack.append(Path(entry.path))
+                elif entry.stat(follow_symlinks=False).st_mtime >= since:
+                    found.append(Path(entry.path))
+    for folder in sorted(found):
+        yield read_partition(folder, root)
+
+
 def lake_digest(lake_root: Path) -> dict[str, Any]:
     """sha256 over every partition's MANIFEST data_sha256 (with its path): equal lakes, equal.
     What a model version and a retrieved training set record of the lake they come from."""

@@ -270,11 +270,13 @@ def update_command(
     as_json: bool,
 ) -> None:
     """Bring what is served current: land what is new (btcfs ingest all), rebuild the
-    warehouse incrementally with its gates on the rebuilt days (dbt build, btcfs qa), publish.
+    warehouse incrementally with its gates on the rebuilt days (the update plan, compiled
+    once by dbt: docs/warehouse.md; dbt build when it is stale), check them, publish.
 
     Exit 0 when published. A failing gate stops it with one line naming the gate and nothing
-    published (exit 1): the API keeps serving the last good publish. Models are not retrained
-    (`btcfs run all` does that).
+    published (exit 1): the API keeps serving the last good publish. An exchange or a vendor
+    that cannot be reached does not stop it: it says so and builds on what the lake holds.
+    Models are not retrained (`btcfs run all` does that).
 
     \b
     Example: btcfs update --timings

@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -93,13 +94,13 @@ class Context:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What an ingest changed in the lake, from the MANIFESTs before and after."""
+    """What an ingest wrote to the lake: the partitions it (re)wrote and their rows, from
+    their MANIFESTs (lake.store.written_since)."""
 
     partitions_written: int
     rows_landed: int
     rows_quarantined: int
     datasets: dict[str, dict[str, int]]
-    lake_rows: int
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,17 +155,15 @@ def _last(tail: list[str]) -> str:
     return next((line for line in reversed(tail) if line.strip()), "no output")[-500:]
 
 
-def _manifests(lake: Path) -> dict[str, tuple[str, int, int]]:
-    """Every lake partition's readable MANIFEST: path -> (sha256, rows, quarantined rows)."""
-    from lake.store import walk_partitions
+def _written(lake: Path, since: float) -> dict[str, tuple[int, int]]:
+    """Partitions written since `since` with a readable MANIFEST: path -> (rows, quarantined)."""
+    from lake.store import written_since
 
+    if not lake.is_dir():
+        return {}
     return {
-        str(found.folder.relative_to(lake)): (
-            str(found.sha256),
-            found.rows or 0,
-            found.quarantined_rows,
-        )
-        for found in walk_partitions(lake)
+        str(found.folder.relative_to(lake)): (found.rows or 0, found.quarantined_rows)
+        for found in written_since(lake, since)
         if found.has_manifest and found.manifest_error is None
     }
 
@@ -177,29 +176,28 @@ def ingest(
     env: Mapping[str, str] | None = None,
     progress: bool = True,
 ) -> IngestResult:
-    """`btcfs ingest all`; what it wrote, counted from the lake's MANIFESTs (also when it
-    failed: a dataset that landed before another failed stays landed)."""
+    """`btcfs ingest all`; what it wrote, counted from the MANIFESTs of the partitions it
+    wrote (also when it failed: a dataset that landed before another failed stays landed)."""
     lake = context.data_dir / "lake"
-    before = _manifests(lake)
+    # a folder's mtime comes from the kernel's coarse clock, a few ms behind time.time()
+    started = time.time() - 0.1
     argv = context.commands.ingest(
         config=params.config, base_url=params.base_url, archive=params.archive, progress=progress
     )
     code, tail = runner.command(*argv, env=env)
-    after = _manifests(lake)
-    changed = [part for part, manifest in after.items() if before.get(part) != manifest]
+    written = _written(lake, started)
     datasets: dict[str, dict[str, int]] = {}
-    for part in changed:
+    for part, (rows, quarantined) in written.items():
         name = "/".join(part.split("/")[:2])  # <vendor>/<dataset>
         entry = datasets.setdefault(name, {"partitions": 0, "rows": 0, "quarantined": 0})
         entry["partitions"] += 1
-        entry["rows"] += after[part][1]
-        entry["quarantined"] += after[part][2]
+        entry["rows"] += rows
+        entry["quarantined"] += quarantined
     result = IngestResult(
-        partitions_written=len(changed),
-        rows_landed=sum(after[part][1] for part in changed),
-        rows_quarantined=sum(after[part][2] for part in changed),
+        partitions_written=len(written),
+        rows_landed=sum(rows for rows, _ in written.values()),
+        rows_quarantined=sum(quarantined for _, quarantined in written.values()),
         datasets=datasets,
-        lake_rows=sum(manifest[1] for manifest in after.values()),
     )
     if code != 0:
         message = f"btcfs ingest all exited with code {code}: {_last(tail)}"
@@ -298,9 +296,17 @@ def update_build(
     return _gated(found, 0, [], "the update plan"), plan_dir
 
 
-def qa(runner: Runner, context: Context, record: Callable[[Gates], None] | None = None) -> Gates:
-    """`btcfs qa`: print the gates and write the QA summary; `GateFailed` when one failed."""
-    code, tail = runner.command(*context.commands.qa(target_path=context.target_path))
+def qa(
+    runner: Runner,
+    context: Context,
+    record: Callable[[Gates], None] | None = None,
+    *,
+    summaries: bool = True,
+) -> Gates:
+    """`btcfs qa`: print the gates and write the QA summary (`summaries`: the per-dataset
+    ones too); `GateFailed` when one failed."""
+    argv = context.commands.qa(target_path=context.target_path, summaries=summaries)
+    code, tail = runner.command(*argv)
     found = gates(context)
     if record is not None:
         record(found)
@@ -461,7 +467,13 @@ def plan(
             result["ingest"] = ingest(runner, context, chosen, env=env).as_dict()
         except IngestFailed as exc:
             result["ingest"] = exc.result.as_dict()
-            raise
+            if update is None:
+                raise
+            # An exchange or a vendor down does not stop the update: it builds and publishes
+            # what the lake holds (the stale inputs turn NULL and flagged by the features' own
+            # age rules), and says so.
+            result["ingest"]["error"] = str(exc)
+            print(f"update: {exc}; building on what the lake holds", file=sys.stderr, flush=True)
 
     # the update's QA reads the gates where its build left them (the plan's target, or dbt's)
     qa_context = [context]
@@ -474,7 +486,8 @@ def plan(
         build(runner, context, every.build if every else params, record_gates)
 
     def run_qa() -> None:
-        qa(runner, qa_context[0], record_gates)
+        # the update's: the gates and the ledger, not the whole-history dataset summaries
+        qa(runner, qa_context[0], record_gates, summaries=update is None)
 
     def run_check() -> None:
         check(context, record_gates)

@@ -92,8 +92,12 @@ class Commands:
             "--exclude", "resource_type:unit_test",
         ]  # fmt: skip
 
-    def qa(self, *, target_path: str | Path | None = None) -> list[str]:
-        return [self.exe("btcfs"), "qa", *_option("--target-path", target_path)]
+    def qa(self, *, target_path: str | Path | None = None, summaries: bool = True) -> list[str]:
+        return [
+            self.exe("btcfs"), "qa",
+            *_option("--target-path", target_path),
+            *([] if summaries else ["--no-summaries"]),
+        ]  # fmt: skip
 
     def train(
         self,

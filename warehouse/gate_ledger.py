@@ -17,6 +17,16 @@ LEDGER_COLUMNS = (
     "invocation_id, command, run_started_at, unique_id, resource_type, status, failures, "
     "depends_on, message"
 )
+#: Forgets the invocations no check reads again: those that started before the oldest of the
+#: models' last successful builds. `check` reads, per model, its last successful build, the
+#: results since it and the unfinished invocations after it, all at or after that moment; so
+#: an update every few minutes keeps a ledger of about one invocation, not of all of them.
+_PRUNE = (
+    "delete from {ledger} where run_started_at < (select min(last_built) from ("
+    "select max(run_started_at) as last_built from {ledger} "
+    "where resource_type = 'model' and status = 'success' group by unique_id))"
+)
+PRUNE = _PRUNE.format(ledger=LEDGER_TABLE)
 #: Statuses that say something about a node (skipped ones say nothing).
 _TEST_OUTCOMES = ("pass", "warn", "fail", "error")
 _MODEL_OUTCOMES = ("success", "error")

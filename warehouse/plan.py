@@ -15,7 +15,8 @@ per node. The SQL itself is a fraction of it. So the update compiles once and ru
    replace` for a table, nothing for a view (the last `dbt build` made it); each gate as
    dbt's test wrapper runs it (fail_calc, warn_if, error_if, severity, stored failures). A
    failing error gate skips the models downstream of it, as in dbt. The gate ledger gets the
-   rows dbt's hooks write, and `<target>/plan/run_results.json` what `btcfs qa` reads.
+   rows dbt's hooks write (and forgets what no check reads again: gate_ledger.PRUNE), and
+   `<target>/plan/run_results.json` what `btcfs qa` reads.
 
 A plan is refused (`PlanStale`), and the update falls back to `dbt build` (then compiles a new
 plan), when the project's files, dbt's version or the lake's set of landed datasets differ
@@ -43,7 +44,7 @@ import duckdb
 
 from core.errors import BtcfsError
 from warehouse.confine import confine
-from warehouse.gate_ledger import LEDGER_TABLE
+from warehouse.gate_ledger import LEDGER_TABLE, PRUNE
 
 #: The update's gates check the last days of each model: incremental models rebuild from the
 #: newest row's bucket less `lookback_minutes` (one day), so that day and the new one.
@@ -377,6 +378,7 @@ def run_plan(
                 for r in run.results
             ]  # fmt: skip
             _ledger(con, run, [*rows, ("invocation", "invocation", "finished", None, None, None)])
+            con.execute(PRUNE)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

@@ -486,6 +486,13 @@ def _print_freshness(target: Path) -> None:
 )
 @click.option("--verbose", "-v", is_flag=True, help="List passing tests too.")
 @click.option(
+    "--summaries/--no-summaries",
+    default=True,
+    show_default=True,
+    help="Write the per-dataset summaries (they read every dataset's whole history; "
+    "`btcfs update` leaves them out).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -493,7 +500,9 @@ def _print_freshness(target: Path) -> None:
     "statuses, failed, gates: [{name, kind, status, failures, model, message, failing_rows}], "
     "ledger: [problems] or null, freshness: {generated_at, results} or null, reports}.",
 )
-def qa_command(target_path: Path, warehouse: Path | None, verbose: bool, as_json: bool) -> None:
+def qa_command(
+    target_path: Path, warehouse: Path | None, verbose: bool, summaries: bool, as_json: bool
+) -> None:
     """Print the QA gates of the last dbt build and write a summary per dataset.
 
     Reads dbt's run_results.json (pass/warn/fail per test, failure counts, and the failing
@@ -520,7 +529,8 @@ def qa_command(target_path: Path, warehouse: Path | None, verbose: bool, as_json
             attach_failing_rows(summary, con)
             problems = ledger_problems(target_path, con)
             present = _relations(con)
-            datasets = [dataset_summary(con, spec, present) for spec in _DATASETS]
+            if summaries:
+                datasets = [dataset_summary(con, spec, present) for spec in _DATASETS]
         finally:
             con.close()
     else:

@@ -140,3 +140,28 @@ def test_under_one_table_and_odd_roots(tmp_path: Path) -> None:
     assert found.labels == {"symbol": "BTCUSDT", "interval": "1m", "date": "2024-01-01"}
     assert list(walk_partitions(root, "binance/funding")) == []
     assert list(walk_partitions(tmp_path / "nowhere")) == []
+
+
+def test_written_since_finds_the_partitions_a_later_write_touched(lake: Lake) -> None:
+    """What `btcfs update` counts as landed: the partitions rewritten after a moment (one
+    rewritten, one new), not the ones untouched, and never the quarantine or the locks."""
+    import os
+    import time
+
+    from lake.store import written_since
+
+    assert [f.folder for f in written_since(lake.root, 0.0)] == [
+        lake.partition_dir(key(DAY + timedelta(n))) for n in range(3)
+    ]
+    # every folder so far as if written long ago
+    for folder in lake.root.rglob("date=*"):
+        os.utime(folder, (1_000_000, 1_000_000))
+    since = time.time() - 0.1
+    land(lake, DAY + timedelta(days=1), 5)  # a re-landed day
+    land(lake, DAY + timedelta(days=3), 1)  # a new day
+    found = list(written_since(lake.root, since))
+    assert [(f.folder, f.rows) for f in found] == [
+        (lake.partition_dir(key(DAY + timedelta(days=1))), 5),
+        (lake.partition_dir(key(DAY + timedelta(days=3))), 1),
+    ]
+    assert list(written_since(lake.root, time.time() + 60)) == []

@@ -1,12 +1,15 @@
-"""`btcfs update` end to end against the replay server: the first run builds and publishes,
-later runs land the new bars and publish them, a run with nothing new publishes the same
-newest bar, and a new stretch that fails a gate stops with one line naming it and leaves the
-published file as it was."""
+"""`btcfs update` end to end against the replay server: the first run builds and publishes
+(with dbt, then compiles the update plan), later runs land the new bars and publish them
+through the plan, a run with nothing new publishes the same newest bar, a run with the
+exchange unreachable publishes what the lake holds, and a new stretch that fails a gate stops
+with one line naming it and leaves the published file as it was. (The plan equals dbt build:
+tests/warehouse/test_update_plan.py, with a late correction of yesterday.)"""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -66,6 +69,10 @@ class Site:
     def update(
         self, market: SyntheticMarket, now: datetime, *args: str
     ) -> subprocess.CompletedProcess[str]:
+        with ReplayServer(market, now=now.isoformat()) as url:
+            return self.run(url, now, *args)
+
+    def run(self, url: str, now: datetime, *args: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
         env.update(
             BTCFS_DATA_DIR=str(self.root),
@@ -75,12 +82,10 @@ class Site:
             DBT_PROFILES_DIR=str(REPO / "profiles"),
             DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         )
-        with ReplayServer(market, now=now.isoformat()) as url:
-            return subprocess.run(
-                [BTCFS, "update", "--config", str(self.root / "ingest.yml"), "--base-url", url,
-                 *args],
-                cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-            )  # fmt: skip
+        return subprocess.run(
+            [BTCFS, "update", "--config", str(self.root / "ingest.yml"), "--base-url", url, *args],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
 
     def served(self) -> Served:
         con = duckdb.connect(str(self.root / "warehouse" / "serve.duckdb"), read_only=True)
@@ -114,6 +119,10 @@ def test_update_builds_lands_new_bars_and_stops_on_a_failing_gate(site: Site) ->
     # the update's build: incremental, unit tests left to CI, gates on the rebuilt days
     assert '--vars={"gate_window_days":2}' in first.stdout
     assert "--exclude-resource-type=unit_test" in first.stdout
+    # ... then compiles the update plan the later runs use; its QA leaves out the
+    # whole-history dataset summaries
+    assert "dbt compile" in first.stdout and "btcfs_plan" in first.stdout
+    assert "--no-summaries" in first.stdout
     before = site.served()
     assert before.newest_bar == FIRST_NOW - timedelta(minutes=5)  # the newest closed 5m bar
 
@@ -135,6 +144,20 @@ def test_update_builds_lands_new_bars_and_stops_on_a_failing_gate(site: Site) ->
     assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
     published = site.served()
     assert published.newest_bar == after.newest_bar
+
+    # The exchange unreachable: the update says so, builds on what the lake holds and
+    # publishes it (exit 0), the same newest bar.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"  # nothing listens there
+    down = site.run(closed, later + timedelta(minutes=10), "--json")
+    assert down.returncode == 0, (down.stdout + down.stderr)[-4000:]
+    assert "building on what the lake holds" in down.stderr
+    assert json.loads(down.stdout)["result"]["ingest"]["error"]
+    offline = site.served()
+    assert offline.newest_bar == published.newest_bar
+    assert offline.published_at > published.published_at
+    published = offline
 
     # Three hours of spot minutes missing after `later`: the gap gate of that day fails, the
     # update stops in one line naming it, and the published file stays as it was.

@@ -205,6 +205,24 @@ def test_a_plan_run_is_published_like_a_dbt_build(sites: dict[str, Any], tmp_pat
     assert commands == [(update_plan.LEDGER_COMMAND,)]
 
 
+def test_the_ledger_forgets_what_no_check_reads(sites: dict[str, Any]) -> None:
+    """Every model succeeded in the last plan run, so the invocations before it are gone from
+    the plan site's ledger; the dbt site (no plan run, no pruning) keeps all five."""
+
+    def invocations(site: Site) -> int:
+        con = duckdb.connect(str(site.database), read_only=True)
+        try:
+            query = f"select count(distinct invocation_id) from {LEDGER_TABLE}"
+            row = con.execute(query).fetchone()
+        finally:
+            con.close()
+        assert row is not None
+        return int(row[0])
+
+    assert invocations(sites["plan"]) == 1
+    assert invocations(sites["dbt"]) == 1 + len(STEPS)
+
+
 def _copy(site: Site, root: Path) -> Site:
     """A copy of `site` (lake, warehouse, target) under `root`. Its views still read the
     original's lake (dbt wrote their paths): for tests that change no lake."""
