@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {
     "ingest": "bench_ingest",
     "warehouse": "bench_warehouse",
+    "update": "bench_update",
     "features": "bench_features_pandas",
     "feature-build": "bench_feature_build",
     "train": "bench_train",

@@ -2,27 +2,52 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import click
 
-from api.cli import serve_command
 from core import __version__
 from core.errors import BtcfsError
 from core.redact import RedactingFilter
-from ingest.cli import ingest_group, lake_group
-from ml.cli import backtest_command, evaluate_command, models_group, train_command
-from pipeline.cli import publish_command, run_command, update_command
-from replay.cli import replay_group
-from warehouse.features_cli import features_group
-from warehouse.runs import qa_command, warehouse_group
+
+#: Each command and where it lives ("module:attribute"), imported when it runs: `btcfs update`
+#: or `btcfs qa` need not import the API, the trainer and the replay server first.
+COMMANDS = {
+    "ingest": "ingest.cli:ingest_group",
+    "replay": "replay.cli:replay_group",
+    "lake": "ingest.cli:lake_group",
+    "qa": "warehouse.runs:qa_command",
+    "warehouse": "warehouse.runs:warehouse_group",
+    "features": "warehouse.features_cli:features_group",
+    "train": "ml.cli:train_command",
+    "evaluate": "ml.cli:evaluate_command",
+    "backtest": "ml.cli:backtest_command",
+    "models": "ml.cli:models_group",
+    "publish": "pipeline.cli:publish_command",
+    "run": "pipeline.cli:run_command",
+    "update": "pipeline.cli:update_command",
+    "serve": "api.cli:serve_command",
+}
 
 
 class RootGroup(click.Group):
     """The one place a known failure becomes a CLI message: a BtcfsError (any package's)
     or an OSError (a full disk, a read-only folder) prints as one `Error:` line, exit 1;
-    anything else is a bug and keeps its traceback."""
+    anything else is a bug and keeps its traceback. Commands load when they run (COMMANDS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, attribute = where.split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -46,22 +71,6 @@ def cli() -> None:
     # Secrets are masked on the way out, whichever logger a line came from.
     handler.addFilter(RedactingFilter())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-
-
-cli.add_command(ingest_group)
-cli.add_command(replay_group)
-cli.add_command(lake_group)
-cli.add_command(qa_command)
-cli.add_command(warehouse_group)
-cli.add_command(features_group)
-cli.add_command(train_command)
-cli.add_command(evaluate_command)
-cli.add_command(backtest_command)
-cli.add_command(models_group)
-cli.add_command(publish_command)
-cli.add_command(run_command)
-cli.add_command(update_command)
-cli.add_command(serve_command)
 
 
 def main() -> None:

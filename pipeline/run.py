@@ -277,7 +277,8 @@ def update_build(
     fingerprint = update_plan.project_fingerprint(lake_root=lake, dbt_version=version("dbt-core"))
     try:
         compiled = update_plan.load_plan(plan_dir, fingerprint=fingerprint)
-        update_plan.run_plan(compiled, DataPaths(context.data_dir).build_db, allowed=[lake])
+        ran = update_plan.run_plan(compiled, DataPaths(context.data_dir).build_db, allowed=[lake])
+        print(update_plan.describe(ran), file=sys.stderr, flush=True)
     except update_plan.PlanStale as exc:
         print(f"update plan not used: {exc}; dbt build instead", file=sys.stderr, flush=True)
         found = build(runner, context, params, record)

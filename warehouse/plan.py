@@ -34,6 +34,7 @@ import json
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -295,13 +296,30 @@ def _unquoted(relation: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def _set_variables(con: duckdb.DuckDBPyConnection, node: Node) -> None:
-    for variable in node.variables:
-        row = con.execute(f"select ({variable.query})").fetchone()
-        value = None if row is None else row[0]
-        if value is None and variable.if_none == "origin":
-            value = 0
-        con.execute(f"set variable {variable.name} = {'null' if value is None else int(value)}")
+class _Lookups:
+    """The plan's lookups, each run once until a model it reads is rewritten: the gates of
+    one staging view ask the same question of the lake, whose answer a run does not change."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.values: dict[str, tuple[str, int | None]] = {}  # name -> (query, value)
+
+    def set(self, node: Node) -> None:
+        for variable in node.variables:
+            if variable.name not in self.values:
+                row = self.con.execute(f"select ({variable.query})").fetchone()
+                found = None if row is None or row[0] is None else int(row[0])
+                self.values[variable.name] = (variable.query, found)
+            value = self.values[variable.name][1]
+            if value is None and variable.if_none == "origin":
+                value = 0
+            shown = "null" if value is None else str(value)
+            self.con.execute(f"set variable {variable.name} = {shown}")
+
+    def rewritten(self, relation: str) -> None:
+        """`relation` was just rebuilt: forget every answer read from it."""
+        for name in [n for n, (query, _) in self.values.items() if relation in query]:
+            del self.values[name]
 
 
 def _run_model(con: duckdb.DuckDBPyConnection, node: Node) -> None:
@@ -412,6 +430,7 @@ def _run_nodes(con: duckdb.DuckDBPyConnection, plan: Plan, run: PlanRun) -> None
     for node in plan.nodes:
         for parent in node.parents:
             children.setdefault(parent, []).append(node.unique_id)
+    lookups = _Lookups(con)
     for node in plan.nodes:
         began = time.monotonic()
         if node.unique_id in blocked:
@@ -420,9 +439,10 @@ def _run_nodes(con: duckdb.DuckDBPyConnection, plan: Plan, run: PlanRun) -> None
                                           parents=parents))  # fmt: skip
             blocked.update(children.get(node.unique_id, []))
             continue
-        _set_variables(con, node)
+        lookups.set(node)
         if node.kind == "model":
             _run_model(con, node)
+            lookups.rewritten(node.relation)
             run.results.append(
                 NodeResult(node.unique_id, "model", "success", time.monotonic() - began)
             )
@@ -458,6 +478,21 @@ def _ledger(
             for uid, kind, status, failures, depends_on, message in rows
         ],
     )  # fmt: skip
+
+
+def describe(run: PlanRun) -> str:
+    """Where a plan run's time went, in one line."""
+    models = [r for r in run.results if r.kind == "model" and r.status != "skipped"]
+    gates = [r for r in run.results if r.kind == "test" and r.status != "skipped"]
+    slowest = sorted(run.results, key=lambda r: -r.seconds)[:3]
+    statuses = Counter(r.status for r in gates)
+    return (
+        f"update plan: {len(models)} models in {sum(r.seconds for r in models):.2f} s, "
+        f"{len(gates)} gates in {sum(r.seconds for r in gates):.2f} s "
+        f"({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}), "
+        f"{run.seconds:.2f} s in all; slowest: "
+        + ", ".join(f"{r.unique_id.split('.')[2]} {r.seconds:.2f} s" for r in slowest)
+    )
 
 
 def _write_run_results(plan_dir: Path, run: PlanRun) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -130,6 +131,8 @@ def test_update_builds_lands_new_bars_and_stops_on_a_failing_gate(site: Site) ->
     second = site.update(market, later, "--json")
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
     assert "update plan not used" not in second.stderr, second.stderr[-3000:]
+    # where the plan's time went, in one line
+    assert re.search(r"update plan: \d+ models in [\d.]+ s, \d+ gates in", second.stderr)
     result = json.loads(second.stdout)
     assert result["pipeline"] == "update" and result["steps"] == [
         "ingest", "build", "qa", "publish"
