@@ -20,6 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, Yaml
 from litestar.openapi.spec import (
     Components,
     OpenAPIFormat,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIType,
     Reference,
@@ -33,7 +34,7 @@ from api.jobs import JobRunner
 from api.routes import ROUTES
 from api.routes.stream import announce
 from api.security import WebGuard, security_headers
-from api.services import ARROW_STREAM, Services
+from api.services import ARROW_FILE, Services
 from api.settings import ApiSettings
 from api.stream import watch
 from core import __version__
@@ -157,17 +158,19 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     return app
 
 
-#: The range endpoints that answer `format=csv|arrow` too (api.services.tabular).
-TABULAR_PATHS = ("/v1/bars", "/v1/features")
+#: The operations that answer `format=csv|arrow` too (api.services.tabular), and whether
+#: they page (a `Link` header to the next page).
+TABULAR_OPERATIONS = (("get", "/v1/bars", True), ("get", "/v1/features", True),
+                      ("post", "/v1/features/as-of", False))  # fmt: skip
 
 
 def _document_formats(app: Litestar) -> None:
-    """OpenAPI for the range endpoints' three formats: their JSON body alone under
-    application/json (the handler's `| Response[bytes]` would add an empty alternative), and
-    text/csv and the Arrow IPC stream beside it."""
+    """OpenAPI for the three formats: the JSON body alone under application/json (the
+    handler's `| Response[Any]` would add an empty alternative), and text/csv and the Arrow
+    IPC file beside it; the `Link` header of the paged ones."""
     paths = app.openapi_schema.paths or {}
-    for path in TABULAR_PATHS:
-        operation = paths[path].get
+    for method, path, paged in TABULAR_OPERATIONS:
+        operation = getattr(paths[path], method)
         assert operation is not None and operation.responses is not None
         response = operation.responses["200"]
         assert not isinstance(response, Reference) and response.content is not None
@@ -175,6 +178,15 @@ def _document_formats(app: Litestar) -> None:
         if isinstance(body.schema, Schema) and body.schema.one_of:
             body.schema = body.schema.one_of[0]
         response.content["text/csv"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
-        response.content[ARROW_STREAM] = OpenAPIMediaType(
+        response.content[ARROW_FILE] = OpenAPIMediaType(
             schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
         )
+        if paged:
+            response.headers = {
+                **(response.headers or {}),
+                "Link": OpenAPIHeader(
+                    description='The next page, `</v1/...?...&cursor=...>; rel="next"` (RFC '
+                    "8288), in every format; absent on the last page",
+                    schema=Schema(type=OpenAPIType.STRING),
+                ),
+            }
