@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import html
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import (
     Components,
+    Example,
     OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
@@ -27,8 +29,10 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
+from litestar.openapi.spec.base import BaseSchemaObject
 from litestar.static_files import create_static_files_router
 
+from api import examples
 from api.errors import EXCEPTION_HANDLERS
 from api.jobs import JobRunner
 from api.routes import ROUTES
@@ -155,6 +159,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         state=State({"services": services, "jobs": jobs}),
     )
     _document_formats(app)
+    _document_examples(app)
     return app
 
 
@@ -190,3 +195,45 @@ def _document_formats(app: Litestar) -> None:
                     schema=Schema(type=OpenAPIType.STRING),
                 ),
             }
+
+
+@dataclass
+class _Verbatim(BaseSchemaObject):
+    """An example value as it is: Litestar drops the None values of plain dicts from the
+    document, which would turn `"closed_at": null` into a missing required field."""
+
+    value: Any
+
+    def to_schema(self) -> Any:
+        return self.value
+
+
+def _document_examples(app: Litestar) -> None:
+    """Every success response's example (api.examples), under each of its media types but
+    the binary Arrow file; the event stream documented as what it is, text/event-stream."""
+    paths = app.openapi_schema.paths or {}
+    for item in paths.values():
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = getattr(item, method)
+            if operation is None or operation.responses is None:
+                continue
+            for status, response in operation.responses.items():
+                if not status.startswith("2") or isinstance(response, Reference):
+                    continue
+                name = operation.operation_id or ""
+                if name == "stream":
+                    response.content = {
+                        "text/event-stream": OpenAPIMediaType(
+                            schema=Schema(type=OpenAPIType.STRING),
+                            examples={"events": Example(summary="hello, then a publish",
+                                                        value=_Verbatim(examples.STREAM))},
+                        )
+                    }  # fmt: skip
+                    continue
+                body = examples.SUCCESS.get(name, {}).get(int(status))
+                for media, content in (response.content or {}).items():
+                    value = body if media == "application/json" else examples.CSV.get(name)
+                    if value is not None and media != ARROW_FILE:
+                        content.examples = {
+                            "answer": Example(summary=operation.summary, value=_Verbatim(value))
+                        }
