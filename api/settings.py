@@ -108,7 +108,8 @@ class ApiSettings:
                                      more is 429 [8]
     BTCFS_API_SSE_MAX_SECONDS        a stream's lifetime: then it ends and EventSource
                                      reconnects [3600]
-    (BTCFS_ADMIN_TOKEN, when set, must be at least 16 characters: the API refuses to start)
+    (BTCFS_ADMIN_TOKEN and BTCFS_API_CURSOR_KEY, when set, must be at least 16 characters:
+    the API refuses to start)
     BTCFS_API_MAX_BODY               request body limit in bytes [1048576]
     BTCFS_API_CURSOR_KEY             the key page cursors are signed with; set the same on
                                      every host behind one address [a random key made once
@@ -171,6 +172,11 @@ class ApiSettings:
                 f"BTCFS_ADMIN_TOKEN is {len(self.admin_token)} characters: use at least "
                 f"{MIN_ADMIN_TOKEN_CHARS} (e.g. `python -c 'import secrets; "
                 "print(secrets.token_urlsafe(32))'`), or unset it to turn admin off"
+            )
+        if self.cursor_key is not None and len(self.cursor_key) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"BTCFS_API_CURSOR_KEY is {len(self.cursor_key)} characters: use at least "
+                f"{MIN_ADMIN_TOKEN_CHARS}, or unset it (a key is then made in cursor.key)"
             )
 
     @classmethod

@@ -204,3 +204,23 @@ def test_bad_cursors_are_a_422_naming_the_cursor(client: TestClient, pipeline: P
         extra = response.json()["extra"]
         keys = [item["key"] for item in extra] if isinstance(extra, list) else [extra["key"]]
         assert key in keys
+
+
+def test_a_cursor_outlives_a_restart_and_needs_the_same_key(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    state = str(tmp_path / "state" / "paper.sqlite")
+    params = {"interval": "1d", "start": "2025-01-01", "limit": 10}
+
+    app = create_app(ApiSettings.from_env(pipeline.env(BTCFS_STATE_DB=state)))
+    with TestClient(app) as client:
+        link = client.get("/v1/bars", params=params).json()["next"]
+    app = create_app(ApiSettings.from_env(pipeline.env(BTCFS_STATE_DB=state)))  # a restart
+    with TestClient(app) as client:
+        assert client.get(link).status_code == 200
+    other = create_app(ApiSettings.from_env(
+        pipeline.env(BTCFS_STATE_DB=state, BTCFS_API_CURSOR_KEY="another key, 16+ chars")
+    ))  # fmt: skip
+    with TestClient(other) as client:
+        refused = client.get(link)
+        assert refused.status_code == 422 and refused.json()["extra"]["key"] == "cursor"

@@ -11,6 +11,7 @@ import pytest
 
 from api.cursor import BACKWARD, CURSOR_CHARS, FORWARD, CursorCodec, Position, fingerprint, load_key
 from api.errors import InvalidInput
+from api.settings import ApiSettings
 
 AT = datetime(2025, 1, 31, 12, 5, 0, 123456, tzinfo=UTC)
 QUERY = fingerprint("/v1/bars", "BTCUSDT", "5m", AT, None)
@@ -71,3 +72,12 @@ def test_the_key_is_made_once_and_shared(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="16 bytes"):
         CursorCodec(b"short")
+
+
+def test_a_short_configured_key_refuses_to_start(tmp_path: Path) -> None:
+    env = {"BTCFS_DATA_DIR": str(tmp_path), "BTCFS_API_CURSOR_KEY": "x" * 15}
+    with pytest.raises(ValueError, match="BTCFS_API_CURSOR_KEY is 15 characters"):
+        ApiSettings.from_env(env)
+    settings = ApiSettings.from_env({**env, "BTCFS_API_CURSOR_KEY": "x" * 16})
+    assert settings.cursor_key == "x" * 16 and "x" * 16 not in repr(settings)
+    assert "BTCFS_API_CURSOR_KEY" not in settings.worker_env  # jobs never see it
