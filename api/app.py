@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import html
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,25 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import (
     Components,
+    Example,
     OpenAPIFormat,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIType,
     Reference,
     Schema,
     SecurityScheme,
 )
+from litestar.openapi.spec.base import BaseSchemaObject
 from litestar.static_files import create_static_files_router
 
+from api import examples
 from api.errors import EXCEPTION_HANDLERS
 from api.jobs import JobRunner
 from api.routes import ROUTES
 from api.routes.stream import announce
 from api.security import WebGuard, security_headers
-from api.services import ARROW_STREAM, Services
+from api.services import ARROW_FILE, Services
 from api.settings import ApiSettings
 from api.stream import watch
 from core import __version__
@@ -154,20 +159,23 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         state=State({"services": services, "jobs": jobs}),
     )
     _document_formats(app)
+    _document_examples(app)
     return app
 
 
-#: The range endpoints that answer `format=csv|arrow` too (api.services.tabular).
-TABULAR_PATHS = ("/v1/bars", "/v1/features")
+#: The operations that answer `format=csv|arrow` too (api.services.tabular), and whether
+#: they page (a `Link` header to the next page).
+TABULAR_OPERATIONS = (("get", "/v1/bars", True), ("get", "/v1/features", True),
+                      ("post", "/v1/features/as-of", False))  # fmt: skip
 
 
 def _document_formats(app: Litestar) -> None:
-    """OpenAPI for the range endpoints' three formats: their JSON body alone under
-    application/json (the handler's `| Response[bytes]` would add an empty alternative), and
-    text/csv and the Arrow IPC stream beside it."""
+    """OpenAPI for the three formats: the JSON body alone under application/json (the
+    handler's `| Response[Any]` would add an empty alternative), and text/csv and the Arrow
+    IPC file beside it; the `Link` header of the paged ones."""
     paths = app.openapi_schema.paths or {}
-    for path in TABULAR_PATHS:
-        operation = paths[path].get
+    for method, path, paged in TABULAR_OPERATIONS:
+        operation = getattr(paths[path], method)
         assert operation is not None and operation.responses is not None
         response = operation.responses["200"]
         assert not isinstance(response, Reference) and response.content is not None
@@ -175,6 +183,57 @@ def _document_formats(app: Litestar) -> None:
         if isinstance(body.schema, Schema) and body.schema.one_of:
             body.schema = body.schema.one_of[0]
         response.content["text/csv"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
-        response.content[ARROW_STREAM] = OpenAPIMediaType(
+        response.content[ARROW_FILE] = OpenAPIMediaType(
             schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
         )
+        if paged:
+            response.headers = {
+                **(response.headers or {}),
+                "Link": OpenAPIHeader(
+                    description='The next page, `</v1/...?...&cursor=...>; rel="next"` (RFC '
+                    "8288), in every format; absent on the last page",
+                    schema=Schema(type=OpenAPIType.STRING),
+                ),
+            }
+
+
+@dataclass
+class _Verbatim(BaseSchemaObject):
+    """An example value as it is: Litestar drops the None values of plain dicts from the
+    document, which would turn `"closed_at": null` into a missing required field."""
+
+    value: Any
+
+    def to_schema(self) -> Any:
+        return self.value
+
+
+def _document_examples(app: Litestar) -> None:
+    """Every success response's example (api.examples), under each of its media types but
+    the binary Arrow file; the event stream documented as what it is, text/event-stream."""
+    paths = app.openapi_schema.paths or {}
+    for item in paths.values():
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = getattr(item, method)
+            if operation is None or operation.responses is None:
+                continue
+            for status, response in operation.responses.items():
+                if not status.startswith("2") or isinstance(response, Reference):
+                    continue
+                name = operation.operation_id or ""
+                if name == "stream":
+                    response.content = {
+                        "text/event-stream": OpenAPIMediaType(
+                            schema=Schema(type=OpenAPIType.STRING),
+                            examples={"events": Example(summary="hello, then a publish",
+                                                        value=_Verbatim(examples.STREAM))},
+                        )
+                    }  # fmt: skip
+                    continue
+                body = examples.SUCCESS.get(name, {}).get(int(status))
+                for media, content in (response.content or {}).items():
+                    value = body if media == "application/json" else examples.CSV.get(name)
+                    if value is not None and media != ARROW_FILE:
+                        content.examples = {
+                            "answer": Example(summary=operation.summary, value=_Verbatim(value))
+                        }

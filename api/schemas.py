@@ -40,6 +40,9 @@ class BarsOut(msgspec.Struct, kw_only=True):
     interval: str
     count: int
     bars: list[Bar]
+    #: the next page: its cursor, and the link that asks for it (null on the last page)
+    next_cursor: str | None = None
+    next: str | None = None
 
 
 class FeatureRow(msgspec.Struct, kw_only=True):
@@ -53,6 +56,9 @@ class FeaturesOut(msgspec.Struct, kw_only=True):
     interval: str
     count: int
     rows: list[FeatureRow]
+    #: the next page: its cursor, and the link that asks for it (null on the last page)
+    next_cursor: str | None = None
+    next: str | None = None
 
 
 class CatalogFeature(msgspec.Struct, kw_only=True):

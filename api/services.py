@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,6 +18,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import QueryParameter, SkipValidation
 
+from api.cursor import BACKWARD, CURSOR_CHARS, FORWARD, CursorCodec, Position, fingerprint, load_key
 from api.db import Reader, ServeDatabase
 from api.errors import InvalidInput, NotFound
 from api.paper import PaperBook
@@ -58,20 +60,43 @@ Horizon = Annotated[
         schema_extra={"enum": list(HORIZON_SECONDS)},
     ),
 ]
-#: What the range endpoints answer in: JSON (the default), CSV, or an Arrow IPC stream
-#: (pyarrow.ipc.open_stream / polars.read_ipc_stream read it straight from the body).
+#: What the range and as-of endpoints answer in: JSON (the default), CSV, or an Arrow IPC
+#: file (`pyarrow.ipc.open_file`, `polars.read_ipc`, `pandas.read_feather` read it straight
+#: from the body; the body is whole anyway, so the stream format would gain nothing).
 FORMATS = ("json", "csv", "arrow")
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
+ARROW_FILE = "application/vnd.apache.arrow.file"
 Format = Annotated[
     str,
     QueryParameter(
         description="json (default), csv (a header row, RFC 3339 times) or arrow (an Arrow "
-        "IPC stream: every mart column with its type)",
+        "IPC file, every column with its type: polars.read_ipc, pyarrow.ipc.open_file)",
         schema_extra={"enum": list(FORMATS)},
     ),
 ]
 Limit = Annotated[
-    int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Rows to return, 1-{MAX_LIMIT:,}")
+    int,
+    QueryParameter(
+        ge=1,
+        le=MAX_LIMIT,
+        description=f"Rows per page, 1-{MAX_LIMIT:,}; more rows are behind the `next` link",
+    ),
+]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        description="Where the next page starts: the opaque `next_cursor` of the page "
+        'before (or follow its `next` link, the `Link: <...>; rel="next"` header in every '
+        "format). Valid with the symbol, interval, start and end it was issued for (limit "
+        "and format may change); a malformed, altered or foreign cursor is a 422. With "
+        "`start` the pages run forward to `end`, without it backward from the newest row; "
+        "the last page has no next. A keyset on open time: every row once, also across a "
+        "publish",
+        schema_extra={
+            "minLength": CURSOR_CHARS,
+            "maxLength": CURSOR_CHARS,
+            "pattern": "^[A-Za-z0-9_-]+$",
+        },
+    ),
 ]
 Timestamp = Annotated[
     str | None,
@@ -92,6 +117,7 @@ class Services:
     db: ServeDatabase
     predictor: Predictor
     paper: PaperBook
+    cursors: CursorCodec
     hub: Hub = field(default_factory=Hub)
     #: The newest 5m bar each symbol's last stream event carried.
     stream_since: dict[str, datetime] = field(default_factory=dict)
@@ -106,6 +132,7 @@ class Services:
             db=ServeDatabase(settings.serve_db),
             predictor=Predictor(settings.registry_root, settings.primary_model),
             paper=PaperBook(settings.state_db),
+            cursors=CursorCodec(load_key(settings.cursor_key, settings.state_db.parent)),
         )
 
 
@@ -178,58 +205,119 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-def window_sql(columns: str, table: str, *, newest_first: bool, after: bool = False) -> str:
+def window_sql(
+    columns: str, table: str, *, newest_first: bool, after: bool = False, before: bool = False
+) -> str:
     """One symbol's rows of a published mart in a window of open times: parameters symbol,
-    lower bound (inclusive, or exclusive with `after`), upper bound (inclusive), limit."""
+    lower bound (inclusive, or exclusive with `after`), upper bound (inclusive, or exclusive
+    with `before`), limit."""
     lower = ">" if after else ">="
+    upper = "<" if before else "<="
     order = "desc" if newest_first else "asc"
     return (
         f"select {columns} from serve.{table} "  # noqa: S608 - names are ours, values bound
-        f"where symbol = ? and open_time {lower} ? and open_time <= ? "
+        f"where symbol = ? and open_time {lower} ? and open_time {upper} ? "
         f"order by open_time {order} limit ?"
     )
 
 
-def window_rows(
-    services: Services,
-    symbol: str,
-    columns: str,
-    table: str,
-    start: str | None,
-    end: str | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """The rows of a range request (`start`, `end` as RFC 3339 query values), oldest first:
-    with `start`, the first `limit` rows from it; otherwise the newest `limit` rows up to
-    `end`. Bad times, an inverted range and an unknown symbol are the usual 4xx."""
-    since, until = parse_time("start", start), parse_time("end", end)
+@dataclass(frozen=True)
+class RangeQuery:
+    """A range request as its caller sent it: `endpoint` (its path), the values that choose
+    the rows (what a cursor is bound to) and how many to answer, in which format."""
+
+    endpoint: str
+    symbol: str
+    interval: str
+    start: str | None
+    end: str | None
+    limit: int
+    format: str
+    cursor: str | None
+
+    def link(self, cursor: str) -> str:
+        """The next page: this request's parameters (as sent) with `cursor`; a path and
+        query, relative to the server (RFC 8288 resolves it against the request)."""
+        params = {"symbol": self.symbol, "interval": self.interval, "start": self.start,
+                  "end": self.end, "limit": str(self.limit), "format": self.format}  # fmt: skip
+        kept = {name: value for name, value in params.items() if value is not None}
+        if self.format == "json":
+            del kept["format"]
+        return f"{self.endpoint}?{urlencode({**kept, 'cursor': cursor})}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """The rows of one page, oldest first, and the cursor of the next (None: the last)."""
+
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+    next: str | None
+
+    def headers(self) -> dict[str, str]:
+        return {"link": f'<{self.next}>; rel="next"'} if self.next else {}
+
+
+def window_page(services: Services, query: RangeQuery, columns: str, table: str) -> Page:
+    """A page of a range request, oldest first: with `start`, the first `limit` rows from it
+    (the next page: the rows after them, up to `end`); otherwise the newest `limit` rows up
+    to `end` (the next page: the `limit` rows before them). A keyset on open time, never an
+    offset: paging returns every row of the range once, also across a publish. Bad times,
+    an inverted range, an unknown symbol and a bad cursor are the usual 4xx."""
+    since, until = parse_time("start", query.start), parse_time("end", query.end)
     check_range(since, until)
+    bound = fingerprint(query.endpoint, query.symbol, query.interval, since, until)
+    direction = FORWARD if since is not None else BACKWARD
+    lower, upper = since or EARLIEST, until or LATEST
+    after = before = False
+    if query.cursor is not None:
+        position = services.cursors.decode(query.cursor, bound, query.endpoint)
+        direction = position.direction
+        if direction == FORWARD:
+            lower, after = position.open_time, True
+        else:
+            upper, before = position.open_time, True
+    newest_first = direction == BACKWARD
     with services.db.reader() as reader:
-        check_symbol(reader, symbol, table)
+        check_symbol(reader, query.symbol, table)
         rows = reader.rows(
-            window_sql(columns, table, newest_first=since is None),
-            [symbol, since or EARLIEST, until or LATEST, limit],
+            window_sql(columns, table, newest_first=newest_first, after=after, before=before),
+            [query.symbol, lower, upper, query.limit + 1],
         )
-    if since is None:
+    more = len(rows) > query.limit
+    del rows[query.limit :]
+    cursor = (
+        services.cursors.encode(Position(direction, rows[-1]["open_time"]), bound) if more else None
+    )
+    if newest_first:
         rows.reverse()
-    return rows
+    return Page(rows, cursor, query.link(cursor) if cursor else None)
 
 
-def tabular(rows: list[dict[str, Any]], form: str, name: str) -> Response[bytes]:
-    """`rows` (a mart's columns) as CSV or an Arrow IPC stream, named `name` when saved."""
-    table = pa.Table.from_pylist(rows)
+def tabular(
+    rows: list[dict[str, Any]] | pa.Table,
+    form: str,
+    name: str,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    """`rows` (a mart's columns, or a typed table) as CSV or an Arrow IPC file, named
+    `name` when saved."""
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows)
     sink = io.BytesIO()
     if form == "csv":
         pacsv.write_csv(table, sink)
         media, suffix = "text/csv", "csv"
     else:
-        with pa.ipc.new_stream(sink, table.schema) as writer:
+        with pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        media, suffix = ARROW_STREAM, "arrows"
+        media, suffix = ARROW_FILE, "arrow"
     return Response(
         sink.getvalue(),
         media_type=media,
-        headers={"content-disposition": f'attachment; filename="{name}.{suffix}"'},
+        headers={
+            "content-disposition": f'attachment; filename="{name}.{suffix}"',
+            **(headers or {}),
+        },
     )
 
 

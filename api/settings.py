@@ -108,8 +108,12 @@ class ApiSettings:
                                      more is 429 [8]
     BTCFS_API_SSE_MAX_SECONDS        a stream's lifetime: then it ends and EventSource
                                      reconnects [3600]
-    (BTCFS_ADMIN_TOKEN, when set, must be at least 16 characters: the API refuses to start)
+    (BTCFS_ADMIN_TOKEN and BTCFS_API_CURSOR_KEY, when set, must be at least 16 characters:
+    the API refuses to start)
     BTCFS_API_MAX_BODY               request body limit in bytes [1048576]
+    BTCFS_API_CURSOR_KEY             the key page cursors are signed with; set the same on
+                                     every host behind one address [a random key made once
+                                     in cursor.key beside BTCFS_STATE_DB]
     BTCFS_API_WATCH_S                how often the stream looks for a new publish [1.0]
     BTCFS_API_KEEPALIVE_S            SSE keep-alive comment interval [15]
     BTCFS_JOB_STEP_TIMEOUT_S         a job step's time limit in seconds: one number for every
@@ -135,6 +139,7 @@ class ApiSettings:
     registry_root: Path
     target_path: Path
     admin_token: str | None = None
+    cursor_key: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_048_576
@@ -168,6 +173,11 @@ class ApiSettings:
                 f"{MIN_ADMIN_TOKEN_CHARS} (e.g. `python -c 'import secrets; "
                 "print(secrets.token_urlsafe(32))'`), or unset it to turn admin off"
             )
+        if self.cursor_key is not None and len(self.cursor_key) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"BTCFS_API_CURSOR_KEY is {len(self.cursor_key)} characters: use at least "
+                f"{MIN_ADMIN_TOKEN_CHARS}, or unset it (a key is then made in cursor.key)"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -181,6 +191,7 @@ class ApiSettings:
             registry_root=paths.registry,
             target_path=dbt_target_path(env),
             admin_token=env.get("BTCFS_ADMIN_TOKEN") or None,
+            cursor_key=env.get("BTCFS_API_CURSOR_KEY") or None,
             host=env.get("BTCFS_API_HOST") or "127.0.0.1",
             port=_int(env, "BTCFS_API_PORT", 8000),
             max_body_bytes=_int(env, "BTCFS_API_MAX_BODY", 1_048_576),
@@ -197,5 +208,9 @@ class ApiSettings:
             job_retain_count=_int(env, "BTCFS_JOB_RETAIN_COUNT", 200),
             job_retain_bytes=_int(env, "BTCFS_JOB_RETAIN_BYTES", 200 * 1024 * 1024),
             allow_base_url=_flag(env, "BTCFS_API_ALLOW_BASE_URL"),
-            worker_env={k: v for k, v in env.items() if k != "BTCFS_ADMIN_TOKEN"},
+            worker_env={
+                k: v
+                for k, v in env.items()
+                if k not in ("BTCFS_ADMIN_TOKEN", "BTCFS_API_CURSOR_KEY")
+            },
         )

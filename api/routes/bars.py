@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Response, get
 
 from api.errors import error_responses
@@ -10,14 +12,16 @@ from api.services import (
     BAR_INTERVALS,
     FORMATS,
     BarInterval,
+    Cursor,
     Format,
     Limit,
+    RangeQuery,
     ServicesDep,
     Symbol,
     Timestamp,
     check_choice,
     tabular,
-    window_rows,
+    window_page,
 )
 
 _TABLES = {interval: f"bars_{interval}" for interval in BAR_INTERVALS}
@@ -45,19 +49,25 @@ def get_bars(
     end: Timestamp = None,
     limit: Limit = 500,
     format: Format = "json",
-) -> BarsOut | Response[bytes]:
+    cursor: Cursor = None,
+) -> BarsOut | Response[Any]:  # OpenAPI: the JSON body is BarsOut
     """Bars keyed by open time (`available_at` = open + interval), from the published
     bars_<interval> mart. Times are RFC 3339 (no offset means UTC). With `start`, the first
     `limit` bars from it; otherwise the newest `limit` bars up to `end`; always oldest
-    first. `format=csv` or `format=arrow` (an Arrow IPC stream) answer the same rows as a
-    table."""
+    first. `format=csv` or `format=arrow` (an Arrow IPC file) answer the same rows as a
+    table. More rows than `limit`: the `next` link (`next_cursor` in JSON, a `Link` header
+    in every format) asks for the next page, after these with `start`, before them
+    without; the last page has none."""
     check_choice("interval", interval, BAR_INTERVALS)
     check_choice("format", format, FORMATS)
-    rows = window_rows(services, symbol, BAR_COLUMNS, _TABLES[interval], start, end, limit)
+    query = RangeQuery("/v1/bars", symbol, interval, start, end, limit, format, cursor)
+    page = window_page(services, query, BAR_COLUMNS, _TABLES[interval])
     if format != "json":
-        return tabular(rows, format, f"bars_{interval}_{symbol}")
-    bars = [Bar(**row) for row in rows]
-    return BarsOut(symbol=symbol, interval=interval, count=len(bars), bars=bars)
+        return tabular(page.rows, format, f"bars_{interval}_{symbol}", page.headers())
+    bars = [Bar(**row) for row in page.rows]
+    body = BarsOut(symbol=symbol, interval=interval, count=len(bars), bars=bars,
+                   next_cursor=page.next_cursor, next=page.next)  # fmt: skip
+    return Response(body, headers=page.headers())
 
 
 ROUTES = [get_bars]

@@ -12,9 +12,11 @@ from api.schemas import FeatureRow, FeaturesOut, LatestFeaturesOut
 from api.services import (
     FEATURE_INTERVALS,
     FORMATS,
+    Cursor,
     FeatureInterval,
     Format,
     Limit,
+    RangeQuery,
     ServicesDep,
     Symbol,
     Timestamp,
@@ -22,7 +24,7 @@ from api.services import (
     check_symbol,
     clean,
     tabular,
-    window_rows,
+    window_page,
 )
 
 _TABLES = {interval: f"features_{interval}" for interval in FEATURE_INTERVALS}
@@ -88,21 +90,27 @@ def get_features(
     end: Timestamp = None,
     limit: Limit = 500,
     format: Format = "json",
-) -> FeaturesOut | Response[bytes]:
+    cursor: Cursor = None,
+) -> FeaturesOut | Response[Any]:  # OpenAPI: the JSON body is FeaturesOut
     """Feature rows of the published features_<interval> mart in a time range (RFC 3339; no
     offset means UTC): with `start`, the first `limit` rows from it, otherwise the newest
-    `limit` rows up to `end`. `format=csv` or `format=arrow` (an Arrow IPC stream) answer
-    every column of the mart, typed, as a table."""
+    `limit` rows up to `end`. `format=csv` or `format=arrow` (an Arrow IPC file) answer
+    every column of the mart, typed, as a table. More rows than `limit`: the `next` link
+    (`next_cursor` in JSON, a `Link` header in every format) asks for the next page, after
+    these with `start`, before them without; the last page has none."""
     check_choice("interval", interval, FEATURE_INTERVALS)
     check_choice("format", format, FORMATS)
-    rows = window_rows(services, symbol, "*", _TABLES[interval], start, end, limit)
+    query = RangeQuery("/v1/features", symbol, interval, start, end, limit, format, cursor)
+    page = window_page(services, query, "*", _TABLES[interval])
     if format != "json":
-        return tabular(rows, format, f"features_{interval}_{symbol}")
+        return tabular(page.rows, format, f"features_{interval}_{symbol}", page.headers())
     out = [
         FeatureRow(open_time=r["open_time"], available_at=r["available_at"], values=_values(r))
-        for r in rows
+        for r in page.rows
     ]
-    return FeaturesOut(symbol=symbol, interval=interval, count=len(out), rows=out)
+    body = FeaturesOut(symbol=symbol, interval=interval, count=len(out), rows=out,
+                       next_cursor=page.next_cursor, next=page.next)  # fmt: skip
+    return Response(body, headers=page.headers())
 
 
 ROUTES = [get_latest_features, get_features]

@@ -183,3 +183,55 @@ def test_row_indexes_are_bounded_per_publish(pipeline: Pipeline, tmp_path: Path)
             indexes = reader.generation.memo[("as_of_indexes",)]
             assert len(indexes) == MAX_INDEXES
             assert sum(index.nbytes for index in indexes.values()) <= MAX_BYTES
+
+
+def test_csv_and_arrow_answer_the_json_rows_as_typed_tables(
+    api: httpx.Client, pipeline: Pipeline
+) -> None:
+    import io
+
+    import polars as pl
+    import pyarrow.csv as pacsv
+    import pyarrow.ipc as ipc
+
+    available = fx.mart(pipeline.serve, "features_5m").column("available_at").to_pylist()
+    times = [rfc3339(available[0] - US), rfc3339(available[100]), "2025-01-20T13:00:00+01:00",
+             rfc3339(available[-1] + timedelta(hours=1))]  # fmt: skip
+    body = {"times": times, "features": ["close", "vol_z", "is_spot_complete"]}
+    rows = ask(api, **body).json()["rows"]
+    arrow = api.post("/v1/features/as-of", params={"format": "arrow"}, json=body)
+    assert arrow.status_code == 200, arrow.text
+    assert arrow.headers["content-type"] == "application/vnd.apache.arrow.file"
+    assert 'filename="features_5m_BTCUSDT_as_of.arrow"' in arrow.headers["content-disposition"]
+    table = ipc.open_file(arrow.content).read_all()  # straight from the bytes
+    assert table.column_names == list(rows[0])
+    assert str(table.schema.field("event_time").type) == "timestamp[us, tz=UTC]"
+    assert str(table.schema.field("feature_age_seconds").type) == "double"
+    assert str(table.schema.field("is_spot_complete").type) == "bool"
+    for answer, typed in zip(rows, table.to_pylist(), strict=True):
+        for name, value in answer.items():
+            if name in ("event_time", "feature_open_time", "feature_available_at"):
+                assert parse(value) == typed[name], name
+            else:
+                assert value == typed[name], name
+    frame = pl.read_ipc(arrow.content)  # polars, straight from the bytes
+    assert frame.columns == table.column_names and frame.height == len(times)
+    assert frame["close"].to_list() == [r["close"] for r in rows]
+    csv = api.post("/v1/features/as-of", params={"format": "csv"}, json=body)
+    assert csv.headers["content-type"].startswith("text/csv")
+    read = pacsv.read_csv(io.BytesIO(csv.content))
+    assert read.column_names == table.column_names and read.num_rows == len(times)
+    assert pl.read_csv(io.BytesIO(csv.content))["vol_z"].to_list() == [r["vol_z"] for r in rows]
+    # every column of the mart when none are chosen, the same as the JSON answer
+    whole = api.post("/v1/features/as-of", params={"format": "arrow"}, json={"times": times[1:2]})
+    (row,) = ask(api, times=times[1:2]).json()["rows"]
+    assert ipc.open_file(whole.content).read_all().column_names == list(row)
+
+
+def test_an_unknown_format_is_a_422_listing_the_formats(api: httpx.Client) -> None:
+    response = api.post(
+        "/v1/features/as-of", params={"format": "xml"}, json={"times": ["2025-01-01T00:00:00Z"]}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["extra"] == {"key": "format", "valid": ["json", "csv", "arrow"]}

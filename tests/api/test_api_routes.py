@@ -129,14 +129,14 @@ def test_range_endpoints_answer_csv_and_arrow_that_pyarrow_and_polars_read(
     params = {"symbol": "ETHUSDT", "interval": "5m", "limit": 50}
     rows = client.get("/v1/features", params=params).json()["rows"]
     arrow = client.get("/v1/features", params={**params, "format": "arrow"})
-    assert arrow.headers["content-type"] == "application/vnd.apache.arrow.stream"
-    table = ipc.open_stream(arrow.content).read_all()
+    assert arrow.headers["content-type"] == "application/vnd.apache.arrow.file"
+    table = ipc.open_file(arrow.content).read_all()
     served = [r[0] for r in warehouse_rows(pipeline, "describe features_5m")]
     assert table.column_names == served and table.num_rows == 50
     assert str(table.schema.field("open_time").type) == "timestamp[us, tz=UTC]"
     assert [parse(r["open_time"]) for r in rows] == table.column("open_time").to_pylist()
     assert table.column("vol_z").to_pylist() == [r["values"]["vol_z"] for r in rows]
-    assert pl.read_ipc_stream(io.BytesIO(arrow.content)).shape == (50, len(served))
+    assert pl.read_ipc(arrow.content).shape == (50, len(served))
     csv = client.get("/v1/bars", params={"interval": "1h", "limit": 7, "format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv")
     assert 'filename="bars_1h_BTCUSDT.csv"' in csv.headers["content-disposition"]

@@ -142,7 +142,7 @@ def test_a_panel_that_cannot_load_says_why_instead_of_loading_forever(
     _, url = served
     page.call("Page.navigate", url=f"{url}/?symbol=SOLUSDT")
     page.wait_for(
-        "location.search === '?symbol=SOLUSDT' && document.body.dataset.state === 'partial'"
+        "location.search === '?symbol=SOLUSDT' && document.body?.dataset.state === 'partial'"
     )
     prediction = text(page, "#prediction")
     assert "unknown symbol 'SOLUSDT'" in prediction and "loading" not in prediction
