@@ -401,6 +401,10 @@ def run_plan(
         except BaseException:
             con.execute("rollback")
             raise
+        # The commit is durable in the WAL; folding it into the file on every close would cost
+        # an update a checkpoint of the tables it touched. DuckDB checkpoints by itself once
+        # the WAL passes checkpoint_threshold, and readers (publish, qa) replay it.
+        con.execute("pragma disable_checkpoint_on_shutdown")
     except duckdb.Error as exc:
         raise PlanStale(f"the plan's SQL failed: {str(exc).splitlines()[0]}") from None
     finally:
