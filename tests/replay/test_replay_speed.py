@@ -1,4 +1,4 @@
-"""A fast server clock (`speed`): market time, bars and the archive follow it (HTTP on loopback).
+"""A fast server clock (`speed`): time, bars, the archive and vendors follow it (HTTP on loopback).
 
 Wall-time bounds are exact rather than tuned: the server reads its clock somewhere between the
 moment a request is sent and the moment its answer arrives, so for two reads the market time
@@ -280,3 +280,20 @@ def test_serve_recorded_data_with_speed_runs_the_clock_only(real_data_dir: Path)
         second = timed(http, "/api/v3/time")
         assert_elapsed_at_speed(first, second, SPEED)
         assert second[1].headers["X-Btcfs-Replay"] == "recorded"
+
+
+def test_vendor_routes_follow_the_fast_clock(market: SyntheticMarket) -> None:
+    params = {"exchange": "all_exchange", "window": "day", "limit": "2"}
+    headers = {"Authorization": "Bearer t"}
+
+    def newest_day(http: httpx.Client) -> str:
+        response = http.get("/v1/btc/exchange-flows/netflow", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return str(response.json()["result"]["data"][0]["date"])
+
+    with client_of(market, "2024-01-02T23:59:45Z", speed=SPEED) as http:
+        assert newest_day(http) == "2024-01-02"
+        started = time.monotonic()
+        while newest_day(http) == "2024-01-02" and time.monotonic() - started < 3.0:
+            time.sleep(0.05)
+        assert newest_day(http) == "2024-01-03"  # CryptoQuant's day opened by the fast clock
