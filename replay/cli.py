@@ -218,7 +218,6 @@ def serve_command(
     Prints one line, the base URL, then serves until Ctrl-C or SIGTERM. Point both the spot
     and the futures base URLs (and the archive base URL) at it.
 
-    \b
     The clock: real time by default; --now T freezes it at T; --now T --speed X starts it at
     T and runs it X times as fast (--speed X alone starts at the real now). Without --end, a
     synthetic market whose clock runs extends a wall day's worth of market time ahead (7 to
