@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import Any
 import click
 
 from replay.archive import ARCHIVE_INTERVALS, DATASETS, Archive, export
-from replay.clock import US_PER_DAY, parse_moment, real_now_us
+from replay.clock import US_PER_DAY, parse_moment, real_now_us, running_horizon_us
 from replay.faults import FaultSpec, FaultSpecError
 from replay.market import MarketData
 from replay.query import MarketView
@@ -44,6 +45,14 @@ def _csv_choice(name: str, value: str, allowed: tuple[str, ...]) -> tuple[str, .
     return items
 
 
+def _speed(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(
+            f"{value} is not a finite number > 0 (to freeze the clock give --now alone)"
+        )
+    return value
+
+
 def market_options(default_symbols: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The options that choose what market is replayed (shared by every replay command)."""
     options = [
@@ -64,7 +73,8 @@ def market_options(default_symbols: str) -> Callable[[Callable[..., Any]], Calla
         click.option("--start", help="Synthetic market start (UTC date or ISO time).", metavar="D"),
         click.option(
             "--end",
-            help="Synthetic market end (default: now); bars open before it exist.",
+            help="Synthetic market end (default: now, or further ahead when the server clock "
+            "runs); bars open before it exist.",
             metavar="D",
         ),
         click.option(
@@ -83,7 +93,8 @@ def market_options(default_symbols: str) -> Callable[[Callable[..., Any]], Calla
             "--now",
             "now_text",
             metavar="ISO",
-            help="Freeze the server clock at this UTC time (default: the real clock).",
+            help="The server clock's UTC time: frozen there unless `serve --speed` runs it "
+            "from there (default: the real clock).",
         ),
     ]
 
@@ -106,8 +117,13 @@ def build_market(
     default_symbols: str,
     now_us: int | None,
     regime: str = "default",
+    horizon_us: int = 0,
 ) -> MarketData:
-    """The market the options describe; every mistake is a click error with a clear message."""
+    """The market the options describe; every mistake is a click error with a clear message.
+
+    Without --end a synthetic market ends `horizon_us` after now (or --now): a server whose
+    clock runs needs bars ahead of where it starts.
+    """
     if (data_dir is None) == (not synthetic):
         raise click.UsageError("give exactly one of --data DIR or --synthetic")
     if data_dir is not None:
@@ -122,13 +138,15 @@ def build_market(
         market.seed = seed
         return market
     chosen = _csv_choice("--symbols", symbols or default_symbols, tuple(PROFILES))
+    moment_us = now_us if now_us is not None else real_now_us()
     end_us = _moment("--end", end)
+    history_end = end_us if end_us is not None else moment_us
     if end_us is None:
-        end_us = now_us if now_us is not None else real_now_us()
+        end_us = moment_us + horizon_us
     start_us = _moment("--start", start)
     if start_us is None:
         start_us = (
-            (end_us - _DEFAULT_HISTORY // timedelta(microseconds=1)) // US_PER_DAY * US_PER_DAY
+            (history_end - _DEFAULT_HISTORY // timedelta(microseconds=1)) // US_PER_DAY * US_PER_DAY
         )
     if start_us >= end_us:
         raise click.BadParameter("must be before --end (or before now)", param_hint="--start")
@@ -148,6 +166,14 @@ def build_market(
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @market_options("BTCUSDT,ETHUSDT")
+@click.option(
+    "--speed",
+    type=float,
+    callback=_speed,
+    metavar="X",
+    help="Run the server clock X times as fast as the wall clock (> 0; 1 = real time), from "
+    "--now or the real now. Without it, --now freezes the clock.",
+)
 @click.option(
     "--faults",
     metavar="SPEC",
@@ -180,6 +206,7 @@ def serve_command(
     symbols: str | None,
     regime: str,
     now_text: str | None,
+    speed: float | None,
     faults: str | None,
     retry_after: float,
     slow_delay: float,
@@ -191,8 +218,15 @@ def serve_command(
     Prints one line, the base URL, then serves until Ctrl-C or SIGTERM. Point both the spot
     and the futures base URLs (and the archive base URL) at it.
 
+    The clock: real time by default; --now T freezes it at T; --now T --speed X starts it at
+    T and runs it X times as fast (--speed X alone starts at the real now). Without --end, a
+    synthetic market whose clock runs extends a wall day's worth of market time ahead (7 to
+    90 days); a recorded market (--data) ends where its files end. Past a market's end the
+    clock runs on and no new bar appears.
+
     \b
     Example: btcfs replay serve --synthetic --seed 7 --start 2024-01-01 --faults 429=0.05
+    Example: btcfs replay serve --synthetic --now 2024-06-01T00:00:00Z --speed 10
     """
     try:
         spec = FaultSpec.parse(faults)
@@ -209,6 +243,7 @@ def serve_command(
         default_symbols="BTCUSDT,ETHUSDT",
         now_us=now_us,
         regime=regime,
+        horizon_us=0 if now_us is not None and speed is None else running_horizon_us(speed or 1),
     )
     server = ReplayServer(
         market,
@@ -217,6 +252,7 @@ def serve_command(
         faults=spec,
         seed=seed,
         now=now_us,
+        speed=speed,
         retry_after=retry_after,
         slow_delay=slow_delay,
         ban_seconds=ban_seconds,

@@ -1,9 +1,11 @@
-"""The replay server's notion of "now" (real or frozen) and the UTC time arithmetic it needs."""
+"""The replay server's notion of "now" (real, frozen or fast) and the UTC time arithmetic."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -116,15 +118,66 @@ def real_now_us() -> int:
     return time.time_ns() // 1_000
 
 
-class Clock:
-    """Market time: frozen at a given µs, or the real UTC clock."""
+def check_speed(speed: float) -> float:
+    """A clock speed as a float: 0 (frozen) or finite and positive; ValueError otherwise."""
+    value = float(speed)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"speed must be a finite number >= 0 (0 = frozen), not {speed!r}")
+    return value
 
-    def __init__(self, frozen_us: int | None = None) -> None:
-        self.frozen_us = frozen_us
+
+def running_horizon_us(speed: float) -> int:
+    """How far past the clock's start a synthetic market extends when the clock runs.
+
+    A wall day's worth of market time at `speed`, at least 7 days (the real clock) and at most
+    90 days (a year of 1m bars per symbol costs about 250 MB): past it no new bar appears.
+    """
+    return int(min(90 * US_PER_DAY, max(7 * US_PER_DAY, speed * US_PER_DAY)))
+
+
+class Clock:
+    """Market time: the real UTC clock, frozen at a moment, or running `speed` x the wall clock.
+
+    `Clock()` is the real clock; `Clock(t)` is frozen at t (µs); `Clock(t, speed=60)` starts at
+    t and advances 60 s per wall second; `Clock(speed=60)` starts at the real now. Elapsed wall
+    time is measured on the monotonic clock, so a wall-clock step does not move market time.
+    """
+
+    def __init__(
+        self,
+        frozen_us: int | None = None,
+        *,
+        speed: float | None = None,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self._monotonic_ns = monotonic_ns
+        if speed is None:  # backward compatible: a start moment alone freezes the clock
+            speed = 0.0 if frozen_us is not None else 1.0
+        self.speed = check_speed(speed)
+        self._real = frozen_us is None and self.speed == 1.0
+        self._start_us = real_now_us() if frozen_us is None else int(frozen_us)
+        self._anchor_ns = monotonic_ns()
 
     @property
     def is_frozen(self) -> bool:
-        return self.frozen_us is not None
+        return self.speed == 0.0
+
+    @property
+    def frozen_us(self) -> int | None:
+        """The frozen moment (None while the clock runs); setting it freezes the clock there."""
+        return self._start_us if self.is_frozen else None
+
+    @frozen_us.setter
+    def frozen_us(self, value: int | None) -> None:
+        if value is None:
+            self.speed, self._real = 1.0, True
+            return
+        self.speed, self._real, self._start_us = 0.0, False, int(value)
 
     def now_us(self) -> int:
-        return self.frozen_us if self.frozen_us is not None else real_now_us()
+        if self._real:
+            return real_now_us()
+        if self.speed == 0.0:
+            return self._start_us
+        elapsed_ns = self._monotonic_ns() - self._anchor_ns
+        return self._start_us + int(elapsed_ns * self.speed) // 1_000

@@ -10,6 +10,12 @@ status line, neither of which a framework lets a handler do.
 
     with ReplayServer(market, faults="429=0.1", now="2024-05-12T00:00:00Z") as url:
         httpx.get(f"{url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1h"})
+
+The clock (`now`, `speed`): no `now` is the real clock; `now` alone freezes it there; with
+`speed=X` it starts at `now` (or the real now) and runs X times as fast as the wall clock
+(`speed=0` freezes). Everything that depends on market time (which bars exist and the open
+bar's values, `/api/v3/time`, the archive, vendors' publication rules) reads this one clock;
+rate limits, bans and vendor quotas stay on the wall clock, where clients wait.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ class ReplayApp:
         faults: FaultSpec | str | None = None,
         seed: int | None = None,
         now: int | str | datetime | None = None,
+        speed: float | None = None,
         retry_after: float = 1.0,
         slow_delay: float = 35.0,
         ban_seconds: float = 120.0,
@@ -94,7 +101,7 @@ class ReplayApp:
     ) -> None:
         spec = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
         self.market = market
-        self.clock = Clock(_now_us(now))
+        self.clock = Clock(_now_us(now), speed=speed)
         self.view = MarketView(market)
         self.api = BinanceApi(self.view, self.clock)
         self.archive = Archive(self.view)
@@ -121,6 +128,7 @@ class ReplayApp:
         return {
             "market": self.market.describe(),
             "now": self.clock.now_us() // 1000,
+            "speed": self.clock.speed,
             "faults_spec": str(self.injector.spec),
             "requests": requests,
             "responses": statuses,
@@ -155,7 +163,8 @@ class ReplayApp:
 
         banned = self.limits.ban_remaining(client)
         if banned is not None:
-            until_ms = int((time.time() + banned) * 1000)
+            # Bans, budgets and Retry-After run on the wall clock: clients wait in wall seconds.
+            until_ms = int((self.limits.clock() + banned) * 1000)
             body = {
                 "code": -1003,
                 "msg": f"Way too much request weight used; IP banned until {until_ms}. "
