@@ -6,7 +6,8 @@ are collected into one table — figure, value, target, pass/short — written w
 ran on (CPU, cores, RAM, OS, Python, load average before and after, git revision) to
 `$BTCFS_DATA_DIR/reports/bench/bench-<UTC time>.json` and `latest.json`.
 
-    python -m bench.run_all                    # everything (about 15 minutes on 2 cores)
+    python -m bench.run_all                    # everything (about 40 minutes on 2 cores, half
+                                               # of it bench_years: 8 years landed and built)
     python -m bench.run_all --only ingest,api  # some scripts
     python -m bench.run_all --quick            # small sizes: checks the machinery, not targets
     python -m bench.run_all --docs             # also put the table in docs/benchmarks.md
@@ -42,6 +43,7 @@ SCRIPTS = {
     "update": "bench_update",
     "features": "bench_features_pandas",
     "feature-build": "bench_feature_build",
+    "years": "bench_years",
     "train": "bench_train",
     "retrieval": "bench_retrieval",
     "api": "bench_api",

@@ -74,44 +74,47 @@ barriers_set as (
     from true_range_computed
 ),
 
-barrier_horizons as (
-    -- each bar with barriers fans out to the {{ horizon_bars }} bars after it
-    select
-        barriers_set.symbol,
-        barriers_set.open_time,
-        barriers_set.close + {{ atr_multiple }} * barriers_set.atr as upper_barrier,
-        barriers_set.close - {{ atr_multiple }} * barriers_set.atr as lower_barrier,
-        horizon_steps.bars_ahead,
-        barriers_set.epoch_s + horizon_steps.bars_ahead * {{ interval_seconds }} as ahead_epoch_s
-    from barriers_set
-    {{ integer_range_join(1, horizon_bars, 'horizon_steps', 'bars_ahead') }}
-    where barriers_set.atr is not null
-),
-
 barrier_paths as (
-    -- an equi-join on the precomputed time, so both engines hash-join it
+    -- each bar's next {{ horizon_bars }} bars, as LEADs over one sort rather than a join of
+    -- every bar to each step ahead: bars are a dense grid, so the k-th row ahead is the bar
+    -- k steps ahead, and the rows ahead in the frame are the bars observed
     select
-        barrier_horizons.symbol,
-        barrier_horizons.open_time,
-        barrier_horizons.bars_ahead,
-        ahead.high >= barrier_horizons.upper_barrier as is_upper_touched,
-        ahead.low <= barrier_horizons.lower_barrier as is_lower_touched
-    from barrier_horizons
-    inner join prices as ahead
-        on
-            barrier_horizons.symbol = ahead.symbol
-            and barrier_horizons.ahead_epoch_s = ahead.epoch_s
+        symbol,
+        open_time,
+        atr,
+        count(*) over (
+            partition by symbol order by open_time
+            rows between 1 following and {{ horizon_bars }} following
+        ) as bars_observed,
+        -- the first bar ahead whose high (low) reaches the upper (lower) barrier
+        case
+            {%- for bars_ahead in range(1, horizon_bars + 1) %}
+            when
+                lead(high, {{ bars_ahead }}) over (partition by symbol order by open_time)
+                >= close + {{ atr_multiple }} * atr
+                then {{ bars_ahead }}
+            {%- endfor %}
+        end as upper_touch_bars,
+        case
+            {%- for bars_ahead in range(1, horizon_bars + 1) %}
+            when
+                lead(low, {{ bars_ahead }}) over (partition by symbol order by open_time)
+                <= close - {{ atr_multiple }} * atr
+                then {{ bars_ahead }}
+            {%- endfor %}
+        end as lower_touch_bars
+    from barriers_set
 ),
 
 barriers_touched as (
     select
         symbol,
         open_time,
-        count(*) as bars_observed,
-        min(case when is_upper_touched then bars_ahead end) as upper_touch_bars,
-        min(case when is_lower_touched then bars_ahead end) as lower_touch_bars
+        bars_observed,
+        upper_touch_bars,
+        lower_touch_bars
     from barrier_paths
-    group by symbol, open_time
+    where atr is not null and bars_observed > 0
 ),
 
 touches_classified as (
