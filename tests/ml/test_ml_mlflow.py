@@ -98,9 +98,8 @@ def with_group(pgid: int, sig: signal.Signals) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, parsed_target: Path) -> None:
-    # MLFLOW_TRACKING_URI unset unless a test sets it
-    isolate(monkeypatch, tmp_path / "data", parsed=parsed_target)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data")  # MLFLOW_TRACKING_URI unset unless a test sets it
 
 
 @pytest.fixture
