@@ -47,15 +47,23 @@ _GROUP_OF = {module: group for group, modules in SHARED.items() for module in mo
 _MISSING = [module for module in _GROUP_OF if not (REPO / module).is_file()]
 assert not _MISSING, f"tests/conftest.py SHARED names modules that do not exist: {_MISSING}"
 
-#: Units of work (a group of SHARED, else a module path) that take minutes, longest first;
-#: every other unit follows, those with more tests first (xdist's order).
+#: Units of work (a group of SHARED, else a module path) that take minutes, longest first (the
+#: profile in docs/testing.md); every other unit follows, those with more tests first.
 LONGEST_FIRST = (
     "bigquery_emulators",
+    "tests/features/test_point_in_time.py",
+    "tests/features/test_incremental.py",
+    "tests/warehouse/test_warehouse_incremental.py",
     "api_pipeline",
     "tests/warehouse/test_publish_gates.py",
-    "tests/features/test_add_a_feature.py",
     "tests/features/test_empty_mart_gates.py",
-    "tests/drills/test_drills.py",
+    "tests/ml/test_ml_pipeline.py",
+    "tests/warehouse/test_warehouse_bad_input.py",
+    "tests/warehouse/test_retrieval.py",
+    "tests/features/test_add_a_feature.py",
+    "tests/warehouse/test_warehouse_var_safety.py",
+    "tests/api/test_jobs.py",
+    "tests/features/test_gates.py",
 )
 
 
