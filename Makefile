@@ -54,8 +54,9 @@ train: $(RUN_STAMP) ## Train the CatBoost model on the warehouse (btcfs train): 
 serve: $(RUN_STAMP) ## Serve the published warehouse: API, docs at /docs, dashboard at / (btcfs serve)
 	$(BIN)/btcfs serve
 
-# Both cores: pytest-xdist workers, each test module (or xdist_group) on one worker so its
-# fixtures are built once (tests/conftest.py, docs/testing.md). PYTEST_WORKERS=0: one process.
+# Both cores: pytest-xdist workers, each test module (or group of modules sharing a session
+# fixture) on one worker, so its fixtures are built once (tests/conftest.py, docs/testing.md).
+# PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 # What test-fast leaves out: whatever runs dbt or is marked slow, the emulators, the browser, the drills.
