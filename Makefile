@@ -54,12 +54,20 @@ train: $(RUN_STAMP) ## Train the CatBoost model on the warehouse (btcfs train): 
 serve: $(RUN_STAMP) ## Serve the published warehouse: API, docs at /docs, dashboard at / (btcfs serve)
 	$(BIN)/btcfs serve
 
-test: $(DEV_STAMP) ## Set up, then run lint and every test
-	$(MAKE) lint
-	$(BIN)/pytest
+# Both cores: pytest-xdist workers, each test module (or group of modules sharing a session
+# fixture) on one worker, so its fixtures are built once (tests/conftest.py, docs/testing.md).
+# PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+# What test-fast leaves out: whatever runs dbt or is marked slow, the emulators, the browser, the drills.
+FAST_MARKERS := not slow and not dbt and not bigquery and not browser and not drills
 
-test-fast: $(DEV_STAMP) ## The inner loop: every test but the BigQuery emulator, the browser and the drills (no lint)
-	$(BIN)/pytest -m "not bigquery and not browser and not drills"
+test: $(DEV_STAMP) ## Set up, then run lint and every test (both cores: docs/testing.md)
+	$(MAKE) lint
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+test-fast: $(DEV_STAMP) ## The inner loop, ~2 min: the tests that run no dbt build, emulator, browser or drill (no lint)
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "$(FAST_MARKERS)"
 
 lint: $(DEV_STAMP) ## ruff, ruff format --check, mypy, the import layers, portable-SQL check, sqlfluff
 	$(BIN)/ruff check .

@@ -17,8 +17,8 @@ from tests.ml.mlframes import isolate, training_frame
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate(monkeypatch, tmp_path / "data")
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, parsed_target: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data", parsed=parsed_target)
 
 
 def test_features_are_the_declared_model_inputs() -> None:

@@ -14,8 +14,8 @@ from tests.ml.tests_ml_helpers import register_trained
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate(monkeypatch, tmp_path / "data")
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, parsed_target: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data", parsed=parsed_target)
 
 
 def test_no_production_is_a_clear_error(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from tests.ml.test_ml_cli import FAST, write_mart
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate(monkeypatch, tmp_path / "data")
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, parsed_target: Path) -> None:
+    isolate(monkeypatch, tmp_path / "data", parsed=parsed_target)
 
 
 def report_for(tmp_path: Path, target: str) -> str:

@@ -24,6 +24,8 @@ from tests.api.publishfixtures import make_build, write_run_results
 from tests.features.feature_harness import REPO, SMALL_WINDOWS, FeatureWarehouse, synthetic
 
 BIN = Path(sys.executable).parent
+# Real dbt builds of an 8-day lake, minutes in all: outside `make test-fast`.
+pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
