@@ -54,6 +54,7 @@ LONGEST_FIRST = (
     "tests/features/test_point_in_time.py",
     "tests/features/test_incremental.py",
     "tests/warehouse/test_warehouse_incremental.py",
+    "tests/warehouse/test_update_plan.py",  # two folders through five dbt builds and plan runs
     "api_pipeline",
     "tests/warehouse/test_publish_gates.py",
     "tests/features/test_empty_mart_gates.py",
