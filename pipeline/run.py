@@ -471,7 +471,7 @@ def plan(
             if update is None:
                 raise
             # An exchange or a vendor down does not stop the update: it builds and publishes
-            # what the lake holds (the stale inputs turn NULL and flagged by the features' own
+            # what the lake holds (stale inputs turn NULL, flagged, by the features' own
             # age rules), and says so.
             result["ingest"]["error"] = str(exc)
             print(f"update: {exc}; building on what the lake holds", file=sys.stderr, flush=True)

@@ -46,6 +46,7 @@ import duckdb
 from core.errors import BtcfsError
 from warehouse.confine import confine
 from warehouse.gate_ledger import LEDGER_TABLE, PRUNE
+from warehouse.readers import busy_message
 
 #: The update's gates check the last days of each model: incremental models rebuild from the
 #: newest row's bucket less `lookback_minutes` (one day), so that day and the new one.
@@ -282,7 +283,9 @@ def load_plan(plan_dir: Path, *, fingerprint: str) -> Plan:
     sources: dict[str, bool] = record.get("sources", {})
     for pattern, had in sources.items():
         if has_files(pattern) != had:
-            raise PlanStale(f"the lake's datasets changed ({Path(pattern).parts[-4]} appeared)")
+            dataset = "/".join(Path(pattern.split("*", 1)[0]).parts[-2:])
+            change = "is gone" if had else "appeared"
+            raise PlanStale(f"the lake's datasets changed ({dataset} {change})")
     return Plan(plan_dir, fingerprint, sources, nodes_from_manifest(manifest))
 
 
@@ -381,7 +384,11 @@ def run_plan(
     gate ledger and `<plan>/run_results.json`."""
     run = PlanRun(invocation_id or str(uuid.uuid4()), datetime.now(UTC))
     began = time.monotonic()
-    con = duckdb.connect(str(warehouse))
+    try:
+        con = duckdb.connect(str(warehouse))
+    except duckdb.Error as exc:
+        # another writer (dbt, most likely) holds the file: dbt build would fail on it too
+        raise BtcfsError(busy_message(warehouse, exc) or str(exc).splitlines()[0]) from None
     try:
         con.execute("set TimeZone = 'UTC'")
         confine(con, [*allowed, warehouse.parent])

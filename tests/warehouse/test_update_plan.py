@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -25,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from core.errors import BtcfsError
 from tests.features.feature_harness import (
     REPO,
     SMALL_WINDOWS,
@@ -260,7 +263,9 @@ def test_a_stale_plan_is_refused(sites: dict[str, Any], tmp_path: Path) -> None:
     pattern = next(iter(record["sources"]))
     record["sources"][pattern] = not record["sources"][pattern]
     (plan_dir / update_plan.PLAN_FILE).write_text(json.dumps(record))
-    with pytest.raises(update_plan.PlanStale, match="datasets changed"):
+    with pytest.raises(
+        update_plan.PlanStale, match=r"datasets changed \(\w+/\w+ (appeared|is gone)\)"
+    ):
         update_plan.load_plan(plan_dir, fingerprint=site.fingerprint())
 
 
@@ -289,6 +294,32 @@ def test_a_failing_plan_leaves_the_warehouse_as_it_was(
     con.close()
     with pytest.raises(update_plan.PlanStale, match="lacks labels_5m"):
         update_plan.run_plan(plan, site.database, allowed=[site.lake])
+
+
+def test_a_warehouse_another_process_writes_is_one_clear_error(
+    sites: dict[str, Any], tmp_path: Path
+) -> None:
+    """The plan cannot open build.duckdb while dbt (here: another process) writes it: one
+    line saying who holds it, not a fallback to a dbt build that would fail the same way."""
+    site = _copy(sites["plan"], tmp_path / "site")
+    plan = update_plan.load_plan(
+        update_plan.plan_target(site.target), fingerprint=site.fingerprint()
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(60)", str(site.database)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(BtcfsError, match="another process") as raised:
+            update_plan.run_plan(plan, site.database, allowed=[site.lake])
+        assert not isinstance(raised.value, update_plan.PlanStale)
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
 
 
 def test_plan_reads_only_our_folders(sites: dict[str, Any], tmp_path: Path) -> None:
