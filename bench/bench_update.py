@@ -31,6 +31,7 @@ from typing import Any
 from bench._report import quick, report
 from ingest.timeutil import datetime_to_us
 from replay import ReplayServer, SyntheticMarket
+from scripts.demo import vendor_env
 
 REPO = Path(__file__).resolve().parents[1]
 BTCFS = str(Path(sys.executable).with_name("btcfs"))
@@ -40,8 +41,6 @@ STEP = timedelta(minutes=5)
 
 
 def _env(work: Path, url: str, now: datetime) -> dict[str, str]:
-    from ingest.vendors import VENDORS
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     env.update(
         BTCFS_DATA_DIR=str(work),
@@ -51,13 +50,7 @@ def _env(work: Path, url: str, now: datetime) -> dict[str, str]:
         DBT_PROFILES_DIR=str(REPO / "profiles"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
-    for spec in VENDORS.values():  # every vendor at the replay server, with a dummy key
-        env[spec.base_url_env] = url
-        if spec.env_key is not None:
-            env[spec.env_key] = f"bench-{spec.name}-key"
-        for host in spec.hosts:
-            env[host.base_url_env] = url
-    return env
+    return {**env, **vendor_env(url)}  # every vendor at the replay server, with a dummy key
 
 
 def update(work: Path, market: SyntheticMarket, now: datetime) -> tuple[float, dict[str, Any]]:

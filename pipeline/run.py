@@ -272,12 +272,13 @@ def update_build(
 
     from warehouse import plan as update_plan
 
-    lake = DataPaths(context.data_dir).lake
+    paths = DataPaths(context.data_dir)
+    lake = paths.lake
     plan_dir = update_plan.plan_target(context.target_path)
     fingerprint = update_plan.project_fingerprint(lake_root=lake, dbt_version=version("dbt-core"))
     try:
         compiled = update_plan.load_plan(plan_dir, fingerprint=fingerprint)
-        ran = update_plan.run_plan(compiled, DataPaths(context.data_dir).build_db, allowed=[lake])
+        ran = update_plan.run_plan(compiled, paths.build_db, allowed=[lake])
         print(update_plan.describe(ran), file=sys.stderr, flush=True)
     except update_plan.PlanStale as exc:
         print(f"update plan not used: {exc}; dbt build instead", file=sys.stderr, flush=True)

@@ -55,17 +55,20 @@ def wait_until_up(
     raise SystemExit(f"{url} did not come up within {timeout_s:.0f} s")
 
 
-def vendor_env(url: str) -> None:
-    """Every registered vendor at the replay server, with a dummy key (any non-empty key is
-    accepted there): a real key in the caller's environment is never sent anywhere."""
+def vendor_env(url: str) -> dict[str, str]:
+    """The environment that points every registered vendor at the replay server, with a
+    dummy key (any non-empty key is accepted there): a real key in the caller's environment
+    is never sent anywhere."""
     from ingest.vendors import VENDORS
 
+    env: dict[str, str] = {}
     for spec in VENDORS.values():
-        os.environ[spec.base_url_env] = url
+        env[spec.base_url_env] = url
         if spec.env_key is not None:
-            os.environ[spec.env_key] = f"demo-{spec.name}-key"
+            env[spec.env_key] = f"demo-{spec.name}-key"
         for host in spec.hosts:
-            os.environ[host.base_url_env] = url
+            env[host.base_url_env] = url
+    return env
 
 
 def title(text: str) -> None:
@@ -85,7 +88,7 @@ def main() -> None:
          "--synthetic", "--seed", str(SEED), "--start", start],
         cwd=ROOT,
     )  # fmt: skip
-    vendor_env(url)
+    os.environ.update(vendor_env(url))
     try:
         wait_until_up(url, server)
         runner, context = TerminalRunner(cwd=ROOT), Context.from_env()

@@ -473,13 +473,8 @@ def _ledger(
     run: PlanRun,
     rows: list[tuple[str, str, str, int | None, str | None, str | None]],
 ) -> None:
-    """The rows macros/qa/gate_ledger.sql writes, as one insert."""
-    con.execute(
-        f"create table if not exists {LEDGER_TABLE} (invocation_id varchar, command varchar, "
-        "run_started_at timestamptz, recorded_at timestamptz, unique_id varchar, "
-        "resource_type varchar, status varchar, failures bigint, depends_on varchar, "
-        "message varchar)"
-    )
+    """The rows macros/qa/gate_ledger.sql writes, as one insert, into the ledger the dbt
+    build before the plan's compile created (its on-run-start hook owns the table)."""
     now = datetime.now(UTC)
     con.executemany(
         _LEDGER_INSERT,
