@@ -59,3 +59,8 @@ class DataPaths:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+    @property
+    def live_state(self) -> Path:
+        """What `btcfs live` last saw (pipeline/live_state.py): quotes, heartbeat, staleness."""
+        return self.root / "live" / "state.json"
