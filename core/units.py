@@ -6,5 +6,6 @@ from datetime import date
 
 US_PER_MS = 1_000
 US_PER_S = 1_000_000
+US_PER_MINUTE = 60 * US_PER_S
 US_PER_DAY = 86_400 * US_PER_S
 EPOCH_DAY = date(1970, 1, 1)

@@ -357,6 +357,14 @@ class Lake:
     def read_partition(self, key: PartitionKey) -> pa.Table:
         return pq.read_table(self.partition_dir(key) / PART_FILE, schema=key.dataset.schema)
 
+    def read_quarantine(self, key: PartitionKey) -> pa.Table | None:
+        """The partition's quarantined rows (None when it has none)."""
+        path = self.root / key.quarantine_dir() / PART_FILE
+        try:
+            return pq.read_table(path, schema=QUARANTINE.schema)
+        except FileNotFoundError:
+            return None
+
     def write_partition(
         self,
         key: PartitionKey,

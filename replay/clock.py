@@ -174,6 +174,14 @@ class Clock:
             return
         self.speed, self._real, self._start_us = 0.0, False, int(value)
 
+    def monotonic_at(self, moment_us: int) -> float:
+        """When (time.monotonic() seconds) this clock reads `moment_us`; a running clock only."""
+        if self.speed == 0.0:
+            raise ValueError("a frozen clock never reaches another moment")
+        if self._real:
+            return time.monotonic() + (moment_us - real_now_us()) / US_PER_S
+        return (self._anchor_ns + (moment_us - self._start_us) * 1_000 / self.speed) / 1e9
+
     def now_us(self) -> int:
         if self._real:
             return real_now_us()

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from core.symbols import symbol_problem
+from core.units import EPOCH_DAY
 from ingest._client import HttpClient
 from ingest.binance import archive as arch
 from ingest.binance.endpoints import (
@@ -97,10 +98,20 @@ class DayOutcome:
         return self.expected_rows is not None and self.rows < self.expected_rows
 
 
+@dataclass(frozen=True)
+class OpenBar:
+    """The still-open bar a fetch returned: a price to show, never landed."""
+
+    open_time_us: int
+    close: float
+
+
 @dataclass
 class LoadReport:
     request: LoadRequest
     days: list[DayOutcome] = field(default_factory=list)
+    #: the still-open bar of a tail fetch (load_tail), when the exchange sent one
+    open_bar: OpenBar | None = None
 
     @property
     def rows(self) -> int:
@@ -226,6 +237,85 @@ class BinanceLoader:
             self._load_rest(req, dataset, rest_days, outcomes)
         report.days.extend(outcomes)
         report.days.sort(key=lambda d: d.day)
+        return report
+
+    def load_tail(self, req: LoadRequest) -> LoadReport:
+        """Land only the bars after the newest one landed (what `btcfs live` runs each bar).
+
+        The newest landed bar is read from today's partition, else yesterday's; the fetch
+        starts one interval after it and runs to now (usually one short page). Each day the
+        new rows fall on is written whole, as every write is: its landed rows and quarantine
+        with the new ones added. Without a partition of today or yesterday, or for a dataset
+        that is not klines, this is `load` of the request. The still-open bar the exchange
+        sends is reported (`LoadReport.open_bar`) and, as always, not landed.
+        """
+        dataset = validate_request(req)
+        today = self.now.date()
+        if dataset.time_column != "open_time" or req.dataset == "open-interest":
+            return self.load(req)
+        newest: tuple[date, pa.Table] | None = None
+        for day in (today, today - timedelta(1)):
+            key = self._key(req, day)
+            if self.lake.is_finished(key):
+                table = self.lake.read_partition(key)
+                if table.num_rows:
+                    newest = (day, table)
+                    break
+        if newest is None:
+            return self.load(req)
+        last_us = int(epoch_us(newest[1].column("open_time")).max())
+        step = req.step.us
+        start_ms = (last_us + step) // US_PER_MS
+        end_ms = self.now_us // US_PER_MS
+        report = LoadReport(req)
+        if start_ms > end_ms:
+            return report
+        parsed, pages = self._fetch_range(req, dataset, today, start_ms, end_ms)
+        times = epoch_us(parsed.table.column("open_time"))
+        still_open = times + step > self.now_us
+        if still_open.any():
+            row = int(np.flatnonzero(still_open)[-1])
+            close = parsed.table.column("close")[row].as_py()
+            report.open_bar = OpenBar(int(times[row]), float(close))
+        fresh = times > last_us
+        if not (fresh & ~still_open).any() and not parsed.quarantine.num_rows:
+            return report
+        new_days = sorted(
+            {EPOCH_DAY + timedelta(days=int(us // US_PER_DAY)) for us in times[fresh]}
+            | {newest[0]}
+        )
+        days = [d for d in new_days if d <= today]
+        landed: list[pa.Table] = [parsed.table.filter(pa.array(fresh))]
+        quarantine: list[pa.Table] = [parsed.quarantine]
+        old_pages: set[str] = set()
+        for day in days:
+            key = self._key(req, day)
+            if day == newest[0]:
+                landed.append(newest[1])
+            elif self.lake.is_finished(key):
+                landed.append(self.lake.read_partition(key))
+            else:
+                continue
+            kept = self.lake.read_quarantine(key)
+            if kept is not None:
+                quarantine.append(kept)
+            manifest = self.lake.read_manifest(key)
+            if manifest is not None:
+                old_pages.update(manifest.raw_pages)
+        combined = pa.concat_tables(
+            [t.select(dataset.schema.names).cast(dataset.schema) for t in landed]
+        ).sort_by("open_time")
+        rows = quarantine[0]
+        if len(quarantine) > 1:
+            rows = pa.concat_tables(
+                [q.select(rows.schema.names).cast(rows.schema) for q in quarantine]
+            )
+        whole = Parsed(combined, rows, parsed.duplicates_identical)
+        report.days.extend(
+            self._write_days(
+                req, dataset, days, whole, "rest", datetime.now(UTC), [*old_pages, *pages]
+            )
+        )
         return report
 
     # ---- archive --------------------------------------------------------------------------
@@ -367,10 +457,16 @@ class BinanceLoader:
         self, req: LoadRequest, dataset: Dataset, chunk: list[date]
     ) -> tuple[Parsed, list[str]]:
         """Page through [first day 00:00, last day 24:00) exactly; parse all pages at once."""
-        endpoint = ENDPOINTS[req.dataset]
-        client = self._client(dataset)
         start_ms = day_start_us(chunk[0]) // US_PER_MS
         end_ms = day_start_us(chunk[-1] + timedelta(1)) // US_PER_MS - 1
+        return self._fetch_range(req, dataset, chunk[0], start_ms, end_ms)
+
+    def _fetch_range(
+        self, req: LoadRequest, dataset: Dataset, raw_day: date, start_ms: int, end_ms: int
+    ) -> tuple[Parsed, list[str]]:
+        """Page through [start_ms, end_ms]; raw pages are kept under `raw_day`."""
+        endpoint = ENDPOINTS[req.dataset]
+        client = self._client(dataset)
         bodies: list[bytes] = []
         pages: list[str] = []
         cursor = start_ms
@@ -378,7 +474,7 @@ class BinanceLoader:
             params = endpoint.params(req.symbol, req.interval, cursor, end_ms)
             fetched = client.get(endpoint.path, params, weight=endpoint.weight)
             bodies.append(fetched.body)
-            pages.append(self._keep_raw(dataset, chunk[0], "rest", f"page-{cursor}", fetched.body))
+            pages.append(self._keep_raw(dataset, raw_day, "rest", f"page-{cursor}", fetched.body))
             count, last = _page_summary(fetched.body, req.dataset)
             if last is None or count < endpoint.limit:
                 break
