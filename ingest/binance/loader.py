@@ -281,8 +281,7 @@ class BinanceLoader:
         if not (fresh & ~still_open).any() and not parsed.quarantine.num_rows:
             return report
         new_days = sorted(
-            {EPOCH_DAY + timedelta(days=int(us // US_PER_DAY)) for us in times[fresh]}
-            | {newest[0]}
+            {EPOCH_DAY + timedelta(days=int(us // US_PER_DAY)) for us in times[fresh]} | {newest[0]}
         )
         days = [d for d in new_days if d <= today]
         landed: list[pa.Table] = [parsed.table.filter(pa.array(fresh))]

@@ -177,9 +177,11 @@ def test_a_bad_answer_lands_nothing(market: SyntheticMarket, tmp_path: Path) -> 
     lake = Lake(tmp_path / "lake")
     before = lake.read_partition(key(DAY2))
     later = now + timedelta(minutes=4)
-    with loader_at(market, tmp_path, later, faults="truncate=1.0") as loader:
-        with pytest.raises(IngestError):
-            loader.load_tail(request())
+    with (
+        loader_at(market, tmp_path, later, faults="truncate=1.0") as loader,
+        pytest.raises(IngestError),
+    ):
+        loader.load_tail(request())
     assert lake.read_partition(key(DAY2)).equals(before)
 
 
