@@ -28,6 +28,7 @@ COMMANDS = {
     "publish": "pipeline.cli:publish_command",
     "run": "pipeline.cli:run_command",
     "update": "pipeline.cli:update_command",
+    "live": "pipeline.live_cli:live_group",
     "serve": "api.cli:serve_command",
 }
 

@@ -106,6 +106,7 @@ class FollowResult:
 
     now: datetime
     written: list[str] = field(default_factory=list)  # "<dataset> <symbol> <day>"
+    sources: set[str] = field(default_factory=set)  # what was written, as "<vendor>.<table>"
     newest: dict[str, datetime] = field(default_factory=dict)  # "BTCUSDT/spot" -> open time
     open_bars: dict[tuple[str, str], OpenBar] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # "<dataset> <symbol>" -> why
@@ -193,11 +194,13 @@ class BinanceFollower:
                     continue
                 if request.dataset == "open-interest":
                     self._oi_period[request.symbol] = period
+                written = [d for d in report.days if d.action == "written"]
                 result.written.extend(
-                    f"{request.dataset} {request.symbol} {d.day}"
-                    for d in report.days
-                    if d.action == "written"
+                    f"{request.dataset} {request.symbol} {d.day}" for d in written
                 )
+                if written:
+                    dataset = DATASETS[request.dataset]
+                    result.sources.add(f"{dataset.vendor}.{dataset.table}")
                 market = QUOTED.get(request.dataset)
                 if market is not None and report.open_bar is not None:
                     result.open_bars[(request.symbol, market)] = report.open_bar

@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -263,11 +263,16 @@ def update_build(
     context: Context,
     params: BuildParams,
     record: Callable[[Gates], None] | None = None,
+    *,
+    changed: Collection[str] | None = None,
 ) -> tuple[Gates, Path]:
     """The update's build: the compiled update plan when it can run (warehouse.plan: the same
     SQL as `dbt build`, without dbt's start-up), else `dbt build` with the update's vars and
     then a new plan compiled for the next update. The gates (`GateFailed` naming the failing
-    ones), and the target folder holding their run_results.json (for `btcfs qa`)."""
+    ones), and the target folder holding their run_results.json (for `btcfs qa`).
+
+    `changed`: only these lake sources ("binance.spot_klines") have new rows since the last
+    build, so the plan runs only what reads them (`btcfs live`); None runs it all."""
     from importlib.metadata import version
 
     from warehouse import plan as update_plan
@@ -278,7 +283,8 @@ def update_build(
     fingerprint = update_plan.project_fingerprint(lake_root=lake, dbt_version=version("dbt-core"))
     try:
         compiled = update_plan.load_plan(plan_dir, fingerprint=fingerprint)
-        ran = update_plan.run_plan(compiled, paths.build_db, allowed=[lake])
+        only = None if changed is None else update_plan.downstream_of(compiled, changed)
+        ran = update_plan.run_plan(compiled, paths.build_db, allowed=[lake], only=only)
         print(update_plan.describe(ran), file=sys.stderr, flush=True)
     except update_plan.PlanStale as exc:
         print(f"update plan not used: {exc}; dbt build instead", file=sys.stderr, flush=True)

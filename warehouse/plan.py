@@ -35,7 +35,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from typing import Any
 import duckdb
 
 from core.errors import BtcfsError
+from lake.schemas import QUARANTINE
 from warehouse.confine import confine
 from warehouse.gate_ledger import LEDGER_TABLE, PRUNE
 from warehouse.readers import busy_message
@@ -59,6 +60,10 @@ PLAN_FILE = "btcfs_plan.json"
 #: How the gate ledger names a plan run (publish shows it as the last build's command).
 LEDGER_COMMAND = "build (btcfs update plan)"
 #: The project files whose change makes a new plan (relative to the project root).
+#: Where the lake keeps quarantined rows, and the dbt source that reads them.
+QUARANTINE_FOLDER = QUARANTINE.table
+QUARANTINE_SOURCE = "lake.quarantine"
+
 PROJECT_GLOBS = (
     "dbt_project.yml",
     "profiles/*.yml",
@@ -109,6 +114,7 @@ class Node:
     variables: tuple[Variable, ...]  # to set before the node runs
     unique_key: tuple[str, ...] = ()
     parents: tuple[str, ...] = ()  # model unique_ids it reads
+    sources: tuple[str, ...] = ()  # the lake sources it reads itself, as "<source>.<table>"
     severity: str = "error"
     warn_if: str = "!= 0"
     error_if: str = "!= 0"
@@ -206,6 +212,9 @@ def nodes_from_manifest(manifest: dict[str, Any]) -> list[Node]:
         if sql is None:
             raise PlanStale(f"{uid} was not compiled")
         parents = tuple(p for p in raw["depends_on"]["nodes"] if p.startswith("model."))
+        sources = tuple(
+            p.split(".", 2)[2] for p in raw["depends_on"]["nodes"] if p.startswith("source.")
+        )
         node = Node(
             unique_id=uid,
             name=raw["name"],
@@ -216,6 +225,7 @@ def nodes_from_manifest(manifest: dict[str, Any]) -> list[Node]:
             variables=_variables(sql),
             unique_key=_keys(config.get("unique_key")),
             parents=parents,
+            sources=sources,
             severity=str(config.get("severity") or "error").lower(),
             warn_if=str(config.get("warn_if") or "!= 0"),
             error_if=str(config.get("error_if") or "!= 0"),
@@ -377,11 +387,40 @@ def _run_gate(con: duckdb.DuckDBPyConnection, node: Node) -> tuple[str, int, str
     return status, failures, f"Got {failures} result{plural}, configured to {verb} if {threshold}"
 
 
+def source_of(lake_folder: str) -> str:
+    """The dbt source ("<source>.<table>") a lake folder ("<vendor>/<table>/…", relative to the
+    lake) belongs to: the lake's layout names sources by vendor folder and dataset table."""
+    parts = lake_folder.split("/")
+    if parts[0] == QUARANTINE_FOLDER:
+        return QUARANTINE_SOURCE
+    return ".".join(parts[:2])
+
+
+def downstream_of(plan: Plan, changed: Collection[str]) -> set[str] | None:
+    """The nodes a build must run when only the lake sources `changed` have new rows: the
+    models that read them, directly or through other models, and every gate of those models.
+    None when a changed source is not one the plan reads (run everything)."""
+    known = {source for node in plan.nodes for source in node.sources}
+    if not set(changed) <= known:
+        return None
+    chosen: set[str] = set()
+    for node in plan.nodes:  # in build order: parents come first
+        if set(node.sources) & set(changed) or any(p in chosen for p in node.parents):
+            chosen.add(node.unique_id)
+    return chosen
+
+
 def run_plan(
-    plan: Plan, warehouse: Path, *, allowed: Iterable[Path], invocation_id: str | None = None
+    plan: Plan,
+    warehouse: Path,
+    *,
+    allowed: Iterable[Path],
+    invocation_id: str | None = None,
+    only: Collection[str] | None = None,
 ) -> PlanRun:
     """Run the plan on `warehouse` in one transaction (PlanStale rolls it back); write the
-    gate ledger and `<plan>/run_results.json`."""
+    gate ledger and `<plan>/run_results.json`. `only` (downstream_of): run these nodes and
+    leave the others as they are (they are neither run nor reported)."""
     run = PlanRun(invocation_id or str(uuid.uuid4()), datetime.now(UTC))
     began = time.monotonic()
     try:
@@ -391,12 +430,13 @@ def run_plan(
         raise BtcfsError(busy_message(warehouse, exc) or str(exc).splitlines()[0]) from None
     try:
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set parquet_metadata_cache = true")
         confine(con, [*allowed, warehouse.parent])
         _check_relations(con, plan)
         con.execute("begin")
         try:
             _ledger(con, run, [("invocation", "invocation", "started", None, None, None)])
-            _run_nodes(con, plan, run)
+            _run_nodes(con, plan, run, only)
             rows = [
                 (r.unique_id, r.unique_id.split(".")[0], r.status, r.failures,
                  ",".join(r.parents) or None, r.message)
@@ -435,7 +475,9 @@ def _check_relations(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         raise PlanStale(f"the warehouse lacks {', '.join(missing[:5])}: a full dbt build's job")
 
 
-def _run_nodes(con: duckdb.DuckDBPyConnection, plan: Plan, run: PlanRun) -> None:
+def _run_nodes(
+    con: duckdb.DuckDBPyConnection, plan: Plan, run: PlanRun, only: Collection[str] | None
+) -> None:
     blocked: set[str] = set()  # models downstream of a failed gate
     children: dict[str, list[str]] = {}
     for node in plan.nodes:
@@ -443,6 +485,8 @@ def _run_nodes(con: duckdb.DuckDBPyConnection, plan: Plan, run: PlanRun) -> None
             children.setdefault(parent, []).append(node.unique_id)
     lookups = _Lookups(con)
     for node in plan.nodes:
+        if only is not None and node.unique_id not in only:
+            continue
         began = time.monotonic()
         if node.unique_id in blocked:
             parents = node.parents if node.kind == "test" else ()
