@@ -41,6 +41,7 @@ SCRIPTS = {
     "ingest": "bench_ingest",
     "warehouse": "bench_warehouse",
     "update": "bench_update",
+    "live": "bench_live",
     "features": "bench_features_pandas",
     "feature-build": "bench_feature_build",
     "years": "bench_years",

@@ -33,6 +33,9 @@ DRILLS = {
     "corrupt-serve": "drills.corrupt",
     "fuzz-api": "drills.fuzz",
     "api-load": "drills.apiload",
+    "live-kill9": "drills.live",
+    "live-outage": "drills.live",
+    "live-memory": "drills.live",
 }
 #: Drills whose module holds more than one: the function each name calls.
 FUNCTIONS = {
@@ -40,6 +43,9 @@ FUNCTIONS = {
     "corrupt-serve": "serve_drill",
     "fuzz-parsers": "parsers_drill",
     "fuzz-api": "api_drill",
+    "live-kill9": "kill9_drill",
+    "live-outage": "outage_drill",
+    "live-memory": "memory_drill",
 }
 
 

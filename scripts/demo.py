@@ -5,14 +5,17 @@ Starts `btcfs replay serve` on a free loopback port, then runs the pipeline's st
 the lake (`btcfs ingest all`), shows `btcfs lake status`, builds the dbt warehouse and checks
 its QA gates (`dbt build`, `btcfs qa`), trains a model per symbol (`btcfs train`: registry +
 HTML report; BTCUSDT and ETHUSDT) and a triple-barrier classifier, publishes the warehouse
-(`btcfs publish`), stops the replay server and ends with the API serving it (`btcfs serve`,
-in the foreground).
-With CI=true or --no-serve it starts the API, checks it answers, prints the URLs and stops.
+(`btcfs publish`), and ends live: `btcfs live --port` follows the replay server, which runs
+on the real clock, landing each bar as it closes, publishing each 5m bar and serving the API
+and dashboard (in the foreground, until Ctrl-C).
+With CI=true or --no-serve it starts live, waits until it follows the market, checks the API
+answers, prints the URLs and stops.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -110,17 +113,17 @@ def main() -> None:
             steps.train(runner, context, TrainParams(symbol="ETHUSDT", promote=False))
             title("publish")
             steps.publish(runner, context)
+        print(
+            f"\nDone. The lake is in {DataPaths.from_env().lake}; "
+            "`make shell` opens the warehouse; `btcfs models list` shows the trained model."
+        )
+        if (ROOT / "dbt_project.yml").exists():
+            go_live(url, foreground="--no-serve" not in sys.argv and os.environ.get("CI") != "true")
     except StepFailed as exc:
         raise SystemExit(f"demo stopped: {exc}") from None
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(
-        f"\nDone. The lake is in {DataPaths.from_env().lake}; "
-        "`make shell` opens the warehouse; `btcfs models list` shows the trained model."
-    )
-    if (ROOT / "dbt_project.yml").exists():
-        serve_api(foreground="--no-serve" not in sys.argv and os.environ.get("CI") != "true")
 
 
 def api_port() -> int:
@@ -135,17 +138,21 @@ def api_port() -> int:
     return wanted
 
 
-def serve_api(*, foreground: bool) -> None:
-    """`btcfs serve`: in the foreground until Ctrl-C, or started, checked and stopped."""
+def go_live(replay_url: str, *, foreground: bool) -> None:
+    """`btcfs live --port P` against the replay server, which follows the real clock: it lands
+    each bar as it closes, publishes each 5m bar, and serves the API. In the foreground until
+    Ctrl-C; else (CI=true, --no-serve) started, checked while it follows, and stopped."""
     port = api_port()
     url = f"http://127.0.0.1:{port}"
-    command = [str(BIN / "btcfs"), "serve", "--port", str(port)]
-    print(f"\n== API\n$ {' '.join(command)}", flush=True)
-    api = subprocess.Popen(command, cwd=ROOT)
+    command = [str(BIN / "btcfs"), "live", "--config", "config/demo.yml",
+               "--base-url", replay_url, "--port", str(port)]  # fmt: skip
+    print(f"\n== live\n$ {' '.join(command)}", flush=True)
+    live = subprocess.Popen(command, cwd=ROOT)
     try:
-        wait_until_up(url, api, path="/health")
+        wait_until_up(url, live, timeout_s=300, path="/health")
         print(
-            f"\nThe API is serving {DataPaths.from_env().warehouse}/serve.duckdb:\n"
+            f"\nbtcfs live keeps {DataPaths.from_env().warehouse}/serve.duckdb current "
+            "(a bar as it closes, a publish at each 5m close) and serves it:\n"
             f"  dashboard     {url}/\n"
             f"  API docs      {url}/docs\n"
             f"  health        {url}/health\n"
@@ -155,17 +162,36 @@ def serve_api(*, foreground: bool) -> None:
             flush=True,
         )
         if not foreground:
+            state = wait_following(live)
+            print(f"btcfs live: {state}", flush=True)
             latest = httpx.get(f"{url}/v1/predictions/latest", timeout=30)
             print(f"GET /v1/predictions/latest -> {latest.status_code}", flush=True)
             return
-        print("Ctrl-C stops it; `make serve` starts it again.", flush=True)
-        api.wait()
+        print("Ctrl-C stops it; `btcfs live --port PORT` starts it again.", flush=True)
+        live.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        if api.poll() is None:
-            api.terminate()
-            api.wait(timeout=15)
+        if live.poll() is None:
+            live.send_signal(signal.SIGTERM)
+            try:
+                live.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                live.kill()
+
+
+def wait_following(live: subprocess.Popen[bytes], timeout_s: float = 600) -> str:
+    """The live loop's status once it has caught up and follows the market."""
+    from pipeline.live_state import read_state
+
+    path = DataPaths.from_env().live_state
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and live.poll() is None:
+        state = read_state(path)
+        if state is not None and state.status in ("following", "degraded"):
+            return state.status + ("" if not state.reasons else f" ({'; '.join(state.reasons)})")
+        time.sleep(0.5)
+    raise SystemExit(f"btcfs live did not start following within {timeout_s:.0f} s")
 
 
 if __name__ == "__main__":
