@@ -23,7 +23,8 @@ from core.errors import BtcfsError
 SERVED_TABLES = ("features_5m", "features_1h")
 KEY = ("symbol", "open_time")
 PUBLISHED_AT = "btcfs_published_at"
-#: Feature values equal within this (absolute, or relative to the larger magnitude).
+#: Feature values equal within this (absolute, or relative to the larger magnitude). NaN
+#: equals only NaN (DuckDB orders NaN above every number, so `NaN <= x` alone would hold).
 TOLERANCE = 1e-9
 
 
@@ -193,8 +194,9 @@ def _differences(con: duckdb.DuckDBPyConnection, table: str) -> list[Mismatch]:
         if data_type in ("DOUBLE", "FLOAT", "REAL") or data_type.startswith("DECIMAL"):
             same = (
                 f"(l.{quoted} is null and b.{quoted} is null) or (isnan(l.{quoted}) and "
-                f"isnan(b.{quoted})) or abs(l.{quoted} - b.{quoted}) <= {TOLERANCE} * "
-                f"greatest(1, abs(l.{quoted}), abs(b.{quoted}))"
+                f"isnan(b.{quoted})) or (not isnan(l.{quoted}) and not isnan(b.{quoted}) and "
+                f"abs(l.{quoted} - b.{quoted}) <= {TOLERANCE} * "
+                f"greatest(1, abs(l.{quoted}), abs(b.{quoted})))"
             )
         else:
             same = f"l.{quoted} is not distinct from b.{quoted}"
