@@ -210,12 +210,12 @@ class LiveLoop:
         from ingest.live import BinanceFollower
         from lake.store import Lake
 
-        self.write(None, "starting")
         config_path = Path(self.options.ingest.config) if self.options.ingest.config else None
-        config = load_config(config_path, datetime.now(UTC))
+        config = load_config(config_path, datetime.now(UTC))  # a bad config: refused at once
         follower = BinanceFollower(
             config, Lake(self.paths.lake), self.paths.raw, base_url=self.options.ingest.base_url
         )
+        self.write(None, "starting")
         retry = RETRY_FIRST_S
         try:
             if self.options.catch_up:
@@ -230,7 +230,13 @@ class LiveLoop:
                     retry = min(RETRY_MAX_S, retry * 2)
                     continue
                 retry = RETRY_FIRST_S
-                self.turn(follower)
+                try:
+                    self.turn(follower)
+                except BtcfsError as exc:  # e.g. another process holds the warehouse
+                    self.reasons["turn"] = redact(exc.explain())
+                    self.say(f"this turn failed: {self.reasons['turn']}; trying again next turn")
+                else:
+                    self.reasons.pop("turn", None)
                 self.write(follower, "following")
                 self.stop.wait(self.sleep_for(follower))
         finally:

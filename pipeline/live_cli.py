@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -23,6 +24,12 @@ from pipeline.served import ServedLog
 MAX_SHOWN = 20
 
 
+def _finite(_ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value):  # FloatRange lets NaN through
+        raise click.BadParameter(f"{value} is not a number of seconds", param=param)
+    return value
+
+
 @click.group("live", invoke_without_command=True)
 @click.option(
     "--config", "ingest_config", help="Ingest config (YAML) [default: config/ingest.yml]."
@@ -33,10 +40,12 @@ MAX_SHOWN = 20
 @click.option("--no-serve", is_flag=True, help="Do not serve the API (the default).")
 @click.option(
     "--price-every", type=click.FloatRange(0.2, 60), default=2.0, show_default=True,
+    callback=_finite,
     help="Wall seconds between reads of the still-open bar's price.",
 )  # fmt: skip
 @click.option(
     "--slow-every", type=click.FloatRange(60, 86_400), default=3600.0, show_default=True,
+    callback=_finite,
     help="Exchange seconds between full refreshes (btcfs ingest all: other vendors, funding).",
 )  # fmt: skip
 @click.option("--no-catch-up", is_flag=True, help="Skip the first `btcfs update`.")
