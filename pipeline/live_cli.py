@@ -119,6 +119,10 @@ def verify_command(keep: bool, as_json: bool) -> None:
     since it began are checked too, as long as their bars had landed by then."""
     paths = DataPaths.from_env()
     log = ServedLog(paths.root / "live" / "served.duckdb")
+    if not log.path.is_file():  # before a rebuild of minutes
+        raise click.ClickException(
+            f"no served log at {log.path}: `btcfs live` writes it after each publish"
+        )
     folder = Path(tempfile.mkdtemp(prefix="btcfs-verify-", dir=paths.root))
     context = Context.from_env()
     try:
