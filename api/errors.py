@@ -183,7 +183,8 @@ _DESCRIPTIONS = {
     401: "Missing or wrong bearer token",
     403: "Cross-site write: the Origin is not this API's",
     404: "Unknown symbol, position or model (valid values in `extra`)",
-    409: "Conflicting state change",
+    409: "Conflicting state change (a closed position; a reused client_order_id; a fill at "
+    "a stale price without accept_stale)",
     413: "Request body too large",
     415: "Request body not application/json",
     422: "Invalid parameter or body (the field is named in `extra`)",
