@@ -239,6 +239,8 @@ async def strictly(request: Request[Any, Any, Any], kind: type[T]) -> T:
         return msgspec.json.decode(await request.body(), type=kind, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"invalid request: {exc}", key=_where(str(exc))) from None
+    except msgspec.DecodeError as exc:  # not JSON at all (a body Litestar did not parse)
+        raise BadRequest(f"request body is not JSON: {exc}", key="body") from None
 
 
 def _where(message: str) -> str:
