@@ -6,6 +6,7 @@ file but not a trained model."""
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,3 +93,53 @@ def small_served(root: Path) -> SmallServed:
         registry_root=root / "registry",
     )
     return SmallServed(root)
+
+
+class LiveLoopStandIn(threading.Thread):
+    """Writes a state file every `every_s` as `btcfs live` does (its own writer), so the
+    heartbeat stays fresh for as long as a browser test runs: `prices` are the open bars'
+    quotes; `frozen` stops the heartbeat (the file stays, its last turn ages). The exchange
+    clock starts at `exchange_start` and runs at `clock_rate` x the wall."""
+
+    def __init__(
+        self,
+        path: Path,
+        exchange_start: datetime,
+        prices: dict[tuple[str, str], float],
+        *,
+        every_s: float = 0.5,
+        clock_rate: float = 1.0,
+        stale_after_s: float = 3.0,
+    ) -> None:
+        super().__init__(name="live-loop-stand-in", daemon=True)
+        self.path = path
+        self.prices = dict(prices)
+        self.frozen = threading.Event()
+        self.stopped = threading.Event()
+        self.every_s = every_s
+        self.clock_rate = clock_rate
+        self.stale_after_s = stale_after_s
+        self._wall0 = datetime.now(UTC)
+        self._exchange0 = exchange_start
+        self.turn()
+
+    def turn(self) -> None:
+        wall = datetime.now(UTC)
+        exchange_now = self._exchange0 + (wall - self._wall0) * self.clock_rate
+        state = live_state(
+            exchange_now,
+            self.prices,
+            quote_age_s=0.2,
+            clock_rate=self.clock_rate,
+            stale_after_s=self.stale_after_s,
+        )
+        write_state(self.path, state)
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every_s):
+            if not self.frozen.is_set():
+                self.turn()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
