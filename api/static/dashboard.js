@@ -153,6 +153,8 @@ async function tickLive() {
   try {
     showLive(await api(`/v1/live?symbol=${q(SYMBOL)}`));
     if (live.openPositions) await loadPaper();  // marked to the new price
+    // /health says degraded while the loop is behind: its badge follows every 5th tick
+    if (window.btcfsDashboard.liveTicks % 5 === 0) showHealthBadge(await api("/health"));
   } catch (error) {
     const badge = $("freshness");
     badge.textContent = `live: ${error.message}`;
@@ -236,11 +238,16 @@ function showModel(m) {
   ]);
 }
 
-function showHealth(h) {
+function showHealthBadge(h) {
   const badge = $("health");
   badge.textContent = h.status;
   badge.className = `badge ${h.status === "ok" ? "ok" : h.status === "degraded" ? "warn" : "bad"}`;
   badge.title = h.reasons.join("\n");
+  badge.dataset.status = h.status;
+}
+
+function showHealth(h) {
+  showHealthBadge(h);
   $("published").textContent = h.published_at ? `published ${h.published_at} · dbt ${String(h.dbt_invocation_id).slice(0, 8)}` : "";
   showSymbols(h.freshness.map((f) => f.symbol));
 }

@@ -88,6 +88,11 @@ def test_health_is_ok_with_a_live_loop_keeping_up_and_degraded_when_it_stops(
         assert body["status"] == "ok", body["reasons"]
         assert {f["clock"] for f in body["freshness"]} == {"exchange"}
         assert all(f["age_seconds"] < 120 for f in body["freshness"]), body["freshness"]
+        # the feature age of a prediction and of the latest features: the same clock
+        prediction = test_client.get("/v1/predictions/latest").json()
+        assert 0 <= prediction["feature_age_seconds"] < 600, prediction["feature_age_seconds"]
+        latest = test_client.get("/v1/features/latest").json()
+        assert 0 <= latest["age_seconds"] < 600, latest["age_seconds"]
         write_live(live, live_state(exchange_now, {}, heartbeat_age_s=120))
         body = test_client.get("/health").json()
         assert body["status"] == "degraded"

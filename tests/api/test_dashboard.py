@@ -270,8 +270,12 @@ def test_the_live_price_ticks_without_a_reload_and_the_badge_turns_red_when_the_
         page.wait_for(f"{badge}.dataset.status === 'behind'", timeout=30)
         assert "bad" in page.evaluate(f"{badge}.className")
         assert "has not turned" in page.evaluate(f"{badge}.title")
+        # /health follows: degraded, the loop's problem among its reasons
+        page.wait_for("document.querySelector('#health').dataset.status === 'degraded'", 30)
+        assert "live: " in page.evaluate("document.querySelector('#health').title")
         assert page.evaluate("window.notReloaded") is True
         page.screenshot(ARTIFACTS / "dashboard-live-behind.png")
     finally:
         loop.frozen.clear()
     page.wait_for(f"{badge}.dataset.status === 'live'", timeout=30)
+    page.wait_for("document.querySelector('#health').dataset.status === 'ok'", 30)
