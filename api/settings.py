@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import ConfigError
 from core.settings import DataPaths, dbt_target_path
-from ml.config import BacktestConfig, load_config
+from ml.config import DEFAULT_CONFIG, BacktestConfig, load_config
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -92,12 +91,10 @@ def paper_costs(env: Mapping[str, str]) -> tuple[float, float]:
     BTCFS_PAPER_SLIPPAGE_BPS, else the backtest's (`backtest:` of the trainer's config,
     config/train.yml or BTCFS_TRAIN_CONFIG, read by ml.config as `btcfs train` reads it;
     its defaults when there is no such file): one home for what a trade costs."""
-    path = env.get("BTCFS_TRAIN_CONFIG")
-    try:
-        backtest = load_config(Path(path) if path else None).backtest
-    except ConfigError:
-        if path:
-            raise
+    path = Path(env.get("BTCFS_TRAIN_CONFIG") or DEFAULT_CONFIG)
+    if path.exists() or env.get("BTCFS_TRAIN_CONFIG"):
+        backtest = load_config(path).backtest  # a broken file is a ConfigError, said once
+    else:
         backtest = BacktestConfig()  # no config/train.yml here: the trainer's defaults
     fee = _float(env, "BTCFS_PAPER_FEE_BPS", backtest.taker_fee_bps)
     slippage = _float(env, "BTCFS_PAPER_SLIPPAGE_BPS", backtest.slippage_bps)

@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.settings import paper_costs
+from core.errors import ConfigError
 from ml.config import load_config
 from tests.api.livefixtures import SmallServed, live_state, small_served, write_live
 
@@ -61,6 +62,12 @@ def test_costs_default_to_the_backtests_and_are_configurable(tmp_path: Path) -> 
         10.0,
         2.0,
     )
+    broken = tmp_path / "broken.yml"
+    broken.write_text("backtest:\n  taker_fee_bps: -3\n")
+    with pytest.raises(ConfigError, match="taker_fee_bps"):
+        paper_costs({"BTCFS_TRAIN_CONFIG": str(broken)})
+    with pytest.raises(ConfigError, match="not found"):
+        paper_costs({"BTCFS_TRAIN_CONFIG": str(tmp_path / "missing.yml")})
     for bad in ("-1", "nan", "5000", "ten"):
         with pytest.raises(ValueError, match="BTCFS_PAPER_FEE_BPS"):
             paper_costs({"BTCFS_PAPER_FEE_BPS": bad})
