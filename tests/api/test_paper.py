@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from api.paper import Costs, Fill, OrderReplayed, PaperBook
 from api.settings import paper_costs
 from core.errors import ConfigError
 from ml.config import load_config
@@ -334,3 +336,25 @@ def test_an_old_schema_file_is_migrated_keeping_every_position(
     con = sqlite3.connect(state)
     assert con.execute("select note from neighbour").fetchall() == [("kept",)]
     con.close()
+
+
+def test_concurrent_opens_with_one_client_order_id_open_one_position(tmp_path: Path) -> None:
+    book = PaperBook(tmp_path / "paper.sqlite")
+    fill = Fill(100.0, "open-bar", EXCHANGE_NOW, 1.0, EXCHANGE_NOW)
+    costs = Costs(5.0, 1.0)
+    outcomes: list[str] = []
+
+    def place() -> None:
+        try:
+            book.open("BTCUSDT", "perp", "short", 100.0, fill, costs, client_order_id="dup-1")
+            outcomes.append("opened")
+        except OrderReplayed:
+            outcomes.append("replayed")
+
+    threads = [threading.Thread(target=place) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["opened"] + ["replayed"] * 7
+    assert book.totals().count == 1
