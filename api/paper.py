@@ -227,6 +227,23 @@ class OrderReplayed(Exception):
         self.position = position
 
 
+def replayed(
+    before: PaperPosition, symbol: str, market: str, side: str, amount_usd: float
+) -> Exception:
+    """What an order whose client_order_id opened `before` is: the same order again
+    (OrderReplayed), or another order reusing the id (Conflict)."""
+    if (before.symbol, before.market, before.side, before.amount_usd) != (
+        symbol, market, side, amount_usd,
+    ):  # fmt: skip
+        return Conflict(
+            f"client_order_id {before.client_order_id!r} opened position {before.id}"
+            f" ({before.side} {before.amount_usd:g} USD of {before.symbol} {before.market}),"
+            " not this order",
+            key="client_order_id",
+        )
+    return OrderReplayed(before)
+
+
 class PaperBook:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -299,17 +316,7 @@ class PaperBook:
                     "select * from positions where client_order_id = ?", (client_order_id,)
                 ).fetchone()
                 if row is not None:
-                    before = _position(row)
-                    if (before.symbol, before.market, before.side, before.amount_usd) != (
-                        symbol, market, side, amount_usd,
-                    ):  # fmt: skip
-                        raise Conflict(
-                            f"client_order_id {client_order_id!r} opened position {before.id}"
-                            f" ({before.side} {before.amount_usd:g} USD of {before.symbol}"
-                            f" {before.market}), not this order",
-                            key="client_order_id",
-                        )
-                    raise OrderReplayed(before)
+                    raise replayed(_position(row), symbol, market, side, amount_usd)
             if max_open is not None:
                 (open_now,) = con.execute(
                     "select count(*) from positions where closed_at is null"
@@ -334,6 +341,13 @@ class PaperBook:
             )  # fmt: skip
             row = con.execute("select * from positions where id = ?", (cursor.lastrowid,))
             return _position(row.fetchone())
+
+    def by_client_order_id(self, client_order_id: str) -> PaperPosition | None:
+        with self._connect() as con:
+            row = con.execute(
+                "select * from positions where client_order_id = ?", (client_order_id,)
+            ).fetchone()
+        return _position(row) if row else None
 
     def get(self, position_id: int) -> PaperPosition | None:
         with self._connect() as con:

@@ -14,7 +14,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from api.errors import Conflict, InvalidInput, NotFound, Unavailable, error_responses, strictly
 from api.live import Clock, Price, current_price
-from api.paper import Costs, Fill, OrderReplayed, PaperPosition
+from api.paper import Costs, Fill, OrderReplayed, PaperPosition, replayed
 from api.routes.admin import require_admin
 from api.schemas import ClosePositionIn, Mark, OpenPositionIn, Position, PositionsOut
 from api.security import is_loopback
@@ -42,11 +42,13 @@ def paper_writer(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRo
 def _fill(
     services: ServicesDep, symbol: str, market: str, accept_stale: bool, action: str
 ) -> tuple[Price, list[str]]:
-    """The price a fill uses now (api.live.current_price) and the warnings it carries: 503
-    without one, 409 when it is stale and the caller did not accept that."""
+    """The price a fill uses now (api.live.current_price) and the warnings it carries: 404
+    for a symbol not served (an open), 503 without a price, 409 when it is stale and the
+    caller did not accept that."""
     clock = Clock.read(services.settings)
     with services.db.reader() as reader:
-        check_symbol(reader, symbol)
+        if action == "open":  # a position already open closes whatever is served now
+            check_symbol(reader, symbol)
         price = current_price(services.settings, clock, reader, symbol, market)
     if price is None:
         raise Unavailable(
@@ -191,6 +193,16 @@ async def open_position(
     return await anyio.to_thread.run_sync(_open, services, strict)
 
 
+def _replayed(services: ServicesDep, outcome: Exception) -> Response[Position]:
+    """200 with the position a client_order_id opened, marked now; or its Conflict."""
+    if not isinstance(outcome, OrderReplayed):
+        raise outcome
+    position = outcome.position
+    marks = _marks(services, [(position.symbol, position.market)])
+    marked = _marked(position, marks.get((position.symbol, position.market)))
+    return Response(marked, status_code=200)
+
+
 def _open(services: ServicesDep, data: OpenPositionIn) -> Response[Position]:
     if data.market == "spot" and data.side == "short":
         raise InvalidInput(
@@ -198,6 +210,12 @@ def _open(services: ServicesDep, data: OpenPositionIn) -> Response[Position]:
             key="side",
             valid=["long"],
         )
+    order = (data.symbol, data.market, data.side, data.amount_usd)
+    if data.client_order_id is not None:
+        # a retried order is answered before its price is looked at (it may be stale now)
+        before = services.paper.by_client_order_id(data.client_order_id)
+        if before is not None:
+            return _replayed(services, replayed(before, *order))
     price, warnings = _fill(services, data.symbol, data.market, data.accept_stale, "open")
     fill = Fill(price.price, price.source, price.at, price.age_seconds, price.open_time)
     settings = services.settings
@@ -208,10 +226,8 @@ def _open(services: ServicesDep, data: OpenPositionIn) -> Response[Position]:
             warnings=warnings, client_order_id=data.client_order_id,
             max_open=settings.max_open_positions,
         )  # fmt: skip
-    except OrderReplayed as replayed:
-        marks = _marks(services, [(data.symbol, data.market)])
-        return Response(_marked(replayed.position, marks.get((data.symbol, data.market))),
-                        status_code=200)  # fmt: skip
+    except OrderReplayed as again:
+        return _replayed(services, again)
     # marked at the price it filled at (a stale one that was accepted is flagged so)
     return Response(_marked(position, price), status_code=201)
 

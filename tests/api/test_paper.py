@@ -201,6 +201,11 @@ def test_a_repeated_client_order_id_returns_the_first_position(
     assert again.status_code == 200 and again.json()["id"] == first["id"]
     other = client.post("/v1/paper/positions", json={**order, "amount_usd": 251})
     assert other.status_code == 409 and other.json()["extra"]["key"] == "client_order_id"
+    # a retry after the price went stale is still the same order, not a stale-price refusal
+    quotes(served, spot=200.0, perp=199.0, heartbeat_age_s=60)
+    retried = client.post("/v1/paper/positions", json=order)
+    assert retried.status_code == 200 and retried.json()["id"] == first["id"]
+    assert retried.json()["mark_is_stale"] is True
     assert client.get("/v1/paper/positions").json()["total"] == 1
 
 
