@@ -183,7 +183,8 @@ _DESCRIPTIONS = {
     401: "Missing or wrong bearer token",
     403: "Cross-site write: the Origin is not this API's",
     404: "Unknown symbol, position or model (valid values in `extra`)",
-    409: "Conflicting state change",
+    409: "Conflicting state change (a closed position; a reused client_order_id; a fill at "
+    "a stale price without accept_stale)",
     413: "Request body too large",
     415: "Request body not application/json",
     422: "Invalid parameter or body (the field is named in `extra`)",
@@ -238,6 +239,8 @@ async def strictly(request: Request[Any, Any, Any], kind: type[T]) -> T:
         return msgspec.json.decode(await request.body(), type=kind, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"invalid request: {exc}", key=_where(str(exc))) from None
+    except msgspec.DecodeError as exc:  # not JSON at all (a body Litestar did not parse)
+        raise BadRequest(f"request body is not JSON: {exc}", key="body") from None
 
 
 def _where(message: str) -> str:

@@ -183,8 +183,11 @@ class Predictor:
             )
         return rows[0]
 
-    def latest(self, reader: Reader, symbol: str, horizon: str | None) -> PredictionOut:
-        """The forecast from the newest published feature row (memoised per generation)."""
+    def latest(
+        self, reader: Reader, symbol: str, horizon: str | None, now: datetime | None = None
+    ) -> PredictionOut:
+        """The forecast from the newest published feature row (memoised per generation); its
+        feature age as of `now` (the exchange's clock when a live loop runs; default the wall's)."""
         generation = reader.generation
         pinned = self.pick(generation, horizon, symbol)
         barrier = self.barrier_model(generation, symbol)
@@ -194,7 +197,8 @@ class Predictor:
             row = self.latest_row(reader, symbol)
             cached = self._prediction(symbol, pinned, barrier, row)
             generation.memo[key] = cached
-        age = (datetime.now(cached.available_at.tzinfo) - cached.available_at).total_seconds()
+        now = now or datetime.now(cached.available_at.tzinfo)
+        age = (now - cached.available_at).total_seconds()
         return msgspec.structs.replace(cached, feature_age_seconds=age)
 
     def _prediction(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -262,9 +262,14 @@ class QAOut(msgspec.Struct, kw_only=True):
 
 
 class Freshness(msgspec.Struct, kw_only=True):
+    """The newest published 5m bar of a symbol and its age: on the exchange's clock when a
+    live loop has run here (`clock: exchange`; a 10x replay runs ahead of the wall), else
+    on the wall clock."""
+
     symbol: str
     last_bar_at: datetime | None
     age_seconds: float | None
+    clock: str = "wall"
 
 
 class HealthOut(msgspec.Struct, kw_only=True):
@@ -280,46 +285,173 @@ class HealthOut(msgspec.Struct, kw_only=True):
 
 
 class OpenPositionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`amount_usd` of notional, long or short (short on the perpetual only), filled at the
+    live price of that market plus slippage, less the taker fee. A stale price is refused
+    (409) unless `accept_stale`. A repeated `client_order_id` returns the position it opened
+    (200) instead of opening a second one; with another order behind it, 409."""
+
     amount_usd: Annotated[float, msgspec.Meta(ge=0.01, le=1e9)]
-    symbol: str = "BTCUSDT"
+    symbol: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] = "BTCUSDT"
+    market: Literal["spot", "perp"] = "spot"
+    side: Literal["long", "short"] = "long"
+    accept_stale: bool = False
+    client_order_id: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9_.:-]+$")]
+        | None
+    ) = None
+
+
+class ClosePositionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Optional body of a close: `accept_stale` fills at a stale price (with a warning)."""
+
+    accept_stale: bool = False
 
 
 class Position(msgspec.Struct, kw_only=True):
     id: int
     symbol: str
+    #: spot or perp; long or short (short on perp only)
+    market: str
+    side: str
     status: str  # open | closed
+    #: notional at the entry fill, and the units it bought (or sold short)
     amount_usd: float
     units: float
-    #: the close it filled at: of the 5m bar that closed at `entry_price_at`, which was
-    #: `entry_price_age_seconds` old when the position opened
+    #: the fill: `entry_reference_price` (the price from `entry_price_source`, true at
+    #: `entry_price_at` on the exchange's clock, `entry_price_age_seconds` old at the fill)
+    #: moved against the trader by `slippage_bps`
     entry_price: float
+    entry_reference_price: float
+    entry_price_source: str
     entry_price_at: datetime
     entry_price_age_seconds: float
+    fee_bps: float
+    slippage_bps: float
+    entry_fee_usd: float
     #: the currency of every amount, price and P&L here
     currency: str
     opened_at: datetime
     closed_at: datetime | None
     exit_price: float | None
+    exit_reference_price: float | None
+    exit_price_source: str | None
+    exit_price_at: datetime | None
+    exit_fee_usd: float | None
+    #: open: the live price it is marked at (its source, exchange time and age);
+    #: closed: the exit's reference price
     mark_price: float
+    mark_source: str
+    mark_at: datetime | None
+    mark_age_seconds: float | None
+    mark_is_stale: bool
+    #: amount_usd + pnl_usd
     value_usd: float
+    #: closed: realised (fees and slippage included); open: unrealised at the mark, less the
+    #: entry fee paid
     pnl_usd: float
     pnl_pct: float
+    realised_pnl_usd: float | None
+    unrealised_pnl_usd: float | None
+    #: open: what closing now at the mark would realise (exit slippage and fee included)
+    pnl_if_closed_usd: float | None
+    fees_usd: float
+    client_order_id: str | None
+    #: fills accepted at a stale price (`accept_stale`), and marks that are stale
+    warnings: list[str]
+
+
+class Mark(msgspec.Struct, kw_only=True):
+    """The price open positions of a symbol and market are marked at."""
+
+    symbol: str
+    market: str
+    price: float
+    source: str
+    label: str
+    at: datetime
+    age_seconds: float
+    is_stale: bool
 
 
 class PositionsOut(msgspec.Struct, kw_only=True):
     positions: list[Position]
+    #: open positions: notional, equity (notional + unrealised), P&L
     invested_usd: float
     value_usd: float
     pnl_usd: float
     realised_pnl_usd: float
     unrealised_pnl_usd: float
+    fees_usd: float
     marked_at: datetime | None
+    marks: list[Mark]
     #: Every position, open ones, and where this page sits (next_offset null: the last page).
     total: int
     open_count: int
     limit: int
     offset: int
     next_offset: int | None
+
+
+class LiveQuote(msgspec.Struct, kw_only=True):
+    """The still-open 1m bar's latest close on one market: live, never landed."""
+
+    market: str
+    price: float
+    open_time: datetime
+    at: datetime
+    age_seconds: float
+    is_stale: bool
+    label: str
+
+
+class LiveLoop(msgspec.Struct, kw_only=True):
+    """The live loop as its state file says: `problem` is why it is behind or stopped."""
+
+    pid: int
+    status: str
+    problem: str | None
+    started_at: datetime
+    heartbeat_at: datetime
+    heartbeat_age_seconds: float
+    exchange_now: datetime
+    clock_rate: float
+    stale_after_s: float
+    last_publish_at: datetime | None
+    reasons: list[str]
+    stale: dict[str, str]
+
+
+class PublishedClose(msgspec.Struct, kw_only=True):
+    """The newest published 5m spot bar: its close and its age (the freshness)."""
+
+    open_time: datetime
+    available_at: datetime
+    close: float
+    age_seconds: float
+
+
+class LiveOut(msgspec.Struct, kw_only=True):
+    """A symbol's price now. `status`: live (the loop keeps up and the price is fresh),
+    behind (the loop has a problem, or the price is stale), no-live-loop (no state file:
+    the newest published close, labelled so)."""
+
+    symbol: str
+    status: str
+    price: float
+    price_source: str
+    price_label: str
+    price_market: str
+    price_at: datetime
+    price_age_seconds: float
+    is_stale: bool
+    quotes: list[LiveQuote]
+    newest_bar: dict[str, datetime]
+    published: PublishedClose | None
+    freshness_seconds: float | None
+    clock: str
+    now: datetime
+    loop: LiveLoop | None
+    warnings: list[str]
 
 
 class ReloadOut(msgspec.Struct, kw_only=True):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.settings import DataPaths, dbt_target_path
+from ml.config import DEFAULT_CONFIG, BacktestConfig, load_config
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -85,6 +86,24 @@ def _step_timeouts(env: Mapping[str, str], name: str) -> dict[str, float]:
     return limits
 
 
+def paper_costs(env: Mapping[str, str]) -> tuple[float, float]:
+    """Taker fee and slippage per side, in bps, of a paper fill: BTCFS_PAPER_FEE_BPS and
+    BTCFS_PAPER_SLIPPAGE_BPS, else the backtest's (`backtest:` of the trainer's config,
+    config/train.yml or BTCFS_TRAIN_CONFIG, read by ml.config as `btcfs train` reads it;
+    its defaults when there is no such file): one home for what a trade costs."""
+    path = Path(env.get("BTCFS_TRAIN_CONFIG") or DEFAULT_CONFIG)
+    if path.exists() or env.get("BTCFS_TRAIN_CONFIG"):
+        backtest = load_config(path).backtest  # a broken file is a ConfigError, said once
+    else:
+        backtest = BacktestConfig()  # no config/train.yml here: the trainer's defaults
+    fee = _float(env, "BTCFS_PAPER_FEE_BPS", backtest.taker_fee_bps)
+    slippage = _float(env, "BTCFS_PAPER_SLIPPAGE_BPS", backtest.slippage_bps)
+    for name, value in (("BTCFS_PAPER_FEE_BPS", fee), ("BTCFS_PAPER_SLIPPAGE_BPS", slippage)):
+        if not 0 <= value <= 1000:
+            raise ValueError(f"{name}={value:g}: a cost per side in bps, 0-1000")
+    return fee, slippage
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     """Where the API reads and keeps its data, and its limits.
@@ -111,6 +130,17 @@ class ApiSettings:
     (BTCFS_ADMIN_TOKEN and BTCFS_API_CURSOR_KEY, when set, must be at least 16 characters:
     the API refuses to start)
     BTCFS_API_MAX_BODY               request body limit in bytes [1048576]
+    BTCFS_LIVE_STATE                 the file `btcfs live` writes every turn, read per request
+                                     by /v1/live, /health and paper fills [<data>/live/state.json]
+    BTCFS_PAPER_FEE_BPS              taker fee per side of a paper fill, in bps [the backtest's
+                                     `taker_fee_bps` in config/train.yml (BTCFS_TRAIN_CONFIG),
+                                     else ml.config's default, 5]
+    BTCFS_PAPER_SLIPPAGE_BPS         slippage per side of a paper fill, in bps [likewise
+                                     `slippage_bps`, 1]
+    BTCFS_PAPER_MAX_QUOTE_AGE_S      a live quote older than this (exchange seconds) is stale:
+                                     paper fills refuse it unless `accept_stale` [120]
+    BTCFS_PAPER_MAX_CLOSE_AGE_S      likewise the newest published 5m close, the price when
+                                     there is no fresher quote (its age from the bar's close) [600]
     BTCFS_API_CURSOR_KEY             the key page cursors are signed with; set the same on
                                      every host behind one address [a random key made once
                                      in cursor.key beside BTCFS_STATE_DB]
@@ -160,6 +190,12 @@ class ApiSettings:
     job_retain_count: int = 200
     job_retain_bytes: int = 200 * 1024 * 1024
     allow_base_url: bool = False
+    #: what `btcfs live` last saw (pipeline/live_state.py); None: no live loop is looked for
+    live_state: Path | None = None
+    paper_fee_bps: float = BacktestConfig.taker_fee_bps
+    paper_slippage_bps: float = BacktestConfig.slippage_bps
+    paper_max_quote_age_s: float = 120.0
+    paper_max_close_age_s: float = 600.0
     #: The environment pipeline workers start with (the one the settings were read from,
     #: less the admin token): a job runs where this API reads and writes.
     worker_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -184,6 +220,7 @@ class ApiSettings:
         env = os.environ if env is None else env
         paths = DataPaths.from_env(env)
         data = paths.root
+        fee_bps, slippage_bps = paper_costs(env)
         return cls(
             data_dir=data,
             serve_db=Path(env.get("BTCFS_SERVE_DB") or paths.serve_db),
@@ -208,6 +245,11 @@ class ApiSettings:
             job_retain_count=_int(env, "BTCFS_JOB_RETAIN_COUNT", 200),
             job_retain_bytes=_int(env, "BTCFS_JOB_RETAIN_BYTES", 200 * 1024 * 1024),
             allow_base_url=_flag(env, "BTCFS_API_ALLOW_BASE_URL"),
+            live_state=Path(env.get("BTCFS_LIVE_STATE") or paths.live_state),
+            paper_fee_bps=fee_bps,
+            paper_slippage_bps=slippage_bps,
+            paper_max_quote_age_s=_float(env, "BTCFS_PAPER_MAX_QUOTE_AGE_S", 120.0),
+            paper_max_close_age_s=_float(env, "BTCFS_PAPER_MAX_CLOSE_AGE_S", 600.0),
             worker_env={
                 k: v
                 for k, v in env.items()

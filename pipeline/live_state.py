@@ -81,6 +81,15 @@ class LiveState(msgspec.Struct, frozen=True):
     def quote(self, symbol: str, market: Market) -> Quote | None:
         return next((q for q in self.quotes if q.symbol == symbol and q.market == market), None)
 
+    def newest_bar_at(self, symbol: str, market: Market) -> datetime | None:
+        """Open time of the newest 1m bar landed for `symbol` on `market` (None: none yet)."""
+        return self.newest_bar.get(f"{symbol}/{market}")
+
+    def symbols(self) -> tuple[str, ...]:
+        """Every symbol the state names (quotes and landed bars), sorted."""
+        named = {q.symbol for q in self.quotes} | {k.partition("/")[0] for k in self.newest_bar}
+        return tuple(sorted(named))
+
     def quote_age(self, quote: Quote, now: datetime) -> float:
         """Seconds of exchange time since the quote was read, as of wall time `now`."""
         return max(0.0, (self.exchange_now_at(now) - quote.at).total_seconds())

@@ -12,6 +12,7 @@ from api.routes import (
     forecast,
     health,
     jobs,
+    live,
     models,
     paper,
     predictions,
@@ -21,6 +22,7 @@ from api.routes import (
 
 ROUTES = [
     *health.ROUTES,
+    *live.ROUTES,
     *bars.ROUTES,
     *features.ROUTES,
     *as_of.ROUTES,

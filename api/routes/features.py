@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Response, get
 
 from api.errors import NotFound, error_responses
+from api.live import Clock
 from api.schemas import FeatureRow, FeaturesOut, LatestFeaturesOut
 from api.services import (
     FEATURE_INTERVALS,
@@ -63,7 +63,8 @@ def get_latest_features(
     if not rows:
         raise NotFound(f"no {interval} feature row for {symbol}", key="symbol")
     row = rows[0]
-    age = (datetime.now(UTC) - row["available_at"]).total_seconds()
+    # on the exchange's clock when `btcfs live` runs here (a replay may run ahead of the wall)
+    age = (Clock.read(services.settings).now - row["available_at"]).total_seconds()
     return LatestFeaturesOut(
         symbol=symbol,
         interval=interval,

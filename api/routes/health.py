@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from litestar import Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
 from api.errors import ApiError
+from api.live import Clock
 from api.schemas import Freshness, HealthOut
 from api.services import ServicesDep, latest_bar
 
@@ -37,22 +36,32 @@ STALE_AFTER_S = 2 * 3600
 )  # fmt: skip
 def health(services: ServicesDep) -> Response[HealthOut]:
     """Service status: `ok`, `degraded` (serving, with reasons: a model that is not in
-    production, stale data, a served file damaged on disk) or `unavailable` (503: nothing
-    published yet). Also the warehouse's build time, dbt invocation, pinned model and the age
-    of the newest bar."""
+    production, stale data, a served file damaged on disk, a live loop that is behind or
+    stopped: `live: ...`) or `unavailable` (503: nothing published yet). Also the
+    warehouse's build time, dbt invocation, pinned model and the age of the newest bar, on
+    the exchange's clock when `btcfs live` has run here (`clock: exchange`), else the wall's."""
     try:
         with services.db.reader() as reader:
             info = reader.generation.info
-            now = datetime.now(UTC)
+            # ages on the exchange's clock when a live loop has run here (a 10x replay
+            # runs ahead of the wall clock), else on the wall clock
+            clock = Clock.read(services.settings)
             freshness = []
             reasons = []
             for symbol in reader.generation.symbols:
                 bar = latest_bar(reader, symbol)
                 at = bar["available_at"] if bar else None
-                age = (now - at).total_seconds() if at else None
-                freshness.append(Freshness(symbol=symbol, last_bar_at=at, age_seconds=age))
+                age = clock.age(at) if at else None
+                freshness.append(
+                    Freshness(symbol=symbol, last_bar_at=at, age_seconds=age, clock=clock.name)
+                )
                 if age is not None and age > STALE_AFTER_S:
-                    reasons.append(f"{symbol}: newest bar is {age / 3600:.1f} h old")
+                    reasons.append(
+                        f"{symbol}: newest bar is {age / 3600:.1f} h old ({clock.name} clock)"
+                    )
+            live_problem = clock.problem()
+            if live_problem is not None:
+                reasons.append(f"live: {live_problem}")
             problem = services.db.disk_problem()
             if problem is not None:
                 reasons.append(problem)

@@ -10,6 +10,7 @@ from litestar import post
 from litestar.params import JSONBody
 
 from api.errors import InvalidInput, error_responses
+from api.live import Clock
 from api.schemas import InstancePrediction, PredictIn, PredictionOut, PredictOut, Quantiles
 from api.services import Horizon, ServicesDep, Symbol, check_symbol
 
@@ -34,10 +35,12 @@ def get_latest_prediction(
     """The forecast from the newest published 5m feature row: predicted log return over
     the horizon (default: the primary model's) and its p10/p50/p90, the implied prices,
     triple-barrier probabilities (when a tb_label model is pinned), the model version and
-    stage, as_of (the bar) and available_at, and the feature row's age."""
+    stage, as_of (the bar) and available_at, and the feature row's age (on the exchange's
+    clock when `btcfs live` runs here, GET /v1/live)."""
+    now = Clock.read(services.settings).now
     with services.db.reader() as reader:
         check_symbol(reader, symbol)
-        return services.predictor.latest(reader, symbol, horizon)
+        return services.predictor.latest(reader, symbol, horizon, now)
 
 
 @post(

@@ -20,6 +20,11 @@ const num = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x
 const age = (s) => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : s < 172800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86400).toFixed(1)} days`);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
+// A model that is not in production is labelled wherever its numbers are shown.
+const STAGE_WORDS = { candidate: "CANDIDATE model (not promoted)", rejected: "REJECTED model (failed its gates)" };
+const stageNote = (stage) => (stage === "production" ? "" : STAGE_WORDS[stage] || `${String(stage).toUpperCase()} model (not in production)`);
+const stageTag = (stage) => (stage === "production" ? "" : ` — ${stageNote(stage)}`);
+
 async function api(path, options) {
   const response = await fetch(path, options);
   const body = await response.json().catch(() => ({}));
@@ -47,31 +52,116 @@ const chart = LightweightCharts.createChart($("chart"), {
 const candles = chart.addSeries(LightweightCharts.CandlestickSeries, {
   upColor: "#22c55e", downColor: "#ef4444", wickUpColor: "#22c55e", wickDownColor: "#ef4444", borderVisible: false,
 });
-const path = chart.addSeries(LightweightCharts.LineSeries, { color: "#f59e0b", lineWidth: 2, title: "predicted" });
-const upper = chart.addSeries(LightweightCharts.LineSeries, { color: "#f59e0b", lineWidth: 1, lineStyle: 2, title: "p90" });
-const lower = chart.addSeries(LightweightCharts.LineSeries, { color: "#f59e0b", lineWidth: 1, lineStyle: 2, title: "p10" });
+// The p10-p90 band: an area down from p90 with a cut-out below p10 in the panel's colour, both
+// only over the forecast's own hours (no price lines, which would run over the whole history).
+const quiet = { priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false };
+const upper = chart.addSeries(LightweightCharts.AreaSeries, { ...quiet, lineColor: "rgba(245,158,11,0.6)", lineWidth: 1, lineStyle: 2, topColor: "rgba(245,158,11,0.18)", bottomColor: "rgba(245,158,11,0.18)" });
+const lower = chart.addSeries(LightweightCharts.AreaSeries, { ...quiet, lineColor: "rgba(245,158,11,0.6)", lineWidth: 1, lineStyle: 2, topColor: "#111c33", bottomColor: "#111c33" });
+const path = chart.addSeries(LightweightCharts.LineSeries, { color: "#f59e0b", lineWidth: 2, title: "predicted", priceLineVisible: false });
 const markers = LightweightCharts.createSeriesMarkers(candles, []);
 // What was drawn, for the browser test (and the curious console user).
 window.btcfsDashboard = { bars: 0, pathPoints: 0, bandPoints: 0, scored: 0, markers: 0 };
 
+const candleData = (bars) => bars.map((b) => ({ time: seconds(b.open_time), open: b.open, high: b.high, low: b.low, close: b.close }));
+
 function drawBars(bars) {
-  candles.setData(bars.map((b) => ({ time: seconds(b.open_time), open: b.open, high: b.high, low: b.low, close: b.close })));
+  drawnBars = bars;
+  candles.setData(candleData(bars));
   window.btcfsDashboard.bars = bars.length;
   window.btcfsDashboard.lastClose = bars.length ? bars[bars.length - 1].close : null;
 }
 
+const BAR_SECONDS = 300;
+let drawnBars = [];
+
+// The forecast on a real time axis: the time scale has one slot per 5m bar, so the future is
+// filled with empty 5m slots up to the last step and each step sits at its own hour (a 12 x 1h
+// path spans 12 hours, not 12 slots). The band covers the forecast's hours only.
 function drawForecast(forecast, lastBar) {
-  // The path starts at the last close (available_at of the newest bar) and runs N horizons on.
   const start = { time: seconds(forecast.available_at), value: forecast.close };
-  const after = (at) => Math.max(seconds(at), start.time + 1);
-  path.setData([start, ...forecast.path.map((p) => ({ time: after(p.at), value: p.price }))]);
-  const band = forecast.path.filter((p) => p.lower_price !== null);
-  upper.setData(band.length ? [start, ...band.map((p) => ({ time: after(p.at), value: p.upper_price }))] : []);
-  lower.setData(band.length ? [start, ...band.map((p) => ({ time: after(p.at), value: p.lower_price }))] : []);
-  window.btcfsDashboard.pathPoints = forecast.path.length + 1;
-  window.btcfsDashboard.bandPoints = band.length ? band.length + 1 : 0;
-  $("chart-legend").textContent =
-    `${forecast.model} ${forecast.model_version} (${forecast.model_stage}), ${forecast.steps} × ${forecast.horizon}; last bar ${lastBar ? lastBar.open_time : "–"}`;
+  const steps = forecast.path.map((p) => ({ time: Math.max(seconds(p.at), start.time + BAR_SECONDS), point: p }));
+  const last = steps.length ? steps[steps.length - 1].time : start.time;
+  const barTimes = drawnBars.map((b) => seconds(b.open_time));
+  const from = barTimes.length ? barTimes[barTimes.length - 1] + BAR_SECONDS : start.time;
+  const future = [];
+  for (let t = from; t <= last; t += BAR_SECONDS) future.push({ time: t });
+  candles.setData([...candleData(drawnBars), ...future]);
+  path.setData([start, ...steps.map((s) => ({ time: s.time, value: s.point.price }))]);
+  path.applyOptions({ title: forecast.model_stage === "production" ? "predicted" : `predicted (${forecast.model_stage})` });
+  const band = steps.filter((s) => s.point.lower_price !== null);
+  upper.setData(band.length ? [start, ...band.map((s) => ({ time: s.time, value: s.point.upper_price }))] : []);
+  lower.setData(band.length ? [start, ...band.map((s) => ({ time: s.time, value: s.point.lower_price }))] : []);
+  Object.assign(window.btcfsDashboard, {
+    pathPoints: forecast.path.length + 1, bandPoints: band.length ? band.length + 1 : 0,
+    pathTimes: [start.time, ...steps.map((s) => s.time)], futureSlots: future.length,
+    forecastHorizon: forecast.horizon, forecastStage: forecast.model_stage,
+    bandStart: band.length ? start.time : null,
+  });
+  const legend = $("chart-legend");
+  legend.textContent =
+    `${forecast.model} ${forecast.model_version} (${forecast.model_stage}), ${forecast.steps} × ${forecast.horizon} to ${forecast.path.length ? forecast.path[forecast.path.length - 1].at : "–"}; last bar ${lastBar ? lastBar.open_time : "–"}${stageTag(forecast.model_stage)}`;
+  legend.className = forecast.model_stage === "production" ? "muted" : "warn";
+}
+// for the browser test: draw any forecast (e.g. a 12 x 1h path) on the current bars
+window.btcfsDrawForecast = (forecast) => drawForecast(forecast, drawnBars[drawnBars.length - 1]);
+window.btcfsChart = chart;
+
+// The 1h forecast when a 1h model of the symbol is served (12 x 1h: the next 12 hours), else the
+// primary model's horizon.
+async function loadForecast() {
+  try { return await api(`/v1/forecast?symbol=${q(SYMBOL)}&steps=${STEPS}&horizon=1h`); } catch (error) {
+    if (error.status !== 404 && error.status !== 422) throw error;
+  }
+  return api(`/v1/forecast?symbol=${q(SYMBOL)}&steps=${STEPS}`);
+}
+
+// ------------------------------------------------------------------------------- live
+// Every LIVE_MS: /v1/live (the state file `btcfs live` writes; the API calls no exchange). The
+// open 1m bar's price is shown as such, never as a bar; the badge gives the age of the newest
+// published bar on the exchange's clock and turns red when the loop is behind or stopped.
+
+const LIVE_MS = 2000;
+const live = { timer: null, line: null, openPositions: 0 };
+window.btcfsDashboard.liveTicks = 0;
+
+function showLive(l) {
+  const quote = l.quotes.find((x) => x.market === l.price_market);
+  const price = $("live-price");
+  price.textContent = `${l.symbol} ${num(l.price)} USD`;
+  price.title = l.price_label;
+  price.dataset.price = String(l.price);
+  price.dataset.source = l.price_source;
+  const what = l.price_source === "open-bar" ? `open ${quote ? quote.open_time.slice(11, 16) : ""} 1m bar (${l.price_market}, not closed)` : "newest published 5m close (no live price)";
+  $("live-source").textContent = `${what}, ${age(l.price_age_seconds)} old${l.is_stale ? " · STALE" : ""}`;
+  const badge = $("freshness");
+  const behind = l.status === "behind" || (l.loop && l.loop.problem);
+  const newest = l.freshness_seconds === null ? "no published bar" : `newest bar ${age(l.freshness_seconds)} old (${l.clock} clock)`;
+  badge.textContent = l.status === "no-live-loop" ? `no live loop · ${newest}` : `${behind ? "live: behind" : "live"} · ${newest}`;
+  badge.className = `badge ${l.status === "live" ? "ok" : l.status === "behind" ? "bad" : "warn"}`;
+  badge.dataset.status = l.status;
+  badge.title = [l.loop && l.loop.problem, ...l.warnings].filter(Boolean).join("\n");
+  // the open bar's price as a line on the chart (the candles stay the landed bars)
+  if (live.line) candles.removePriceLine(live.line);
+  live.line = l.price_source === "open-bar" ? candles.createPriceLine({ price: l.price, color: l.is_stale ? "#ef4444" : "#38bdf8", lineWidth: 1, lineStyle: 1, axisLabelVisible: true, title: "open bar" }) : null;
+  window.btcfsDashboard.livePrice = l.price;
+  window.btcfsDashboard.liveStatus = l.status;
+  window.btcfsDashboard.liveTicks += 1;
+}
+
+async function tickLive() {
+  clearTimeout(live.timer);
+  try {
+    showLive(await api(`/v1/live?symbol=${q(SYMBOL)}`));
+    if (live.openPositions) await loadPaper();  // marked to the new price
+    // /health says degraded while the loop is behind: its badge follows every 5th tick
+    if (window.btcfsDashboard.liveTicks % 5 === 0) showHealthBadge(await api("/health"));
+  } catch (error) {
+    const badge = $("freshness");
+    badge.textContent = `live: ${error.message}`;
+    badge.className = "badge bad";
+    badge.dataset.status = "error";
+  }
+  live.timer = setTimeout(tickLive, LIVE_MS);
 }
 
 // ------------------------------------------------------------------------------- panels
@@ -97,24 +187,24 @@ async function loadSignals(model) {
   window.btcfsDashboard.scored = scored.predictions.length;
   window.btcfsDashboard.markers = marks.length;
   $("signals-summary").textContent =
-    `last ${scored.predictions.length} bars: ${longs} long, ${shorts} short (|predicted ${model.horizon} return| > ${pct(COST, 2)} round-trip cost)`;
+    `last ${scored.predictions.length} bars: ${longs} long, ${shorts} short (|predicted ${model.horizon} return| > ${pct(COST, 2)} round-trip cost)${stageTag(model.stage)}`;
 }
 
 function showPrediction(p) {
   const b = p.barrier_probabilities;
   rows($("prediction"), [
-    ["horizon", `${p.horizon} (${p.model} ${p.model_version}, ${p.model_stage})`],
+    ["horizon", `${p.horizon} (${p.model} ${p.model_version}, ${p.model_stage})${stageTag(p.model_stage)}`],
     ["as of bar", p.as_of],
     ["close", `${num(p.close)} USD`],
     ["predicted return", pct(p.predicted_return)],
     ["predicted price", `${num(p.predicted_price)} USD`],
     ["p10 / p50 / p90", p.quantiles ? `${pct(p.quantiles.p10)} / ${pct(p.quantiles.p50)} / ${pct(p.quantiles.p90)}` : "–"],
-    ["barriers ↓ / – / ↑", b ? `${pct(b.down, 1)} / ${pct(b.flat, 1)} / ${pct(b.up, 1)}` : "no barrier model"],
+    ["barriers ↓ / – / ↑", b ? `${pct(b.down, 1)} / ${pct(b.flat, 1)} / ${pct(b.up, 1)} (${b.model} ${b.model_version}, ${b.model_stage})${stageTag(b.model_stage)}` : "no barrier model"],
     ["feature age", age(p.feature_age_seconds)],
   ]);
   const side = p.predicted_return > COST ? "long" : p.predicted_return < -COST ? "short" : "flat";
   const now = $("signal-now");
-  now.textContent = `${side.toUpperCase()} · ${pct(p.predicted_return)} over ${p.horizon}`;
+  now.textContent = `${side.toUpperCase()} · ${pct(p.predicted_return)} over ${p.horizon}${stageTag(p.model_stage)}`;
   now.className = `signal ${side}`;
 }
 
@@ -136,7 +226,7 @@ function showModel(m) {
   const s = m.metrics, bt = (m.backtest && m.backtest.strategy) || {};
   rows($("model"), [
     ["version", `${m.model} ${m.version}`],
-    ["stage", m.stage],
+    ["stage", `${m.stage}${stageTag(m.stage)}`],
     ["target", `${m.target} ${m.horizon || ""}`],
     ["trained on", m.training_window.rows ? `${(m.symbols || []).join(", ")}: ${m.training_window.rows} rows to ${m.training_window.last_open_time}` : "–"],
     ["rank IC (t)", `${num(s.rank_ic, 3)} (${num(s.rank_ic_tstat, 2)})`],
@@ -148,11 +238,16 @@ function showModel(m) {
   ]);
 }
 
-function showHealth(h) {
+function showHealthBadge(h) {
   const badge = $("health");
   badge.textContent = h.status;
   badge.className = `badge ${h.status === "ok" ? "ok" : h.status === "degraded" ? "warn" : "bad"}`;
   badge.title = h.reasons.join("\n");
+  badge.dataset.status = h.status;
+}
+
+function showHealth(h) {
+  showHealthBadge(h);
   $("published").textContent = h.published_at ? `published ${h.published_at} · dbt ${String(h.dbt_invocation_id).slice(0, 8)}` : "";
   showSymbols(h.freshness.map((f) => f.symbol));
 }
@@ -170,7 +265,7 @@ $("symbol").addEventListener("change", () => {
   const url = new URL(location.href);
   url.searchParams.set("symbol", SYMBOL);
   history.replaceState(null, "", url);
-  refresh();
+  refresh().then(tickLive);
 });
 
 // The newest positions: the list is paginated in id order, the totals cover them all.
@@ -186,36 +281,58 @@ function paperHeaders(headers = {}) {
 async function loadPaper() {
   let book = await api(`/v1/paper/positions?limit=${PAPER_ROWS}`);
   if (book.total > PAPER_ROWS) book = await api(`/v1/paper/positions?limit=${PAPER_ROWS}&offset=${book.total - PAPER_ROWS}`);
+  live.openPositions = book.open_count;
   const shown = book.total > book.positions.length ? ` · the newest ${book.positions.length} of ${book.total} shown` : "";
+  const marks = book.marks.map((m) => `${esc(m.symbol)} ${esc(m.market)} ${num(m.price)} (${m.source === "open-bar" ? "live" : "published close"}, ${age(m.age_seconds)} old${m.is_stale ? ", STALE" : ""})`).join(" · ");
   $("paper-totals").innerHTML =
-    `invested <b>${num(book.invested_usd)} USD</b> · value <b>${num(book.value_usd)} USD</b> · P&amp;L <b class="${book.pnl_usd >= 0 ? "long" : "short"}">${num(book.pnl_usd)} USD</b> (realised ${num(book.realised_pnl_usd)} USD, unrealised ${num(book.unrealised_pnl_usd)} USD)${shown}`;
+    `invested <b>${num(book.invested_usd)} USD</b> · value <b>${num(book.value_usd)} USD</b> · P&amp;L <b class="${book.pnl_usd >= 0 ? "long" : "short"}">${num(book.pnl_usd)} USD</b> (realised ${num(book.realised_pnl_usd)} USD, unrealised ${num(book.unrealised_pnl_usd)} USD, fees ${num(book.fees_usd)} USD)${shown}${marks ? `<br><span class="muted">marked at ${marks}</span>` : ""}`;
   const body = $("paper-table").querySelector("tbody");
   if (!book.positions.length) {
-    body.innerHTML = `<tr><td colspan="8" class="empty">No paper positions yet: open one above (it fills at the latest published 5m close).</td></tr>`;
+    body.innerHTML = `<tr><td colspan="8" class="empty">No paper positions yet: open one above (it fills at the live price, fees and slippage included).</td></tr>`;
     return;
   }
+  const source = (s) => (s === "open-bar" ? "live open bar" : s === "published-close" ? "published 5m close" : s);
   body.innerHTML = book.positions.map((p) => `
-    <tr><td>${p.id}</td><td>${esc(p.symbol)} ${esc(p.status)}</td><td>${num(p.amount_usd)} ${esc(p.currency)}</td><td>${num(p.units, 6)}</td>
-        <td title="the close of the 5m bar that closed at ${esc(p.entry_price_at)}">${num(p.entry_price)} ${esc(p.currency)}<br><span class="muted">price ${age(p.entry_price_age_seconds)} old at the fill</span></td>
-        <td>${num(p.mark_price)} ${esc(p.currency)}</td>
-        <td class="${p.pnl_usd >= 0 ? "long" : "short"}">${num(p.pnl_usd)} ${esc(p.currency)} (${pct(p.pnl_pct, 2)})</td>
+    <tr data-position="${p.id}"${p.warnings.length ? ` title="${esc(p.warnings.join("\n"))}"` : ""}><td>${p.id}</td>
+        <td><span class="${p.side === "long" ? "long" : "short"}">${esc(p.side)}</span> ${esc(p.symbol)} ${esc(p.market)} · ${esc(p.status)}${p.warnings.length ? ' <span class="warn">⚠</span>' : ""}</td>
+        <td>${num(p.amount_usd)} ${esc(p.currency)}</td><td>${num(p.units, 6)}</td>
+        <td title="${esc(source(p.entry_price_source))} at ${esc(p.entry_price_at)}; ${p.slippage_bps} bps slippage, ${p.fee_bps} bps fee">${num(p.entry_price)} ${esc(p.currency)}<br><span class="muted">${esc(source(p.entry_price_source))}, price ${age(p.entry_price_age_seconds)} old at the fill</span></td>
+        <td class="mark${p.mark_is_stale ? " bad" : ""}">${num(p.mark_price)} ${esc(p.currency)}<br><span class="muted">${p.status === "open" ? `${esc(source(p.mark_source))}${p.mark_age_seconds !== null ? `, ${age(p.mark_age_seconds)} old` : ""}${p.mark_is_stale ? " · STALE" : ""}` : "exit"}</span></td>
+        <td class="${p.pnl_usd >= 0 ? "long" : "short"}">${num(p.pnl_usd)} ${esc(p.currency)} (${pct(p.pnl_pct, 2)})<br><span class="muted">${p.status === "open" ? `if closed now ${num(p.pnl_if_closed_usd)}` : "realised"}, fees ${num(p.fees_usd)}</span></td>
         <td>${p.status === "open" ? `<button data-close="${p.id}">close</button>` : ""}</td></tr>`).join("");
+}
+
+function paperMessage(error) {
+  $("paper-message").textContent = error.message;
+  $("paper-message").className = "bad";
 }
 
 $("paper-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   try {
-    await api("/v1/paper/positions", { method: "POST", headers: paperHeaders({ "content-type": "application/json" }),
-      body: JSON.stringify({ amount_usd: Number($("paper-amount").value), symbol: SYMBOL }) });
-    $("paper-message").textContent = "opened";
-  } catch (error) { $("paper-message").textContent = error.message; }
+    const position = await api("/v1/paper/positions", { method: "POST", headers: paperHeaders({ "content-type": "application/json" }),
+      body: JSON.stringify({ amount_usd: Number($("paper-amount").value), symbol: SYMBOL, market: $("paper-market").value,
+                             side: $("paper-side").value, accept_stale: $("paper-stale").checked }) });
+    $("paper-message").textContent = `opened #${position.id} at ${num(position.entry_price)} USD${position.warnings.length ? ` — ${position.warnings.join("; ")}` : ""}`;
+    $("paper-message").className = position.warnings.length ? "warn" : "muted";
+  } catch (error) { paperMessage(error); }
   await loadPaper();
+});
+
+$("paper-market").addEventListener("change", () => {
+  // spot is long-only: a short needs the perpetual
+  const spot = $("paper-market").value === "spot";
+  $("paper-side").querySelector("option[value=short]").disabled = spot;
+  if (spot) $("paper-side").value = "long";
 });
 
 $("paper-table").addEventListener("click", async (event) => {
   const id = event.target.dataset && event.target.dataset.close;
   if (!id) return;
-  try { await api(`/v1/paper/positions/${id}/close`, { method: "POST", headers: paperHeaders() }); } catch (error) { $("paper-message").textContent = error.message; }
+  try {
+    await api(`/v1/paper/positions/${id}/close`, { method: "POST", headers: paperHeaders({ "content-type": "application/json" }),
+      body: JSON.stringify({ accept_stale: $("paper-stale").checked }) });
+  } catch (error) { paperMessage(error); }
   await loadPaper();
 });
 
@@ -337,7 +454,7 @@ async function refresh() {
   let lastBar = null;
   await attempt("health", async () => showHealth(await api("/health")));
   await attempt("bars", async () => { const bars = (await api(`/v1/bars?symbol=${q(SYMBOL)}&interval=5m&limit=${BARS}`)).bars; lastBar = bars[bars.length - 1]; drawBars(bars); });
-  await attempt("forecast", async () => drawForecast(await api(`/v1/forecast?symbol=${q(SYMBOL)}&steps=${STEPS}`), lastBar));
+  await attempt("forecast", async () => drawForecast(await loadForecast(), lastBar));
   await attempt("prediction", async () => showPrediction(await api(`/v1/predictions/latest?symbol=${q(SYMBOL)}`)), "prediction");
   await attempt("qa", async () => showQA(await api("/v1/qa")));
   await attempt("model", async () => { const model = await api(`/v1/model?symbol=${q(SYMBOL)}`); showModel(model); await loadSignals(model); }, "model");
@@ -361,4 +478,4 @@ function connect() {
   source.onerror = () => { status.textContent = "stream: reconnecting"; status.className = "badge warn"; };
 }
 
-refresh().then(connect);
+refresh().then(() => { connect(); tickLive(); });

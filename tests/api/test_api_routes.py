@@ -19,8 +19,11 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.settings import ApiSettings
 from tests.api.apipipeline import ADMIN_TOKEN, IN_PROCESS_HOSTS, Pipeline, published_pipeline
+from tests.api.livefixtures import live_state, write_live
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt]
+#: A paper fill's costs per side: the backtest's defaults (config/train.yml).
+FEE, SLIPPAGE = 5.0 / 10_000, 1.0 / 10_000
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,31 @@ def test_health_names_build_model_and_freshness(client: TestClient, pipeline: Pi
     assert fresh == last and sorted(fresh) == ["BTCUSDT", "ETHUSDT"]
     # The replay market ends in 2025: the data is stale now, and health says so.
     assert any("old" in reason for reason in body["reasons"])
+
+
+def test_health_is_ok_with_a_live_loop_keeping_up_and_degraded_when_it_stops(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    # the replay's exchange clock is just past the newest published bar: fresh on it
+    (newest,) = warehouse_rows(pipeline, "select max(available_at) from bars_5m")[0]
+    exchange_now = newest.astimezone(UTC) + timedelta(seconds=40)
+    live = tmp_path / "live.json"
+    write_live(live, live_state(exchange_now, {("BTCUSDT", "spot"): 1.0}))
+    app = make_app(pipeline, tmp_path / "paper.sqlite", BTCFS_LIVE_STATE=str(live))
+    with TestClient(app) as test_client:
+        body = test_client.get("/health").json()
+        assert body["status"] == "ok", body["reasons"]
+        assert {f["clock"] for f in body["freshness"]} == {"exchange"}
+        assert all(f["age_seconds"] < 120 for f in body["freshness"]), body["freshness"]
+        # the feature age of a prediction and of the latest features: the same clock
+        prediction = test_client.get("/v1/predictions/latest").json()
+        assert 0 <= prediction["feature_age_seconds"] < 600, prediction["feature_age_seconds"]
+        latest = test_client.get("/v1/features/latest").json()
+        assert 0 <= latest["age_seconds"] < 600, latest["age_seconds"]
+        write_live(live, live_state(exchange_now, {}, heartbeat_age_s=120))
+        body = test_client.get("/health").json()
+        assert body["status"] == "degraded"
+        assert [r for r in body["reasons"] if r.startswith("live:")], body["reasons"]
 
 
 def test_bars_match_the_mart(client: TestClient, pipeline: Pipeline) -> None:
@@ -432,15 +460,24 @@ def test_paper_positions_mark_to_market_and_survive_a_restart(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     state = tmp_path / "paper.sqlite"
-    close = warehouse_rows(
-        pipeline, "select cast(close as double) from bars_5m order by open_time desc limit 1"
-    )[0][0]
-    with TestClient(make_app(pipeline, state)) as first:
+    close, available_at = warehouse_rows(
+        pipeline,
+        "select cast(close as double), available_at from bars_5m"
+        " where symbol = 'BTCUSDT' order by open_time desc limit 1",
+    )[0]
+    # a live loop whose exchange clock is 30 s past the newest published close, no quote
+    # of BTCUSDT spot yet: the published close is the fresh price
+    live = tmp_path / "live.json"
+    write_live(live, live_state(available_at + timedelta(seconds=30), {("ETHUSDT", "spot"): 1.0}))
+    buy = close * (1 + SLIPPAGE)
+    with TestClient(make_app(pipeline, state, BTCFS_LIVE_STATE=str(live))) as first:
         opened = first.post("/v1/paper/positions", json={"amount_usd": 1000})
         assert opened.status_code == 201, opened.text
         position = opened.json()
-        assert position["units"] == pytest.approx(1000 / close)
-        assert position["entry_price"] == pytest.approx(close)
+        assert position["entry_price_source"] == "published-close"
+        assert position["entry_reference_price"] == pytest.approx(close)
+        assert position["entry_price"] == pytest.approx(buy)
+        assert position["units"] == pytest.approx(1000 / buy)
         second = first.post("/v1/paper/positions", json={"amount_usd": 250.5}).json()
         closed = first.post(f"/v1/paper/positions/{position['id']}/close")
         assert closed.status_code == 200 and closed.json()["status"] == "closed"
@@ -453,12 +490,17 @@ def test_paper_positions_mark_to_market_and_survive_a_restart(
             assert first.post("/v1/paper/positions", json=bad).status_code == 422, bad
         unknown = first.post("/v1/paper/positions", json={"amount_usd": 10, "symbol": "DOGE"})
         assert unknown.status_code == 404
-    with TestClient(make_app(pipeline, state)) as restarted:
-        book = restarted.get("/v1/paper/positions").json()
+    # restarted without the live loop: the same book, every price now stale (and flagged)
+    with TestClient(make_app(pipeline, state, BTCFS_LIVE_STATE=str(tmp_path / "none"))) as again:
+        book = again.get("/v1/paper/positions").json()
+        assert again.post("/v1/paper/positions", json={"amount_usd": 10}).status_code == 409
     assert [p["id"] for p in book["positions"]] == [position["id"], second["id"]]
     assert [p["status"] for p in book["positions"]] == ["closed", "open"]
+    assert book["positions"][1]["mark_is_stale"] is True
     assert book["invested_usd"] == pytest.approx(250.5)
-    assert book["value_usd"] == pytest.approx(second["units"] * close)
+    unrealised = second["units"] * close - 250.5 - 250.5 * FEE
+    assert book["unrealised_pnl_usd"] == pytest.approx(unrealised)
+    assert book["value_usd"] == pytest.approx(250.5 + unrealised)
     assert book["pnl_usd"] == pytest.approx(book["realised_pnl_usd"] + book["unrealised_pnl_usd"])
 
 

@@ -4,14 +4,20 @@ the stream refreshes it, and a screenshot kept under test-artifacts/api/."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import httpx
 import pytest
 
 from tests.api.apipipeline import ADMIN_TOKEN, Pipeline, live_server, published_pipeline
 from tests.api.cdp import Browser, Page, find_chromium
+from tests.api.livefixtures import LiveLoopStandIn
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt, pytest.mark.browser]
 
@@ -28,10 +34,39 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline, str]]:
+def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLoopStandIn]:
+    """A stand-in for `btcfs live` writing its state file (the loop's own writer) twice a
+    second: its exchange clock starts 30 s after the newest published bar closed, and it
+    quotes each symbol's open bar a little above that bar's close."""
+    pipeline = published_pipeline(tmp_path_factory)
+    con = duckdb.connect(str(pipeline.serve), read_only=True)
+    try:
+        rows = con.execute(
+            "select symbol, max(available_at), arg_max(cast(close as double), open_time)"
+            " from bars_5m group by symbol"
+        ).fetchall()
+    finally:
+        con.close()
+    newest = max(row[1] for row in rows)
+    prices = {(symbol, market): close * 1.001 for symbol, _, close in rows
+              for market in ("spot", "perp")}  # fmt: skip
+    path = tmp_path_factory.mktemp("live") / "state.json"
+    stand_in = LiveLoopStandIn(path, newest + timedelta(seconds=30), prices)
+    stand_in.start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, loop: LiveLoopStandIn
+) -> Iterator[tuple[Pipeline, str]]:
     pipeline = published_pipeline(tmp_path_factory)
     state = tmp_path_factory.mktemp("dashboard") / "paper.sqlite"
-    with live_server(pipeline, BTCFS_STATE_DB=str(state)) as (url, _):
+    with live_server(pipeline, BTCFS_STATE_DB=str(state), BTCFS_LIVE_STATE=str(loop.path)) as (
+        url,
+        _,
+    ):
         yield pipeline, url
 
 
@@ -148,3 +183,99 @@ def test_a_panel_that_cannot_load_says_why_instead_of_loading_forever(
     assert "unknown symbol 'SOLUSDT'" in prediction and "loading" not in prediction
     model = text(page, "#model")
     assert "no pinned model forecasts SOLUSDT" in model and "btcfs train --symbol SOLUSDT" in model
+
+
+def test_the_forecast_sits_on_a_real_time_axis_with_its_band_on_its_own_hours(
+    page: Page, served: tuple[Pipeline, str]
+) -> None:
+    _, url = served
+    drawn = page.evaluate("window.btcfsDashboard")
+    # the served 5m model: 12 steps 5 minutes apart from the last close; the time axis runs
+    # on in empty 5m slots, one per step and one for the forecast's start (the next bar's open)
+    steps = [b - a for a, b in itertools.pairwise(drawn["pathTimes"])]
+    assert steps == [300] * 12 and drawn["futureSlots"] == 13
+    # a 12 x 1h path (the API's forecast moved to hourly steps, from a candidate model) is
+    # drawn at its real hours: 145 empty 5m slots, each hour 12 bars wide on the axis
+    forecast: dict[str, Any] = httpx.get(f"{url}/v1/forecast", params={"steps": 12}).json()
+    start = datetime.fromisoformat(forecast["available_at"])
+    for step, point in enumerate(forecast["path"], start=1):
+        point["at"] = (start + timedelta(hours=step)).isoformat()
+    forecast.update(horizon="1h", model_stage="candidate")
+    page.evaluate(f"window.btcfsDrawForecast({json.dumps(forecast)})")
+    page.evaluate("window.btcfsChart.timeScale().fitContent()")
+    drawn = page.evaluate("window.btcfsDashboard")
+    times = drawn["pathTimes"]
+    assert [b - a for a, b in itertools.pairwise(times)] == [3600] * 12
+    assert drawn["futureSlots"] == 145 and drawn["forecastHorizon"] == "1h"
+    coordinates = (
+        "(() => { const s = window.btcfsChart.timeScale(); const t = TIMES;"
+        " return [s.timeToCoordinate(t[1]), s.timeToCoordinate(t[2]),"
+        " s.timeToCoordinate(t[0] - 300), s.timeToCoordinate(t[0])]; })()"
+    )
+    x = page.evaluate(coordinates.replace("TIMES", json.dumps(times)))
+    hour, bar = x[1] - x[0], x[3] - x[2]
+    assert bar > 0 and hour == pytest.approx(12 * bar, rel=0.02), x
+    # the band starts where the forecast does (the last close), not over the history
+    assert drawn["bandPoints"] == 13
+    assert page.evaluate("window.btcfsDashboard.bandStart") == times[0]
+    legend = text(page, "#chart-legend")
+    assert "CANDIDATE model (not promoted)" in legend and "12 × 1h" in legend
+    prediction = httpx.get(f"{url}/v1/predictions/latest").json()
+    barriers = prediction["barrier_probabilities"]
+    if barriers and barriers["model_stage"] != "production":
+        assert barriers["model_stage"].upper() in text(page, "#prediction")
+    page.screenshot(ARTIFACTS / "dashboard-1h-forecast.png")
+
+
+def test_the_live_price_ticks_without_a_reload_and_the_badge_turns_red_when_the_loop_stops(
+    page: Page, served: tuple[Pipeline, str], loop: LiveLoopStandIn
+) -> None:
+    _, url = served
+    first = loop.prices[("BTCUSDT", "spot")]
+    page.wait_for("document.querySelector('#live-price').dataset.source === 'open-bar'")
+    assert float(page.evaluate("document.querySelector('#live-price').dataset.price")) == (
+        pytest.approx(first)
+    )
+    badge = "document.querySelector('#freshness')"
+    assert page.evaluate(f"{badge}.dataset.status") == "live"
+    assert "ok" in page.evaluate(f"{badge}.className") and "newest bar" in text(page, "#freshness")
+    assert "open" in text(page, "#live-source") and "1m bar" in text(page, "#live-source")
+    page.evaluate("window.notReloaded = true")
+    # a paper short on the perpetual, filled at the live quote
+    page.evaluate("(() => { const m = document.querySelector('#paper-market'); m.value = 'perp';"
+                  " m.dispatchEvent(new Event('change'));"
+                  " document.querySelector('#paper-side').value = 'short';"
+                  " document.querySelector('#paper-amount').value = '1000';"
+                  " document.querySelector('#paper-form button').click(); })()")  # fmt: skip
+    page.wait_for("document.querySelector('#paper-table').innerText.includes('short BTCUSDT perp')")
+    # the loop sees a new price: the page shows it without a reload, and marks the short
+    moved = round(first * 0.99, 2)
+    loop.prices[("BTCUSDT", "spot")] = moved
+    loop.prices[("BTCUSDT", "perp")] = moved
+    page.wait_for(
+        f"Math.abs(Number(document.querySelector('#live-price').dataset.price) - {moved}) < 1e-6",
+        timeout=30,
+    )
+    assert page.evaluate("window.notReloaded") is True
+    page.wait_for(f"document.querySelector('#paper-table').innerText.includes({f'{moved:,.2f}'!r})",
+                  timeout=30)  # fmt: skip
+    book = httpx.get(f"{url}/v1/paper/positions").json()
+    short = next(p for p in book["positions"] if p["side"] == "short" and p["status"] == "open")
+    assert short["mark_price"] == pytest.approx(moved) and short["mark_source"] == "open-bar"
+    assert short["unrealised_pnl_usd"] > 0  # the price fell under a short
+    page.screenshot(ARTIFACTS / "dashboard-live.png")
+    # the heartbeat stops: within a few seconds the badge says the loop is behind, in red
+    loop.frozen.set()
+    try:
+        page.wait_for(f"{badge}.dataset.status === 'behind'", timeout=30)
+        assert "bad" in page.evaluate(f"{badge}.className")
+        assert "has not turned" in page.evaluate(f"{badge}.title")
+        # /health follows: degraded, the loop's problem among its reasons
+        page.wait_for("document.querySelector('#health').dataset.status === 'degraded'", 30)
+        assert "live: " in page.evaluate("document.querySelector('#health').title")
+        assert page.evaluate("window.notReloaded") is True
+        page.screenshot(ARTIFACTS / "dashboard-live-behind.png")
+    finally:
+        loop.frozen.clear()
+    page.wait_for(f"{badge}.dataset.status === 'live'", timeout=30)
+    page.wait_for("document.querySelector('#health').dataset.status === 'ok'", 30)

@@ -29,6 +29,9 @@ pytestmark = [pytest.mark.slow]
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 JSON = {"content-type": "application/json"}
 EVIL = "http://evil.example"
+#: The published warehouse's bars are from 2025 and no live loop runs here: every price is
+#: stale, so the writes these tests make accept that explicitly.
+STALE_OK = {"accept_stale": True}
 #: Every endpoint that takes a body.
 BODY_PATHS = (
     "/v1/paper/positions",
@@ -88,7 +91,8 @@ def close_all(url: str) -> None:
     book = httpx.get(f"{url}/v1/paper/positions", params={"limit": 1000}, timeout=10).json()
     for position in book["positions"]:
         if position["status"] == "open":
-            closed = httpx.post(f"{url}/v1/paper/positions/{position['id']}/close", timeout=10)
+            closed = httpx.post(f"{url}/v1/paper/positions/{position['id']}/close",
+                                json=STALE_OK, timeout=10)  # fmt: skip
             assert closed.status_code == 200, closed.text
 
 
@@ -159,11 +163,11 @@ def test_every_body_must_be_json(url: str, path: str) -> None:
 
 def test_same_origin_writes_from_a_browser_are_accepted(url: str) -> None:
     for origin in (url, f"http://localhost:{port(url)}", f"http://[::1]:{port(url)}"):
-        opened = httpx.post(f"{url}/v1/paper/positions", json={"amount_usd": 5},
+        opened = httpx.post(f"{url}/v1/paper/positions", json={"amount_usd": 5, **STALE_OK},
                             headers={"Origin": origin}, timeout=10)  # fmt: skip
         assert opened.status_code == 201, opened.text
         closed = httpx.post(f"{url}/v1/paper/positions/{opened.json()['id']}/close",
-                            headers={"Origin": origin}, timeout=10)  # fmt: skip
+                            json=STALE_OK, headers={"Origin": origin}, timeout=10)  # fmt: skip
         assert closed.status_code == 200, closed.text
     # Another port on this machine, https, a sandboxed frame: other origins.
     others = (f"http://localhost:{port(url) + 1}", f"https://127.0.0.1:{port(url)}", "null",
@@ -205,14 +209,16 @@ def test_error_messages_do_not_echo_unbounded_input(url: str) -> None:
 
 def test_open_positions_are_capped_and_the_list_is_paginated(url: str) -> None:
     close_all(url)
-    opened = [httpx.post(f"{url}/v1/paper/positions", json={"amount_usd": 100}, timeout=10)
+    order = {"amount_usd": 100, **STALE_OK}
+    opened = [httpx.post(f"{url}/v1/paper/positions", json=order, timeout=10)
               for _ in range(3)]  # fmt: skip
     assert [r.status_code for r in opened] == [201, 201, 201]
-    refused = httpx.post(f"{url}/v1/paper/positions", json={"amount_usd": 100}, timeout=10)
+    refused = httpx.post(f"{url}/v1/paper/positions", json=order, timeout=10)
     assert "BTCFS_API_MAX_OPEN_POSITIONS=3" in error(refused, 409)["detail"]
     first = opened[0].json()["id"]
-    assert httpx.post(f"{url}/v1/paper/positions/{first}/close", timeout=10).status_code == 200
-    again = httpx.post(f"{url}/v1/paper/positions", json={"amount_usd": 100}, timeout=10)
+    closed = httpx.post(f"{url}/v1/paper/positions/{first}/close", json=STALE_OK, timeout=10)
+    assert closed.status_code == 200
+    again = httpx.post(f"{url}/v1/paper/positions", json=order, timeout=10)
     assert again.status_code == 201
 
     everything = httpx.get(f"{url}/v1/paper/positions", params={"limit": 1000}, timeout=10).json()
@@ -237,7 +243,8 @@ def test_paper_writes_need_the_admin_token_beyond_loopback(
     env = pipeline.env(BTCFS_STATE_DB=str(tmp_path / "paper.sqlite"), BTCFS_API_HOST="0.0.0.0")
     with TestClient(create_app(ApiSettings.from_env(env))) as client:
         error(client.post("/v1/paper/positions", json={"amount_usd": 10}), 401)
-        opened = client.post("/v1/paper/positions", json={"amount_usd": 10}, headers=AUTH)
+        opened = client.post("/v1/paper/positions", json={"amount_usd": 10, **STALE_OK},
+                             headers=AUTH)  # fmt: skip
         assert opened.status_code == 201
         error(client.post(f"/v1/paper/positions/{opened.json()['id']}/close"), 401)
         assert client.get("/v1/paper/positions").status_code == 200  # reads stay open
@@ -413,10 +420,13 @@ def test_dashboard_and_swagger_ui_run_under_the_csp(url: str, tmp_path: Path) ->
         )
         assert page.evaluate("document.querySelectorAll('#chart canvas').length") > 0
         # A paper write from the page itself (same origin) goes through.
+        # (No live loop runs here: the page accepts the stale published close explicitly.)
         page.evaluate("document.querySelector('#paper-amount').value = '7'")
+        page.evaluate("document.querySelector('#paper-stale').checked = true")
         page.evaluate("document.querySelector('#paper-form button').click()")
         page.wait_for("document.querySelector('#paper-message').innerText !== ''")
-        assert page.evaluate("document.querySelector('#paper-message').innerText") == "opened"
+        message = page.evaluate("document.querySelector('#paper-message').innerText")
+        assert message.startswith("opened #") and "stale price" in message, message
         assert page.evaluate("window.__csp") == []
         page.call("Page.navigate", url=f"{url}/docs")
         page.wait_for("document.querySelectorAll('.opblock').length > 10")
