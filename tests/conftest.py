@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = {
     "api_pipeline": (  # tests/api/apipipeline.py: published_pipeline
         "tests/api/test_api_as_of.py",
+        "tests/api/test_api_pages.py",
         "tests/api/test_api_routes.py",
         "tests/api/test_api_schemathesis.py",
         "tests/api/test_api_swap.py",
@@ -55,6 +56,7 @@ LONGEST_FIRST = (
     "tests/features/test_incremental.py",
     "tests/warehouse/test_warehouse_incremental.py",
     "tests/warehouse/test_update_plan.py",  # two folders through five dbt builds and plan runs
+    "tests/pipeline/test_live.py",  # a dbt build, live at 30x for four publishes, a rebuild
     "api_pipeline",
     "tests/warehouse/test_publish_gates.py",
     "tests/features/test_empty_mart_gates.py",
