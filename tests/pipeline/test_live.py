@@ -2,7 +2,8 @@
 it catches up (`btcfs update`), then lands each bar as it closes and publishes each 5m bar;
 SIGTERM stops it cleanly; the lake holds every closed bar once and never the open one;
 `btcfs live verify` finds every served feature row equal to a full batch rebuild's and fails
-when one is not; an exchange that cannot be reached leaves it running, degraded, saying why."""
+when one is not; an exchange that cannot be reached leaves it running, degraded, saying why;
+with `--port`, the dashboard in Chromium ticks and turns red when the loop stops."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from datetime import time as dt_time
 from pathlib import Path
 
 import duckdb
+import httpx
 import pyarrow.parquet as pq
 import pytest
 
@@ -235,3 +237,69 @@ def test_an_unreachable_exchange_leaves_it_running_degraded(site: Site) -> None:
     assert "retrying" in output
     final = site.state()
     assert final is not None and final.status == "stopped"
+
+
+@pytest.mark.browser
+def test_the_dashboard_ticks_with_the_real_loop_and_goes_red_when_it_stops(
+    site: Site, followed: dict[str, object], tmp_path: Path
+) -> None:
+    """`btcfs live --port` serving the dashboard in headless Chromium: the open bar's price
+    changes without a reload; a frozen loop (SIGSTOP) turns the badge red and /health
+    degraded; the loop resumed, the badge is live again."""
+    from tests.api.cdp import Browser, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("chromium not found: `apt-get install -y chromium` (.ci/run does it)")
+    stopped_at_us = int(followed["stopped_at_us"])  # type: ignore[call-overload]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ReplayServer(_market(), now=stopped_at_us, speed=SPEED)
+    url = server.start()
+    process = site.live(url, "--no-catch-up", "--port", str(port))
+    browser = Browser(chromium, tmp_path / "profile")
+    try:
+        api = f"http://127.0.0.1:{port}"
+
+        def api_up() -> bool:
+            try:
+                return httpx.get(f"{api}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for("the API", api_up, process, 120)
+        page = browser.page()
+        page.call("Page.navigate", url=api + "/")
+        price = "document.querySelector('#live-price')"
+        page.wait_for(f"{price} !== null && {price}.dataset.source === 'open-bar'", timeout=60)
+        first = float(page.evaluate(f"{price}.dataset.price"))
+        page.evaluate("window.notReloaded = true")
+        page.wait_for(f"Number({price}.dataset.price) !== {first}", timeout=60)
+        assert page.evaluate("window.notReloaded") is True
+        badge = "document.querySelector('#freshness')"
+        page.wait_for(f"{badge}.dataset.status === 'live'", timeout=30)
+        os.kill(process.pid, signal.SIGSTOP)  # the loop stops turning; its API child serves on
+        try:
+            page.wait_for(f"{badge}.dataset.status === 'behind'", timeout=60)
+            assert "bad" in page.evaluate(f"{badge}.className")
+            # /health: degraded once the heartbeat is older than the state's stale_after_s
+
+            def degraded() -> bool:
+                health = httpx.get(f"{api}/health", timeout=5).json()
+                return health["status"] == "degraded" and any(
+                    reason.startswith("live: ") and "has not turned" in reason
+                    for reason in health["reasons"]
+                )
+
+            deadline = time.monotonic() + 60
+            while not degraded() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert degraded(), httpx.get(f"{api}/health", timeout=5).json()
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        page.wait_for(f"{badge}.dataset.status === 'live'", timeout=60)
+    finally:
+        browser.close()
+        stop(process)
+        server.stop()
