@@ -79,6 +79,23 @@ def setup(work: Path, market: SyntheticMarket, now: datetime) -> None:
         _run([BTCFS, "publish"], env)
 
 
+def newest_bar(work: Path) -> datetime:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        pattern = str(
+            work / "lake" / "binance" / "spot_klines" / "*" / "*" / "*" / "part-0.parquet"
+        )
+        row = con.execute("select max(open_time) from read_parquet(?)", [pattern]).fetchone()
+    finally:
+        con.close()
+    assert row is not None and row[0] is not None
+    newest: datetime = row[0]
+    return newest
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -119,7 +136,9 @@ def main() -> None:
         began = time.monotonic()
         setup(work, market, now)
         print(f"  setup (land, build, train, publish): {time.monotonic() - began:.0f} s")
-        measure(work, market, now, args.speed, args.bars)
+        # a reused --work-dir may hold bars past `now` from an earlier run: start after them
+        start_at = max(now, newest_bar(work) + timedelta(minutes=1, seconds=30))
+        measure(work, market, start_at, args.speed, args.bars)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
