@@ -30,7 +30,10 @@ from core.errors import BtcfsError
 from core.redact import redact
 from core.settings import DataPaths
 from core.units import US_PER_MINUTE, US_PER_S
-from pipeline.live_state import LiveState, Quote, write_state
+from ingest.config import load_config
+from ingest.live import BinanceFollower
+from lake.store import Lake
+from pipeline.live_state import LiveState, Quote, Status, write_state
 from pipeline.params import IngestParams, UpdateParams
 from pipeline.run import (
     Context,
@@ -109,8 +112,8 @@ class LiveLoop:
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         print(f"[live {stamp}] {text}", file=self.out, flush=True)
 
-    def write(self, follower: object | None, status: str) -> None:
-        clock = getattr(follower, "clock", None)
+    def write(self, follower: BinanceFollower | None, status: Status) -> None:
+        clock = follower.clock if follower is not None else None
         now = datetime.now(UTC)
         exchange_now = now
         rate = 1.0
@@ -120,7 +123,7 @@ class LiveLoop:
         reasons = [f"{what}: {why}" for what, why in self.reasons.items()]
         state = LiveState(
             pid=os.getpid(),
-            status="degraded" if reasons and status == "following" else status,  # type: ignore[arg-type]
+            status="degraded" if reasons and status == "following" else status,
             started_at=self.started_at,
             heartbeat_at=now,
             exchange_now=exchange_now,
@@ -206,10 +209,6 @@ class LiveLoop:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> int:
-        from ingest.config import load_config
-        from ingest.live import BinanceFollower
-        from lake.store import Lake
-
         config_path = Path(self.options.ingest.config) if self.options.ingest.config else None
         config = load_config(config_path, datetime.now(UTC))  # a bad config: refused at once
         follower = BinanceFollower(
@@ -245,12 +244,9 @@ class LiveLoop:
             self.say("stopped")
         return 0
 
-    def sync(self, follower: object) -> bool:
+    def sync(self, follower: BinanceFollower) -> bool:
         """Read the exchange's clock; the loaders of `btcfs ingest all` (run in this process)
         take it as their now ($BTCFS_NOW): a replay server's clock may run ahead of ours."""
-        from ingest.live import BinanceFollower
-
-        assert isinstance(follower, BinanceFollower)
         try:
             now_us = follower.sync_clock()
         except BtcfsError as exc:
@@ -258,17 +254,12 @@ class LiveLoop:
             self.say(f"exchange: {self.reasons['exchange']}")
             return False
         self.reasons.pop("exchange", None)
-        os.environ["BTCFS_NOW"] = datetime.fromtimestamp(now_us / US_PER_S, UTC).isoformat()
+        _tell_loaders(now_us)
         return True
 
-    def turn(self, follower: object) -> None:
-        from ingest.live import BinanceFollower
-
-        assert isinstance(follower, BinanceFollower)
+    def turn(self, follower: BinanceFollower) -> None:
         began = time.monotonic()
-        os.environ["BTCFS_NOW"] = datetime.fromtimestamp(
-            follower.clock.now_us() / US_PER_S, UTC
-        ).isoformat()
+        _tell_loaders(follower.clock.now_us())
         landed = follower.land()
         self.times.land = time.monotonic() - began
         errors = landed.errors
@@ -333,15 +324,20 @@ class LiveLoop:
                 if n.endswith("/spot")]  # fmt: skip
         return ", ".join(spot) or "nothing yet"
 
-    def sleep_for(self, follower: object) -> float:
+    def sleep_for(self, follower: BinanceFollower) -> float:
         """Wall seconds until just after the next bar closes, at most `price_every_s`."""
-        clock = getattr(follower, "clock", None)
-        if clock is None or not clock.known:
+        clock = follower.clock
+        if not clock.known:
             return self.options.price_every_s
         now_us = clock.now_us()
         next_close = (now_us // US_PER_MINUTE + 1) * US_PER_MINUTE
         until = clock.wall_at(next_close) - self.wall() + CLOSE_GRACE_S
         return max(0.0, min(self.options.price_every_s, until))
+
+
+def _tell_loaders(now_us: int) -> None:
+    """`btcfs ingest all`, run in this process, takes $BTCFS_NOW as its now."""
+    os.environ["BTCFS_NOW"] = datetime.fromtimestamp(now_us / US_PER_S, UTC).isoformat()
 
 
 def stop_on_signals(loop: LiveLoop) -> None:
