@@ -38,6 +38,7 @@ from pipeline.params import IngestParams, UpdateParams
 from pipeline.run import (
     Context,
     IngestFailed,
+    IngestResult,
     Runner,
     StepFailed,
     ingest,
@@ -54,6 +55,9 @@ CLOSE_GRACE_S = 0.05
 #: doubling up to the maximum.
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
+#: On stop, how long to wait for a background refresh to finish (it lands whole partitions,
+#: so one cut short loses nothing; it is simply done again next time).
+REFRESH_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ class LiveLoop:
         self.refreshed = False  # the full refresh landed something: build on the next turn
         self.built_bucket: int | None = None  # the 5m bucket (µs) of the newest bar built
         self.next_slow_us: int | None = None
+        self.refresher: threading.Thread | None = None
+        self.refreshes: list[tuple[IngestResult | None, str | None]] = []
+        self.lock = threading.Lock()
         self.times = TurnTimes()
         self.served = ServedLog(self.paths.root / "live" / "served.duckdb")
 
@@ -191,20 +198,48 @@ class LiveLoop:
             self.say(f"could not log the served rows: {exc}")
         self.times.log = time.monotonic() - began
 
-    def slow_refresh(self) -> None:
-        """`btcfs ingest all`: the other vendors, funding and the refresh tail."""
-        self.say("refreshing every dataset: btcfs ingest all")
-        try:
-            found = ingest(self.runner, self.context, self.options.ingest, progress=False)
-        except IngestFailed as exc:
-            self.stale["ingest all"] = redact(str(exc))
-            self.say(f"refresh: {exc}; following on what the lake holds")
-            found = exc.result
-        else:
-            self.stale.pop("ingest all", None)
-        sources = {source_of(name) for name in found.datasets}
-        self.changed |= sources
-        self.refreshed = self.refreshed or bool(sources)
+    def slow_refresh(self, now_us: int) -> None:
+        """Start `btcfs ingest all` (the other vendors, funding, the refresh tail) in a
+        process of its own, watched by a thread: a slow or throttled vendor never holds up a
+        bar. What it landed is built at the next 5m close (`refresh_done`)."""
+        if self.refresher is not None and self.refresher.is_alive():
+            return  # the last one is still running
+        self.say("refreshing every dataset: btcfs ingest all (in the background)")
+        env = {
+            **os.environ,
+            "BTCFS_NOW": datetime.fromtimestamp(now_us / US_PER_S, UTC).isoformat(),
+        }
+
+        def refresh() -> None:
+            try:
+                found = ingest(
+                    self.runner, self.context, self.options.ingest, env=env, progress=False
+                )
+                error = None
+            except IngestFailed as exc:
+                found, error = exc.result, redact(str(exc))
+            except BtcfsError as exc:
+                found, error = None, redact(exc.explain())
+            with self.lock:
+                self.refreshes.append((found, error))
+
+        self.refresher = threading.Thread(target=refresh, name="btcfs-live-refresh", daemon=True)
+        self.refresher.start()
+
+    def refresh_done(self) -> None:
+        """Take in what finished refreshes landed (and why one failed)."""
+        with self.lock:
+            done, self.refreshes = self.refreshes, []
+        for found, error in done:
+            if error is None:
+                self.stale.pop("ingest all", None)
+            else:
+                self.stale["ingest all"] = error
+                self.say(f"refresh: {error}; following on what the lake holds")
+            if found is not None:
+                sources = {source_of(name) for name in found.datasets}
+                self.changed |= sources
+                self.refreshed = self.refreshed or bool(sources)
 
     # ------------------------------------------------------------------ the loop
 
@@ -240,6 +275,8 @@ class LiveLoop:
                 self.stop.wait(self.sleep_for(follower))
         finally:
             follower.close()
+            if self.refresher is not None:  # a refresh lands whole partitions: let it end
+                self.refresher.join(timeout=REFRESH_GRACE_S)
             self.write(follower, "stopped")
             self.say("stopped")
         return 0
@@ -258,6 +295,7 @@ class LiveLoop:
         return True
 
     def turn(self, follower: BinanceFollower) -> None:
+        self.refresh_done()
         began = time.monotonic()
         _tell_loaders(follower.clock.now_us())
         landed = follower.land()
@@ -300,7 +338,7 @@ class LiveLoop:
             self.next_slow_us = now_us + int(self.options.slow_every_s * US_PER_S)
         elif now_us >= self.next_slow_us:
             self.next_slow_us = now_us + int(self.options.slow_every_s * US_PER_S)
-            self.slow_refresh()
+            self.slow_refresh(now_us)
 
     def bucket(self) -> int | None:
         """The 5m bucket (open time, µs) the newest landed bar closes, over the symbols' spot

@@ -368,6 +368,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        if self.server.app.stopping.is_set():
+            # A stopped server answers nothing, not even on a connection kept alive from
+            # before: to its clients it is gone (an outage drill stops it and means it).
+            self.drop()
+            return
         if method not in ("GET", "HEAD"):
             # A request body is never read, so the connection cannot carry another request.
             self.close_connection = True

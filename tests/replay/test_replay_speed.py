@@ -297,3 +297,16 @@ def test_vendor_routes_follow_the_fast_clock(market: SyntheticMarket) -> None:
         while newest_day(http) == "2024-01-02" and time.monotonic() - started < 3.0:
             time.sleep(0.05)
         assert newest_day(http) == "2024-01-03"  # CryptoQuant's day opened by the fast clock
+
+
+def test_a_stopped_server_answers_nothing_even_on_a_kept_alive_connection(
+    market: SyntheticMarket,
+) -> None:
+    """An outage is an outage: after stop(), a client's pooled connection gets no answer."""
+    server = ReplayServer(market, now=START, speed=SPEED)
+    url = server.start()
+    with httpx.Client(base_url=url, timeout=5) as http:
+        assert http.get("/api/v3/time").status_code == 200  # the connection is now pooled
+        server.stop()
+        with pytest.raises(httpx.TransportError):
+            http.get("/api/v3/time")
