@@ -313,6 +313,9 @@ def _unquoted(relation: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+_ELSE = " btcfs-else "
+
+
 class _Lookups:
     """The plan's lookups, each run once until a model it reads is rewritten: the gates of
     one staging view ask the same question of the lake, whose answer a run does not change."""
@@ -324,8 +327,13 @@ class _Lookups:
     def set(self, node: Node) -> None:
         for variable in node.variables:
             if variable.name not in self.values:
-                row = self.con.execute(f"select ({variable.query})").fetchone()
-                found = None if row is None or row[0] is None else int(row[0])
+                found = None
+                # "A btcfs-else B": B when A finds nothing (plan_newest_lake_day_query)
+                for query in variable.query.split(_ELSE):
+                    row = self.con.execute(f"select ({query})").fetchone()
+                    found = None if row is None or row[0] is None else int(row[0])
+                    if found is not None:
+                        break
                 self.values[variable.name] = (variable.query, found)
             value = self.values[variable.name][1]
             if value is None and variable.if_none == "origin":
