@@ -95,7 +95,9 @@ def publish_command(
     Otherwise copies the marts and latest_features into a new DuckDB file with a metadata
     table (built_at, dbt invocation id, pinned model versions, the gates of what is copied),
     fsyncs it and replaces serve.duckdb in one rename: a running API reattaches on its next
-    request. Two publishes of one file wait for each other (a lock file beside it).
+    request. After update plan runs it starts from a copy of serve.duckdb and copies only the
+    rows they rewrote (docs/warehouse.md, "Delta publish"). Two publishes of one file wait
+    for each other (a lock file beside it).
 
     With --from bigquery the marts and the ledger come from BigQuery (the dataset `dbt build
     --target prod` wrote; --target-path must hold that project's manifest), still into a
@@ -124,9 +126,10 @@ def publish_command(
         raise click.ClickException(f"publish failed: {exc.strerror or exc}{where}") from None
     rows = sum(result.tables.values())
     models = ", ".join(f"{m.model} {m.version} ({m.stage})" for m in result.models) or "none"
+    how = "delta" if result.mode == "delta" else f"full copy: {result.why_full}"
     click.echo(
         f"published {result.path}: {len(result.tables)} marts, {rows} rows; dbt invocation "
-        f"{result.invocation_id} built at {result.built_at}; models: {models}"
+        f"{result.invocation_id} built at {result.built_at}; models: {models} ({how})"
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +20,29 @@ LEDGER_COLUMNS = (
 #: Forgets the invocations no check reads again: those that started before the oldest of the
 #: models' last successful builds. `check` reads, per model, its last successful build, the
 #: results since it and the unfinished invocations after it, all at or after that moment; so
-#: an update every few minutes keeps a ledger of about one invocation, not of all of them.
+#: an update every few minutes keeps a ledger of a few invocations, not of all of them. The
+#: newest KEEP_INVOCATIONS stay whatever they did: a delta publish (warehouse.publish) reads
+#: every invocation since the one its served file came from.
+KEEP_INVOCATIONS = 3
 _PRUNE = (
     "delete from {ledger} where run_started_at < (select min(last_built) from ("
     "select max(run_started_at) as last_built from {ledger} "
-    "where resource_type = 'model' and status = 'success' group by unique_id))"
+    "where resource_type = 'model' and status = 'success' group by unique_id)) "
+    "and run_started_at < (select min(run_started_at) from ("
+    "select distinct run_started_at from {ledger} where resource_type = 'invocation' "
+    "order by run_started_at desc limit {keep}))"
 )
-PRUNE = _PRUNE.format(ledger=LEDGER_TABLE)
+PRUNE = _PRUNE.format(ledger=LEDGER_TABLE, keep=KEEP_INVOCATIONS)
 #: Statuses that say something about a node (skipped ones say nothing).
 _TEST_OUTCOMES = ("pass", "warn", "fail", "error")
 _MODEL_OUTCOMES = ("success", "error")
 PASSING = ("pass", "warn")
 _SHOWN = 5
+#: The update plan (warehouse.plan) notes in each incremental model's `message` the earliest
+#: key of this column it rewrote ("btcfs-window open_time >= <ISO time>", or "... none" when
+#: it rewrote no row); dbt leaves a model's message empty. A delta publish copies from there.
+WINDOW_COLUMN = "open_time"
+_WINDOW_PREFIX = f"btcfs-window {WINDOW_COLUMN} "
 
 
 class LedgerError(Exception):
@@ -90,6 +101,7 @@ class Graph:
     names: dict[str, str]  # unique_id -> name
     kinds: dict[str, str]  # test unique_id -> 'data test' | 'unit test'
     marts: list[str] = field(default_factory=list)  # names of the models under models/marts
+    materialized: dict[str, str] = field(default_factory=dict)  # model name -> materialization
 
 
 @dataclass
@@ -131,6 +143,7 @@ def read_graph(target: Path) -> Graph:
             graph.models[node["name"]] = unique_id
             graph.names[unique_id] = node["name"]
             graph.parents[unique_id] = _model_parents(node)
+            graph.materialized[node["name"]] = str((node.get("config") or {}).get("materialized"))
             if "marts" in (node.get("fqn") or []):
                 graph.marts.append(node["name"])
     for unique_id, node in [*nodes.items(), *unit_tests.items()]:
@@ -303,6 +316,67 @@ def _build_problem(
             f"may have rewritten {name}: run `dbt build` again"
         )
     return None
+
+
+def window_message(start: datetime | None) -> str:
+    """The ledger note of a plan run's incremental model: the earliest WINDOW_COLUMN it rewrote."""
+    if start is None:
+        return _WINDOW_PREFIX + "none"
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    return _WINDOW_PREFIX + ">= " + start.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Window:
+    """A model row's note: `start` None means the run rewrote no row of the model."""
+
+    start: datetime | None
+
+
+def parse_window(message: str | None) -> Window | None:
+    """The note window_message wrote, or None when the row has none (a dbt build's)."""
+    if not message or not message.startswith(_WINDOW_PREFIX):
+        return None
+    rest = message.removeprefix(_WINDOW_PREFIX)
+    if rest == "none":
+        return Window(None)
+    try:
+        return Window(datetime.fromisoformat(rest.removeprefix(">= ")))
+    except ValueError:
+        return None
+
+
+def windows_since(
+    rows: list[LedgerRow], base_invocation: str, models: list[str], plan_command: str
+) -> dict[str, datetime | None] | str:
+    """What the models (unique ids) may have had rewritten since the invocation
+    `base_invocation`: per model, the earliest WINDOW_COLUMN any later invocation rewrote
+    (None: no row), when every later invocation that may write models is a finished
+    `plan_command` run that noted its window for each of them it built. Otherwise why not."""
+    runs = invocations(rows)
+    base = runs.get(base_invocation)
+    if base is None:
+        return f"invocation {base_invocation} is no longer in the ledger"
+    later = {run.invocation_id for run in runs.values() if run.order > base.order and run.writes}
+    for invocation_id in sorted(later):
+        run = runs[invocation_id]
+        if run.command != plan_command or not run.finished:
+            return f"`{run.command}` (invocation {run.invocation_id}) ran since"
+    starts: dict[str, datetime | None] = dict.fromkeys(models)
+    wanted = set(models)
+    for row in rows:
+        if row.invocation_id not in later or row.unique_id not in wanted:
+            continue
+        if row.status == "skipped":
+            continue
+        window = parse_window(row.message) if row.status == "success" else None
+        if window is None:
+            return f"{row.unique_id} was {row.status} without a window in {row.invocation_id}"
+        if window.start is not None:
+            known = starts[row.unique_id]
+            starts[row.unique_id] = window.start if known is None else min(known, window.start)
+    return starts
 
 
 def shown(items: list[str], limit: int = _SHOWN) -> str:

@@ -46,7 +46,8 @@ import duckdb
 from core.errors import BtcfsError
 from lake.schemas import QUARANTINE
 from warehouse.confine import confine
-from warehouse.gate_ledger import LEDGER_TABLE, PRUNE
+from warehouse.duckrows import insert_rows
+from warehouse.gate_ledger import LEDGER_TABLE, PRUNE, WINDOW_COLUMN, window_message
 from warehouse.readers import busy_message
 
 #: The update's gates check the last days of each model: incremental models rebuild from the
@@ -140,6 +141,9 @@ class NodeResult:
     failures: int | None = None
     message: str | None = None
     parents: tuple[str, ...] = ()
+    #: An incremental model's ledger note (gate_ledger.window_message): the earliest
+    #: WINDOW_COLUMN it rewrote, which a delta publish copies from.
+    window: str | None = None
 
 
 @dataclass
@@ -309,6 +313,9 @@ def _unquoted(relation: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+_ELSE = " btcfs-else "
+
+
 class _Lookups:
     """The plan's lookups, each run once until a model it reads is rewritten: the gates of
     one staging view ask the same question of the lake, whose answer a run does not change."""
@@ -320,8 +327,13 @@ class _Lookups:
     def set(self, node: Node) -> None:
         for variable in node.variables:
             if variable.name not in self.values:
-                row = self.con.execute(f"select ({variable.query})").fetchone()
-                found = None if row is None or row[0] is None else int(row[0])
+                found = None
+                # "A btcfs-else B": B when A finds nothing (plan_newest_lake_day_query)
+                for query in variable.query.split(_ELSE):
+                    row = self.con.execute(f"select ({query})").fetchone()
+                    found = None if row is None or row[0] is None else int(row[0])
+                    if found is not None:
+                        break
                 self.values[variable.name] = (variable.query, found)
             value = self.values[variable.name][1]
             if value is None and variable.if_none == "origin":
@@ -335,20 +347,27 @@ class _Lookups:
             del self.values[name]
 
 
-def _run_model(con: duckdb.DuckDBPyConnection, node: Node) -> None:
+def _run_model(con: duckdb.DuckDBPyConnection, node: Node) -> str | None:
+    """Run one model; for an incremental one keyed by WINDOW_COLUMN, the ledger note of the
+    earliest key it rewrote (the delete+insert touches only the staged rows' keys)."""
     if node.materialized == "view":
-        return  # the last dbt build created it from the same compiled SQL
+        return None  # the last dbt build created it from the same compiled SQL
     if node.materialized == "table":
         con.execute(f"create or replace table {node.relation} as (\n{node.sql}\n)")
-        return
+        return None
     if not node.unique_key:
         raise PlanStale(f"{node.name}: an incremental model without a unique_key")
     staged = f'"btcfs_plan_{node.name}"'
     con.execute(f"create or replace temp table {staged} as (\n{node.sql}\n)")
+    window = None
+    if WINDOW_COLUMN in node.unique_key:
+        row = con.execute(f'select min("{WINDOW_COLUMN}") from {staged}').fetchone()  # noqa: S608
+        window = window_message(row[0] if row else None)
     match = " and ".join(f'{staged}."{k}" = target."{k}"' for k in node.unique_key)
     con.execute(f"delete from {node.relation} as target using {staged} where {match}")  # noqa: S608
     con.execute(f"insert into {node.relation} by name select * from {staged}")  # noqa: S608
     con.execute(f"drop table {staged}")
+    return window
 
 
 #: dbt's test wrapper (dbt/include/global_project/macros/materializations/tests/helpers.sql).
@@ -356,11 +375,10 @@ _GATE = (
     "select {calc} as failures, {calc} {warn} as should_warn, {calc} {error} as should_error\n"
     "from (\n{source}{limit}\n) dbt_internal_test"
 )
-_LEDGER_INSERT = (
-    "insert into " + LEDGER_TABLE + " (invocation_id, command, run_started_at, recorded_at, "
-    "unique_id, resource_type, status, failures, depends_on, message) "
-    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_LEDGER_COLUMNS = (
+    "invocation_id", "command", "run_started_at", "recorded_at", "unique_id", "resource_type",
+    "status", "failures", "depends_on", "message",
+)  # fmt: skip
 
 
 def _run_gate(con: duckdb.DuckDBPyConnection, node: Node) -> tuple[str, int, str | None]:
@@ -439,7 +457,7 @@ def run_plan(
             _run_nodes(con, plan, run, only)
             rows = [
                 (r.unique_id, r.unique_id.split(".")[0], r.status, r.failures,
-                 ",".join(r.parents) or None, r.message)
+                 ",".join(r.parents) or None, r.message or r.window)
                 for r in run.results
             ]  # fmt: skip
             _ledger(con, run, [*rows, ("invocation", "invocation", "finished", None, None, None)])
@@ -496,11 +514,12 @@ def _run_nodes(
             continue
         lookups.set(node)
         if node.kind == "model":
-            _run_model(con, node)
+            window = _run_model(con, node)
             lookups.rewritten(node.relation)
             run.results.append(
-                NodeResult(node.unique_id, "model", "success", time.monotonic() - began)
-            )
+                NodeResult(node.unique_id, "model", "success", time.monotonic() - began,
+                           window=window)
+            )  # fmt: skip
             continue
         status, failures, message = _run_gate(con, node)
         run.results.append(
@@ -520,13 +539,15 @@ def _ledger(
     """The rows macros/qa/gate_ledger.sql writes, as one insert, into the ledger the dbt
     build before the plan's compile created (its on-run-start hook owns the table)."""
     now = datetime.now(UTC)
-    con.executemany(
-        _LEDGER_INSERT,
+    insert_rows(
+        con,
+        LEDGER_TABLE,
         [
             [run.invocation_id, LEDGER_COMMAND, run.started_at, now, uid, kind, status,
              failures, depends_on, message[:300] if message else None]
             for uid, kind, status, failures, depends_on, message in rows
         ],
+        _LEDGER_COLUMNS,
     )  # fmt: skip
 
 

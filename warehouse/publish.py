@@ -13,6 +13,15 @@ the old file keeps reading the old inode until it reattaches.
 BigQuery instead: the same check on the ledger in that dataset (refused when the manifest comes
 from another adapter), each mart read with one query into the same kind of local file, the
 same atomic swap. The API keeps serving a local read-only copy either way.
+
+A delta publish (the default from DuckDB) starts from a copy of the serve file instead of an
+empty one when it can vouch for it: it was published from the same build.duckdb by this
+version, holds the same marts with the same columns, and every invocation the ledger shows
+since the one it was published from is an update plan run that noted, per incremental mart,
+the earliest `open_time` it rewrote (gate_ledger.windows_since). Each mart then has its rows
+from that moment on deleted and copied again from the build; the table marts (latest_features)
+and the metadata are replaced whole. Anything else (a dbt build since, no serve file, a schema
+change) is a full copy. tests/warehouse/test_update_plan.py holds a delta equal to a full copy.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,17 +45,21 @@ from core.errors import BtcfsError
 from core.settings import DataPaths
 from warehouse.catalog import CATALOG_TABLE, CatalogError, catalog_rows, from_manifest
 from warehouse.connect import bigquery_client, first_line
+from warehouse.duckrows import insert_rows
 from warehouse.gate_ledger import (
     LEDGER_COLUMNS,
     LEDGER_TABLE,
+    WINDOW_COLUMN,
     GateCheck,
     Graph,
     LedgerError,
     LedgerRow,
     read_graph,
     rows_from_tuples,
+    windows_since,
 )
 from warehouse.gate_ledger import check as check_ledger
+from warehouse.plan import LEDGER_COMMAND
 from warehouse.readers import busy_message
 
 #: Marts the API reads: publish refuses a warehouse that lacks one.
@@ -97,6 +111,9 @@ class PublishResult:
     invocation_id: str | None
     tables: dict[str, int]
     models: list[PinnedModel] = field(default_factory=list)
+    #: How the file was made: "delta" (from the previous serve file) or "full", and why full.
+    mode: str = "full"
+    why_full: str | None = None
 
 
 def check_gates(check: GateCheck) -> None:
@@ -108,7 +125,6 @@ def check_gates(check: GateCheck) -> None:
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _CREATE_COPY = "create table main.{name} as select * from build.main.{name} order by {order}"
 _COUNT = "select count(*) from main.{name}"
-_INSERT = "insert into {name} values ({marks})"
 
 
 def _sql(template: str, **identifiers: str) -> str:
@@ -121,9 +137,7 @@ def _sql(template: str, **identifiers: str) -> str:
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]]) -> None:
-    if rows:
-        marks = ", ".join("?" * len(rows[0]))
-        con.executemany(_INSERT.format(name=_sql("{name}", name=table), marks=marks), rows)
+    insert_rows(con, _sql("{name}", name=table), rows)
 
 
 def _quoted(path: Path) -> str:
@@ -139,9 +153,8 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
-def _copy_marts(
-    con: duckdb.DuckDBPyConnection, build: Path, graph: Graph
-) -> tuple[dict[str, int], GateCheck]:
+def _attach_build(con: duckdb.DuckDBPyConnection, build: Path, graph: Graph) -> _Build:
+    """Attach build.duckdb read-only and check its ledger for the marts to copy."""
     try:
         con.execute(f"attach {_quoted(build)} as build (read_only)")
     except duckdb.Error as exc:
@@ -163,24 +176,116 @@ def _copy_marts(
         raise PublishError(_NO_LEDGER.format(where=build))
     copied = [*REQUIRED_MARTS, *(m for m in OPTIONAL_MARTS if m in present)]
     records = con.execute(_LEDGER.format(source="build.main." + LEDGER_TABLE)).fetchall()
-    check = _checked(rows_from_tuples(records), graph, copied)
+    rows = rows_from_tuples(records)
+    check = _checked(rows, graph, copied)
+    return _Build(copied, rows, check, _columns(con, "build", copied))
+
+
+@dataclass(frozen=True)
+class _Build:
+    copied: list[str]
+    ledger: list[LedgerRow]
+    check: GateCheck
+    columns: dict[str, list[tuple[str, str]]]  # mart -> (column, type) in order
+
+
+_COLUMNS = (
+    "select table_name, column_name, data_type from information_schema.columns "
+    "where table_catalog = ? and table_schema = 'main' order by table_name, ordinal_position"
+)
+
+
+def _columns(
+    con: duckdb.DuckDBPyConnection, catalog: str, names: list[str]
+) -> dict[str, list[tuple[str, str]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in con.execute(_COLUMNS, [catalog]).fetchall():
+        if table in names:
+            found.setdefault(table, []).append((column, kind))
+    return found
+
+
+def _order(columns: list[tuple[str, str]]) -> str:
+    # Sorted by key so time-range reads touch few row groups (DuckDB zone maps).
+    names = {name for name, _ in columns}
+    return ", ".join(c for c in ("symbol", "bar_interval", "open_time") if c in names) or "all"
+
+
+def _copy_marts(con: duckdb.DuckDBPyConnection, build: _Build) -> dict[str, int]:
     tables: dict[str, int] = {}
-    for name in copied:
-        columns = {
-            row[0]
-            for row in con.execute(
-                "select column_name from information_schema.columns "
-                "where table_catalog = 'build' and table_schema = 'main' and table_name = ?",
-                [name],
-            ).fetchall()
-        }
-        # Sorted by key so time-range reads touch few row groups (DuckDB zone maps).
-        order = ", ".join(c for c in ("symbol", "bar_interval", "open_time") if c in columns)
-        con.execute(_sql(_CREATE_COPY, name=name, order=order or "all"))
+    for name in build.copied:
+        con.execute(_sql(_CREATE_COPY, name=name, order=_order(build.columns[name])))
         count = con.execute(_sql(_COUNT, name=name)).fetchone()
         tables[name] = int(count[0]) if count else 0
-    con.execute("detach build")
-    return tables, check
+    return tables
+
+
+#: The tables a published file holds besides the marts (rewritten whole by every publish).
+_METADATA_TABLES = (METADATA_TABLE, MODELS_TABLE, GATES_TABLE, CATALOG_TABLE)
+_DELETE_FROM = "delete from main.{name} where {column} >= ?"
+_INSERT_FROM = (
+    "insert into main.{name} select * from build.main.{name} where {column} >= ? order by {order}"
+)
+_REPLACE = "create or replace table main.{name} as select * from build.main.{name} order by {order}"
+
+
+def _delta_refused(
+    con: duckdb.DuckDBPyConnection, build: _Build, graph: Graph, source: Path
+) -> tuple[str | None, dict[str, Any]]:
+    """Why the file `con` holds (a copy of the serve file) cannot be the base, or None and
+    each incremental mart's earliest rewritten `open_time` since it (None: unchanged)."""
+    catalog_row = con.execute("select current_database()").fetchone()
+    catalog = str(catalog_row[0]) if catalog_row else ""
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = ? and table_schema = 'main'",
+            [catalog],
+        ).fetchall()
+    }
+    if present != {*build.copied, *_METADATA_TABLES}:
+        return "the served file holds other tables", {}
+    row = con.execute(
+        f"select source, btcfs_version, dbt_invocation_id from main.{METADATA_TABLE}"  # noqa: S608
+    ).fetchall()
+    if len(row) != 1:
+        return "the served file's metadata is not one row", {}
+    base_source, base_version, base_invocation = row[0]
+    if base_source != str(source) or base_version != __version__ or not base_invocation:
+        return "the served file comes from another build or version", {}
+    if _columns(con, catalog, build.copied) != build.columns:
+        return "a mart's columns changed", {}
+    incremental = [m for m in build.copied if graph.materialized.get(m) == "incremental"]
+    if any(WINDOW_COLUMN not in dict(build.columns[m]) for m in incremental):
+        return f"a mart has no {WINDOW_COLUMN}", {}
+    found = windows_since(
+        build.ledger, str(base_invocation), [graph.models[m] for m in incremental], LEDGER_COMMAND
+    )
+    if isinstance(found, str):
+        return found, {}
+    return None, {m: found[graph.models[m]] for m in incremental}
+
+
+def _apply_delta(
+    con: duckdb.DuckDBPyConnection, build: _Build, windows: dict[str, Any]
+) -> dict[str, int]:
+    """Bring the base's marts to the build's: each incremental mart from its window on, the
+    others whole; then drop the metadata tables (written again by the caller)."""
+    tables: dict[str, int] = {}
+    for name in build.copied:
+        order = _order(build.columns[name])
+        if name not in windows:
+            con.execute(_sql(_REPLACE, name=name, order=order))
+        elif windows[name] is not None:
+            start = windows[name]
+            con.execute(_sql(_DELETE_FROM, name=name, column=WINDOW_COLUMN), [start])
+            con.execute(_sql(_INSERT_FROM, name=name, column=WINDOW_COLUMN, order=order), [start])
+        count = con.execute(_sql(_COUNT, name=name)).fetchone()
+        tables[name] = int(count[0]) if count else 0
+    for name in _METADATA_TABLES:
+        con.execute(_sql("drop table main.{name}", name=name))
+    return tables
 
 
 _LEDGER = "select " + LEDGER_COLUMNS + " from {source}"  # noqa: S608 - our names only
@@ -359,10 +464,13 @@ def publish(
     primary_model: str = DEFAULT_MODEL,
     bigquery: BigQuerySource | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+    delta: bool = True,
 ) -> PublishResult:
     """Check the gate ledger, copy the marts to a new file, record `models` as the pinned
     versions, swap it in atomically, all under a lock file next to `serve` (waiting at most
     `lock_timeout` s). `pipeline.publish` is the step that pins the registry's models first.
+    With `delta` (and DuckDB), start from the serve file when it can be vouched for (the
+    module's docstring); `delta=False` always copies whole.
 
     With `bigquery`, the marts come from that dataset (and `warehouse` is not read).
     """
@@ -392,48 +500,55 @@ def publish(
             f"{lock_timeout:g} s: retry when it has finished (or raise --lock-timeout)"
         ) from None
     published_at = datetime.now(UTC)
+    job = _Job(serve, build, bigquery, graph, list(models), primary_model, published_at, features)
     try:
-        tables, check = _publish_locked(
-            serve, build, bigquery, graph, list(models), primary_model, published_at, features
-        )
+        made = _publish_locked(job, delta=delta and bigquery is None)
     finally:
         lock.release()
+    check = made.check
     built_at = check.built_at.isoformat() if check.built_at else None
-    return PublishResult(serve, published_at, built_at, check.invocation_id, tables, list(models))
+    return PublishResult(
+        serve, published_at, built_at, check.invocation_id, made.tables, list(models),
+        mode="full" if made.why_full else "delta", why_full=made.why_full,
+    )  # fmt: skip
 
 
-def _publish_locked(
-    serve: Path,
-    build: Path,
-    bigquery: BigQuerySource | None,
-    graph: Graph,
-    models: list[PinnedModel],
-    primary_model: str,
-    published_at: datetime,
-    features: list[list[Any]],
-) -> tuple[dict[str, int], GateCheck]:
+@dataclass(frozen=True)
+class _Job:
+    serve: Path
+    build: Path
+    bigquery: BigQuerySource | None
+    graph: Graph
+    models: list[PinnedModel]
+    primary_model: str
+    published_at: datetime
+    features: list[list[Any]]
+
+
+@dataclass(frozen=True)
+class _Made:
+    tables: dict[str, int]
+    check: GateCheck
+    why_full: str | None
+
+
+def _publish_locked(job: _Job, *, delta: bool) -> _Made:
+    serve = job.serve
     temporary = serve.with_name(f".{serve.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        con = duckdb.connect(str(temporary))
-        try:
-            con.execute("set TimeZone = 'UTC'")
-            if bigquery is not None:
-                tables, check = _copy_bigquery_marts(con, bigquery, graph)
-            else:
-                tables, check = _copy_marts(con, build, graph)
-            origin = bigquery.uri if bigquery is not None else build
-            _write_metadata(con, check, graph, models, tables, published_at, origin, primary_model)
-            # the declaration of the features served, from the same manifest (GET /v1/catalog)
-            con.execute(
-                f"create table {CATALOG_TABLE} ("
-                "model varchar, position integer, name varchar, feature_set varchar, "
-                "role varchar, unit varchar, inputs varchar, point_in_time varchar, "
-                "nulls varchar, warm_up varchar, model_input boolean, description varchar)"
-            )
-            _insert(con, CATALOG_TABLE, features)
-            con.execute("checkpoint")
-        finally:
-            con.close()
+        made: _Made | str = "a full publish was asked for"
+        if delta:
+            made = "no served file yet"
+            if serve.is_file():
+                shutil.copyfile(serve, temporary)
+                made = _write_file(temporary, job, base=True)
+            if isinstance(made, str):
+                temporary.unlink(missing_ok=True)
+                temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
+        if isinstance(made, str):
+            full = _write_file(temporary, job, base=False)
+            assert isinstance(full, _Made)
+            made = _Made(full.tables, full.check, why_full=made)
         temporary.chmod(0o644)
         _fsync(temporary)
         temporary.replace(serve)  # os.replace: atomic on one filesystem
@@ -441,4 +556,41 @@ def _publish_locked(
     finally:
         temporary.unlink(missing_ok=True)
         temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
-    return tables, check
+    return made
+
+
+def _write_file(temporary: Path, job: _Job, *, base: bool) -> _Made | str:
+    """Fill `temporary`: from empty, or (`base`) from the copy of the serve file it holds;
+    why not when that copy cannot be the base."""
+    con = duckdb.connect(str(temporary))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        if job.bigquery is not None:
+            tables, check = _copy_bigquery_marts(con, job.bigquery, job.graph)
+        else:
+            build = _attach_build(con, job.build, job.graph)
+            check = build.check
+            if base:
+                refused, windows = _delta_refused(con, build, job.graph, job.build)
+                if refused is not None:
+                    return refused
+                tables = _apply_delta(con, build, windows)
+            else:
+                tables = _copy_marts(con, build)
+            con.execute("detach build")
+        origin = job.bigquery.uri if job.bigquery is not None else job.build
+        _write_metadata(
+            con, check, job.graph, job.models, tables, job.published_at, origin, job.primary_model
+        )
+        # the declaration of the features served, from the same manifest (GET /v1/catalog)
+        con.execute(
+            f"create table {CATALOG_TABLE} ("
+            "model varchar, position integer, name varchar, feature_set varchar, "
+            "role varchar, unit varchar, inputs varchar, point_in_time varchar, "
+            "nulls varchar, warm_up varchar, model_input boolean, description varchar)"
+        )
+        _insert(con, CATALOG_TABLE, job.features)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return _Made(tables, check, None)

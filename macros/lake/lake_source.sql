@@ -24,8 +24,7 @@
 
 {#- True when at least one partition file of the source node exists (DuckDB glob()). -#}
 {% macro lake_source_files_exist(node) -%}
-    {%- set meta = node.config.meta if node.config.meta else node.meta -%}
-    {%- set pattern = meta['lake_root'] ~ '/' ~ meta.get('lake_path', node.name) ~ '/' ~ meta['partition_glob'] -%}
+    {%- set pattern = lake_source_pattern(node) -%}
     {%- set found = run_query("select count(*) from glob('" ~ pattern | replace("'", "''") ~ "')") -%}
     {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
@@ -45,4 +44,10 @@
         cast(null as {{ column.data_type | lower | replace(", ", ",") | replace(",", ", ") }}) as {{ adapter.quote(column.name) }}{{ "," if not loop.last }}
     {%- endfor %}
     where false
+{%- endmacro %}
+
+{#- The glob of a lake source node's partition files. -#}
+{% macro lake_source_pattern(node) -%}
+    {%- set meta = node.config.meta if node.config.meta else node.meta -%}
+    {{ return(meta['lake_root'] ~ '/' ~ meta.get('lake_path', node.name) ~ '/' ~ meta['partition_glob']) }}
 {%- endmacro %}

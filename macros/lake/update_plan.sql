@@ -56,3 +56,23 @@
     {{ return("to_timestamp(getvariable('" ~ name ~ "') + " ~ (parts[1] | int) ~ ") /* btcfs-plan "
         ~ name ~ " if-none " ~ parts[2] ~ " := " ~ query ~ " */") }}
 {%- endmacro %}
+
+{#- The plan's lookup `select <newest> from <model>` for a staging view whose lake partitions
+    are days of the looked-up column (gate_lake_day_node): first from the newest partition
+    day's files only, found from the paths alone (glob); when that gives NULL (the day holds no
+    row of `model`), from the whole view: the plan runs the query after ` btcfs-else ` then
+    (DuckDB would run both halves of a coalesce). The newest row is in the newest day's
+    partition, so the answer is the same. The pattern is spelt with chr(42) for `*`: a plan
+    query may not hold the end of a comment. -#}
+{% macro plan_newest_lake_day_query(node, model, newest) -%}
+    {%- set found = namespace(source=none) -%}
+    {%- for parent in node.depends_on.nodes if parent.startswith('source.') -%}
+        {%- set found.source = graph.sources[parent] -%}
+    {%- endfor -%}
+    {%- set pattern = lake_source_pattern(found.source) | replace("'", "''") -%}
+    {%- set spelt = "'" ~ pattern.split('*') | join("' || chr(42) || '") ~ "'" -%}
+    {%- set newest_day = "(select max(cast(regexp_extract(file, '/date=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1) as date)) from glob("
+        ~ spelt ~ "))" -%}
+    {{ return('select ' ~ newest ~ ' from ' ~ model ~ ' where lake_date >= ' ~ newest_day
+        ~ ' btcfs-else select ' ~ newest ~ ' from ' ~ model) }}
+{%- endmacro %}

@@ -40,27 +40,56 @@
 {#- The rows a gate checks: the whole model, or with the var gate_window_days = N only the
     last N UTC days of it (counted back from the model's newest row), so a daily incremental
     `dbt build --vars '{gate_window_days: 2}'` re-checks what it rebuilt instead of all history.
-    Unset (the default, every plain `dbt build`) means the whole history. -#}
+    Unset (the default, every plain `dbt build`) means the whole history. On a staging view
+    whose lake partitions are the UTC days of `time_column` (model meta `lake_day_column`), the
+    window also filters `lake_date`: the same rows, but DuckDB opens only the window's files. -#}
 {% macro gate_relation(model, time_column) -%}
     {%- set days = var('gate_window_days', none) -%}
     {%- if not execute or days is none or (days | int) <= 0 -%}
         {{ return(model) }}
     {%- endif -%}
+    {%- set lake_node = gate_lake_day_node(model, time_column) -%}
     {%- if plan_mode() -%}
         {#- the same first day, looked up when the plan runs (update_plan.sql) -#}
-        {%- set first_day = plan_value(
-            'select ' ~ epoch_seconds(time_bucket('max(' ~ time_column ~ ')', 86400)) ~ ' from ' ~ model,
-            -86400 * ((days | int) - 1), 'empty') -%}
-        {{ return('(select * from ' ~ model ~ ' where ' ~ time_column ~ ' >= '
-            ~ timestamp_literal(first_day) ~ ') as gate_window') }}
+        {%- set newest = epoch_seconds(time_bucket('max(' ~ time_column ~ ')', 86400)) -%}
+        {%- set query = 'select ' ~ newest ~ ' from ' ~ model -%}
+        {%- if lake_node is not none -%}
+            {%- set query = plan_newest_lake_day_query(lake_node, model, newest) -%}
+        {%- endif -%}
+        {%- set first_day = plan_value(query, -86400 * ((days | int) - 1), 'empty') -%}
+    {%- else -%}
+        {%- set newest = run_query('select max(' ~ time_column ~ ') from ' ~ model).columns[0].values()[0] -%}
+        {%- if newest is none -%}
+            {{ return(model) }}
+        {%- endif -%}
+        {%- set first_day = (newest - modules.datetime.timedelta(days=(days | int) - 1)).strftime('%Y-%m-%d') ~ ' 00:00:00' -%}
     {%- endif -%}
-    {%- set newest = run_query('select max(' ~ time_column ~ ') from ' ~ model).columns[0].values()[0] -%}
-    {%- if newest is none -%}
-        {{ return(model) }}
+    {%- set partitions = '' -%}
+    {%- if lake_node is not none -%}
+        {%- set partitions = ' and lake_date >= ' ~ utc_date(timestamp_literal(first_day)) -%}
     {%- endif -%}
-    {%- set first_day = (newest - modules.datetime.timedelta(days=(days | int) - 1)).strftime('%Y-%m-%d') -%}
     {{ return('(select * from ' ~ model ~ ' where ' ~ time_column ~ ' >= '
-        ~ timestamp_literal(first_day ~ ' 00:00:00') ~ ') as gate_window') }}
+        ~ timestamp_literal(first_day) ~ partitions ~ ') as gate_window') }}
+{%- endmacro %}
+
+{#- The model node of a gate's `model` when it is a staging view whose lake_date is the UTC day
+    of `time_column` (meta `lake_day_column`), or dbt's `where` subquery of one
+    (`(select * from "db"."schema"."view" where ...) dbt_subquery`); none otherwise. -#}
+{% macro gate_lake_day_node(model, time_column) -%}
+    {%- if model is string -%}
+        {%- set parsed = modules.re.match('^\\(select \\* from (?:"[^"]+"\\.)*"([^"]+)" where ', model) -%}
+        {%- set identifier = parsed.group(1) if parsed else none -%}
+    {%- else -%}
+        {%- set identifier = model.identifier -%}
+    {%- endif -%}
+    {%- for node in graph.nodes.values()
+            if identifier and node.resource_type == 'model' and node.alias == identifier -%}
+        {%- set meta = node.config.meta if node.config.meta else node.meta -%}
+        {%- if meta.get('lake_day_column') == time_column -%}
+            {{ return(node) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(none) }}
 {%- endmacro %}
 
 {#- The relation of model `name`, looked up in the graph rather than ref()'d: a ref would make

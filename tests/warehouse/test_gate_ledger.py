@@ -4,11 +4,20 @@ a unit test on each."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from warehouse.gate_ledger import Graph, LedgerRow, check
+from warehouse.gate_ledger import (
+    Graph,
+    LedgerRow,
+    Window,
+    check,
+    parse_window,
+    window_message,
+    windows_since,
+)
 
 T0 = datetime(2025, 1, 2, tzinfo=UTC)
 MART, UPSTREAM = "model.btcfs.bars_5m", "model.btcfs.int_bars"
@@ -106,3 +115,57 @@ def test_no_build_an_empty_build_or_no_gate_refuses() -> None:
     ledger = Ledger()
     ledger.invocation("build", BUILT)
     assert "bars_5m has no data test" in problems(ledger, gates=False)
+
+
+# ------------------------------------------------------------------ delta publish windows
+
+PLAN = "build (btcfs update plan)"
+
+
+def noted(ledger: Ledger, invocation: str, uid: str, message: str | None) -> None:
+    """Give `uid`'s row of `invocation` the message a plan run writes."""
+    ledger.rows = [
+        replace(r, message=message) if (r.invocation_id, r.unique_id) == (invocation, uid) else r
+        for r in ledger.rows
+    ]
+
+
+def test_a_window_note_reads_back() -> None:
+    at = T0 + timedelta(hours=3)
+    assert parse_window(window_message(at)) == Window(at)
+    assert parse_window(window_message(at.replace(tzinfo=None))) == Window(at)
+    assert parse_window(window_message(None)) == Window(None)
+    assert parse_window(None) is None and parse_window("Got 1 result") is None
+
+
+def test_windows_since_the_base_are_the_earliest_each_model_rewrote() -> None:
+    ledger = Ledger()
+    base = ledger.invocation("build", BUILT)
+    first = ledger.invocation(PLAN, {MART: "success", GATE: "pass"})
+    noted(ledger, first, MART, window_message(T0 + timedelta(days=2)))
+    ledger.invocation("test", {GATE: "pass"})  # writes no model
+    second = ledger.invocation(PLAN, {MART: "success", UPSTREAM: "success"})
+    noted(ledger, second, MART, window_message(T0 + timedelta(days=1)))
+    noted(ledger, second, UPSTREAM, window_message(None))
+    assert windows_since(ledger.rows, base, [MART, UPSTREAM], PLAN) == {
+        MART: T0 + timedelta(days=1),
+        UPSTREAM: None,
+    }
+    # since the newest one: nothing rewritten
+    assert windows_since(ledger.rows, second, [MART], PLAN) == {MART: None}
+
+
+@pytest.mark.parametrize("case", ["dbt build since", "no window", "unfinished", "base gone"])
+def test_windows_since_refuses_what_it_cannot_vouch_for(case: str) -> None:
+    ledger = Ledger()
+    base = ledger.invocation("build", BUILT)
+    later = ledger.invocation(
+        "build" if case == "dbt build since" else PLAN, {MART: "success"},
+        finished=case != "unfinished",
+    )  # fmt: skip
+    if case != "no window":
+        noted(ledger, later, MART, window_message(T0))
+    if case == "base gone":
+        ledger.rows = [r for r in ledger.rows if r.invocation_id != base]
+    found = windows_since(ledger.rows, base, [MART], PLAN)
+    assert isinstance(found, str), found

@@ -7,6 +7,10 @@ on the last two days) and the other runs the compiled plan. Every table the buil
 every gate's status and failure count, must be the same. Then: a failing gate fails and skips
 what is downstream of it as dbt does, publish accepts what a plan run recorded in the gate
 ledger, and a plan refuses to run (leaving the warehouse as it was) when it is stale.
+
+Publishing after each plan run starts from the previous serve file (a delta publish): every
+table it serves must equal a full publish of the same build, row for row; after a dbt build,
+without a serve file or with a mart's columns changed, it copies whole.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ from tests.features.feature_harness import (
 )
 from tests.warehouse import lakefixtures as lf
 from warehouse import plan as update_plan
-from warehouse.gate_ledger import LEDGER_TABLE
-from warehouse.publish import publish
+from warehouse.gate_ledger import KEEP_INVOCATIONS, LEDGER_TABLE
+from warehouse.publish import METADATA_TABLE, PublishResult, publish
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
@@ -126,6 +130,30 @@ class Site(FeatureWarehouse):
         )
         return update_plan.run_plan(plan, self.database, allowed=[self.lake])
 
+    def publish(self, *, delta: bool = True) -> PublishResult:
+        serve = self.root / "warehouse" / ("serve.duckdb" if delta else "serve-full.duckdb")
+        return publish(target_path=self.target, warehouse=self.database, serve=serve,
+                       delta=delta)  # fmt: skip
+
+
+def served(result: PublishResult) -> dict[str, Any]:
+    """Every table of a published file, sorted (the metadata row without its publish time)."""
+    con = duckdb.connect(str(result.path), read_only=True)
+    try:
+        names = [row[0] for row in con.execute("show tables").fetchall()]
+        return {
+            name: con.sql(
+                f"select * exclude (published_at) from {name}"
+                if name == METADATA_TABLE
+                else f"select * from {name} order by all"
+            )
+            .to_arrow_table()
+            .to_pandas()
+            for name in names
+        }
+    finally:
+        con.close()
+
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
@@ -138,6 +166,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         site.dbt(*BUILD)
     with_plan.compile_plan()
     tables = with_dbt.tables()
+    first = {"plan": with_plan.publish(), "dbt": with_dbt.publish()}
     steps: dict[str, Any] = {}
     for name, cut in STEPS.items():
         lake = cut_at(corrected(market) if name in ("late correction", "nothing new") else market,
@@ -146,14 +175,19 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             site.land(lake, replace=False)
         with_dbt.dbt(*BUILD)
         run = with_plan.run_plan()
+        delta, full = with_plan.publish(), with_plan.publish(delta=False)
         steps[name] = {
             "dbt": with_dbt.rows(tables),
             "plan": with_plan.rows(tables),
             "dbt gates": with_dbt.gates(with_dbt.target),
             "plan gates": with_plan.gates(update_plan.plan_target(with_plan.target)),
             "run": run,
+            "delta": (delta, served(delta)),
+            "full": (full, served(full)),
+            "after dbt build": with_dbt.publish(),
         }
-    return {"dbt": with_dbt, "plan": with_plan, "tables": tables, "steps": steps, "market": market}
+    return {"dbt": with_dbt, "plan": with_plan, "tables": tables, "steps": steps,
+            "market": market, "first": first}  # fmt: skip
 
 
 @pytest.mark.parametrize("step", list(STEPS))
@@ -177,6 +211,53 @@ def test_plan_gates_equal_dbt_gates(sites: dict[str, Any], step: str) -> None:
     assert {uid: plan_gates[uid] for uid in tests} == {uid: dbt_gates[uid] for uid in tests}
     models = {uid for uid in dbt_gates if uid.startswith("model.")}
     assert {plan_gates[uid][0] for uid in models} == {"success"}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_a_delta_publish_serves_what_a_full_publish_serves(
+    sites: dict[str, Any], step: str
+) -> None:
+    (delta, delta_tables), (full, full_tables) = (
+        sites["steps"][step]["delta"],
+        sites["steps"][step]["full"],
+    )
+    assert (delta.mode, delta.why_full) == ("delta", None)
+    assert full.mode == "full"
+    assert delta.invocation_id == full.invocation_id == sites["steps"][step]["run"].invocation_id
+    assert delta.tables == full.tables
+    assert sorted(delta_tables) == sorted(full_tables)
+    assert len(delta_tables) > len(delta.tables)  # the metadata tables too
+    for name, expected in full_tables.items():
+        assert_same_rows(expected, delta_tables[name], what=f"{name} after {step}")
+
+
+def test_publish_copies_whole_without_a_base_or_after_a_dbt_build(sites: dict[str, Any]) -> None:
+    assert {site: r.mode for site, r in sites["first"].items()} == {"plan": "full", "dbt": "full"}
+    assert sites["first"]["plan"].why_full == "no served file yet"
+    for step in STEPS:
+        after = sites["steps"][step]["after dbt build"]
+        assert after.mode == "full"
+        assert after.why_full is not None and "`build` (invocation" in after.why_full
+
+
+def test_publish_copies_whole_when_the_served_file_differs(
+    sites: dict[str, Any], tmp_path: Path
+) -> None:
+    site = _copy(sites["plan"], tmp_path / "site")
+    assert "another build" in (site.publish().why_full or "")  # the original's serve file
+    assert site.publish().mode == "delta"
+    serve = site.root / "warehouse" / "serve.duckdb"
+    for change, why in [
+        ("alter table bars_1h add column extra integer", "columns changed"),
+        ("create table stray (a integer)", "other tables"),
+        (f"update {METADATA_TABLE} set btcfs_version = 'other'", "another build or version"),
+    ]:
+        con = duckdb.connect(str(serve))
+        con.execute(change)
+        con.close()
+        result = site.publish()
+        assert (result.mode, why in (result.why_full or "")) == ("full", True), result.why_full
+        assert site.publish().mode == "delta"
 
 
 def test_the_correction_reached_the_marts(sites: dict[str, Any]) -> None:
@@ -210,7 +291,8 @@ def test_a_plan_run_is_published_like_a_dbt_build(sites: dict[str, Any], tmp_pat
 
 def test_the_ledger_forgets_what_no_check_reads(sites: dict[str, Any]) -> None:
     """Every model succeeded in the last plan run, so the invocations before it are gone from
-    the plan site's ledger; the dbt site (no plan run, no pruning) keeps all five."""
+    the plan site's ledger but the newest few (a delta publish reads them); the dbt site (no
+    plan run, no pruning) keeps all five."""
 
     def invocations(site: Site) -> int:
         con = duckdb.connect(str(site.database), read_only=True)
@@ -222,7 +304,7 @@ def test_the_ledger_forgets_what_no_check_reads(sites: dict[str, Any]) -> None:
         assert row is not None
         return int(row[0])
 
-    assert invocations(sites["plan"]) == 1
+    assert invocations(sites["plan"]) == KEEP_INVOCATIONS < 1 + len(STEPS)
     assert invocations(sites["dbt"]) == 1 + len(STEPS)
 
 

@@ -28,6 +28,9 @@
 {%- set read_start = shift_timestamp_text(output_start, -(window_seconds + refresh_seconds)) -%}
 {%- set epoch = timestamp_literal('1970-01-01 00:00:00') -%}
 {%- set period_start = timestamp_add_seconds(epoch, 'moments.quantile_period * ' ~ refresh_seconds) -%}
+{%- set output_periods = 'true' if output_start is none else
+    '(inputs_unioned.quantile_period + window_steps.periods_ahead) * ' ~ refresh_seconds
+    ~ ' >= ' ~ epoch_seconds(timestamp_literal(output_start)) -%}
 
 with
 
@@ -101,7 +104,11 @@ windows_fanned_out as (
             inputs_unioned.symbol = input_history.symbol
             and inputs_unioned.bar_interval = input_history.bar_interval
     {{ integer_range_join(1, refresh_periods, 'window_steps', 'periods_ahead') }}
-    where inputs_unioned.quantile_period + window_steps.periods_ahead <= input_history.last_quantile_period
+    where
+        inputs_unioned.quantile_period + window_steps.periods_ahead <= input_history.last_quantile_period
+        -- only the periods this run writes (final keeps no other): an update computes the
+        -- windows of the periods from output_start on, not of every period its inputs reach
+        and {{ output_periods }}
 ),
 
 bounds as (
