@@ -541,7 +541,11 @@ def _publish_locked(job: _Job, *, delta: bool) -> _Made:
             made = "no served file yet"
             if serve.is_file():
                 shutil.copyfile(serve, temporary)
-                made = _write_file(temporary, job, base=True)
+                try:
+                    made = _write_file(temporary, job, base=True)
+                except duckdb.Error as exc:  # a damaged served file: the full copy replaces it
+                    first = str(exc).splitlines()[0][:200]
+                    made = f"the served file cannot be read as the base ({first})"
             if isinstance(made, str):
                 temporary.unlink(missing_ok=True)
                 temporary.with_name(temporary.name + ".wal").unlink(missing_ok=True)
