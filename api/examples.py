@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_OPEN_BAR = "the still-open 1m bar's latest close (live, never landed)"
+from api.live import LABELS
+from api.predictor import FORECAST_METHOD
+
+_OPEN_BAR = LABELS["open-bar"]
 #: Paper positions: a spot long closed at the live price, a perpetual short still open.
 _CLOSED_LONG: dict[str, Any] = {
     "id": 1,
@@ -96,6 +99,46 @@ _OPEN_SHORT: dict[str, Any] = {
     "pnl_pct": -0.0013647692566662657,
     "unrealised_pnl_usd": -1.3647692566662657,
     "pnl_if_closed_usd": -1.9648292566662657,
+}
+
+#: GET and POST /v1/forecast answer the same path.
+_FORECAST: dict[str, Any] = {
+    "symbol": "BTCUSDT",
+    "horizon": "5m",
+    "steps": 3,
+    "model": "btcusdt_5m",
+    "model_version": "v0001",
+    "model_stage": "production",
+    "as_of": "2025-02-20T00:25:00Z",
+    "available_at": "2025-02-20T00:30:00Z",
+    "close": 109273.03,
+    "method": FORECAST_METHOD,
+    "path": [
+        {
+            "step": 1,
+            "at": "2025-02-20T00:35:00Z",
+            "expected_return": -6.225779912405661e-05,
+            "price": 109266.22711341715,
+            "lower_price": 109039.52298160728,
+            "upper_price": 109489.39678650463,
+        },
+        {
+            "step": 2,
+            "at": "2025-02-20T00:40:00Z",
+            "expected_return": -6.225779912405661e-05,
+            "price": 109266.22711341715,
+            "lower_price": 108946.77583527936,
+            "upper_price": 109582.99505066537,
+        },
+        {
+            "step": 3,
+            "at": "2025-02-20T00:45:00Z",
+            "expected_return": -6.225779912405661e-05,
+            "price": 109266.22711341715,
+            "lower_price": 108875.66194184648,
+            "upper_price": 109654.86977508158,
+        },
+    ],
 }
 
 #: operationId -> status -> the JSON body
@@ -387,89 +430,9 @@ SUCCESS: dict[str, dict[int, Any]] = {
             ],
         }
     },
-    "getForecast": {
-        200: {
-            "symbol": "BTCUSDT",
-            "horizon": "5m",
-            "steps": 3,
-            "model": "btcusdt_5m",
-            "model_version": "v0001",
-            "model_stage": "production",
-            "as_of": "2025-02-20T00:25:00Z",
-            "available_at": "2025-02-20T00:30:00Z",
-            "close": 109273.03,
-            "method": "step 1 is the model's forecast for one horizon; later steps "
-            "add no further drift (the model says nothing past its "
-            "horizon) and widen the p10-p90 band by sqrt(step)",
-            "path": [
-                {
-                    "step": 1,
-                    "at": "2025-02-20T00:35:00Z",
-                    "expected_return": -6.225779912405661e-05,
-                    "price": 109266.22711341715,
-                    "lower_price": 109039.52298160728,
-                    "upper_price": 109489.39678650463,
-                },
-                {
-                    "step": 2,
-                    "at": "2025-02-20T00:40:00Z",
-                    "expected_return": -6.225779912405661e-05,
-                    "price": 109266.22711341715,
-                    "lower_price": 108946.77583527936,
-                    "upper_price": 109582.99505066537,
-                },
-                {
-                    "step": 3,
-                    "at": "2025-02-20T00:45:00Z",
-                    "expected_return": -6.225779912405661e-05,
-                    "price": 109266.22711341715,
-                    "lower_price": 108875.66194184648,
-                    "upper_price": 109654.86977508158,
-                },
-            ],
-        }
-    },
+    "getForecast": {200: _FORECAST},
     "postForecast": {
-        200: {
-            "symbol": "BTCUSDT",
-            "horizon": "5m",
-            "steps": 3,
-            "model": "btcusdt_5m",
-            "model_version": "v0001",
-            "model_stage": "production",
-            "as_of": "2025-02-20T00:25:00Z",
-            "available_at": "2025-02-20T00:30:00Z",
-            "close": 109273.03,
-            "method": "step 1 is the model's forecast for one horizon; later steps "
-            "add no further drift (the model says nothing past its "
-            "horizon) and widen the p10-p90 band by sqrt(step)",
-            "path": [
-                {
-                    "step": 1,
-                    "at": "2025-02-20T00:35:00Z",
-                    "expected_return": -6.225779912405661e-05,
-                    "price": 109266.22711341715,
-                    "lower_price": 109039.52298160728,
-                    "upper_price": 109489.39678650463,
-                },
-                {
-                    "step": 2,
-                    "at": "2025-02-20T00:40:00Z",
-                    "expected_return": -6.225779912405661e-05,
-                    "price": 109266.22711341715,
-                    "lower_price": 108946.77583527936,
-                    "upper_price": 109582.99505066537,
-                },
-                {
-                    "step": 3,
-                    "at": "2025-02-20T00:45:00Z",
-                    "expected_return": -6.225779912405661e-05,
-                    "price": 109266.22711341715,
-                    "lower_price": 108875.66194184648,
-                    "upper_price": 109654.86977508158,
-                },
-            ],
-        },
+        200: _FORECAST,
         202: {
             "id": 14,
             "pipeline": "forecast",

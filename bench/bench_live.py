@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench._report import quick, report
+from drills._common import free_port, rss_mib
 from ingest.timeutil import datetime_to_us
 from replay import ReplayServer, SyntheticMarket
 from scripts.demo import vendor_env
@@ -94,18 +94,6 @@ def newest_bar(work: Path) -> datetime:
     assert row is not None and row[0] is not None
     newest: datetime = row[0]
     return newest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    text = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"VmRSS:\s+(\d+) kB", text)
-    return int(found.group(1)) / 1024 if found else float("nan")
 
 
 def main() -> None:

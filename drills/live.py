@@ -33,7 +33,17 @@ from pathlib import Path
 import httpx
 import pyarrow.parquet as pq
 
-from drills._common import BTCFS, REPO, Context, Record, Stopwatch, cli_env, free_port, run
+from drills._common import (
+    BTCFS,
+    REPO,
+    Context,
+    Record,
+    Stopwatch,
+    cli_env,
+    free_port,
+    rss_mib,
+    run,
+)
 from ingest.timeutil import day_start_us
 from ingest.verify import verify_lake
 from pipeline.live_state import LiveState, read_state
@@ -392,15 +402,6 @@ def outage_drill(ctx: Context) -> Record:
     figures.update(requests=probe.requests, failed=len(probe.failures))
     record.figures = figures
     return record
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return float("nan")
-    found = re.search(r"VmRSS:\s+(\d+) kB", text)
-    return int(found.group(1)) / 1024 if found else float("nan")
 
 
 def memory_drill(ctx: Context) -> Record:
