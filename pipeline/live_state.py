@@ -13,7 +13,6 @@ is. The API reads it per request; nothing in it is served as a bar or a feature.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -123,14 +122,3 @@ def read_state(path: Path) -> LiveState | None:
         log.warning("ignoring %s: version %s, expected %s", path, state.version, STATE_VERSION)
         return None
     return state
-
-
-def is_alive(pid: int) -> bool:
-    """Is a process with this pid running (on this machine)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
